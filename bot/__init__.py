@@ -1,0 +1,1 @@
+"""countermap's bot: resolving text, rendering answers, the Slack app, digests and the CLI."""

@@ -1,0 +1,104 @@
+"""What the resolver hands to the query layer: entities, filters and intent, no Slack, no SQL.
+
+This is the contract between ``bot.resolve`` (text → Resolution) and the query layer
+(Resolution → views).  ``to_json()`` is the stable shape of ``countermap resolve --json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Intent = Literal[
+    "technique",  # one or more techniques, no capability
+    "capability",  # a control / product capability / CVE of one framework
+    "pair",  # a technique and a capability together: "does SC-07 cover T1048?"
+    "group",  # a capability group: NIST family "SC", M365 "entra-id"
+    "cve",  # a KEV CVE: its techniques, then controls for them
+    "compare",  # one technique, frameworks side by side
+    "framework",  # a framework alone: its releases and counts
+    "help",
+    "unknown",  # nothing recognised: the caller shows alternatives / help
+]
+
+SCORE_CATEGORIES = ("protect", "detect", "respond")
+SCORE_VALUES = ("minimal", "partial", "significant")  # weakest first
+
+
+@dataclass(frozen=True)
+class TechniqueHit:
+    id: str  # canonical: T1048 or T1048.003
+    name: str
+    score: float  # 0..100
+    domain: str = "enterprise"
+    note: str | None = None  # e.g. "T1085 was revoked; now T1218.011 Rundll32"
+
+
+@dataclass(frozen=True)
+class CapabilityHit:
+    framework: str  # key as in the data: nist_800_53, m365, ...
+    id: str  # canonical: SC-07, PR.DS-01.01, CVE-2023-34362, DEF-CAPP-E5
+    name: str
+    score: float
+    note: str | None = None  # e.g. "AC-2(1) is an enhancement; showing AC-02"
+
+
+@dataclass(frozen=True)
+class GroupHit:
+    framework: str
+    id: str  # SC, entra-id, amazon_guardduty
+    name: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Filters:
+    framework_version: str | None = None  # rev4, rev5, 07/18/2025, v2.1
+    attack_version: str | None = None  # 14.1
+    domain: str | None = None  # enterprise | mobile | ics
+    categories: tuple[str, ...] = ()  # subset of SCORE_CATEGORIES
+    min_score: str | None = None  # one of SCORE_VALUES
+
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A "did you mean" candidate; ``query`` is the text that resolves to exactly it."""
+
+    kind: Literal["technique", "capability", "group", "framework"]
+    id: str
+    label: str
+    score: float
+    framework: str | None = None
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    query: str
+    intent: Intent
+    techniques: tuple[TechniqueHit, ...] = ()
+    capabilities: tuple[CapabilityHit, ...] = ()
+    frameworks: tuple[str, ...] = ()  # framework keys named in the text (or forced by options)
+    groups: tuple[GroupHit, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    alternatives: tuple[Alternative, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "intent": self.intent,
+            "techniques": [{"id": t.id, "name": t.name, "score": round(t.score, 1)} for t in self.techniques],
+            "capabilities": [
+                {"framework": c.framework, "id": c.id, "name": c.name, "score": round(c.score, 1)}
+                for c in self.capabilities
+            ],
+            "frameworks": list(self.frameworks),
+            "groups": [asdict(g) for g in self.groups],
+            "filters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.filters).items()},
+            "alternatives": [asdict(a) for a in self.alternatives],
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,1 @@
+"""countermap's store: schema, ingest, sync and read queries over the mapping data."""

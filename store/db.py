@@ -1,0 +1,99 @@
+"""Engines and sessions.  SQLite is the embedded default; PostgreSQL comes via DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def default_sqlite_path() -> Path:
+    """``$XDG_DATA_HOME/countermap/countermap.db`` (``~/.local/share/...`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "countermap" / "countermap.db"
+
+
+def database_url(explicit: str | None = None) -> str:
+    """``--db`` beats ``DATABASE_URL`` beats the default SQLite file."""
+    url = explicit or os.environ.get("DATABASE_URL")
+    if url:
+        # Heroku-style URLs name the driver-less scheme; we ship psycopg 3.
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return url
+    path = default_sqlite_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy (the pysqlite driver's own is broken for DDL
+    # and SAVEPOINT), so that BEGIN is issued by the "begin" hook below.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers ask for ``BEGIN IMMEDIATE`` (execution option ``sqlite_immediate``): a deferred
+    transaction that reads and then writes can fail at once with "database is locked" when
+    another process writes, whereas an immediate one waits out the busy timeout."""
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in one write transaction: all or nothing, on SQLite taken up front."""
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        yield conn
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    with session_factory(engine)() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction takes the SQLite write lock up front (see ``_sqlite_begin``)."""
+    with write_connection(engine) as conn, Session(bind=conn, expire_on_commit=False) as session:
+        yield session
+        session.flush()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic); a fresh database gets every table."""
+    from store.migrate import upgrade_to_head
+
+    upgrade_to_head(engine)

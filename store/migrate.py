@@ -1,0 +1,11 @@
+"""Schema management.  Placeholder until the Alembic environment lands (issue 2)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from store.models import Base
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    Base.metadata.create_all(engine)

@@ -1,0 +1,367 @@
+"""The database schema: mapping releases, ATT&CK objects and the bot's own state.
+
+Every mapping row keeps the IDs and names *as written* in its file next to the canonical
+forms, so nothing in the source data is lost or silently changed.  Columns that the hot
+read paths filter on are denormalised onto ``mappings`` (framework, canonical capability ID,
+ATT&CK ID) so that an answer is one indexed select, not a chain of joins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        list[Any]: JSON,
+        dt.datetime: DateTime(timezone=True),
+        dt.date: Date,
+    }
+
+
+# --------------------------------------------------------------------------- mapping data
+
+
+class Release(Base):
+    """One Mappings Explorer file: framework + framework version + ATT&CK version + domain."""
+
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("framework", "framework_version", "attack_version", "domain", name="uq_release_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework: Mapped[str] = mapped_column(String(32), index=True)
+    framework_version: Mapped[str] = mapped_column(String(32))
+    attack_version: Mapped[str] = mapped_column(String(16))
+    domain: Mapped[str] = mapped_column(String(16))
+    mapping_version: Mapped[str | None] = mapped_column(String(32))
+    author: Mapped[str | None] = mapped_column(String(200))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    organization: Mapped[str | None] = mapped_column(String(200))
+    creation_date: Mapped[dt.date | None]
+    last_update: Mapped[dt.date | None]
+    # {"protects": {"name": "Protects", "description": ""}, ...} exactly as declared.
+    mapping_types: Mapped[dict[str, Any]]
+    # {"SC": "System and Communications Protection", ...} exactly as declared.
+    capability_groups: Mapped[dict[str, Any]]
+    source_file: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    mapping_count: Mapped[int] = mapped_column(Integer, default=0)
+    non_mappable_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    mappings: Mapped[list[Mapping]] = relationship(
+        back_populates="release", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Capability(Base):
+    """A control, product capability, VERIS path or CVE, once per framework.
+
+    ``capability_id`` is canonical (NIST zero-padded ``SC-07``); ``id_as_written`` is the form
+    the newest release used.  ``first_seen_at`` survives release replacement, which is what
+    lets the digest say "new KEV CVEs since yesterday".
+    """
+
+    __tablename__ = "capabilities"
+    __table_args__ = (UniqueConstraint("framework", "capability_id", name="uq_capability"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework: Mapped[str] = mapped_column(String(32))
+    capability_id: Mapped[str] = mapped_column(String(200), index=True)
+    id_as_written: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(Text)
+    group: Mapped[str | None] = mapped_column(String(100))
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CapabilityDescription(Base):
+    """A row of a capability description list (``[{"id", "description"}]``), as loaded."""
+
+    __tablename__ = "capability_descriptions"
+    __table_args__ = (UniqueConstraint("source", "capability_id", name="uq_capability_description"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))  # e.g. "nist_800_53/rev5", "kev/07.28.2025"
+    framework: Mapped[str] = mapped_column(String(32), index=True)
+    framework_version: Mapped[str | None] = mapped_column(String(32))
+    capability_id: Mapped[str] = mapped_column(String(200))  # canonical
+    id_as_written: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Mapping(Base):
+    """One row of ``mapping_objects``, complete or non-mappable, never merged with another.
+
+    Non-mappable rows come in two shapes: technique without capability (``capability_pk`` is
+    NULL) and capability without technique (``attack_id`` is NULL).
+    """
+
+    __tablename__ = "mappings"
+    __table_args__ = (
+        Index("ix_mappings_attack", "attack_id"),
+        Index("ix_mappings_capability", "framework", "capability_id"),
+        Index("ix_mappings_pair", "attack_id", "capability_id"),
+        Index("ix_mappings_release", "release_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # index in the file's mapping_objects
+    framework: Mapped[str] = mapped_column(String(32))
+    capability_pk: Mapped[int | None] = mapped_column(ForeignKey("capabilities.id"))
+    capability_id: Mapped[str | None] = mapped_column(String(200))  # canonical
+    capability_id_as_written: Mapped[str | None] = mapped_column(String(200))
+    capability_name: Mapped[str | None] = mapped_column(Text)  # capability_description as written
+    capability_group: Mapped[str | None] = mapped_column(String(100))
+    attack_id: Mapped[str | None] = mapped_column(String(32))  # upper-cased, e.g. T1048.003
+    attack_id_as_written: Mapped[str | None] = mapped_column(String(32))
+    attack_name: Mapped[str | None] = mapped_column(Text)  # as written in the file
+    mapping_type: Mapped[str | None] = mapped_column(String(64))
+    score_category: Mapped[str | None] = mapped_column(String(16))
+    score_value: Mapped[str | None] = mapped_column(String(16))
+    related_score: Mapped[str | None] = mapped_column(String(32))
+    comments: Mapped[str | None] = mapped_column(Text)  # kept whole
+    references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str | None] = mapped_column(String(32))
+    license_requirements: Mapped[str | None] = mapped_column(Text)  # extracted from comments
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # any further keys of the row
+
+    release: Mapped[Release] = relationship(back_populates="mappings")
+
+
+# --------------------------------------------------------------------------- ATT&CK
+
+
+class AttackBundle(Base):
+    """One loaded STIX bundle; replacing it replaces every object of its domain."""
+
+    __tablename__ = "attack_bundles"
+
+    domain: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attack_version: Mapped[str | None] = mapped_column(String(16))
+    source_file: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Tactic(Base):
+    __tablename__ = "tactics"
+    __table_args__ = (UniqueConstraint("domain", "shortname", name="uq_tactic"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(16))
+    attack_id: Mapped[str] = mapped_column(String(16))  # TA0010
+    shortname: Mapped[str] = mapped_column(String(64))  # exfiltration
+    name: Mapped[str] = mapped_column(String(200))  # Exfiltration
+    position: Mapped[int] = mapped_column(Integer, default=0)  # kill-chain order
+
+
+class Technique(Base):
+    """A technique or sub-technique of ATT&CK, current, deprecated or revoked."""
+
+    __tablename__ = "techniques"
+    __table_args__ = (Index("ix_techniques_attack_id", "attack_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80), unique=True)
+    domain: Mapped[str] = mapped_column(String(16))
+    attack_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    tactics: Mapped[list[str]] = mapped_column(JSON, default=list)  # kill-chain shortnames
+    platforms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    is_subtechnique: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_attack_id: Mapped[str | None] = mapped_column(String(32))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_by: Mapped[str | None] = mapped_column(String(32))  # ATT&CK ID of the replacement
+    attack_version: Mapped[str | None] = mapped_column(String(16))
+    modified: Mapped[dt.datetime | None]
+
+
+class Mitigation(Base):
+    """An ATT&CK course-of-action (M1xxx)."""
+
+    __tablename__ = "mitigations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80), unique=True)
+    domain: Mapped[str] = mapped_column(String(16))
+    attack_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MitigationLink(Base):
+    """A ``mitigates`` relationship: mitigation → technique, with its own explanation."""
+
+    __tablename__ = "mitigation_links"
+    __table_args__ = (Index("ix_mitigation_links_technique", "technique_attack_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80), unique=True)
+    domain: Mapped[str] = mapped_column(String(16))
+    mitigation_pk: Mapped[int] = mapped_column(ForeignKey("mitigations.id", ondelete="CASCADE"))
+    technique_pk: Mapped[int] = mapped_column(ForeignKey("techniques.id", ondelete="CASCADE"))
+    mitigation_attack_id: Mapped[str] = mapped_column(String(32))
+    technique_attack_id: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+class SourceCache(Base):
+    """What ``countermap sync`` last fetched from a URL, for conditional requests."""
+
+    __tablename__ = "source_cache"
+
+    url: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SyncRun(Base):
+    """One finished ``sync`` or ``ingest`` that changed data, for App Home and digests."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "sync" | "ingest"
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    releases_changed: Mapped[list[Any]] = mapped_column(JSON, default=list)  # release keys
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------- Slack-side state
+
+
+class ProcessedEvent(Base):
+    """Slack ``event_id``s already handled; the primary key makes duplicate replies impossible
+    even with several instances on one database."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ChannelSettings(Base):
+    __tablename__ = "channel_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watch: Mapped[bool | None] = mapped_column(Boolean)  # None: follow the name pattern
+    frameworks: Mapped[list[str] | None] = mapped_column(JSON)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class IncidentCard(Base):
+    """One compact card per technique per thread; the unique key is the de-duplication."""
+
+    __tablename__ = "incident_cards"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "thread_ts", "technique_id", name="uq_incident_card"),
+        Index("ix_incident_cards_channel_time", "team_id", "channel_id", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    technique_id: Mapped[str] = mapped_column(String(32))
+    posted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class Lookup(Base):
+    """A question answered, for App Home's recent look-ups and the channel digest."""
+
+    __tablename__ = "lookups"
+    __table_args__ = (
+        Index("ix_lookups_channel_time", "team_id", "channel_id", "created_at"),
+        Index("ix_lookups_user_time", "team_id", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # command | mention | dm | card | shortcut | modal
+    query: Mapped[str] = mapped_column(Text)
+    technique_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    capability_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # "framework:ID"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DigestSubscription(Base):
+    __tablename__ = "digest_subscriptions"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", name="uq_digest_subscription"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    time_local: Mapped[str] = mapped_column(String(5), default="09:00")  # HH:MM
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
+    frameworks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    watch: Mapped[list[str]] = mapped_column(JSON, default=list)  # technique IDs
+    post_when_quiet: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DigestRun(Base):
+    """A claimed digest (subscription, local date).  The unique key is the exactly-once guard."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (UniqueConstraint("subscription_id", "local_date", name="uq_digest_run"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("digest_subscriptions.id", ondelete="CASCADE"))
+    local_date: Mapped[dt.date]
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16))  # claimed | sent | skipped | failed
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
