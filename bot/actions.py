@@ -1,0 +1,24 @@
+"""Interactive element IDs shared by the renderer (which puts them on buttons) and the Slack
+listeners (which route clicks).  An ID may carry a ``:N`` suffix to stay unique in one message;
+listeners match ``^<id>(:|$)``.  Every element's ``value`` is an opaque state string that
+``Answerer.answer_from_state`` understands, so any instance can serve the next click."""
+
+from __future__ import annotations
+
+import re
+
+PAGE = "cm_page"  # next / previous page
+DID_YOU_MEAN = "cm_dym"  # a "did you mean" candidate
+EXPAND = "cm_expand"  # show one mapping's comments and references in full
+COLLAPSE = "cm_collapse"
+SHARE = "cm_share"  # post the answer in the channel, attributed to the clicker
+EXPORT_CSV = "cm_export_csv"
+EXPORT_NAVIGATOR = "cm_export_nav"  # ATT&CK Navigator layer JSON
+PICK_FRAMEWORK = "cm_pick_fw"  # static_select of frameworks
+PICK_RELEASE = "cm_pick_rel"  # static_select of releases of the framework shown
+
+ALL = (PAGE, DID_YOU_MEAN, EXPAND, COLLAPSE, SHARE, EXPORT_CSV, EXPORT_NAVIGATOR, PICK_FRAMEWORK, PICK_RELEASE)
+
+
+def matcher(action_id: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(action_id)}(:\d+)?$")
