@@ -17,7 +17,17 @@ EXPORT_NAVIGATOR = "cm_export_nav"  # ATT&CK Navigator layer JSON
 PICK_FRAMEWORK = "cm_pick_fw"  # static_select of frameworks
 PICK_RELEASE = "cm_pick_rel"  # static_select of releases of the framework shown
 
-ALL = (PAGE, DID_YOU_MEAN, EXPAND, COLLAPSE, SHARE, EXPORT_CSV, EXPORT_NAVIGATOR, PICK_FRAMEWORK, PICK_RELEASE)
+ALL = (
+    PAGE,
+    DID_YOU_MEAN,
+    EXPAND,
+    COLLAPSE,
+    SHARE,
+    EXPORT_CSV,
+    EXPORT_NAVIGATOR,
+    PICK_FRAMEWORK,
+    PICK_RELEASE,
+)
 
 
 def matcher(action_id: str) -> re.Pattern[str]:
