@@ -1,0 +1,1 @@
+"""The Slack surface: Bolt app, listeners, OAuth, servers and the manifest."""
