@@ -343,6 +343,8 @@ class DigestSubscription(Base):
     watch: Mapped[list[str]] = mapped_column(JSON, default=list)  # technique IDs
     post_when_quiet: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Digests due before this instant were never owed (set on subscribe and re-subscribe).
+    active_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -363,5 +365,7 @@ class DigestRun(Base):
     claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # Thread replies (long parts) already accepted by Slack, so a takeover resumes after them.
+    thread_parts_posted: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[dt.datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
