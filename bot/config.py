@@ -63,6 +63,9 @@ class Settings:
     digest_frameworks: tuple[str, ...] = ("nist_800_53", "m365")
     digest_catch_up_minutes: int = 180
     digest_poll_seconds: int = 30
+    # A claim older than this whose claimer never recorded the post is taken over (after checking
+    # the channel for the post).  Longer than the slowest post with its retries.
+    digest_claim_timeout_seconds: int = 600
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:
@@ -84,7 +87,12 @@ _ENV = {
 
 _TUPLES = {f.name for f in fields(Settings) if str(f.type).startswith("tuple")}
 _PATHS = {"corpus_dir", "sources_file"}
-_INTS = {"card_rate_limit_per_minute", "digest_catch_up_minutes", "digest_poll_seconds"}
+_INTS = {
+    "card_rate_limit_per_minute",
+    "digest_catch_up_minutes",
+    "digest_poll_seconds",
+    "digest_claim_timeout_seconds",
+}
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
