@@ -1,0 +1,48 @@
+"""Process logging for the servers, with Slack secrets masked in every record.
+
+slack_sdk already hides the ``Authorization`` header, but tokens also travel in request bodies,
+error messages and payload dumps (``token=xoxb-...``, refresh tokens, app tokens).  The filter
+sits on the root handlers, so no library's log line can carry one out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_SECRET = re.compile(r"\b(xox[abposre]|xapp|xoxe\.xox[bp])-[0-9A-Za-z.\-]+")
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: m.group(1) + "-…redacted", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites the formatted message (and traceback) of every record with tokens masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the handler to report
+            return True
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Root logging to stderr with secrets masked; idempotent."""
+    root = logging.getLogger()
+    if not any(isinstance(f, RedactSecrets) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+        )
+        handler.addFilter(RedactSecrets())
+        root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,144 @@
+"""HTTP mode: the WSGI application and the gunicorn server that runs it in-process.
+
+Routes: ``POST /slack/events`` (events, commands, interactivity), ``GET /slack/install`` and
+``GET /slack/oauth_redirect`` (many workspaces), ``GET /healthz`` (the database answers), 404
+otherwise.  gunicorn forks several workers with several threads each; every worker builds its own
+engine, ``Answerer`` and Bolt app once, after the fork: a connection pool must not cross a fork,
+and building per request would rebuild the resolver index every time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, text
+
+from bot.config import Settings
+from bot.slack import constants
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from bot.slack.runtime import AppFactory
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20  # Slack payloads are far smaller; refuse anything bigger before parsing
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 8
+
+
+def _plain(status: str, body: str, start_response: StartResponse, content_type: str) -> list[bytes]:
+    data = body.encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class SlackWSGI:
+    """Routes requests to Bolt's WSGI handler, plus ``/healthz`` and a body size limit."""
+
+    def __init__(self, app: Any, engine: Engine) -> None:
+        from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+        self.bolt = SlackRequestHandler(app, path=constants.EVENTS_PATH)
+        self.engine = engine
+        self.oauth = app.oauth_flow is not None
+
+    def healthy(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            log.exception("health check: the database does not answer")
+            return False
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == constants.EVENTS_PATH:
+            if method != "POST":
+                return _plain("405 Method Not Allowed", "POST only\n", start_response, "text/plain")
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY_BYTES:
+                return _plain("413 Content Too Large", "request too large\n", start_response, "text/plain")
+            return self.bolt(environ, start_response)
+        if path in (constants.INSTALL_PATH, constants.OAUTH_REDIRECT_PATH) and self.oauth and method == "GET":
+            return self.bolt(environ, start_response)
+        if path == constants.HEALTH_PATH and method in ("GET", "HEAD"):
+            ok = self.healthy()
+            body = json.dumps({"ok": ok, "database": "ok" if ok else "unavailable"})
+            status = "200 OK" if ok else "503 Service Unavailable"
+            return _plain(status, body, start_response, "application/json")
+        return _plain("404 Not Found", "Not Found\n", start_response, "text/plain")
+
+
+def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWSGI:
+    """One worker's application: its own engine, Answerer and Bolt app."""
+    from bot.slack.runtime import start_app
+
+    running = start_app(settings, factory=factory)
+    return SlackWSGI(running.app, running.engine)
+
+
+def gunicorn_options(
+    host: str, port: int, workers: int, threads: int, *, log_level: str = "info"
+) -> dict[str, Any]:
+    """The server settings, shared with ``bench/http.py`` so the reference runs the same."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "backlog": 512,
+        "preload_app": False,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": log_level,
+        "proc_name": "countermap",
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+    }
+
+
+def run_gunicorn(load: Callable[[], WSGIApplication], options: dict[str, Any]) -> None:
+    """Run gunicorn in this process (it becomes the master) with ``load`` called in each worker."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if value is not None and key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self) -> WSGIApplication:
+            return load()
+
+    _Server().run()
+
+
+def serve_http(
+    settings: Settings,
+    *,
+    host: str = "0.0.0.0",
+    port: int = 3000,
+    workers: int = DEFAULT_WORKERS,
+    threads: int = DEFAULT_THREADS,
+    factory: AppFactory | None = None,
+    log_level: str = "info",
+) -> None:
+    def load() -> WSGIApplication:
+        return build_wsgi(settings, factory)
+
+    run_gunicorn(load, gunicorn_options(host, port, workers, threads, log_level=log_level))
