@@ -1,0 +1,382 @@
+"""What an answer says, as plain data: the query layer fills these, the renderers read them.
+
+No Slack or terminal types here, so one view feeds Block Kit, rich, ``--json``, CSV and
+ATT&CK Navigator exports alike, and tests can assert on facts rather than markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.resolution import SCORE_CATEGORIES, SCORE_VALUES, Alternative, Filters
+
+ViewKind = Literal[
+    "technique", "capability", "pair", "group", "framework", "cve", "compare", "help", "unknown"
+]
+
+FRAMEWORK_LABELS: dict[str, str] = {
+    "nist_800_53": "NIST 800-53",
+    "m365": "Microsoft 365",
+    "aws": "AWS",
+    "azure": "Azure",
+    "gcp": "GCP",
+    "veris": "VERIS",
+    "kev": "CISA KEV",
+    "cri_profile": "CRI Profile",
+    "csa_ccm": "CSA CCM",
+    "intel-vpro": "Intel vPro",
+}
+
+
+def framework_label(framework: str) -> str:
+    return FRAMEWORK_LABELS.get(framework, framework)
+
+
+def score_rank(value: str | None) -> int:
+    """``significant`` 3, ``partial`` 2, ``minimal`` 1, anything else 0: for "best score"."""
+    return SCORE_VALUES.index(value) + 1 if value in SCORE_VALUES else 0
+
+
+def category_rank(category: str | None) -> int:
+    """Protect, detect, respond, then anything else: the one order every surface uses."""
+    return SCORE_CATEGORIES.index(category) if category in SCORE_CATEGORIES else len(SCORE_CATEGORIES)
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+@dataclass(frozen=True)
+class ReleaseRef:
+    """One mapping release, and the provenance every view carries."""
+
+    framework: str
+    framework_version: str
+    attack_version: str
+    domain: str
+    last_update: str | None = None  # ISO date
+    mapping_version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``NIST 800-53 rev5 · ATT&CK 14.1`` (domain added when not enterprise)."""
+        dom = "" if self.domain == "enterprise" else f" {self.domain}"
+        return (
+            f"{framework_label(self.framework)} {self.framework_version} · ATT&CK {self.attack_version}{dom}"
+        )
+
+
+@dataclass(frozen=True)
+class MappingLine:
+    """One mapping row as shown: capability and technique, how it maps, and why."""
+
+    key: str  # stable within a release: "capability|technique|mapping_type"
+    framework: str
+    capability_id: str  # canonical
+    capability_name: str
+    capability_id_as_written: str
+    group: str | None
+    attack_id: str
+    attack_name: str
+    mapping_type: str
+    mapping_type_label: str
+    score_category: str | None = None
+    score_value: str | None = None
+    comments: str | None = None  # without the license requirements
+    license_requirements: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MappingGroup:
+    """Mappings of one mapping type, or of one score category for scored frameworks."""
+
+    label: str  # "Protects", "Protect", "Primary impact"
+    mapping_type: str
+    score_category: str | None
+    lines: tuple[MappingLine, ...]
+
+
+@dataclass(frozen=True)
+class FrameworkSection:
+    """A framework's mappings for one subject in one release (the newest unless filtered)."""
+
+    framework: str
+    release: ReleaseRef
+    groups: tuple[MappingGroup, ...]
+    total: int
+    non_mappable: bool = False  # the release marks the subject as not mappable
+    # Other releases of the framework that map the subject: (release, mapping count), newest first.
+    other_releases: tuple[tuple[ReleaseRef, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class TechniqueRef:
+    id: str
+    name: str
+    domain: str = "enterprise"
+
+
+@dataclass(frozen=True)
+class TechniqueHeader:
+    id: str
+    name: str
+    domain: str
+    tactics: tuple[str, ...]  # display names in kill-chain order
+    platforms: tuple[str, ...]
+    summary: str  # first paragraph, citations and markup stripped
+    attack_url: str
+    explorer_url: str
+    is_subtechnique: bool = False
+    parent: TechniqueRef | None = None
+    revoked: bool = False
+    deprecated: bool = False
+    replaced_by: TechniqueRef | None = None
+    known: bool = True  # False: only mapping files name it (not in the loaded ATT&CK)
+
+
+@dataclass(frozen=True)
+class MitigationLine:
+    id: str  # M1057
+    name: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class SubTechniqueCount:
+    id: str
+    name: str
+    count: int  # mappings in the releases shown
+    per_framework: tuple[tuple[str, int], ...] = ()
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class TechniqueView:
+    header: TechniqueHeader
+    mitigations: tuple[MitigationLine, ...]
+    sections: tuple[FrameworkSection, ...]
+    subtechniques: tuple[SubTechniqueCount, ...]
+    filters: Filters
+    frameworks: tuple[str, ...]  # asked for
+    # Frameworks not shown that map the technique: (framework, mapping count in newest release).
+    also_mapped_in: tuple[tuple[str, int], ...] = ()
+    notes: tuple[str, ...] = ()
+    kind: ViewKind = "technique"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(s.release for s in self.sections)
+
+
+@dataclass(frozen=True)
+class CapabilityRef:
+    framework: str
+    id: str
+    name: str
+    group: str | None = None
+    group_name: str | None = None
+
+
+@dataclass(frozen=True)
+class TacticGroup:
+    tactic: str  # display name, "Other" for techniques outside the loaded ATT&CK
+    groups: tuple[MappingGroup, ...]
+    count: int
+
+
+@dataclass(frozen=True)
+class CapabilityView:
+    capability: CapabilityRef
+    description: str | None
+    release: ReleaseRef | None  # None: the capability is in no release matching the filters
+    tactics: tuple[TacticGroup, ...]
+    total: int
+    counts: tuple[tuple[str, int], ...]  # per group label ("Protect · significant", "Mitigates")
+    filters: Filters
+    non_mappable: bool = False
+    other_releases: tuple[tuple[ReleaseRef, int], ...] = ()
+    notes: tuple[str, ...] = ()
+    kind: ViewKind = "capability"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return (self.release,) if self.release else ()
+
+
+@dataclass(frozen=True)
+class PairRelease:
+    release: ReleaseRef
+    lines: tuple[MappingLine, ...]  # empty: this release does not map the pair
+
+
+@dataclass(frozen=True)
+class ControlLine:
+    """A capability that maps a technique, summarised: for digests, CVE and "closest" lists."""
+
+    framework: str
+    capability_id: str
+    name: str
+    mapping_type: str
+    score_category: str | None = None
+    score_value: str | None = None
+    count: int = 1  # mappings it has for the techniques asked about
+
+
+@dataclass(frozen=True)
+class PairView:
+    technique: TechniqueHeader
+    capability: CapabilityRef
+    releases: tuple[PairRelease, ...]  # newest first, every release of the framework in the domain
+    subtechniques: tuple[TechniqueRef, ...]  # sub-techniques the capability also maps (newest release)
+    mapped: bool
+    closest: tuple[ControlLine, ...]  # when not mapped: capabilities of the framework that do map
+    filters: Filters
+    notes: tuple[str, ...] = ()
+    kind: ViewKind = "pair"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(r.release for r in self.releases)
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    id: str
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class GroupView:
+    framework: str
+    id: str
+    name: str
+    release: ReleaseRef | None
+    members: tuple[GroupMember, ...]  # capabilities of the group, most mappings first
+    total: int
+    filters: Filters
+    kind: ViewKind = "group"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return (self.release,) if self.release else ()
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    release: ReleaseRef
+    mappings: int
+    non_mappable: int
+    capabilities: int
+    techniques: int
+    mapping_types: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class FrameworkView:
+    framework: str
+    releases: tuple[ReleaseSummary, ...]  # newest first
+    filters: Filters
+    kind: ViewKind = "framework"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(r.release for r in self.releases)
+
+
+@dataclass(frozen=True)
+class CveTechnique:
+    technique: TechniqueRef
+    impacts: tuple[str, ...]  # mapping type labels: "Primary impact", "Exploitation technique"
+    comments: str | None = None
+
+
+@dataclass(frozen=True)
+class CveView:
+    cve: CapabilityRef  # name: the vulnerability name
+    description: str | None
+    release: ReleaseRef | None
+    techniques: tuple[CveTechnique, ...]
+    controls: tuple[tuple[str, tuple[ControlLine, ...]], ...]  # (framework, best controls)
+    frameworks: tuple[str, ...]
+    filters: Filters
+    control_releases: tuple[ReleaseRef, ...] = ()
+    kind: ViewKind = "cve"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return ((self.release,) if self.release else ()) + self.control_releases
+
+
+@dataclass(frozen=True)
+class CategoryCoverage:
+    count: int
+    best: str | None  # best score value, None for unscored mapping types
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How one framework's newest release covers one technique."""
+
+    framework: str
+    release: ReleaseRef
+    total: int
+    # Keyed by score category for scored frameworks, else by mapping type.
+    categories: dict[str, CategoryCoverage] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareView:
+    technique: TechniqueHeader
+    rows: tuple[Coverage, ...]  # one per framework with a release in the domain, asked order
+    missing: tuple[str, ...]  # frameworks asked for with no release in the technique's domain
+    filters: Filters
+    kind: ViewKind = "compare"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(r.release for r in self.rows)
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """Help, "did you mean", or a clean refusal: text plus clickable alternatives."""
+
+    title: str
+    text: str
+    query: str = ""
+    alternatives: tuple[Alternative, ...] = ()
+    kind: ViewKind = "unknown"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return ()
+
+
+View = (
+    TechniqueView
+    | CapabilityView
+    | PairView
+    | GroupView
+    | FrameworkView
+    | CveView
+    | CompareView
+    | MessageView
+)
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """Everything needed to rebuild a view: what a button's state carries, what a Resolution
+    becomes.  IDs are canonical; ``frameworks`` is the order to show."""
+
+    kind: ViewKind
+    techniques: tuple[str, ...] = ()
+    capabilities: tuple[tuple[str, str], ...] = ()  # (framework, id)
+    group: tuple[str, str] | None = None  # (framework, id)
+    frameworks: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    domain: str | None = None

@@ -1,0 +1,1199 @@
+"""Read queries: a subject plus filters in, view dataclasses (``bot.views``) out.
+
+Each view is a handful of indexed selects on the denormalised ``mappings`` columns, never one
+query per row; the batch helpers for digests (``technique_coverage``, ``top_controls``) take
+hundreds of techniques in two or three queries.  Releases and tactics are tiny and read whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.resolution import SCORE_CATEGORIES, Filters
+from bot.views import (
+    CapabilityRef,
+    CapabilityView,
+    CategoryCoverage,
+    CompareView,
+    ControlLine,
+    Coverage,
+    CveTechnique,
+    CveView,
+    FrameworkSection,
+    FrameworkView,
+    GroupMember,
+    GroupView,
+    MappingGroup,
+    MappingLine,
+    MessageView,
+    MitigationLine,
+    PairRelease,
+    PairView,
+    ReleaseRef,
+    ReleaseSummary,
+    SubTechniqueCount,
+    TacticGroup,
+    TechniqueHeader,
+    TechniqueRef,
+    TechniqueView,
+    View,
+    ViewRequest,
+    category_rank,
+    framework_label,
+    score_rank,
+)
+from store.models import (
+    Capability,
+    CapabilityDescription,
+    Mapping,
+    Mitigation,
+    MitigationLink,
+    Release,
+    Tactic,
+    Technique,
+)
+
+EXPLORER_URL = (
+    "https://center-for-threat-informed-defense.github.io/mappings-explorer/"
+    "attack/attack-{version}/domain-{domain}/techniques/{id}/"
+)
+NON_MAPPABLE = "non_mappable"
+NO_FILTERS = Filters()
+MAX_CLOSEST = 8
+OTHER_TACTIC = "Other"
+
+# --------------------------------------------------------------------------- releases
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    pk: int
+    ref: ReleaseRef
+    mapping_types: dict[str, Any]
+    capability_groups: dict[str, Any]
+    mapping_count: int
+    non_mappable_count: int
+
+    def type_label(self, mapping_type: str) -> str:
+        declared = self.mapping_types.get(mapping_type)
+        name = str(declared["name"]) if isinstance(declared, dict) and declared.get("name") else mapping_type
+        # Some files declare the key itself ("primary_impact", "related-to"): make it readable.
+        if name == name.lower():
+            name = re.sub(r"[_-]+", " ", name).strip().capitalize()
+        return name
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text))
+
+
+def version_key(framework_version: str) -> tuple[int, ...]:
+    """Orders ``rev4 < rev5``, ``1.3.7 < 1.4.0`` and dates written ``MM/DD/YYYY``."""
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", framework_version.strip())
+    if m:
+        return (int(m[3]), int(m[1]), int(m[2]))
+    return _numbers(framework_version)
+
+
+def release_key(ref: ReleaseRef) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Newest first when sorted descending: ATT&CK version, then the framework's own version."""
+    return (_numbers(ref.attack_version), version_key(ref.framework_version))
+
+
+def load_releases(session: Session) -> list[ReleaseInfo]:
+    """Every release, newest first."""
+    rows = session.execute(
+        select(
+            Release.id,
+            Release.framework,
+            Release.framework_version,
+            Release.attack_version,
+            Release.domain,
+            Release.last_update,
+            Release.mapping_version,
+            Release.mapping_types,
+            Release.capability_groups,
+            Release.mapping_count,
+            Release.non_mappable_count,
+        )
+    ).all()
+    out = [
+        ReleaseInfo(
+            pk=r.id,
+            ref=ReleaseRef(
+                framework=r.framework,
+                framework_version=r.framework_version,
+                attack_version=r.attack_version,
+                domain=r.domain,
+                last_update=r.last_update.isoformat() if r.last_update else None,
+                mapping_version=r.mapping_version or None,
+            ),
+            mapping_types=r.mapping_types or {},
+            capability_groups=r.capability_groups or {},
+            mapping_count=r.mapping_count or 0,
+            non_mappable_count=r.non_mappable_count or 0,
+        )
+        for r in rows
+    ]
+    out.sort(key=lambda i: release_key(i.ref), reverse=True)
+    return out
+
+
+def _matches(info: ReleaseInfo, filters: Filters, domain: str | None) -> bool:
+    ref = info.ref
+    if domain and ref.domain != domain:
+        return False
+    if filters.framework_version and ref.framework_version.lower() != filters.framework_version.lower():
+        return False
+    return not (filters.attack_version and ref.attack_version != filters.attack_version)
+
+
+def pick_releases(
+    releases: Sequence[ReleaseInfo], frameworks: Iterable[str], filters: Filters, domain: str | None
+) -> dict[str, ReleaseInfo]:
+    """The newest release per framework in ``domain`` that the filters allow."""
+    wanted = list(frameworks)
+    chosen: dict[str, ReleaseInfo] = {}
+    for info in releases:  # newest first
+        fw = info.ref.framework
+        if fw in wanted and fw not in chosen and _matches(info, filters, domain):
+            chosen[fw] = info
+    return {fw: chosen[fw] for fw in wanted if fw in chosen}
+
+
+# --------------------------------------------------------------------------- text helpers
+
+_CITATION = re.compile(r"\s*\(Citation:[^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?://[^)\s]+)\)")
+_TAGS = re.compile(r"</?(?:code|b|i|em|strong|br)\s*/?>", re.IGNORECASE)
+_LICENSE_HEADING = re.compile(
+    r"^[ \t]*(?:licen[sc]e[ \t]+requirements?[ \t]*:?"
+    r"|required[ \t]+licen[sc]es?[ \t]*:?|licen[sc]es?[ \t]*:)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def summarise_description(description: str | None) -> str:
+    """First paragraph of an ATT&CK description, without citations, links or HTML tags."""
+    if not description:
+        return ""
+    text = _CITATION.sub("", description.replace("\r\n", "\n"))
+    text = _MD_LINK.sub(r"\1", text)
+    text = _TAGS.sub("", text)
+    first = next((p for p in re.split(r"\n\s*\n", text) if p.strip()), "")
+    return re.sub(r"[ \t]+", " ", first).strip()
+
+
+def split_comments(comments: str | None, license_requirements: str | None) -> str | None:
+    """The comments without the trailing license block (shown on its own line instead)."""
+    if not comments:
+        return None
+    text = comments.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if license_requirements:
+        heading = _LICENSE_HEADING.search(text)
+        if heading:
+            text = text[: heading.start()].rstrip()
+    return text or None
+
+
+def _technique_urls(attack_id: str, domain: str, attack_version: str) -> tuple[str, str]:
+    base, _, sub = attack_id.partition(".")
+    attack = f"https://attack.mitre.org/techniques/{base}/" + (f"{sub}/" if sub else "")
+    explorer = EXPLORER_URL.format(version=attack_version, domain=domain, id=attack_id)
+    return attack, explorer
+
+
+# --------------------------------------------------------------------------- mapping rows
+
+_MAPPING_COLS = (
+    Mapping.release_id,
+    Mapping.framework,
+    Mapping.capability_id,
+    Mapping.capability_id_as_written,
+    Mapping.capability_name,
+    Mapping.capability_group,
+    Mapping.attack_id,
+    Mapping.attack_name,
+    Mapping.mapping_type,
+    Mapping.score_category,
+    Mapping.score_value,
+    Mapping.comments,
+    Mapping.references,
+    Mapping.status,
+    Mapping.license_requirements,
+    Mapping.position,
+)
+
+
+def _is_non_mappable(row: Any) -> bool:
+    return row.status == NON_MAPPABLE or row.mapping_type == NON_MAPPABLE
+
+
+def _implied_category(row: Any) -> str | None:
+    """Category of a row for filtering: its score category, or "protect" for the unscored
+    ``protects``/``mitigates`` types, which is what they mean."""
+    if row.score_category:
+        return str(row.score_category)
+    mt = (row.mapping_type or "").lower()
+    return "protect" if ("protect" in mt or "mitigat" in mt) else None
+
+
+def _passes(row: Any, filters: Filters) -> bool:
+    if filters.categories and _implied_category(row) not in filters.categories:
+        return False
+    return not (filters.min_score and score_rank(row.score_value) < score_rank(filters.min_score))
+
+
+def _line(row: Any, info: ReleaseInfo) -> MappingLine:
+    mt = row.mapping_type or ""
+    refs = row.references if isinstance(row.references, list) else []
+    return MappingLine(
+        key=f"{row.capability_id}|{row.attack_id}|{mt}",
+        framework=row.framework,
+        capability_id=row.capability_id or "",
+        capability_name=(row.capability_name or "").strip(),
+        capability_id_as_written=row.capability_id_as_written or row.capability_id or "",
+        group=row.capability_group,
+        attack_id=row.attack_id or "",
+        attack_name=(row.attack_name or "").strip(),
+        mapping_type=mt,
+        mapping_type_label=info.type_label(mt),
+        score_category=row.score_category,
+        score_value=row.score_value,
+        comments=split_comments(row.comments, row.license_requirements),
+        license_requirements=(row.license_requirements or "").strip() or None,
+        references=tuple(str(r) for r in refs if r),
+    )
+
+
+def _line_order(line: MappingLine) -> tuple[Any, ...]:
+    return (
+        category_rank(line.score_category),
+        -score_rank(line.score_value),
+        line.capability_id,
+        line.attack_id,
+    )
+
+
+def group_lines(lines: Iterable[MappingLine]) -> tuple[MappingGroup, ...]:
+    """By score category (protect, detect, respond) when scored, else by mapping type in the
+    order first seen; strongest score first inside a group."""
+    buckets: dict[tuple[str, str | None], list[MappingLine]] = {}
+    for line in lines:
+        key = (line.mapping_type, line.score_category)
+        buckets.setdefault(key, []).append(line)
+    ordered = sorted(buckets.items(), key=lambda kv: (category_rank(kv[0][1]),))
+    groups = []
+    for (mt, cat), members in ordered:
+        label = cat.capitalize() if cat else members[0].mapping_type_label
+        groups.append(MappingGroup(label, mt, cat, tuple(sorted(members, key=_line_order))))
+    return tuple(groups)
+
+
+# --------------------------------------------------------------------------- ATT&CK objects
+
+
+def _tactic_names(session: Session) -> dict[tuple[str, str], tuple[int, str]]:
+    rows = session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.position)).all()
+    return {(r.domain, r.shortname): (r.position, r.name) for r in rows}
+
+
+def _techniques(session: Session, ids: Iterable[str]) -> dict[str, Technique]:
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return {}
+    rows = session.scalars(select(Technique).where(Technique.attack_id.in_(ids))).all()
+    out: dict[str, Technique] = {}
+    for t in rows:  # prefer a current object when a domain has the ID twice
+        if t.attack_id not in out or (out[t.attack_id].revoked and not t.revoked):
+            out[t.attack_id] = t
+    return out
+
+
+def _ordered_tactics(tech: Technique, tactics: dict[tuple[str, str], tuple[int, str]]) -> tuple[str, ...]:
+    named = [tactics.get((tech.domain, s), (99, s.replace("-", " ").title())) for s in tech.tactics or []]
+    return tuple(name for _, name in sorted(named))
+
+
+def technique_header(
+    session: Session,
+    technique_id: str,
+    *,
+    attack_version: str | None = None,
+    fallback_name: str = "",
+    domain: str | None = None,
+    tactics: dict[tuple[str, str], tuple[int, str]] | None = None,
+) -> TechniqueHeader:
+    tech = _techniques(session, [technique_id]).get(technique_id)
+    if tech is None:
+        dom = domain or "enterprise"
+        attack, explorer = _technique_urls(technique_id, dom, attack_version or "16.1")
+        parent_id = technique_id.split(".")[0] if "." in technique_id else None
+        return TechniqueHeader(
+            id=technique_id,
+            name=fallback_name or technique_id,
+            domain=dom,
+            tactics=(),
+            platforms=(),
+            summary="",
+            attack_url=attack,
+            explorer_url=explorer,
+            is_subtechnique=parent_id is not None,
+            parent=TechniqueRef(parent_id, parent_id, dom) if parent_id else None,
+            known=False,
+        )
+    tactics = tactics if tactics is not None else _tactic_names(session)
+    related = [i for i in (tech.parent_attack_id, tech.revoked_by) if i]
+    others = _techniques(session, related) if related else {}
+    attack, explorer = _technique_urls(tech.attack_id, tech.domain, attack_version or "16.1")
+    parent = others.get(tech.parent_attack_id or "")
+    replacement = others.get(tech.revoked_by or "")
+    return TechniqueHeader(
+        id=tech.attack_id,
+        name=tech.name,
+        domain=tech.domain,
+        tactics=_ordered_tactics(tech, tactics),
+        platforms=tuple(tech.platforms or ()),
+        summary=summarise_description(tech.description),
+        attack_url=tech.url or attack,
+        explorer_url=explorer,
+        is_subtechnique=bool(tech.is_subtechnique),
+        parent=TechniqueRef(parent.attack_id, parent.name, parent.domain) if parent else None,
+        revoked=bool(tech.revoked),
+        deprecated=bool(tech.deprecated),
+        replaced_by=(
+            TechniqueRef(replacement.attack_id, replacement.name, replacement.domain)
+            if replacement
+            else (TechniqueRef(tech.revoked_by, tech.revoked_by, tech.domain) if tech.revoked_by else None)
+        ),
+    )
+
+
+def _mitigations(session: Session, technique_id: str) -> tuple[MitigationLine, ...]:
+    rows = session.execute(
+        select(Mitigation.attack_id, Mitigation.name, Mitigation.url)
+        .join(MitigationLink, MitigationLink.mitigation_pk == Mitigation.id)
+        .where(
+            MitigationLink.technique_attack_id == technique_id,
+            Mitigation.revoked.is_(False),
+            Mitigation.deprecated.is_(False),
+        )
+        .distinct()
+    ).all()
+    return tuple(sorted((MitigationLine(r.attack_id, r.name, r.url) for r in rows), key=lambda m: m.id))
+
+
+def _subtechniques(session: Session, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    if not parent_ids:
+        return {}
+    rows = session.execute(
+        select(Technique.parent_attack_id, Technique.attack_id, Technique.name)
+        .where(
+            Technique.parent_attack_id.in_(list(parent_ids)),
+            Technique.revoked.is_(False),
+            Technique.deprecated.is_(False),
+        )
+        .order_by(Technique.attack_id)
+    ).all()
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for r in rows:
+        if r.parent_attack_id:
+            out[r.parent_attack_id].append((r.attack_id, r.name))
+    return out
+
+
+def _release_counts(session: Session, where: Any) -> dict[int, int]:
+    rows = session.execute(
+        select(Mapping.release_id, func.count())
+        .where(where, or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE))
+        .group_by(Mapping.release_id)
+    ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def _other_releases(
+    releases: Sequence[ReleaseInfo], counts: dict[int, int], framework: str, shown: ReleaseInfo | None
+) -> tuple[tuple[ReleaseRef, int], ...]:
+    return tuple(
+        (i.ref, counts[i.pk])
+        for i in releases
+        if i.ref.framework == framework and i.pk in counts and (shown is None or i.pk != shown.pk)
+    )
+
+
+def _domain_of(session: Session, technique_id: str, hint: str | None) -> str:
+    if hint:
+        return hint
+    tech = _techniques(session, [technique_id]).get(technique_id)
+    return tech.domain if tech else "enterprise"
+
+
+# --------------------------------------------------------------------------- technique view
+
+
+def technique_view(
+    session: Session,
+    technique_id: str,
+    *,
+    frameworks: Sequence[str],
+    filters: Filters = NO_FILTERS,
+    domain: str | None = None,
+) -> TechniqueView:
+    """The technique page: header facts, mitigations, then per framework its newest (or the
+    filtered) release's mappings, sub-technique counts and non-mappable notes."""
+    releases = load_releases(session)
+    domain = filters.domain or _domain_of(session, technique_id, domain)
+    all_frameworks = list(dict.fromkeys(i.ref.framework for i in releases))
+    chosen = pick_releases(releases, frameworks, filters, domain)
+    newest_any = pick_releases(releases, all_frameworks, Filters(), domain)
+    subs = _subtechniques(session, [technique_id]).get(technique_id, [])
+    sub_ids = [s for s, _ in subs]
+
+    counts = _release_counts(session, Mapping.attack_id == technique_id)
+    pks = [i.pk for i in chosen.values()]
+    rows = (
+        session.execute(
+            select(*_MAPPING_COLS)
+            .where(Mapping.attack_id == technique_id, Mapping.release_id.in_(pks))
+            .order_by(Mapping.position)
+        ).all()
+        if pks
+        else []
+    )
+    by_release: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_release[r.release_id].append(r)
+
+    hidden = 0
+    sections = []
+    file_name = ""
+    for fw, info in chosen.items():
+        release_rows = by_release.get(info.pk, [])
+        mapped = [r for r in release_rows if not _is_non_mappable(r) and r.capability_id]
+        shown = [r for r in mapped if _passes(r, filters)]
+        hidden += len(mapped) - len(shown)
+        file_name = file_name or next((r.attack_name for r in release_rows if r.attack_name), "")
+        lines = [_line(r, info) for r in shown]
+        sections.append(
+            FrameworkSection(
+                framework=fw,
+                release=info.ref,
+                groups=group_lines(lines),
+                total=len(lines),
+                non_mappable=any(_is_non_mappable(r) for r in release_rows),
+                other_releases=_other_releases(releases, counts, fw, info),
+            )
+        )
+
+    sub_counts: list[SubTechniqueCount] = []
+    if sub_ids and pks:
+        sub_rows = session.execute(
+            select(Mapping.attack_id, Mapping.framework, func.count())
+            .where(
+                Mapping.attack_id.in_(sub_ids),
+                Mapping.release_id.in_(pks),
+                or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE),
+            )
+            .group_by(Mapping.attack_id, Mapping.framework)
+        ).all()
+        per: dict[str, dict[str, int]] = defaultdict(dict)
+        for attack_id, fw, n in sub_rows:
+            per[str(attack_id)][fw] = int(n)
+        for sid, sname in subs:
+            fw_counts = tuple((fw, per[sid][fw]) for fw in chosen if fw in per[sid])
+            sub_counts.append(SubTechniqueCount(sid, sname, sum(n for _, n in fw_counts), fw_counts))
+    else:
+        sub_counts = [SubTechniqueCount(sid, sname, 0) for sid, sname in subs]
+
+    also = tuple(
+        (fw, counts[info.pk]) for fw, info in newest_any.items() if fw not in chosen and counts.get(info.pk)
+    )
+    attack_version = filters.attack_version or (sections[0].release.attack_version if sections else None)
+    header = technique_header(
+        session, technique_id, attack_version=attack_version, fallback_name=file_name, domain=domain
+    )
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} mapping{'s' if hidden != 1 else ''} hidden by the category or score filter.")
+    missing = [fw for fw in frameworks if fw not in chosen]
+    if missing:
+        labels = ", ".join(framework_label(fw) for fw in missing)
+        notes.append(f"No {domain} release of {labels} matches the filters.")
+    return TechniqueView(
+        header=header,
+        mitigations=_mitigations(session, technique_id),
+        sections=tuple(sections),
+        subtechniques=tuple(sub_counts),
+        filters=filters,
+        frameworks=tuple(frameworks),
+        also_mapped_in=also,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- capability view
+
+
+def _capability_ref(session: Session, framework: str, capability_id: str) -> CapabilityRef:
+    cap = session.execute(
+        select(Capability).where(Capability.framework == framework, Capability.capability_id == capability_id)
+    ).scalar_one_or_none()
+    if cap is None:
+        return CapabilityRef(framework, capability_id, capability_id)
+    return CapabilityRef(
+        framework, cap.capability_id, (cap.name or cap.capability_id).strip(), cap.group, cap.group_name
+    )
+
+
+def _capability_description(
+    session: Session, framework: str, capability_id: str, framework_version: str | None
+) -> str | None:
+    """The description list of the same framework version first, else any, else the stored one."""
+    rows = session.execute(
+        select(CapabilityDescription.framework_version, CapabilityDescription.description).where(
+            CapabilityDescription.framework == framework, CapabilityDescription.capability_id == capability_id
+        )
+    ).all()
+    if rows:
+        rows = sorted(rows, key=lambda r: (r[0] != framework_version, [-n for n in version_key(r[0] or "")]))
+        return str(rows[0][1]).strip() or None
+    desc = session.scalar(
+        select(Capability.description).where(
+            Capability.framework == framework, Capability.capability_id == capability_id
+        )
+    )
+    return desc.strip() if desc else None
+
+
+def capability_view(
+    session: Session, framework: str, capability_id: str, *, filters: Filters = NO_FILTERS
+) -> CapabilityView:
+    """A control's techniques in its framework's newest (or the filtered) release, by tactic."""
+    releases = load_releases(session)
+    ref = _capability_ref(session, framework, capability_id)
+    where = (Mapping.framework == framework) & (Mapping.capability_id == ref.id)
+    counts = _release_counts(session, where)
+    candidates = [
+        i for i in releases if i.ref.framework == framework and _matches(i, filters, filters.domain)
+    ]
+    # Newest release that has the capability at all (mapped or marked non-mappable).
+    present = set(session.scalars(select(Mapping.release_id).where(where).distinct()).all())
+    info = next((i for i in candidates if i.pk in present), candidates[0] if candidates else None)
+    rows = (
+        session.execute(
+            select(*_MAPPING_COLS).where(where, Mapping.release_id == info.pk).order_by(Mapping.position)
+        ).all()
+        if info
+        else []
+    )
+    mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
+    shown = [r for r in mapped if _passes(r, filters)]
+    lines = [_line(r, info) for r in shown] if info else []
+    techs = _techniques(session, [ln.attack_id for ln in lines])
+    tactic_names = _tactic_names(session)
+    by_tactic: dict[str, list[MappingLine]] = defaultdict(list)
+    order: dict[str, int] = {}
+    for line in lines:
+        tech = techs.get(line.attack_id)
+        names = (
+            [tactic_names.get((tech.domain, s), (99, s.title())) for s in (tech.tactics or [])]
+            if tech
+            else []
+        )
+        if not names:
+            names = [(999, OTHER_TACTIC)]
+        for pos, name in names:
+            by_tactic[name].append(line)
+            order[name] = pos
+    tactics = tuple(
+        TacticGroup(name, group_lines(members), len(members))
+        for name, members in sorted(by_tactic.items(), key=lambda kv: (order[kv[0]], kv[0]))
+    )
+    count_by_label: dict[str, int] = {}
+    for g in group_lines(lines):
+        for line in g.lines:
+            label = g.label + (f" · {line.score_value}" if line.score_value else "")
+            count_by_label[label] = count_by_label.get(label, 0) + 1
+    notes = []
+    if len(mapped) != len(shown):
+        notes.append(f"{len(mapped) - len(shown)} mappings hidden by the category or score filter.")
+    if info is None:
+        notes.append(f"No release of {framework_label(framework)} matches the filters.")
+    elif info.pk not in present:
+        notes.append(f"{ref.id} is not in {info.ref.label}.")
+    return CapabilityView(
+        capability=ref,
+        description=_capability_description(
+            session, framework, ref.id, info.ref.framework_version if info else None
+        ),
+        release=info.ref if info else None,
+        tactics=tactics,
+        total=len(lines),
+        counts=tuple(count_by_label.items()),
+        filters=filters,
+        non_mappable=any(_is_non_mappable(r) for r in rows),
+        other_releases=_other_releases(releases, counts, framework, info),
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- pair view
+
+
+def pair_view(
+    session: Session,
+    technique_id: str,
+    framework: str,
+    capability_id: str,
+    *,
+    filters: Filters = NO_FILTERS,
+    domain: str | None = None,
+) -> PairView:
+    """Whether and how one capability maps one technique, release by release."""
+    releases = load_releases(session)
+    domain = filters.domain or _domain_of(session, technique_id, domain)
+    ref = _capability_ref(session, framework, capability_id)
+    candidates = [i for i in releases if i.ref.framework == framework and _matches(i, filters, domain)]
+    by_pk = {i.pk: i for i in candidates}
+    subs = [s for s, _ in _subtechniques(session, [technique_id]).get(technique_id, [])]
+    rows = (
+        session.execute(
+            select(*_MAPPING_COLS)
+            .where(
+                Mapping.framework == framework,
+                Mapping.capability_id == ref.id,
+                Mapping.attack_id.in_([technique_id, *subs]),
+                Mapping.release_id.in_(list(by_pk)),
+            )
+            .order_by(Mapping.position)
+        ).all()
+        if by_pk
+        else []
+    )
+    per_release: dict[int, list[MappingLine]] = defaultdict(list)
+    sub_hits: dict[str, str] = {}
+    newest_pk = candidates[0].pk if candidates else None
+    for r in rows:
+        if _is_non_mappable(r):
+            continue
+        if r.attack_id == technique_id:
+            per_release[r.release_id].append(_line(r, by_pk[r.release_id]))
+        elif r.release_id == newest_pk:
+            sub_hits.setdefault(r.attack_id, r.attack_name or r.attack_id)
+    pair_releases = tuple(
+        PairRelease(i.ref, tuple(sorted(per_release.get(i.pk, []), key=_line_order))) for i in candidates
+    )
+    mapped = any(pr.lines for pr in pair_releases)
+    sub_techs = _techniques(session, list(sub_hits))
+    subtechniques = tuple(
+        TechniqueRef(sid, sub_techs[sid].name if sid in sub_techs else name, domain)
+        for sid, name in sorted(sub_hits.items())
+    )
+    closest: tuple[ControlLine, ...] = ()
+    if not mapped and candidates:
+        closest = _closest(session, technique_id, ref, candidates[0])
+    attack_version = candidates[0].ref.attack_version if candidates else None
+    header = technique_header(session, technique_id, attack_version=attack_version, domain=domain)
+    notes = (
+        [] if candidates else [f"No {domain} release of {framework_label(framework)} matches the filters."]
+    )
+    return PairView(
+        technique=header,
+        capability=ref,
+        releases=pair_releases,
+        subtechniques=subtechniques,
+        mapped=mapped,
+        closest=closest,
+        filters=filters,
+        notes=tuple(notes),
+    )
+
+
+def _closest(
+    session: Session, technique_id: str, ref: CapabilityRef, info: ReleaseInfo
+) -> tuple[ControlLine, ...]:
+    """Capabilities of the same release that do map the technique: same group first, then
+    strongest score, then ID."""
+    rows = session.execute(
+        select(*_MAPPING_COLS).where(Mapping.attack_id == technique_id, Mapping.release_id == info.pk)
+    ).all()
+    lines = _control_lines(r for r in rows if not _is_non_mappable(r) and r.capability_id)
+    group = ref.group or ref.id.split("-")[0]
+    lines.sort(
+        key=lambda c: (
+            c.capability_id.split("-")[0] != group,
+            -score_rank(c.score_value),
+            category_rank(c.score_category),
+            c.capability_id,
+        )
+    )
+    return tuple(lines[:MAX_CLOSEST])
+
+
+def _control_lines(rows: Iterable[Any]) -> list[ControlLine]:
+    """One line per capability: its best mapping, with how many rows it had."""
+    best: dict[tuple[str, str], ControlLine] = {}
+    for r in rows:
+        key = (r.framework, r.capability_id)
+        line = ControlLine(
+            r.framework,
+            r.capability_id,
+            (r.capability_name or r.capability_id).strip(),
+            r.mapping_type or "",
+            r.score_category,
+            r.score_value,
+        )
+        old = best.get(key)
+        if old is None:
+            best[key] = line
+            continue
+        keep = old if _control_rank(old) <= _control_rank(line) else line
+        best[key] = ControlLine(
+            keep.framework,
+            keep.capability_id,
+            keep.name,
+            keep.mapping_type,
+            keep.score_category,
+            keep.score_value,
+            old.count + 1,
+        )
+    return list(best.values())
+
+
+def _control_rank(c: ControlLine) -> tuple[Any, ...]:
+    return (-score_rank(c.score_value), category_rank(c.score_category))
+
+
+# --------------------------------------------------------------------------- group / framework
+
+
+def group_view(
+    session: Session, framework: str, group_id: str, *, filters: Filters = NO_FILTERS
+) -> GroupView:
+    releases = load_releases(session)
+    candidates = [
+        i for i in releases if i.ref.framework == framework and _matches(i, filters, filters.domain)
+    ]
+    info = candidates[0] if candidates else None
+    name = group_id
+    for i in releases:
+        if i.ref.framework == framework and isinstance(i.capability_groups.get(group_id), str):
+            name = i.capability_groups[group_id]
+            break
+    caps = session.execute(
+        select(Capability.capability_id, Capability.name).where(
+            Capability.framework == framework, Capability.group == group_id
+        )
+    ).all()
+    counts: dict[str, int] = {}
+    names = {c.capability_id: (c.name or c.capability_id).strip() for c in caps}
+    if info:
+        rows = session.execute(
+            select(Mapping.capability_id, Mapping.capability_name, func.count())
+            .where(
+                Mapping.release_id == info.pk,
+                Mapping.capability_group == group_id,
+                Mapping.attack_id.is_not(None),
+                or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE),
+            )
+            .group_by(Mapping.capability_id, Mapping.capability_name)
+        ).all()
+        for cid, cname, n in rows:
+            if cid:
+                counts[cid] = counts.get(cid, 0) + int(n)
+                names.setdefault(cid, (cname or cid).strip())
+    members = tuple(
+        sorted(
+            (GroupMember(cid, names.get(cid, cid), counts.get(cid, 0)) for cid in names),
+            key=lambda m: (-m.count, m.id),
+        )
+    )
+    return GroupView(
+        framework, group_id, name, info.ref if info else None, members, sum(counts.values()), filters
+    )
+
+
+def framework_view(session: Session, framework: str, *, filters: Filters = NO_FILTERS) -> FrameworkView:
+    releases = [
+        i
+        for i in load_releases(session)
+        if i.ref.framework == framework and _matches(i, filters, filters.domain)
+    ]
+    pks = [i.pk for i in releases]
+    stats: dict[int, tuple[int, int]] = {}
+    types: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    if pks:
+        live = or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE)
+        for pk, caps, techs in session.execute(
+            select(
+                Mapping.release_id,
+                func.count(Mapping.capability_id.distinct()),
+                func.count(Mapping.attack_id.distinct()),
+            )
+            .where(Mapping.release_id.in_(pks), live)
+            .group_by(Mapping.release_id)
+        ).all():
+            stats[pk] = (int(caps), int(techs))
+        for pk, mt, n in session.execute(
+            select(Mapping.release_id, Mapping.mapping_type, func.count())
+            .where(Mapping.release_id.in_(pks), live)
+            .group_by(Mapping.release_id, Mapping.mapping_type)
+            .order_by(func.count().desc())
+        ).all():
+            info = next(i for i in releases if i.pk == pk)
+            types[pk].append((info.type_label(mt or ""), int(n)))
+    return FrameworkView(
+        framework=framework,
+        releases=tuple(
+            ReleaseSummary(
+                i.ref,
+                i.mapping_count,
+                i.non_mappable_count,
+                stats.get(i.pk, (0, 0))[0],
+                stats.get(i.pk, (0, 0))[1],
+                tuple(types.get(i.pk, [])),
+            )
+            for i in releases
+        ),
+        filters=filters,
+    )
+
+
+# --------------------------------------------------------------------------- CVE / compare
+
+
+def cve_view(
+    session: Session, cve_id: str, *, frameworks: Sequence[str], filters: Filters = NO_FILTERS
+) -> CveView:
+    """A KEV CVE's techniques and impact types, then the best controls for those techniques."""
+    releases = load_releases(session)
+    ref = _capability_ref(session, "kev", cve_id)
+    kev_filters = Filters(domain=filters.domain)
+    kev = [i for i in releases if i.ref.framework == "kev" and _matches(i, kev_filters, filters.domain)]
+    present = set(
+        session.scalars(
+            select(Mapping.release_id).where(Mapping.framework == "kev", Mapping.capability_id == ref.id)
+        ).all()
+    )
+    in_kev = [i for i in kev if i.pk in present]
+    # Enterprise and mobile files of the newest KEV release that has the CVE.
+    newest = in_kev[0].ref if in_kev else None
+    infos = [
+        i
+        for i in in_kev
+        if newest
+        and i.ref.framework_version == newest.framework_version
+        and i.ref.attack_version == newest.attack_version
+    ]
+    by_pk = {i.pk: i for i in infos}
+    rows = (
+        session.execute(
+            select(*_MAPPING_COLS)
+            .where(
+                Mapping.capability_id == ref.id,
+                Mapping.framework == "kev",
+                Mapping.release_id.in_(list(by_pk)),
+            )
+            .order_by(Mapping.position)
+        ).all()
+        if by_pk
+        else []
+    )
+    impacts: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    comments: dict[str, str] = {}
+    domains: dict[str, str] = {}
+    for r in rows:
+        if _is_non_mappable(r) or not r.attack_id:
+            continue
+        label = by_pk[r.release_id].type_label(r.mapping_type or "")
+        impacts.setdefault(r.attack_id, [])
+        if label not in impacts[r.attack_id]:
+            impacts[r.attack_id].append(label)
+        names.setdefault(r.attack_id, (r.attack_name or r.attack_id).strip())
+        domains.setdefault(r.attack_id, by_pk[r.release_id].ref.domain)
+        if r.comments:
+            comments.setdefault(r.attack_id, r.comments.strip())
+    techs = _techniques(session, list(impacts))
+    techniques = tuple(
+        CveTechnique(
+            TechniqueRef(tid, techs[tid].name if tid in techs else names[tid], domains[tid]),
+            tuple(labels),
+            comments.get(tid),
+        )
+        for tid, labels in impacts.items()
+    )
+    control_filters = Filters(
+        framework_version=filters.framework_version,
+        attack_version=filters.attack_version,
+        categories=filters.categories,
+        min_score=filters.min_score,
+    )
+    best = top_controls(
+        session,
+        list(impacts),
+        frameworks,
+        limit=5,
+        per_framework=True,
+        filters=control_filters,
+        releases=releases,
+    )
+    per_fw: dict[str, dict[str, ControlLine]] = {fw: {} for fw in frameworks}
+    for lines in best.values():
+        for c in lines:
+            slot = per_fw[c.framework]
+            old = slot.get(c.capability_id)
+            if old is None or _control_rank(c) < _control_rank(old):
+                slot[c.capability_id] = c
+    controls = tuple(
+        (fw, tuple(sorted(slot.values(), key=lambda c: (*_control_rank(c), c.capability_id))[:8]))
+        for fw, slot in per_fw.items()
+    )
+    used_domains = sorted(set(domains.values())) or ["enterprise"]
+    control_releases = tuple(
+        info.ref
+        for dom in used_domains
+        for info in pick_releases(releases, frameworks, control_filters, dom).values()
+    )
+    return CveView(
+        cve=ref,
+        description=_capability_description(
+            session, "kev", ref.id, newest.framework_version if newest else None
+        ),
+        release=newest,
+        techniques=techniques,
+        controls=controls,
+        frameworks=tuple(frameworks),
+        filters=filters,
+        control_releases=control_releases,
+    )
+
+
+def compare_view(
+    session: Session,
+    technique_id: str,
+    *,
+    frameworks: Sequence[str],
+    filters: Filters = NO_FILTERS,
+    domain: str | None = None,
+) -> CompareView:
+    domain = filters.domain or _domain_of(session, technique_id, domain)
+    coverage = technique_coverage(session, [technique_id], frameworks, filters=filters, domain=domain)
+    rows = coverage.get(technique_id, {})
+    header = technique_header(session, technique_id, domain=domain)
+    return CompareView(
+        technique=header,
+        rows=tuple(rows[fw] for fw in frameworks if fw in rows),
+        missing=tuple(fw for fw in frameworks if fw not in rows),
+        filters=filters,
+    )
+
+
+# --------------------------------------------------------------------------- batch (digests)
+
+
+def _newest_by_domain(
+    releases: Sequence[ReleaseInfo], frameworks: Sequence[str], filters: Filters
+) -> dict[tuple[str, str], ReleaseInfo]:
+    out: dict[tuple[str, str], ReleaseInfo] = {}
+    for dom in dict.fromkeys(i.ref.domain for i in releases):
+        for fw, info in pick_releases(releases, frameworks, filters, dom).items():
+            out[(fw, dom)] = info
+    return out
+
+
+def _technique_domains(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    return {tid: t.domain for tid, t in _techniques(session, ids).items()}
+
+
+def technique_coverage(
+    session: Session,
+    technique_ids: Sequence[str],
+    frameworks: Sequence[str],
+    *,
+    filters: Filters = NO_FILTERS,
+    domain: str | None = None,
+) -> dict[str, dict[str, Coverage]]:
+    """Per technique, per framework: the newest release's mapping count and, per score category
+    (or mapping type when unscored), count and best score.  Frameworks without a release in the
+    technique's domain are absent; techniques are always present.  Two queries in all."""
+    ids = list(dict.fromkeys(technique_ids))
+    releases = load_releases(session)
+    newest = _newest_by_domain(releases, frameworks, filters)
+    domains = _technique_domains(session, ids)
+    pks = {i.pk: i for i in newest.values()}
+    rows = (
+        session.execute(
+            select(
+                Mapping.attack_id,
+                Mapping.release_id,
+                Mapping.mapping_type,
+                Mapping.score_category,
+                Mapping.score_value,
+                Mapping.status,
+            ).where(Mapping.attack_id.in_(ids), Mapping.release_id.in_(list(pks)))
+        ).all()
+        if ids and pks
+        else []
+    )
+    acc: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(dict)
+    for r in rows:
+        if _is_non_mappable(r) or not _passes(r, filters):
+            continue
+        key = r.score_category or r.mapping_type or ""
+        slot = acc[(r.attack_id, r.release_id)].setdefault(key, [0, None])
+        slot[0] += 1
+        if r.score_value and score_rank(r.score_value) > score_rank(slot[1]):
+            slot[1] = r.score_value
+    out: dict[str, dict[str, Coverage]] = {}
+    for tid in ids:
+        dom = domain or domains.get(tid, "enterprise")
+        per: dict[str, Coverage] = {}
+        for fw in frameworks:
+            info = newest.get((fw, dom))
+            if info is None:
+                continue
+            cats = acc.get((tid, info.pk), {})
+            ordered = sorted(cats.items(), key=lambda kv: (category_rank(kv[0]), kv[0]))
+            per[fw] = Coverage(
+                framework=fw,
+                release=info.ref,
+                total=sum(v[0] for _, v in ordered),
+                categories={k: CategoryCoverage(v[0], v[1]) for k, v in ordered},
+            )
+        out[tid] = per
+    return out
+
+
+def top_controls(
+    session: Session,
+    technique_ids: Sequence[str],
+    frameworks: Sequence[str],
+    limit: int = 3,
+    *,
+    per_framework: bool = False,
+    filters: Filters = NO_FILTERS,
+    releases: Sequence[ReleaseInfo] | None = None,
+) -> dict[str, list[ControlLine]]:
+    """Per technique, its best controls in the newest release of each framework.
+
+    Ranked by score value, then by how many of the technique's sub-techniques the control also
+    maps (``count`` counts the technique and those), then category and ID.  With
+    ``per_framework`` up to ``limit`` per framework; otherwise ``limit`` in all, taken in turn
+    from each framework in the order given so that one framework cannot crowd out the rest.
+    Every technique asked about is a key.  Three queries in all.
+    """
+    ids = list(dict.fromkeys(technique_ids))
+    releases = releases if releases is not None else load_releases(session)
+    newest = _newest_by_domain(releases, frameworks, filters)
+    pks = {i.pk for i in newest.values()}
+    subs = _subtechniques(session, ids)
+    parent_of = {sid: pid for pid, members in subs.items() for sid, _ in members}
+    wanted = ids + [s for s in parent_of if s not in ids]
+    rows = (
+        session.execute(
+            select(*_MAPPING_COLS).where(Mapping.attack_id.in_(wanted), Mapping.release_id.in_(list(pks)))
+        ).all()
+        if ids and pks
+        else []
+    )
+    direct: dict[str, list[Any]] = defaultdict(list)
+    breadth: dict[tuple[str, str, str], int] = defaultdict(int)  # (technique, framework, capability)
+    for r in rows:
+        if _is_non_mappable(r) or not r.capability_id or not _passes(r, filters):
+            continue
+        if r.attack_id in ids:
+            direct[r.attack_id].append(r)
+        parent = parent_of.get(r.attack_id)
+        if parent:
+            breadth[(parent, r.framework, r.capability_id)] += 1
+    out: dict[str, list[ControlLine]] = {}
+    for tid in ids:
+        by_fw: dict[str, list[ControlLine]] = defaultdict(list)
+        for c in _control_lines(direct.get(tid, [])):
+            wide = breadth.get((tid, c.framework, c.capability_id), 0)
+            by_fw[c.framework].append(
+                ControlLine(
+                    c.framework,
+                    c.capability_id,
+                    c.name,
+                    c.mapping_type,
+                    c.score_category,
+                    c.score_value,
+                    1 + wide,
+                )
+            )
+        for lines in by_fw.values():
+            lines.sort(
+                key=lambda c: (
+                    -score_rank(c.score_value),
+                    -c.count,
+                    category_rank(c.score_category),
+                    c.capability_id,
+                )
+            )
+        if per_framework:
+            out[tid] = [c for fw in frameworks for c in by_fw.get(fw, [])[:limit]]
+            continue
+        picked: list[ControlLine] = []
+        queues = [list(by_fw.get(fw, [])) for fw in frameworks]
+        while len(picked) < limit and any(queues):
+            for q in queues:
+                if q and len(picked) < limit:
+                    picked.append(q.pop(0))
+        out[tid] = picked
+    return out
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def build_view(session: Session, request: ViewRequest) -> View:
+    """The view a request names; unknown subjects give a MessageView, never an exception."""
+    f = request.filters
+    fws = request.frameworks
+    if request.kind == "technique" and request.techniques:
+        return technique_view(
+            session, request.techniques[0], frameworks=fws, filters=f, domain=request.domain
+        )
+    if request.kind == "compare" and request.techniques:
+        return compare_view(session, request.techniques[0], frameworks=fws, filters=f, domain=request.domain)
+    if request.kind == "pair" and request.techniques and request.capabilities:
+        fw, cid = request.capabilities[0]
+        return pair_view(session, request.techniques[0], fw, cid, filters=f, domain=request.domain)
+    if request.kind == "cve" and request.capabilities:
+        return cve_view(session, request.capabilities[0][1], frameworks=fws, filters=f)
+    if request.kind == "capability" and request.capabilities:
+        fw, cid = request.capabilities[0]
+        return capability_view(session, fw, cid, filters=f)
+    if request.kind == "group" and request.group:
+        return group_view(session, request.group[0], request.group[1], filters=f)
+    if request.kind == "framework" and fws:
+        return framework_view(session, fws[0], filters=f)
+    return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")
+
+
+__all__ = [
+    "SCORE_CATEGORIES",
+    "ReleaseInfo",
+    "build_view",
+    "capability_view",
+    "compare_view",
+    "cve_view",
+    "framework_view",
+    "group_view",
+    "load_releases",
+    "pair_view",
+    "pick_releases",
+    "summarise_description",
+    "technique_coverage",
+    "technique_view",
+    "top_controls",
+]
