@@ -1,0 +1,406 @@
+"""What a digest says, as plain data: composed for many subscriptions in a few queries.
+
+Per channel: the techniques looked up or carded there in the last 24 hours with their top
+controls, the watch list with coverage per framework, data changes since the channel's previous
+digest (releases loaded, ``sync`` runs, new KEV CVEs with their techniques) and a technique of
+the day chosen from the date.  Everything that does not depend on the channel (the technique of
+the day, changed releases, new CVEs, coverage) is computed once per pass and shared, so 1,000
+subscriptions cost a handful of queries rather than thousands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.digest.clock import as_utc
+from bot.views import ControlLine, Coverage, ReleaseRef
+from store.models import (
+    Capability,
+    DigestRun,
+    DigestSubscription,
+    IncidentCard,
+    Lookup,
+    Mapping,
+    Release,
+    SyncRun,
+    Technique,
+)
+
+RECENT_WINDOW = dt.timedelta(hours=24)
+MAX_CHANGES_WINDOW = dt.timedelta(days=7)  # a channel silent for a month gets a week of news
+TOP_CONTROLS = 3
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """The parts of a subscription composing needs, detached from the ORM session."""
+
+    id: int
+    team_id: str
+    channel_id: str
+    time_local: str
+    timezone: str
+    frameworks: tuple[str, ...]
+    watch: tuple[str, ...]
+    post_when_quiet: bool
+    enterprise_id: str | None = None
+
+    @classmethod
+    def of(cls, sub: DigestSubscription) -> SubscriptionSpec:
+        return cls(
+            id=sub.id,
+            team_id=sub.team_id,
+            channel_id=sub.channel_id,
+            time_local=sub.time_local,
+            timezone=sub.timezone,
+            frameworks=tuple(sub.frameworks or ()),
+            watch=tuple(sub.watch or ()),
+            post_when_quiet=bool(sub.post_when_quiet),
+            enterprise_id=sub.enterprise_id,
+        )
+
+
+@dataclass(frozen=True)
+class TechniqueLine:
+    id: str
+    name: str
+    mentions: int = 0  # look-ups and cards in the channel
+    controls: tuple[ControlLine, ...] = ()
+    known: bool = True  # False: not in the loaded ATT&CK
+
+
+@dataclass(frozen=True)
+class WatchLine:
+    id: str
+    name: str
+    coverage: tuple[Coverage, ...]  # subscription's framework order; absent = no release in domain
+    known: bool = True
+
+
+@dataclass(frozen=True)
+class ReleaseChange:
+    release: ReleaseRef
+    loaded_at: dt.datetime
+    mapping_count: int
+
+
+@dataclass(frozen=True)
+class KevChange:
+    cve: str
+    name: str
+    techniques: tuple[str, ...]
+    first_seen_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DataChanges:
+    releases: tuple[ReleaseChange, ...] = ()
+    syncs: int = 0  # sync/ingest runs that changed data
+    kev: tuple[KevChange, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.releases and not self.kev
+
+
+@dataclass(frozen=True)
+class DigestView:
+    subscription: SubscriptionSpec
+    local_date: dt.date
+    generated_at: dt.datetime
+    since: dt.datetime  # data changes are reported from here
+    recent: tuple[TechniqueLine, ...]
+    watch: tuple[WatchLine, ...]
+    changes: DataChanges
+    technique_of_day: TechniqueLine | None
+    frameworks: tuple[str, ...] = field(default=())
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing happened: no look-ups in the channel and no data changes."""
+        return not self.recent and self.changes.empty
+
+
+# --------------------------------------------------------------------------- shared lookups
+
+
+@dataclass(frozen=True)
+class _Tech:
+    name: str
+    revoked: bool
+    deprecated: bool
+    domain: str
+
+
+def _techniques(session: Session) -> dict[str, _Tech]:
+    out: dict[str, _Tech] = {}
+    rows = session.execute(
+        select(Technique.attack_id, Technique.name, Technique.revoked, Technique.deprecated, Technique.domain)
+    ).all()
+    for attack_id, name, revoked, deprecated, domain in rows:
+        current = out.get(attack_id)
+        if current is None or ((current.revoked or current.deprecated) and not (revoked or deprecated)):
+            out[attack_id] = _Tech(name, bool(revoked), bool(deprecated), domain)
+    return out
+
+
+def _mapped_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    """Names as the mapping files wrote them, for IDs the loaded ATT&CK does not know."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Mapping.attack_id, func.max(Mapping.attack_name))
+        .where(Mapping.attack_id.in_(wanted))
+        .group_by(Mapping.attack_id)
+    ).all()
+    return {a: n for a, n in rows if a and n}
+
+
+def technique_of_the_day_candidates(session: Session, techs: dict[str, _Tech]) -> list[str]:
+    """Current enterprise techniques that at least one mapping release covers, sorted."""
+    mapped = {
+        a
+        for a in session.scalars(select(Mapping.attack_id).where(Mapping.attack_id.is_not(None)).distinct())
+        if a
+    }
+    return sorted(
+        tid
+        for tid in mapped
+        if (t := techs.get(tid)) is not None
+        and not t.revoked
+        and not t.deprecated
+        and t.domain == "enterprise"
+    )
+
+
+def pick_technique_of_the_day(candidates: Sequence[str], day: dt.date) -> str | None:
+    """Deterministic from the date alone (same pick on every instance and every re-run), but
+    hashed so that consecutive days do not walk through neighbouring IDs."""
+    if not candidates:
+        return None
+    digest = hashlib.sha256(f"countermap-technique-of-the-day:{day.isoformat()}".encode()).digest()
+    return candidates[int.from_bytes(digest[:8], "big") % len(candidates)]
+
+
+def _previous_sent(session: Session, sub_ids: Sequence[int]) -> dict[int, dt.datetime]:
+    ids = [i for i in sub_ids if i]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(DigestRun.subscription_id, func.max(DigestRun.sent_at))
+        .where(DigestRun.subscription_id.in_(ids), DigestRun.status == "sent")
+        .group_by(DigestRun.subscription_id)
+    ).all()
+    return {sid: as_utc(at) for sid, at in rows if at is not None}
+
+
+def _channel_activity(
+    session: Session, channels: set[tuple[str, str]], since: dt.datetime
+) -> dict[tuple[str, str], Counter[str]]:
+    """Technique mentions per (team, channel) since ``since``: look-ups plus incident cards."""
+    out: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    if not channels:
+        return out
+    channel_ids = sorted({c for _, c in channels})
+    for team_id, channel_id, ids in session.execute(
+        select(Lookup.team_id, Lookup.channel_id, Lookup.technique_ids).where(
+            Lookup.created_at >= since, Lookup.channel_id.in_(channel_ids)
+        )
+    ):
+        key = (team_id, channel_id or "")
+        if key in channels and ids:
+            out[key].update(str(i).upper() for i in ids if isinstance(i, str))
+    for team_id, channel_id, tid in session.execute(
+        select(IncidentCard.team_id, IncidentCard.channel_id, IncidentCard.technique_id).where(
+            IncidentCard.posted_at >= since, IncidentCard.channel_id.in_(channel_ids)
+        )
+    ):
+        key = (team_id, channel_id)
+        if key in channels:
+            out[key][tid.upper()] += 1
+    return out
+
+
+def _changed_releases(session: Session, since: dt.datetime) -> list[ReleaseChange]:
+    rows = session.execute(
+        select(
+            Release.framework,
+            Release.framework_version,
+            Release.attack_version,
+            Release.domain,
+            Release.last_update,
+            Release.mapping_version,
+            Release.loaded_at,
+            Release.mapping_count,
+        ).where(Release.loaded_at > since)
+    ).all()
+    out = [
+        ReleaseChange(
+            ReleaseRef(
+                framework=r.framework,
+                framework_version=r.framework_version,
+                attack_version=r.attack_version,
+                domain=r.domain,
+                last_update=r.last_update.isoformat() if r.last_update else None,
+                mapping_version=r.mapping_version or None,
+            ),
+            as_utc(r.loaded_at),
+            r.mapping_count or 0,
+        )
+        for r in rows
+    ]
+    out.sort(key=lambda c: (c.release.framework, c.loaded_at))
+    return out
+
+
+def _sync_times(session: Session, since: dt.datetime) -> list[dt.datetime]:
+    return [
+        as_utc(t)
+        for t in session.scalars(select(SyncRun.finished_at).where(SyncRun.finished_at > since))
+        if t is not None
+    ]
+
+
+def _new_kev(session: Session, since: dt.datetime) -> list[KevChange]:
+    caps = session.execute(
+        select(Capability.capability_id, Capability.name, Capability.first_seen_at).where(
+            Capability.framework == "kev", Capability.first_seen_at > since
+        )
+    ).all()
+    if not caps:
+        return []
+    techniques: dict[str, set[str]] = defaultdict(set)
+    ids = [c.capability_id for c in caps]
+    for i in range(0, len(ids), 500):
+        for cve, tid in session.execute(
+            select(Mapping.capability_id, Mapping.attack_id)
+            .where(
+                Mapping.framework == "kev",
+                Mapping.capability_id.in_(ids[i : i + 500]),
+                Mapping.attack_id.is_not(None),
+            )
+            .distinct()
+        ):
+            if cve and tid:
+                techniques[cve].add(tid)
+    out = [
+        KevChange(
+            c.capability_id,
+            c.name or "",
+            tuple(sorted(techniques.get(c.capability_id, ()))),
+            as_utc(c.first_seen_at),
+        )
+        for c in caps
+    ]
+    out.sort(key=lambda k: (k.first_seen_at, k.cve), reverse=True)
+    return out
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def compose(
+    session: Session,
+    specs: Sequence[SubscriptionSpec],
+    *,
+    now: dt.datetime,
+    local_date_for: Callable[[SubscriptionSpec], dt.date],
+) -> list[DigestView]:
+    """The digests of ``specs`` as of ``now``, in order; read-only."""
+    from store.queries import load_releases, technique_coverage, top_controls
+
+    now = as_utc(now)
+    if not specs:
+        return []
+    techs = _techniques(session)
+    candidates = technique_of_the_day_candidates(session, techs)
+    prev = _previous_sent(session, [s.id for s in specs])
+    since_for = {s.id: max(prev.get(s.id, now - RECENT_WINDOW), now - MAX_CHANGES_WINDOW) for s in specs}
+    earliest = min(since_for.values())
+    activity = _channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
+    releases_changed = _changed_releases(session, earliest)
+    syncs = _sync_times(session, earliest)
+    kev = _new_kev(session, earliest)
+
+    dates = {s.id: local_date_for(s) for s in specs}
+    tod = {d: pick_technique_of_the_day(candidates, d) for d in set(dates.values())}
+
+    # Batch the store queries per framework list: few distinct lists in practice.
+    by_fw: dict[tuple[str, ...], list[SubscriptionSpec]] = defaultdict(list)
+    for s in specs:
+        by_fw[s.frameworks].append(s)
+    release_infos = load_releases(session)
+    coverage: dict[tuple[str, ...], dict[str, dict[str, Coverage]]] = {}
+    controls: dict[tuple[str, ...], dict[str, list[ControlLine]]] = {}
+    for fws, group in by_fw.items():
+        watched = list(dict.fromkeys(t for s in group for t in s.watch))
+        noted = list(
+            dict.fromkeys(
+                [t for s in group for t in activity.get((s.team_id, s.channel_id), {})]
+                + [t for t in (tod[dates[s.id]] for s in group) if t]
+            )
+        )
+        coverage[fws] = technique_coverage(session, watched, fws) if watched and fws else {}
+        controls[fws] = (
+            top_controls(session, noted, fws, TOP_CONTROLS, releases=release_infos) if noted and fws else {}
+        )
+
+    unknown = {
+        t for s in specs for t in (*s.watch, *activity.get((s.team_id, s.channel_id), {})) if t not in techs
+    }
+    fallback_names = _mapped_names(session, unknown)
+
+    def name_of(tid: str) -> tuple[str, bool]:
+        t = techs.get(tid)
+        if t is not None:
+            return t.name, True
+        return fallback_names.get(tid, ""), False
+
+    views: list[DigestView] = []
+    for s in specs:
+        since = since_for[s.id]
+        ctrl = controls.get(s.frameworks, {})
+        cov = coverage.get(s.frameworks, {})
+        counts = activity.get((s.team_id, s.channel_id), Counter())
+        recent = []
+        for tid, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            name, known = name_of(tid)
+            recent.append(TechniqueLine(tid, name, n, tuple(ctrl.get(tid, ())), known))
+        watch = []
+        for tid in s.watch:
+            name, known = name_of(tid)
+            per = cov.get(tid, {})
+            watch.append(WatchLine(tid, name, tuple(per[f] for f in s.frameworks if f in per), known))
+        day_pick = tod[dates[s.id]]
+        tod_line = (
+            TechniqueLine(day_pick, techs[day_pick].name, 0, tuple(ctrl.get(day_pick, ())))
+            if day_pick
+            else None
+        )
+        changes = DataChanges(
+            releases=tuple(c for c in releases_changed if c.loaded_at > since),
+            syncs=sum(1 for t in syncs if t > since),
+            kev=tuple(k for k in kev if k.first_seen_at > since),
+        )
+        views.append(
+            DigestView(
+                subscription=s,
+                local_date=dates[s.id],
+                generated_at=now,
+                since=since,
+                recent=tuple(recent),
+                watch=tuple(watch),
+                changes=changes,
+                technique_of_day=tod_line,
+                frameworks=s.frameworks,
+            )
+        )
+    return views

@@ -1,0 +1,185 @@
+"""Digest subscriptions: one per channel, kept in ``digest_subscriptions``.
+
+Unsubscribing deactivates rather than deletes, so the channel's claimed digests (the
+exactly-once record) survive an unsubscribe/subscribe on the same day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.config import ALL_FRAMEWORKS
+from bot.digest.clock import as_utc
+from bot.digest.schedule import next_due, zone
+from store.models import DigestSubscription
+
+FRAMEWORK_LABELS = {
+    "nist_800_53": "NIST 800-53",
+    "m365": "M365",
+    "aws": "AWS",
+    "azure": "Azure",
+    "gcp": "GCP",
+    "veris": "VERIS",
+    "kev": "CISA KEV",
+    "cri_profile": "CRI Profile",
+    "csa_ccm": "CSA CCM",
+    "intel-vpro": "Intel vPro",
+}
+assert set(FRAMEWORK_LABELS) == set(ALL_FRAMEWORKS)
+
+
+def framework_label(key: str) -> str:
+    return FRAMEWORK_LABELS.get(key, key)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What ``subscribe`` asked to set; ``None`` keeps the current value (or the default)."""
+
+    time_local: str | None = None
+    timezone: str | None = None
+    frameworks: tuple[str, ...] | None = None
+    watch: tuple[str, ...] | None = None
+    post_when_quiet: bool | None = None
+
+
+@dataclass(frozen=True)
+class Defaults:
+    time_local: str
+    timezone: str
+    frameworks: tuple[str, ...]
+
+
+def get(session: Session, team_id: str, channel_id: str) -> DigestSubscription | None:
+    return session.scalars(
+        select(DigestSubscription).where(
+            DigestSubscription.team_id == team_id, DigestSubscription.channel_id == channel_id
+        )
+    ).one_or_none()
+
+
+def subscribe(
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    user_id: str | None,
+    changes: Changes,
+    defaults: Defaults,
+    now: dt.datetime,
+    enterprise_id: str | None = None,
+) -> tuple[DigestSubscription, bool]:
+    """Create or update the channel's subscription; returns it and whether it is new (or was
+    inactive).  Two people subscribing one channel at once end with one row."""
+    for _ in range(2):
+        sub = get(session, team_id, channel_id)
+        fresh = sub is None or not sub.active
+        if sub is None:
+            sub = DigestSubscription(
+                team_id=team_id,
+                channel_id=channel_id,
+                time_local=defaults.time_local,
+                timezone=defaults.timezone,
+                frameworks=list(defaults.frameworks),
+                watch=[],
+                post_when_quiet=True,
+                created_by=user_id,
+                created_at=now,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(sub)
+            except IntegrityError:
+                continue  # someone else created it a moment ago: update theirs
+        elif fresh:  # re-subscribing starts from the defaults again, like a new subscription
+            sub.time_local, sub.timezone = defaults.time_local, defaults.timezone
+            sub.frameworks, sub.watch, sub.post_when_quiet = list(defaults.frameworks), [], True
+        if fresh:
+            sub.active = True
+            sub.active_since = now
+            sub.created_by = user_id
+        if enterprise_id:
+            sub.enterprise_id = enterprise_id
+        if changes.time_local is not None:
+            sub.time_local = changes.time_local
+        if changes.timezone is not None:
+            sub.timezone = changes.timezone
+        if changes.frameworks is not None:
+            sub.frameworks = list(changes.frameworks)
+        if changes.watch is not None:
+            sub.watch = list(changes.watch)
+        if changes.post_when_quiet is not None:
+            sub.post_when_quiet = changes.post_when_quiet
+        sub.updated_at = now
+        session.flush()
+        return sub, fresh
+    raise RuntimeError("could not create or update the subscription")  # pragma: no cover
+
+
+def unsubscribe(session: Session, team_id: str, channel_id: str, now: dt.datetime) -> bool:
+    sub = get(session, team_id, channel_id)
+    if sub is None or not sub.active:
+        return False
+    sub.active = False
+    sub.updated_at = now
+    return True
+
+
+def team_subscriptions(session: Session, team_id: str) -> list[DigestSubscription]:
+    return list(
+        session.scalars(
+            select(DigestSubscription)
+            .where(DigestSubscription.team_id == team_id, DigestSubscription.active.is_(True))
+            .order_by(DigestSubscription.channel_id)
+        )
+    )
+
+
+def active_subscriptions(session: Session) -> list[DigestSubscription]:
+    return list(
+        session.scalars(
+            select(DigestSubscription)
+            .where(DigestSubscription.active.is_(True))
+            .order_by(DigestSubscription.id)
+        )
+    )
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def frameworks_text(frameworks: Sequence[str]) -> str:
+    return ", ".join(framework_label(f) for f in frameworks) or "none"
+
+
+def summary(sub: DigestSubscription, now: dt.datetime) -> str:
+    """One mrkdwn line: when, which frameworks, the watch list, quiet days, the next post."""
+    when = next_due(sub.time_local, sub.timezone, now).astimezone(zone(sub.timezone))
+    parts = [
+        f"daily at *{sub.time_local}* {_escape(sub.timezone)}",
+        f"frameworks: {_escape(frameworks_text(sub.frameworks))}",
+    ]
+    if sub.watch:
+        shown = ", ".join(sub.watch[:12]) + (
+            f" and {len(sub.watch) - 12} more" if len(sub.watch) > 12 else ""
+        )
+        parts.append(f"watching {_escape(shown)}")
+    parts.append("quiet days: one line" if sub.post_when_quiet else "quiet days: nothing posted")
+    parts.append(f"next: {when:%a %d %b %H:%M}")
+    return " · ".join(parts)
+
+
+def describe_subscription(session: Session, team_id: str, channel_id: str) -> str | None:
+    """The channel's digest settings as one mrkdwn line (App Home), or None if unsubscribed."""
+    sub = get(session, team_id, channel_id)
+    if sub is None or not sub.active:
+        return None
+    return "Daily digest " + summary(sub, as_utc(dt.datetime.now(dt.UTC))).removeprefix("daily ")
