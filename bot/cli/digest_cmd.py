@@ -1,0 +1,147 @@
+"""``countermap digest``: the clock process (``run``) and operator views (``list``, ``preview``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("digest", help="daily digests: run the clock process, list, preview")
+    sub = parser.add_subparsers(dest="digest_command", metavar="ACTION", required=True)
+
+    run = sub.add_parser("run", help="post due digests (the clock process); loops until SIGTERM")
+    run.add_argument("--once", action="store_true", help="a single pass, then exit (0 unless a post failed)")
+    run.add_argument(
+        "--now",
+        metavar="ISO",
+        help="act as if it were this instant, e.g. 2026-11-28T09:01:00+00:00 (the loop ticks on from it)",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="log each post")
+    run.set_defaults(func=run_cmd)
+
+    ls = sub.add_parser("list", help="subscriptions and their next digest")
+    ls.add_argument("--team", help="only this workspace (team ID)")
+    ls.add_argument("--now", metavar="ISO", help="as of this instant")
+    ls.set_defaults(func=list_cmd)
+
+    pv = sub.add_parser("preview", help="a channel's digest as it would be posted now, as Block Kit JSON")
+    pv.add_argument("--team", required=True, help="team ID")
+    pv.add_argument("--channel", required=True, help="channel ID")
+    pv.add_argument("--now", metavar="ISO", help="as of this instant")
+    pv.set_defaults(func=preview_cmd)
+
+
+def _clock(now: str | None, *, ticking: bool) -> Any:
+    from bot.digest.clock import FixedClock, OffsetClock, SystemClock, parse_instant
+
+    if not now:
+        return SystemClock()
+    try:
+        instant = parse_instant(now)
+    except ValueError as exc:
+        print(f"countermap digest: --now: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    return OffsetClock(instant) if ticking else FixedClock(instant)
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from bot.cli.common import engine_from, settings_from
+    from bot.digest.runner import DigestRunner
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or not args.once else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = settings_from(args)
+    clock = _clock(args.now, ticking=not args.once)
+    engine = engine_from(args)
+    stop = threading.Event()
+    runner = DigestRunner(engine, settings, clock=clock, stop=stop)
+    if args.once:
+        report = runner.run_once()
+        print(f"digest pass at {clock.now().isoformat()}: {report.summary()}")
+        for error in report.errors:
+            print(f"  error: {error}", file=sys.stderr)
+        return 1 if report.failed or report.retry else 0
+
+    def _stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("bot.digest").info("signal %s: finishing the current post, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    runner.run_forever()
+    return 0
+
+
+def list_cmd(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.cli.common import engine_from
+    from bot.digest import subscriptions
+    from bot.digest.clock import as_utc
+    from store.db import session_scope
+    from store.models import DigestRun
+
+    now = _clock(args.now, ticking=False).now()
+    engine = engine_from(args)
+    with session_scope(engine) as session:
+        subs = (
+            subscriptions.team_subscriptions(session, args.team)
+            if args.team
+            else subscriptions.active_subscriptions(session)
+        )
+        if not subs:
+            print("no active digest subscriptions")
+            return 0
+        for s in subs:
+            last = session.execute(
+                select(DigestRun.local_date, DigestRun.status, DigestRun.sent_at)
+                .where(DigestRun.subscription_id == s.id)
+                .order_by(DigestRun.local_date.desc())
+                .limit(1)
+            ).first()
+            tail = (
+                f" | last: {last.local_date} {last.status}"
+                + (f" at {as_utc(last.sent_at):%Y-%m-%d %H:%M}Z" if last.sent_at else "")
+                if last
+                else ""
+            )
+            line = subscriptions.summary(s, now).replace("*", "")
+            print(f"{s.team_id}/{s.channel_id}: {line}{tail}")
+    return 0
+
+
+def preview_cmd(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.cli.common import engine_from, settings_from
+    from bot.digest.content import SubscriptionSpec, compose
+    from bot.digest.render import render_digest
+    from bot.digest.schedule import local_date_of
+    from bot.digest.subscriptions import get
+    from store.db import session_scope
+
+    settings = settings_from(args)
+    now = _clock(args.now, ticking=False).now()
+    engine = engine_from(args)
+    with session_scope(engine) as session:
+        sub = get(session, args.team, args.channel)
+        if sub is None:
+            spec = SubscriptionSpec(
+                0, args.team, args.channel, settings.digest_time, settings.digest_timezone or "UTC",
+                tuple(settings.digest_frameworks), (), True,
+            )  # fmt: skip
+        else:
+            spec = SubscriptionSpec.of(sub)
+        view = compose(session, [spec], now=now, local_date_for=lambda s: local_date_of(now, s.timezone))[0]
+    rendered = render_digest(view)
+    out = {"main": rendered.main.to_dict(), "thread": [p.to_dict() for p in rendered.thread]}
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    return 0
