@@ -70,7 +70,7 @@ class ReleaseRef:
 class MappingLine:
     """One mapping row as shown: capability and technique, how it maps, and why."""
 
-    key: str  # stable within a release: "capability|technique|mapping_type"
+    key: str  # stable across re-ingests: "rev5@16.1@enterprise|SC-07|T1048|mitigates"
     framework: str
     capability_id: str  # canonical
     capability_name: str

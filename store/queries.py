@@ -255,7 +255,7 @@ def _line(row: Any, info: ReleaseInfo) -> MappingLine:
     mt = row.mapping_type or ""
     refs = row.references if isinstance(row.references, list) else []
     return MappingLine(
-        key=f"{row.capability_id}|{row.attack_id}|{mt}",
+        key=f"{info.ref.framework_version}@{info.ref.attack_version}@{info.ref.domain}|{row.capability_id}|{row.attack_id}|{mt}",
         framework=row.framework,
         capability_id=row.capability_id or "",
         capability_name=(row.capability_name or "").strip(),

@@ -1,0 +1,803 @@
+"""Views → Slack messages (Block Kit via ``slack_sdk.models.blocks``), within Slack's limits.
+
+Every view becomes a list of *items* (small groups of blocks that belong together) that are
+packed greedily into pages under a block and character budget; the page number lives in the
+buttons' state, so any instance can render the next page.  Comments are never dumped: a
+mapping shows a one-line excerpt and a Details button that renders that mapping alone.
+All data and echoed user text is escaped here (``bot.render.mrkdwn``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from bot import actions
+from bot.render.limits import MAX_BLOCKS, total_text
+from bot.render.markers import category_mark, score_bar
+from bot.render.mrkdwn import clip, clip_escaped, code, esc, esc_user, link, one_line
+from bot.render.state import MAX_OPTION_VALUE, State, StateError, encode_state
+from bot.resolution import Alternative, Filters
+from bot.views import (
+    CapabilityView,
+    CompareView,
+    ControlLine,
+    Coverage,
+    CveView,
+    FrameworkSection,
+    FrameworkView,
+    GroupView,
+    MappingGroup,
+    MappingLine,
+    MessageView,
+    PairView,
+    ReleaseRef,
+    TechniqueHeader,
+    TechniqueView,
+    View,
+    ViewKind,
+    ViewRequest,
+    framework_label,
+)
+
+SECTION_CHUNK = 2_800  # packed lines per section, under the 3,000 limit with room for a heading
+PAGE_TEXT_BUDGET = 8_500  # characters of block text per page, well under Slack's ~12k
+COMPACT_TEXT_BUDGET = 2_500
+COMPACT_MAX_BLOCKS = 10
+EXCERPT = 160  # characters of a comment shown before Details
+FALLBACK_LIMIT = 3_000
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+@dataclass
+class Rendered:
+    text: str
+    blocks: list[dict[str, Any]]
+    page: int = 1
+    pages: int = 1
+
+
+# --------------------------------------------------------------------------- small builders
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def _section(text: str, accessory: Any = None) -> SectionBlock:
+    return SectionBlock(text=_md(text), accessory=accessory)
+
+
+def _context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[_md(t) for t in texts if t][:10])
+
+
+def _plain(text: str, limit: int) -> PlainTextObject:
+    return PlainTextObject(text=clip(one_line(text), limit) or "…", emoji=True)
+
+
+def _header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=_plain(text, 150))
+
+
+def _packed(heading: str, lines: Sequence[str], limit: int = SECTION_CHUNK) -> list[list[Block]]:
+    """Lines under a heading, as as few sections as fit; each section is its own item."""
+    items: list[list[Block]] = []
+    buf = heading
+    for line in lines:
+        line = clip(line, 600)
+        if len(buf) + len(line) + 1 > limit and buf:
+            items.append([_section(buf)])
+            buf = ""
+        buf = f"{buf}\n{line}" if buf else line
+    if buf:
+        items.append([_section(buf)])
+    return items
+
+
+class _Ids:
+    """``action_id`` values unique within one message (``cm_expand``, ``cm_expand:1``, ...)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, base: str) -> str:
+        n = self.seen.get(base, 0)
+        self.seen[base] = n + 1
+        return base if n == 0 else f"{base}:{n}"
+
+
+def _value(state: State, limit: int = 2000) -> str | None:
+    try:
+        return encode_state(state, limit=limit)
+    except StateError:
+        return None
+
+
+def _button(
+    ids: _Ids, action: str, label: str, state: State, style: str | None = None
+) -> ButtonElement | None:
+    value = _value(state)
+    if value is None:
+        return None
+    return ButtonElement(text=_plain(label, 75), action_id=ids(action), value=value, style=style)
+
+
+def _release_short(ref: ReleaseRef) -> str:
+    dom = "" if ref.domain == "enterprise" else f" {ref.domain}"
+    return f"{ref.framework_version} · ATT&CK {ref.attack_version}{dom}"
+
+
+def _provenance(refs: Iterable[ReleaseRef]) -> ContextBlock | None:
+    parts = []
+    for ref in dict.fromkeys(refs):
+        updated = f", updated {ref.last_update}" if ref.last_update else ""
+        parts.append(esc(f"{ref.label}{updated}"))
+    if not parts:
+        return None
+    text = "Source: " + " | ".join(parts)
+    return _context(clip(text, 1900))
+
+
+# --------------------------------------------------------------------------- mapping lines
+
+
+def _score(line: MappingLine | ControlLine) -> str:
+    bar = score_bar(line.score_value)
+    return f" — {esc(bar)}" if bar else ""
+
+
+def _mapping_text(line: MappingLine, *, subject: str = "capability") -> str:
+    if subject == "capability":
+        head = f"{code(line.capability_id_as_written or line.capability_id)} {esc(line.capability_name)}"
+    else:
+        head = f"{code(line.attack_id)} {esc(line.attack_name)}"
+    out = f"{head}{_score(line)}"
+    if line.license_requirements:
+        out += f"\n_License:_ {esc(clip(one_line(line.license_requirements), 300))}"
+    if line.comments:
+        out += f"\n>{esc(clip(one_line(line.comments), EXCERPT))}"
+    return out
+
+
+def _has_detail(line: MappingLine) -> bool:
+    return bool(line.comments or line.references or line.license_requirements)
+
+
+def _group_items(
+    group: MappingGroup, state: State, ids: _Ids, *, subject: str = "capability"
+) -> list[list[Block]]:
+    n = len(group.lines)
+    heading = (category_mark(group.score_category) if group.score_category else f"*{esc(group.label)}*") + (
+        f" ({n})"
+    )
+    if not any(_has_detail(line) for line in group.lines):
+        plain = [
+            f"{code(ln.capability_id_as_written if subject == 'capability' else ln.attack_id)} "
+            f"{esc(ln.capability_name if subject == 'capability' else ln.attack_name)}{_score(ln)}"
+            for ln in group.lines
+        ]
+        return _packed(heading, plain)
+    items: list[list[Block]] = [[_section(heading)]]
+    for line in group.lines:
+        accessory = _button(ids, actions.EXPAND, "Details", state.with_(expanded=line.key))
+        items.append([_section(clip(_mapping_text(line, subject=subject), 2900), accessory)])
+    return items
+
+
+def _framework_items(sec: FrameworkSection, state: State, ids: _Ids) -> list[list[Block]]:
+    title = f"*{esc(framework_label(sec.framework))} {esc(_release_short(sec.release))}*"
+    count = f"{sec.total} mapping{'s' if sec.total != 1 else ''}"
+    items: list[list[Block]] = []
+    if not sec.groups:
+        msg = "No mappings in this release."
+        if sec.non_mappable:
+            msg = "Marked *non-mappable* in this release: no capability of this framework applies."
+        if sec.other_releases:
+            older = ", ".join(f"{esc(_release_short(r))} ({n})" for r, n in sec.other_releases[:4])
+            msg += f"\nMapped in other releases: {older}"
+        return [[_section(f"{title}\n{msg}")]]
+    items.append([_section(f"{title} — {count}")])
+    for group in sec.groups:
+        items.extend(_group_items(group, state, ids))
+    if sec.non_mappable:
+        items.append([_context("This release also marks the technique as non-mappable.")])
+    return items
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+def _cost(blocks: Sequence[Block]) -> int:
+    return total_text([b.to_dict() for b in blocks])
+
+
+def _paginate(
+    items: list[list[Block]], first_budget: tuple[int, int], budget: tuple[int, int]
+) -> list[list[int]]:
+    """Greedy packing of item indexes into pages of (blocks, characters)."""
+    pages: list[list[int]] = [[]]
+    max_blocks, max_chars = first_budget
+    used_blocks = used_chars = 0
+    for i, item in enumerate(items):
+        nb, nc = len(item), _cost(item)
+        if pages[-1] and (used_blocks + nb > max_blocks or used_chars + nc > max_chars):
+            pages.append([])
+            max_blocks, max_chars = budget
+            used_blocks = used_chars = 0
+        pages[-1].append(i)
+        used_blocks += nb
+        used_chars += nc
+    return pages
+
+
+@dataclass
+class _Doc:
+    """A view laid out for Slack before pagination."""
+
+    title: str
+    intro: list[Block] = field(default_factory=list)
+    items: list[list[Block]] = field(default_factory=list)
+    provenance: ContextBlock | None = None
+    tools: list[Any] = field(default_factory=list)  # extra action elements (exports, selects)
+    text: str = ""
+
+
+def _assemble(doc: _Doc, state: State, ids: _Ids, *, shared_by: str | None) -> Rendered:
+    compact = state.compact
+    chrome_blocks = 4 + (1 if shared_by else 0)  # header, page context, provenance, actions
+    chrome_chars = 600 + _cost([doc.provenance] if doc.provenance else [])
+    if compact:
+        intro_cost = _cost(doc.intro)
+        first = (COMPACT_MAX_BLOCKS - len(doc.intro) - 3, COMPACT_TEXT_BUDGET - intro_cost)
+        pages = _paginate(doc.items, first, first)
+    else:
+        intro_cost = _cost(doc.intro)
+        first = (MAX_BLOCKS - chrome_blocks - len(doc.intro), PAGE_TEXT_BUDGET - chrome_chars - intro_cost)
+        rest = (MAX_BLOCKS - chrome_blocks, PAGE_TEXT_BUDGET - chrome_chars)
+        pages = _paginate(doc.items, first, rest)
+    total = len(pages)
+    page = min(max(state.page, 1), total)
+    blocks: list[Block] = [_header(doc.title)]
+    if page == 1:
+        blocks.extend(doc.intro)
+    for i in pages[page - 1]:
+        blocks.extend(doc.items[i])
+    if total > 1 and not compact:
+        blocks.append(_context(f"Page {page} of {total}"))
+    if doc.provenance:
+        blocks.append(doc.provenance)
+    if shared_by and USER_ID.match(shared_by):
+        blocks.append(_context(f"Shared by <@{shared_by}>"))
+    elements: list[Any] = []
+    if compact:
+        more = _button(ids, actions.PAGE, "Full answer", state.with_(compact=False, page=1), style="primary")
+        elements.append(more)
+    else:
+        if page > 1:
+            elements.append(_button(ids, actions.PAGE, "◀ Previous", state.with_(page=page - 1)))
+        if page < total:
+            elements.append(_button(ids, actions.PAGE, "Next ▶", state.with_(page=page + 1), style="primary"))
+        if not shared_by:
+            elements.append(_button(ids, actions.SHARE, "Share in channel", state.with_(page=page)))
+        elements.extend(doc.tools)
+    elements = [e for e in elements if e is not None][:25]
+    if elements:
+        blocks.append(ActionsBlock(elements=elements))
+    text = clip(doc.text or doc.title, FALLBACK_LIMIT)
+    if total > 1 and not compact:
+        text = clip(f"{text} (page {page} of {total})", FALLBACK_LIMIT)
+    return Rendered(text=esc(text), blocks=[b.to_dict() for b in blocks], page=page, pages=total)
+
+
+def _export_tools(state: State, ids: _Ids) -> list[Any]:
+    base = state.with_(page=1, expanded=None, compact=False)
+    return [
+        _button(ids, actions.EXPORT_CSV, "CSV", base),
+        _button(ids, actions.EXPORT_NAVIGATOR, "Navigator layer", base),
+    ]
+
+
+def _select(
+    ids: _Ids, action: str, placeholder: str, options: Sequence[tuple[str, State]]
+) -> StaticSelectElement | None:
+    opts = []
+    for label, st in options[:100]:
+        value = _value(st, MAX_OPTION_VALUE)
+        if value is not None:
+            opts.append(Option(text=_plain(label, 75), value=value))
+    if not opts:
+        return None
+    return StaticSelectElement(placeholder=_plain(placeholder, 150), action_id=ids(action), options=opts)
+
+
+# --------------------------------------------------------------------------- per view
+
+
+def _technique_intro(h: TechniqueHeader, state: State, ids: _Ids) -> list[Block]:
+    blocks: list[Block] = []
+    if h.revoked or h.deprecated:
+        what = "revoked" if h.revoked else "deprecated"
+        msg = f":warning: *{esc(h.id)} is {what} in ATT&amp;CK.*"
+        accessory = None
+        if h.replaced_by:
+            msg += f" Replaced by {code(h.replaced_by.id)} {esc(h.replaced_by.name)}."
+            req = ViewRequest("technique", (h.replaced_by.id,), frameworks=state.request.frameworks)
+            accessory = _button(ids, actions.DID_YOU_MEAN, f"Show {h.replaced_by.id}", State(req))
+        blocks.append(_section(msg, accessory))
+    if not h.known:
+        blocks.append(
+            _section(
+                f":grey_question: {code(h.id)} is not in the loaded ATT&amp;CK; the mapping files name it."
+            )
+        )
+    if h.summary:
+        blocks.append(_section(esc(clip(h.summary, 700))))
+    facts = []
+    if h.parent:
+        facts.append(f"*Sub-technique of* {code(h.parent.id)} {esc(h.parent.name)}")
+    if h.tactics:
+        facts.append(f"*Tactics:* {esc(', '.join(h.tactics))}")
+    if h.platforms:
+        facts.append(f"*Platforms:* {esc(clip(', '.join(h.platforms), 300))}")
+    facts.append(f"{link(h.attack_url, 'ATT&CK')} · {link(h.explorer_url, 'Mappings Explorer')}")
+    blocks.append(_context(*facts))
+    return blocks
+
+
+def _technique_doc(view: TechniqueView, state: State, ids: _Ids) -> _Doc:
+    h = view.header
+    doc = _Doc(title=f"{h.id} {h.name}", intro=_technique_intro(h, state, ids))
+    if view.mitigations:
+        mits = " · ".join(f"{link(m.url, m.id)} {esc(m.name)}" for m in view.mitigations)
+        doc.intro.append(_section(clip(f"*ATT&amp;CK mitigations:* {mits}", 2900)))
+    for sec in view.sections:
+        doc.items.extend(_framework_items(sec, state, ids))
+    if not view.sections:
+        doc.items.append([_section("No release of the frameworks asked for covers this technique's domain.")])
+    if view.subtechniques:
+        lines = [f"{code(s.id)} {esc(s.name)} — {s.count}" for s in view.subtechniques]
+        doc.items.extend(_packed("*Sub-techniques* (mappings in the releases above)", lines))
+    if view.also_mapped_in:
+        also = " · ".join(f"{esc(framework_label(fw))} ({n})" for fw, n in view.also_mapped_in)
+        doc.items.append([_context(clip(f"Also mapped in: {also}", 1900))])
+    for note in view.notes:
+        doc.items.append([_context(esc(note))])
+    doc.provenance = _provenance(view.provenance)
+    base = state.with_(page=1, expanded=None)
+    req = state.request
+    fw_options = [
+        (
+            framework_label(fw),
+            State(ViewRequest("technique", req.techniques, frameworks=(fw,), domain=req.domain)),
+        )
+        for fw in [s.framework for s in view.sections] + [fw for fw, _ in view.also_mapped_in]
+    ]
+    rel_options = [
+        (
+            f"{framework_label(sec.framework)} {_release_short(r)} ({n})",
+            base.with_(
+                request=ViewRequest(
+                    "technique",
+                    req.techniques,
+                    frameworks=(sec.framework,),
+                    filters=Filters(
+                        framework_version=r.framework_version,
+                        attack_version=r.attack_version,
+                        domain=r.domain,
+                    ),
+                )
+            ),
+        )
+        for sec in view.sections
+        for r, n in sec.other_releases
+    ]
+    doc.tools = [
+        *_export_tools(state, ids),
+        _select(ids, actions.PICK_FRAMEWORK, "Framework…", fw_options) if len(fw_options) > 1 else None,
+        _select(ids, actions.PICK_RELEASE, "Other release…", rel_options),
+    ]
+    counts = "; ".join(
+        f"{framework_label(s.framework)} {s.release.framework_version}: {s.total}" for s in view.sections
+    )
+    doc.text = f"{h.id} {h.name} — {counts}" if counts else f"{h.id} {h.name}"
+    return doc
+
+
+def _capability_doc(view: CapabilityView, state: State, ids: _Ids) -> _Doc:
+    cap = view.capability
+    doc = _Doc(title=f"{cap.id} {cap.name}")
+    fam = f" · {esc(cap.group)} {esc(cap.group_name or '')}".rstrip() if cap.group else ""
+    intro = f"*{esc(framework_label(cap.framework))}*{fam}"
+    if view.description and one_line(view.description) != one_line(cap.name):
+        intro += f"\n{esc(clip(one_line(view.description), 900))}"
+    doc.intro.append(_section(intro))
+    if view.release:
+        counts = " · ".join(f"{esc(label)} {n}" for label, n in view.counts)
+        where = esc(view.release.label)
+        summary = f"*{view.total}* technique mapping{'s' if view.total != 1 else ''} in {where}"
+        doc.intro.append(_context(clip(f"{summary}{' — ' + counts if counts else ''}", 1900)))
+    if view.non_mappable:
+        doc.intro.append(_context("Marked non-mappable in this release: it maps to no ATT&amp;CK technique."))
+    for tg in view.tactics:
+        lines = []
+        for g in tg.groups:
+            mark = category_mark(g.score_category) if g.score_category else esc(g.label)
+            for ln in g.lines:
+                lines.append(f"{code(ln.attack_id)} {esc(ln.attack_name)} — {mark}{_score(ln)}")
+        doc.items.extend(_packed(f"*{esc(tg.tactic)}* ({tg.count})", lines))
+    if view.other_releases:
+        older = " · ".join(f"{esc(_release_short(r))} ({n})" for r, n in view.other_releases[:8])
+        doc.items.append([_context(clip(f"Other releases: {older}", 1900))])
+    for note in view.notes:
+        doc.items.append([_context(esc(note))])
+    doc.provenance = _provenance(view.provenance)
+    doc.tools = _export_tools(state, ids)
+    doc.text = f"{cap.id} {cap.name} ({framework_label(cap.framework)}) — {view.total} techniques"
+    return doc
+
+
+def _control_text(c: ControlLine) -> str:
+    mark = category_mark(c.score_category) + " " if c.score_category else ""
+    return f"{mark}{code(c.capability_id)} {esc(c.name)}{_score(c)}"
+
+
+def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
+    t, cap = view.technique, view.capability
+    fw = framework_label(cap.framework)
+    doc = _Doc(title=f"{t.id} × {cap.id} — {t.name} / {cap.name}")
+    mapped_in = [r for r in view.releases if r.lines]
+    if view.mapped:
+        verdict = (
+            f":white_check_mark: {code(cap.id)} *{esc(cap.name)}* maps {code(t.id)} *{esc(t.name)}* in "
+            f"{len(mapped_in)} of {len(view.releases)} {esc(fw)} releases."
+        )
+    else:
+        verdict = (
+            f":x: {code(cap.id)} *{esc(cap.name)}* does not map {code(t.id)} *{esc(t.name)}* in any "
+            f"{esc(fw)} release{' matching the filters' if not view.filters.is_empty() else ''}."
+        )
+    doc.intro.append(_section(verdict))
+    for pr in view.releases:
+        head = f"*{esc(_release_short(pr.release))}*"
+        if not pr.lines:
+            doc.items.append([_section(f"{head}: not mapped")])
+            continue
+        for line in pr.lines:
+            kind = category_mark(line.score_category) if line.score_category else esc(line.mapping_type_label)
+            text = f"{head}: {kind}{_score(line)}"
+            if line.license_requirements:
+                text += f"\n_License:_ {esc(clip(one_line(line.license_requirements), 300))}"
+            if line.comments:
+                text += f"\n>{esc(clip(one_line(line.comments), EXCERPT))}"
+            accessory = (
+                _button(ids, actions.EXPAND, "Details", state.with_(expanded=line.key))
+                if _has_detail(line)
+                else None
+            )
+            doc.items.append([_section(clip(text, 2900), accessory)])
+    if view.subtechniques:
+        lines = [f"{code(s.id)} {esc(s.name)}" for s in view.subtechniques]
+        doc.items.extend(_packed(f"*Also maps these sub-techniques of {esc(t.id)}:*", lines))
+    if view.closest:
+        lines = [_control_text(c) for c in view.closest]
+        doc.items.extend(_packed(f"*{esc(fw)} capabilities that do map {esc(t.id)}:*", lines))
+        buttons = [
+            _button(
+                ids,
+                actions.DID_YOU_MEAN,
+                f"{t.id} × {c.capability_id}",
+                State(ViewRequest("pair", (t.id,), ((c.framework, c.capability_id),), filters=view.filters)),
+            )
+            for c in view.closest[:5]
+        ]
+        doc.items.append([ActionsBlock(elements=[b for b in buttons if b is not None])])
+    for note in view.notes:
+        doc.items.append([_context(esc(note))])
+    doc.provenance = _provenance(view.provenance[:1])
+    doc.tools = _export_tools(state, ids)
+    doc.text = verdict.replace("*", "").replace(":white_check_mark: ", "").replace(":x: ", "")
+    return doc
+
+
+def _group_doc(view: GroupView, state: State, ids: _Ids) -> _Doc:
+    doc = _Doc(title=f"{view.id} {view.name} ({framework_label(view.framework)})")
+    where = esc(view.release.label) if view.release else "no matching release"
+    doc.intro.append(_context(f"{len(view.members)} capabilities, {view.total} mappings in {where}"))
+    lines = [f"{code(m.id)} {esc(m.name)} — {m.count}" for m in view.members]
+    doc.items.extend(_packed("*Capabilities* (mappings)", lines))
+    doc.provenance = _provenance(view.provenance)
+    doc.text = f"{view.id} {view.name}: {len(view.members)} capabilities"
+    return doc
+
+
+def _framework_doc(view: FrameworkView, state: State, ids: _Ids) -> _Doc:
+    label = framework_label(view.framework)
+    doc = _Doc(title=f"{label} releases")
+    for r in view.releases:
+        ref = r.release
+        types = ", ".join(f"{esc(t)} {n:,}" for t, n in r.mapping_types[:6])
+        text = (
+            f"*{esc(_release_short(ref))}*{' · updated ' + esc(ref.last_update) if ref.last_update else ''}\n"
+            f"{r.mappings:,} mappings ({types}) · {r.non_mappable:,} non-mappable\n"
+            f"{r.capabilities:,} capabilities · {r.techniques:,} techniques"
+        )
+        doc.items.append([_section(clip(text, 2900))])
+    if not view.releases:
+        doc.items.append([_section(f"No release of {esc(label)} is loaded.")])
+    doc.provenance = _provenance(view.provenance[:1])
+    doc.text = f"{label}: {len(view.releases)} releases"
+    return doc
+
+
+def _cve_doc(view: CveView, state: State, ids: _Ids) -> _Doc:
+    cve = view.cve
+    doc = _Doc(title=f"{cve.id} {cve.name}")
+    intro = f"*CISA KEV*{' · ' + esc(cve.group_name) if cve.group_name else ''}"
+    if view.description and one_line(view.description) != one_line(cve.name):
+        intro += f"\n{esc(clip(one_line(view.description), 900))}"
+    doc.intro.append(_section(intro))
+    if view.techniques:
+        lines = [
+            f"{code(ct.technique.id)} {esc(ct.technique.name)} — {esc(', '.join(ct.impacts))}"
+            for ct in view.techniques
+        ]
+        doc.items.extend(_packed("*Techniques*", lines))
+        comment = next((ct.comments for ct in view.techniques if ct.comments), None)
+        if comment:
+            doc.items.append([_section(">" + esc(clip(one_line(comment), 600)))])
+    else:
+        doc.items.append([_section("No KEV release maps this CVE to a technique.")])
+    for fw, controls in view.controls:
+        lines = [_control_text(c) for c in controls]
+        if lines:
+            doc.items.extend(
+                _packed(f"*Best {esc(framework_label(fw))} controls for these techniques*", lines)
+            )
+        else:
+            doc.items.append([_section(f"*{esc(framework_label(fw))}*: no mappings for these techniques.")])
+    doc.provenance = _provenance(view.provenance)
+    doc.tools = _export_tools(state, ids)
+    doc.text = f"{cve.id} {cve.name}: {len(view.techniques)} techniques"
+    return doc
+
+
+def _coverage_text(cov: Coverage) -> str:
+    head = f"*{esc(framework_label(cov.framework))}* {esc(_release_short(cov.release))}"
+    if not cov.total:
+        return f"{head}\nno mappings"
+    parts = []
+    for key, cat in cov.categories.items():
+        mark = category_mark(key) if key in ("protect", "detect", "respond") else esc(key.replace("_", " "))
+        best = f" best {esc(score_bar(cat.best))}" if cat.best else ""
+        parts.append(f"{mark} {cat.count}{best}")
+    return clip(head + "\n" + "\n".join(parts), 1900)
+
+
+def _compare_doc(view: CompareView, state: State, ids: _Ids) -> _Doc:
+    t = view.technique
+    doc = _Doc(title=f"{t.id} {t.name} — frameworks compared")
+    fields = [_md(_coverage_text(c)) for c in view.rows]
+    for i in range(0, len(fields), 10):
+        doc.items.append([SectionBlock(fields=fields[i : i + 10])])
+    if view.missing:
+        miss = ", ".join(framework_label(fw) for fw in view.missing)
+        doc.items.append([_context(esc(f"No {t.domain} release: {miss}"))])
+    doc.provenance = _provenance(view.provenance)
+    doc.tools = _export_tools(state, ids)
+    doc.text = f"{t.id} {t.name}: " + "; ".join(
+        f"{framework_label(c.framework)} {c.total}" for c in view.rows
+    )
+    return doc
+
+
+def _alternative_state(alt: Alternative, frameworks: tuple[str, ...]) -> State | None:
+    if alt.kind == "technique":
+        return State(ViewRequest("technique", (alt.id,), frameworks=frameworks))
+    if alt.kind == "capability" and alt.framework:
+        kind: ViewKind = "cve" if alt.framework == "kev" else "capability"
+        return State(ViewRequest(kind, capabilities=((alt.framework, alt.id),), frameworks=frameworks))
+    if alt.kind == "group" and alt.framework:
+        return State(ViewRequest("group", group=(alt.framework, alt.id)))
+    if alt.kind == "framework":
+        return State(ViewRequest("framework", frameworks=(alt.id,)))
+    return None
+
+
+def _message_doc(view: MessageView, state: State, ids: _Ids) -> _Doc:
+    doc = _Doc(title=view.title)
+    text = esc(view.text)
+    if view.query:
+        text = f"{text}\nYou asked: “{esc_user(view.query)}”"
+    doc.intro.append(_section(clip(text, 2900)))
+    buttons = []
+    for alt in view.alternatives[:10]:
+        st = _alternative_state(alt, state.request.frameworks)
+        if st is not None:
+            buttons.append(_button(ids, actions.DID_YOU_MEAN, f"{alt.id} {alt.label}", st))
+    kept = [b for b in buttons if b is not None]
+    if kept:
+        doc.intro.append(_section("*Did you mean:*"))
+        doc.intro.append(ActionsBlock(elements=kept[:10]))
+    doc.text = view.text
+    return doc
+
+
+# --------------------------------------------------------------------------- detail (expanded)
+
+
+def find_line(view: View, key: str) -> tuple[MappingLine, ReleaseRef] | None:
+    if isinstance(view, TechniqueView):
+        for sec in view.sections:
+            for g in sec.groups:
+                for line in g.lines:
+                    if line.key == key:
+                        return line, sec.release
+    if isinstance(view, PairView):
+        for pr in view.releases:
+            for line in pr.lines:
+                if line.key == key:
+                    return line, pr.release
+    return None
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    """``text`` in pieces of at most ``size``, cut at a line break or space when possible."""
+    out = []
+    rest = text.strip()
+    while rest:
+        if len(rest) <= size:
+            out.append(rest)
+            break
+        cut = rest.rfind("\n", 0, size)
+        if cut < size // 2:
+            cut = rest.rfind(" ", 0, size)
+        if cut <= 0:
+            cut = size
+        out.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    return out
+
+
+def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, ids: _Ids) -> _Doc:
+    doc = _Doc(
+        title=f"{line.capability_id_as_written} {line.capability_name} → {line.attack_id} {line.attack_name}"
+    )
+    kind = category_mark(line.score_category) if line.score_category else f"*{esc(line.mapping_type_label)}*"
+    doc.intro.append(
+        _section(
+            f"{code(line.capability_id_as_written)} *{esc(line.capability_name)}* → "
+            f"{code(line.attack_id)} *{esc(line.attack_name)}*\n{kind}{_score(line)}"
+        )
+    )
+    if line.comments:
+        for chunk in _chunks(line.comments.replace("\r\n", "\n"), 2000):
+            doc.items.append([_section(clip_escaped(chunk, 2950))])
+    if line.license_requirements:
+        doc.items.append([_section(f"*License requirements:* {esc(clip(line.license_requirements, 1500))}")])
+    if line.references:
+        refs = [f"• {link(r, clip(r, 120))}" for r in line.references[:15]]
+        doc.items.extend(_packed("*References*", refs))
+    doc.provenance = _provenance([release])
+    back = _button(ids, actions.COLLAPSE, "◀ Back", state.with_(expanded=None))
+    doc.tools = [back]
+    doc.text = f"{line.capability_id} → {line.attack_id}: {one_line(line.comments)[:200]}"
+    return doc
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+_DOCS: dict[type, Any] = {
+    TechniqueView: _technique_doc,
+    CapabilityView: _capability_doc,
+    PairView: _pair_doc,
+    GroupView: _group_doc,
+    FrameworkView: _framework_doc,
+    CveView: _cve_doc,
+    CompareView: _compare_doc,
+    MessageView: _message_doc,
+}
+
+
+def render_view(view: View, state: State, *, shared_by: str | None = None) -> Rendered:
+    """The Slack message for ``view`` at the page/expansion/compactness in ``state``."""
+    ids = _Ids()
+    if state.expanded:
+        found = find_line(view, state.expanded)
+        if found is not None:
+            return _assemble(_detail_doc(*found, state, ids), state.with_(page=1), ids, shared_by=shared_by)
+        state = state.with_(expanded=None)
+    if state.compact and isinstance(view, TechniqueView):
+        return render_card(view, state, ids=ids)
+    doc = _DOCS[type(view)](view, state, ids)
+    return _assemble(doc, state, ids, shared_by=shared_by)
+
+
+def render_card(view: TechniqueView, state: State, *, ids: _Ids | None = None, controls: int = 3) -> Rendered:
+    """The compact technique card: one glance per framework, the top controls, a way in."""
+    ids = ids or _Ids()
+    h = view.header
+    lines = [
+        f"*{link(h.attack_url, h.id)} {esc(h.name)}*"
+        + (f" · {esc(', '.join(h.tactics))}" if h.tactics else "")
+    ]
+    if h.revoked or h.deprecated:
+        repl = f" → {code(h.replaced_by.id)} {esc(h.replaced_by.name)}" if h.replaced_by else ""
+        lines.append(f":warning: {'revoked' if h.revoked else 'deprecated'}{repl}")
+    blocks: list[Block] = [_section("\n".join(lines))]
+    fields = []
+    for sec in view.sections[:10]:
+        head = f"*{esc(framework_label(sec.framework))}* {esc(sec.release.framework_version)}"
+        if not sec.groups:
+            fields.append(_md(f"{head}\nno mappings"))
+            continue
+        parts = []
+        for g in sec.groups:
+            mark = category_mark(g.score_category) if g.score_category else esc(g.label)
+            best = max((ln.score_value for ln in g.lines if ln.score_value), key=_rank, default=None)
+            parts.append(
+                f"{mark} {len(g.lines)}" + (f" {esc(score_bar(best).split(' ')[0])}" if best else "")
+            )
+        fields.append(_md(clip(f"{head}\n" + " · ".join(parts), 1900)))
+    if fields:
+        blocks.append(SectionBlock(fields=fields))
+    top = _top_lines(view, controls)
+    if top:
+        blocks.append(_section(clip("*Top controls:* " + " · ".join(top), 2900)))
+    prov = _provenance(view.provenance)
+    if prov:
+        blocks.append(prov)
+    full = _button(
+        ids, actions.PAGE, "Full answer", state.with_(compact=False, page=1, expanded=None), "primary"
+    )
+    if full:
+        blocks.append(ActionsBlock(elements=[full]))
+    counts = "; ".join(f"{framework_label(s.framework)}: {s.total}" for s in view.sections)
+    text = esc(clip(f"{h.id} {h.name} — {counts}", FALLBACK_LIMIT))
+    return Rendered(text=text, blocks=[b.to_dict() for b in blocks])
+
+
+def _rank(value: str | None) -> int:
+    from bot.views import score_rank
+
+    return score_rank(value)
+
+
+def _top_lines(view: TechniqueView, limit: int) -> list[str]:
+    """Strongest mapping of each framework in turn, up to ``limit``."""
+    queues = []
+    for sec in view.sections:
+        lines = sorted(
+            (ln for g in sec.groups for ln in g.lines),
+            key=lambda ln: (-_rank(ln.score_value), ln.capability_id),
+        )
+        queues.append(lines)
+    out: list[str] = []
+    while len(out) < limit and any(queues):
+        for q in queues:
+            if q and len(out) < limit:
+                ln = q.pop(0)
+                out.append(f"{code(ln.capability_id_as_written)} {esc(ln.capability_name)}{_score(ln)}")
+    return out
+
+
+def render_error(message: str) -> Rendered:
+    """A clean refusal (stale or forged button, no data loaded)."""
+    block = _section(f":warning: {esc(message)}")
+    return Rendered(text=esc(message), blocks=[block.to_dict()])

@@ -1,0 +1,27 @@
+"""Score categories and values, marked the same way on every surface and always in one order
+(protect, detect, respond; strongest first), so an analyst can scan a column of them."""
+
+from __future__ import annotations
+
+from bot.resolution import SCORE_VALUES
+
+CATEGORY_EMOJI = {"protect": ":shield:", "detect": ":mag:", "respond": ":rotating_light:"}
+CATEGORY_LABEL = {"protect": "Protect", "detect": "Detect", "respond": "Respond"}
+CATEGORY_STYLE = {"protect": "green", "detect": "cyan", "respond": "magenta"}
+
+
+def score_bar(value: str | None) -> str:
+    """``●●● significant``, ``●●○ partial``, ``●○○ minimal``; empty for unscored rows."""
+    if value not in SCORE_VALUES:
+        return value or ""
+    n = SCORE_VALUES.index(value) + 1
+    return "●" * n + "○" * (len(SCORE_VALUES) - n) + " " + value
+
+
+def category_mark(category: str | None) -> str:
+    """Slack form: emoji plus bold label."""
+    if not category:
+        return ""
+    return (
+        f"{CATEGORY_EMOJI.get(category, '')} *{CATEGORY_LABEL.get(category, category.capitalize())}*".strip()
+    )

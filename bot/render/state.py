@@ -1,0 +1,154 @@
+"""Button state: what a click needs to rebuild an answer on any instance, in a ``value`` string.
+
+The value is public (anyone can craft a click), so decoding is strict: a version prefix, a size
+cap, a JSON Schema with bounded strings, lists and pages.  A forged or stale value raises
+``StateError`` with a message fit to show the user; it never reaches the database unchecked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+from bot.resolution import SCORE_CATEGORIES, SCORE_VALUES, Filters
+from bot.views import ViewRequest
+
+PREFIX = "cm1:"
+MAX_VALUE = 2000  # Slack's button value limit
+MAX_OPTION_VALUE = 150  # Slack's select option value limit
+MAX_PAGE = 200
+KINDS = ("technique", "capability", "pair", "group", "framework", "cve", "compare")
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f<>]+$"}
+_FRAMEWORK = {"type": "string", "pattern": r"^[a-z0-9_-]{1,32}$"}
+_TECHNIQUE = {"type": "string", "pattern": r"^T[0-9]{4}(\.[0-9]{3})?$"}
+_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["k"],
+    "properties": {
+        "k": {"enum": list(KINDS)},
+        "t": {"type": "array", "items": _TECHNIQUE, "maxItems": 5},
+        "c": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": [_FRAMEWORK, _ID]},
+        },
+        "g": {"type": "array", "minItems": 2, "maxItems": 2, "items": [_FRAMEWORK, _ID]},
+        "f": {"type": "array", "items": _FRAMEWORK, "maxItems": 12},
+        "fv": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9./_-]+$"},
+        "av": {"type": "string", "pattern": r"^[0-9]{1,2}\.[0-9]{1,2}$"},
+        "d": {"enum": ["enterprise", "mobile", "ics"]},
+        "cat": {
+            "type": "array",
+            "items": {"enum": list(SCORE_CATEGORIES)},
+            "maxItems": 3,
+            "uniqueItems": True,
+        },
+        "ms": {"enum": list(SCORE_VALUES)},
+        "p": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        "x": {"type": "string", "minLength": 1, "maxLength": 450, "pattern": r"^[^\x00-\x1f<>]+$"},
+        "cp": {"const": 1},
+    },
+}
+_validate = fastjsonschema.compile(_SCHEMA)
+
+
+class StateError(ValueError):
+    """The value is not one this bot wrote (or it is from an incompatible version)."""
+
+
+@dataclass(frozen=True)
+class State:
+    request: ViewRequest
+    page: int = 1
+    expanded: str | None = None  # MappingLine.key shown in full
+    compact: bool = False
+
+    def with_(self, **changes: Any) -> State:
+        return replace(self, **changes)
+
+
+def _to_dict(state: State) -> dict[str, Any]:
+    r = state.request
+    f = r.filters
+    d: dict[str, Any] = {"k": r.kind}
+    if r.techniques:
+        d["t"] = list(r.techniques)
+    if r.capabilities:
+        d["c"] = [list(c) for c in r.capabilities]
+    if r.group:
+        d["g"] = list(r.group)
+    if r.frameworks:
+        d["f"] = list(r.frameworks)
+    if f.framework_version:
+        d["fv"] = f.framework_version
+    if f.attack_version:
+        d["av"] = f.attack_version
+    if f.domain or r.domain:
+        d["d"] = f.domain or r.domain
+    if f.categories:
+        d["cat"] = list(f.categories)
+    if f.min_score:
+        d["ms"] = f.min_score
+    if state.page != 1:
+        d["p"] = state.page
+    if state.expanded:
+        d["x"] = state.expanded
+    if state.compact:
+        d["cp"] = 1
+    return d
+
+
+def encode_state(state: State, *, limit: int = MAX_VALUE) -> str:
+    """The value for a button (or, with ``limit=150``, a select option).  Raises StateError if
+    it would not fit, so the caller leaves the element out rather than send a broken one."""
+    data = _to_dict(state)
+    try:
+        _validate(data)
+    except fastjsonschema.JsonSchemaException as exc:
+        raise StateError(f"cannot encode this answer's state: {exc}") from exc
+    value = PREFIX + orjson.dumps(data).decode()
+    if len(value) > limit:
+        raise StateError(f"state is {len(value)} characters, over {limit}")
+    return value
+
+
+def decode_state(value: object) -> State:
+    if not isinstance(value, str) or not value.startswith(PREFIX):
+        raise StateError("This button is from an older or unknown version of the bot; ask again.")
+    if len(value) > MAX_VALUE:
+        raise StateError("This button's state is too long to be ours.")
+    try:
+        data = orjson.loads(value[len(PREFIX) :])
+        _validate(data)
+    except (orjson.JSONDecodeError, fastjsonschema.JsonSchemaException) as exc:
+        raise StateError("This button's state is not valid; ask again.") from exc
+    kind = data["k"]
+    need = {"technique": "t", "compare": "t", "pair": "t", "capability": "c", "cve": "c", "group": "g"}
+    if kind in need and not data.get(need[kind]):
+        raise StateError("This button's state names nothing to show.")
+    if kind == "pair" and not data.get("c"):
+        raise StateError("This button's state names nothing to show.")
+    if kind == "framework" and not data.get("f"):
+        raise StateError("This button's state names nothing to show.")
+    filters = Filters(
+        framework_version=data.get("fv"),
+        attack_version=data.get("av"),
+        domain=data.get("d"),
+        categories=tuple(data.get("cat", ())),
+        min_score=data.get("ms"),
+    )
+    request = ViewRequest(
+        kind=kind,
+        techniques=tuple(data.get("t", ())),
+        capabilities=tuple((c[0], c[1]) for c in data.get("c", ())),
+        group=(data["g"][0], data["g"][1]) if "g" in data else None,
+        frameworks=tuple(dict.fromkeys(data.get("f", ()))),
+        filters=filters,
+        domain=data.get("d"),
+    )
+    return State(request, page=data.get("p", 1), expanded=data.get("x"), compact=bool(data.get("cp")))
