@@ -141,7 +141,7 @@ def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[st
             continue
         if mode == "watch":
             raise CommandError(
-                f"`{_esc(token[:40])}` is not an ATT&CK technique ID: use IDs like T1048 or T1566.001"
+                f"`{_esc(token[:40])}` is not an ATT&amp;CK technique ID: use IDs like T1048 or T1566.001"
             )
         if mode == "frameworks":
             raise CommandError(
@@ -188,7 +188,7 @@ def check_techniques(session: Session, ids: Sequence[str]) -> tuple[list[str], l
     unknown = [i for i in ids if i not in by_id]
     if unknown:
         shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
-        raise CommandError(f"Not ATT&CK techniques: {_esc(shown)}")
+        raise CommandError(f"Not ATT&amp;CK techniques: {_esc(shown)}")
     out: list[str] = []
     notes: list[str] = []
     for i in ids:
@@ -319,7 +319,7 @@ def _subscribe(
             enterprise_id=enterprise_id,
         )
         line = subscriptions.summary(sub, now)
-    lead = "This channel now gets the ATT&CK digest" if fresh else "Digest updated: this channel gets it"
+    lead = "This channel now gets the ATT&amp;CK digest" if fresh else "Digest updated: this channel gets it"
     return _payload(f":white_check_mark: {lead} {line}", notes)
 
 

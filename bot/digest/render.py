@@ -115,7 +115,7 @@ def watch_line(w: WatchLine, frameworks: Sequence[str]) -> str:
         cov = "no release of " + esc(", ".join(framework_label(f) for f in frameworks) or "your frameworks")
     else:
         cov = " · ".join(coverage_text(c) for c in w.coverage)
-    unknown = " _(not in the loaded ATT&CK)_" if not w.known else ""
+    unknown = " _(not in the loaded ATT&amp;CK)_" if not w.known else ""
     return f"• {_technique_label(w.id, w.name)}{unknown} — {cov}"
 
 
@@ -198,16 +198,16 @@ def fallback_text(view: DigestView) -> str:
 def quiet_line(view: DigestView) -> str:
     tod = view.technique_of_day
     pick = f" Technique of the day: {_technique_label(tod.id, tod.name)}." if tod else ""
-    return f":zzz: Quiet day: no ATT&CK look-ups here in the last 24 hours and no data changes.{pick}"
+    return f":zzz: Quiet day: no ATT&amp;CK look-ups here in the last 24 hours and no data changes.{pick}"
 
 
-def render_digest(view: DigestView) -> RenderedDigest:
-    """The digest of one channel for one day.  A quiet day is a single line."""
+def render_digest(view: DigestView, *, full: bool = False) -> RenderedDigest:
+    """The digest of one channel for one day.  A quiet day is a single line unless ``full``."""
     fws = view.frameworks
     tz = view.subscription.timezone
-    if view.quiet:
+    if view.quiet and not full:
         line = quiet_line(view)
-        plain = "Quiet day: no ATT&CK look-ups here in the last 24 hours and no data changes."
+        plain = "Quiet day: no ATT&amp;CK look-ups here in the last 24 hours and no data changes."
         return RenderedDigest(
             Payload(text=plain, blocks=[SectionBlock(text=MarkdownTextObject(text=line)).to_dict()]), ()
         )
@@ -283,7 +283,7 @@ def render_digest(view: DigestView) -> RenderedDigest:
                 elements=[MarkdownTextObject(text=esc("In the thread: " + ", ".join(overflow) + "."))]
             )
         )
-    replies = tuple(_messages(thread, f"ATT&CK digest details for {view.local_date:%a %d %b}"))
+    replies = tuple(_messages(thread, f"ATT&amp;CK digest details for {view.local_date:%a %d %b}"))
     return RenderedDigest(Payload(text=fallback_text(view), blocks=[b.to_dict() for b in main]), replies)
 
 
@@ -293,15 +293,19 @@ def _short_section(text: str) -> str:
 
 def preview_payload(view: DigestView, *, note: str | None, next_at: dt.datetime) -> Payload:
     """The main message as it would be posted now, with a line on what would go to the thread."""
-    rendered = render_digest(view)
+    rendered = render_digest(view, full=True)
     blocks = list(rendered.main.blocks)
     extra = [
         f"Preview — next digest {_when(next_at, view.subscription.timezone)} {view.subscription.timezone}."
     ]
     if rendered.thread:
         extra.append(f"{_plural(len(rendered.thread), 'thread reply')} would carry the long lists.")
-    if view.quiet and not view.subscription.post_when_quiet:
-        extra.append("This channel is set to `quiet`: on a day like this nothing is posted.")
+    if view.quiet:
+        extra.append(
+            "Nothing happened today, so this channel is set to get nothing."
+            if not view.subscription.post_when_quiet
+            else "Nothing happened today, so the channel gets a one-line note instead."
+        )
     if note:
         extra.append(note)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=esc(" ".join(extra)))]).to_dict())
