@@ -50,7 +50,7 @@ def run(
 
 
 def everything(payload: Payload) -> str:
-    return payload.text + json.dumps(payload.blocks)
+    return payload.text + json.dumps(payload.blocks, ensure_ascii=False)
 
 
 def test_subscribe_without_arguments_uses_nine_in_the_users_zone_and_configured_frameworks(
@@ -196,4 +196,4 @@ def test_preview_shows_the_watch_list_coverage(db: Engine) -> None:
     text = everything(run(db, "preview"))
     assert "Watch list" in text and "T1566" in text
     assert "Microsoft 365 07/18/2025: 2" in text  # two M365 mappings: protect partial, detect significant
-    assert "detect 1 (significant)" in text
+    assert ":mag: 1 ●●● significant" in text  # detect, scored significant

@@ -7,7 +7,6 @@ payload (ephemeral).  Every piece of user text that is echoed is escaped for mrk
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from bot.config import ALL_FRAMEWORKS, Settings
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock
 from bot.digest.schedule import ScheduleError, next_due, parse_local_time, resolve_zone, zone
+from bot.render.mrkdwn import esc
 from store.db import session_scope, write_session
 from store.models import Technique
 
@@ -72,7 +72,7 @@ class ParsedSubscribe:
 
 
 def _esc(text: str) -> str:
-    return html.escape(text, quote=False)
+    return esc(text)
 
 
 def _tokens(text: str) -> list[str]:

@@ -9,7 +9,6 @@ thread replies, each packed below Slack's limits (50 blocks, 3,000 characters a 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ from slack_sdk.models.blocks import (
 from bot.answer import Payload
 from bot.digest.content import DigestView, KevChange, TechniqueLine, WatchLine
 from bot.digest.schedule import zone
+from bot.render.markers import CATEGORY_EMOJI, score_bar
+from bot.render.mrkdwn import code, esc
 from bot.views import ControlLine, Coverage, framework_label
 
 MAIN_RECENT = 5
@@ -48,10 +49,6 @@ class RenderedDigest:
     thread: tuple[Payload, ...]
 
 
-def esc(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
 def _short(text: str, limit: int = NAME_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -59,7 +56,7 @@ def _short(text: str, limit: int = NAME_CHARS) -> str:
 
 def technique_link(tid: str) -> str:
     if not _TECHNIQUE_ID.match(tid):
-        return f"`{esc(_short(tid, 40))}`"
+        return code(_short(tid, 40))
     path = tid.replace(".", "/")
     return f"<https://attack.mitre.org/techniques/{path}/|{tid}>"
 
@@ -74,17 +71,24 @@ def _technique_label(tid: str, name: str) -> str:
     return f"*{technique_link(tid)}* {esc(_short(name))}" if name else f"*{technique_link(tid)}*"
 
 
+def _category(key: str | None) -> str:
+    """The same marks as the answers: an emoji for protect/detect/respond, else the type."""
+    if not key:
+        return ""
+    return CATEGORY_EMOJI.get(key) or esc(key.replace("_", " "))
+
+
 def _score(c: ControlLine) -> str:
-    if c.score_category and c.score_value:
-        return f"{c.score_category} · {c.score_value}"
-    return (c.score_category or c.score_value or c.mapping_type or "").replace("_", " ")
+    if c.score_value:
+        return " ".join(p for p in (_category(c.score_category), esc(score_bar(c.score_value))) if p)
+    return _category(c.score_category or c.mapping_type)
 
 
 def control_text(c: ControlLine, *, with_framework: bool) -> str:
-    fw = f"{framework_label(c.framework)} " if with_framework else ""
+    fw = f"{esc(framework_label(c.framework))} " if with_framework else ""
     name = f" {esc(_short(c.name, 48))}" if c.name else ""
     score = _score(c)
-    return f"{esc(fw)}`{esc(_short(c.capability_id, 60))}`{name}" + (f" ({esc(score)})" if score else "")
+    return f"{fw}{code(_short(c.capability_id, 60))}{name}" + (f" ({score})" if score else "")
 
 
 def controls_text(controls: Sequence[ControlLine], frameworks: Sequence[str]) -> str:
@@ -104,10 +108,10 @@ def coverage_text(c: Coverage) -> str:
     if not c.total:
         return f"{esc(label)}: none"
     cats = ", ".join(
-        f"{k.replace('_', ' ')} {v.count}" + (f" ({v.best})" if v.best else "")
+        f"{_category(k)} {v.count}" + (f" {esc(score_bar(v.best))}" if v.best else "")
         for k, v in c.categories.items()
     )
-    return f"{esc(label)}: {c.total} — {esc(cats)}"
+    return f"{esc(label)}: {c.total} — {cats}"
 
 
 def watch_line(w: WatchLine, frameworks: Sequence[str]) -> str:

@@ -17,17 +17,17 @@ only the newest is sent: two digests in a row after an outage help nobody.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.digest.clock import as_utc
+from bot.render.mrkdwn import esc
 
 
 def _esc(text: str) -> str:
-    return html.escape(text, quote=False)
+    return esc(text)
 
 
 class ScheduleError(ValueError):

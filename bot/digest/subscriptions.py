@@ -7,7 +7,6 @@ exactly-once record) survive an unsubscribe/subscribe on the same day.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
+from bot.render.mrkdwn import esc
 from store.models import DigestSubscription
 
 FRAMEWORK_LABELS = {
@@ -153,7 +153,7 @@ def active_subscriptions(session: Session) -> list[DigestSubscription]:
 
 
 def _escape(text: str) -> str:
-    return html.escape(text, quote=False)
+    return esc(text)
 
 
 def frameworks_text(frameworks: Sequence[str]) -> str:
