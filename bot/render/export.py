@@ -1,0 +1,228 @@
+"""Exports of a view: the mappings it shows as CSV, and an ATT&CK Navigator layer.
+
+The layer follows Navigator's layer format 4.5 (ATT&CK 18, Navigator 5): techniques are scored
+by their best score value (minimal 1, partial 2, significant 3) when the mappings are scored,
+else by their number of mappings, with a gradient and a legend saying which.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from bot.views import (
+    CapabilityView,
+    CompareView,
+    CveView,
+    MappingLine,
+    PairView,
+    TechniqueView,
+    View,
+    framework_label,
+    score_rank,
+)
+
+LAYER_VERSIONS = {"attack": "18", "navigator": "5.1.0", "layer": "4.5"}
+NAVIGATOR_DOMAINS = {"enterprise": "enterprise-attack", "mobile": "mobile-attack", "ics": "ics-attack"}
+CSV_COLUMNS = (
+    "framework",
+    "framework_version",
+    "attack_version",
+    "domain",
+    "capability_id",
+    "capability_name",
+    "capability_group",
+    "attack_id",
+    "attack_name",
+    "mapping_type",
+    "score_category",
+    "score_value",
+    "license_requirements",
+    "comments",
+    "references",
+)
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
+
+
+def _rows(view: View) -> Iterator[tuple[MappingLine, Any]]:
+    """Every (mapping, release) the view shows."""
+    if isinstance(view, TechniqueView):
+        for sec in view.sections:
+            for g in sec.groups:
+                for line in g.lines:
+                    yield line, sec.release
+    elif isinstance(view, CapabilityView):
+        seen: set[str] = set()
+        for tg in view.tactics:
+            for g in tg.groups:
+                for line in g.lines:
+                    if line.key not in seen:  # a technique under two tactics is one mapping
+                        seen.add(line.key)
+                        yield line, view.release
+    elif isinstance(view, PairView):
+        for pr in view.releases:
+            for line in pr.lines:
+                yield line, pr.release
+
+
+def _cell(value: object) -> str:
+    """Plain text; a leading ``= + - @`` is quoted so spreadsheets do not run it as a formula."""
+    s = "" if value is None else str(value)
+    return "'" + s if _FORMULA.match(s) else s
+
+
+def _subject(view: View) -> str:
+    if isinstance(view, TechniqueView | CompareView):
+        h = view.header if isinstance(view, TechniqueView) else view.technique
+        return h.id
+    if isinstance(view, CapabilityView):
+        return f"{view.capability.framework}-{view.capability.id}"
+    if isinstance(view, PairView):
+        return f"{view.technique.id}-{view.capability.id}"
+    if isinstance(view, CveView):
+        return view.cve.id
+    return "answer"
+
+
+def _filename(view: View, ext: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", _subject(view)).strip("_") or "answer"
+    return f"countermap-{safe}.{ext}"
+
+
+def to_csv(view: View) -> tuple[str, bytes]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for line, rel in _rows(view):
+        writer.writerow(
+            _cell(v)
+            for v in (
+                line.framework,
+                rel.framework_version if rel else "",
+                rel.attack_version if rel else "",
+                rel.domain if rel else "",
+                line.capability_id,
+                line.capability_name,
+                line.group,
+                line.attack_id,
+                line.attack_name,
+                line.mapping_type,
+                line.score_category,
+                line.score_value,
+                line.license_requirements,
+                line.comments,
+                " ".join(line.references),
+            )
+        )
+    return _filename(view, "csv"), buf.getvalue().encode("utf-8-sig")
+
+
+def _layer_techniques(view: View) -> tuple[dict[str, dict[str, Any]], str, str]:
+    """technique ID → {count, best, comment parts}; plus domain and a title."""
+    acc: dict[str, dict[str, Any]] = {}
+
+    def add(tid: str, best: str | None, note: str) -> None:
+        slot = acc.setdefault(tid, {"count": 0, "best": 0, "notes": []})
+        slot["count"] += 1
+        slot["best"] = max(slot["best"], score_rank(best))
+        if note and note not in slot["notes"]:
+            slot["notes"].append(note)
+
+    domain = "enterprise"
+    title = _subject(view)
+    if isinstance(view, TechniqueView):
+        domain = view.header.domain
+        title = f"{view.header.id} {view.header.name}"
+        for line, _ in _rows(view):
+            add(line.attack_id, line.score_value, f"{line.capability_id} {line.capability_name}")
+        for sub in view.subtechniques:
+            for _ in range(sub.count):
+                add(sub.id, None, "")
+    elif isinstance(view, CapabilityView):
+        title = f"{view.capability.id} {view.capability.name}"
+        domain = view.release.domain if view.release else "enterprise"
+        for line, _ in _rows(view):
+            add(line.attack_id, line.score_value, line.mapping_type_label)
+    elif isinstance(view, PairView):
+        domain = view.technique.domain
+        title = f"{view.technique.id} × {view.capability.id}"
+        for pr in view.releases[:1]:
+            for line in pr.lines:
+                add(line.attack_id, line.score_value, line.mapping_type_label)
+        for sref in view.subtechniques:
+            add(sref.id, None, "")
+    elif isinstance(view, CveView):
+        title = f"{view.cve.id} {view.cve.name}"
+        for ct in view.techniques:
+            domain = ct.technique.domain
+            for impact in ct.impacts:
+                add(ct.technique.id, None, impact)
+    elif isinstance(view, CompareView):
+        domain = view.technique.domain
+        title = f"{view.technique.id} {view.technique.name}"
+        for cov in view.rows:
+            for _ in range(cov.total):
+                add(
+                    view.technique.id,
+                    max((c.best for c in cov.categories.values()), key=score_rank, default=None),
+                    "",
+                )
+    return acc, domain, title
+
+
+def to_navigator(view: View) -> tuple[str, bytes]:
+    acc, domain, title = _layer_techniques(view)
+    scored = any(v["best"] for v in acc.values())
+    key = "best" if scored else "count"
+    top = max((v[key] for v in acc.values()), default=1) or 1
+    max_value = 3 if scored else top
+    techniques = [
+        {
+            "techniqueID": tid,
+            "score": v[key],
+            "comment": "; ".join(v["notes"])[:1000],
+            "enabled": True,
+            "showSubtechniques": "." not in tid,
+        }
+        for tid, v in sorted(acc.items())
+        if v[key] or not scored
+    ]
+    legend = (
+        [
+            {"label": "minimal", "color": "#cfe2ff"},
+            {"label": "partial", "color": "#6ea8fe"},
+            {"label": "significant", "color": "#0a58ca"},
+        ]
+        if scored
+        else [
+            {"label": "1 mapping", "color": "#cfe2ff"},
+            {"label": f"{max_value} mappings", "color": "#0a58ca"},
+        ]
+    )
+    frameworks = sorted({line.framework for line, _ in _rows(view)})
+    layer = {
+        "name": f"countermap: {title}"[:200],
+        "versions": LAYER_VERSIONS,
+        "domain": NAVIGATOR_DOMAINS.get(domain, "enterprise-attack"),
+        "description": (
+            "Techniques scored by "
+            + ("best score value (minimal 1, partial 2, significant 3)" if scored else "number of mappings")
+            + (f" in {', '.join(framework_label(f) for f in frameworks)}" if frameworks else "")
+            + ". Exported by countermap from the Mappings Explorer data."
+        ),
+        "sorting": 3,
+        "layout": {"layout": "side", "showID": True, "showName": True},
+        "hideDisabled": False,
+        "techniques": techniques,
+        "gradient": {"colors": ["#cfe2ff", "#0a58ca"], "minValue": 1 if scored else 0, "maxValue": max_value},
+        "legendItems": legend,
+        "showTacticRowBackground": False,
+        "selectTechniquesAcrossTactics": True,
+        "selectSubtechniquesWithParent": False,
+    }
+    return _filename(view, "layer.json"), orjson.dumps(layer, option=orjson.OPT_INDENT_2)

@@ -1,0 +1,317 @@
+"""Views → terminal text with rich, for ``countermap ask``: the same facts as the Slack answer,
+without pagination (a terminal scrolls) and with the comments in full."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
+from bot.views import (
+    CapabilityView,
+    CompareView,
+    ControlLine,
+    CveView,
+    FrameworkView,
+    GroupView,
+    MappingGroup,
+    MappingLine,
+    MessageView,
+    PairView,
+    ReleaseRef,
+    TechniqueView,
+    View,
+    framework_label,
+)
+
+
+def _row(table: Table, *cells: str) -> None:
+    """Cells as literal text: data must never be read as rich markup."""
+    table.add_row(*(Text(c) for c in cells))
+
+
+def _title(text: str) -> Text:
+    return Text(text, style="bold underline")
+
+
+def _heading(text: str) -> Text:
+    return Text(text, style="bold")
+
+
+def _provenance(refs: Iterable[ReleaseRef]) -> Text:
+    parts = [
+        f"{r.label}" + (f", updated {r.last_update}" if r.last_update else "") for r in dict.fromkeys(refs)
+    ]
+    return Text("Source: " + " | ".join(parts), style="dim") if parts else Text("")
+
+
+def _group_label(g: MappingGroup) -> Text:
+    if g.score_category:
+        style = CATEGORY_STYLE.get(g.score_category, "bold")
+        return Text(
+            f"{CATEGORY_LABEL.get(g.score_category, g.label)} ({len(g.lines)})", style=f"bold {style}"
+        )
+    return Text(f"{g.label} ({len(g.lines)})", style="bold")
+
+
+def _line(line: MappingLine, *, subject: str = "capability", comments: bool = True) -> list[RenderableType]:
+    ident, name = (
+        (line.capability_id_as_written, line.capability_name)
+        if subject == "capability"
+        else (line.attack_id, line.attack_name)
+    )
+    head = Text.assemble((f"  {ident}", "cyan"), f"  {name}")
+    bar = score_bar(line.score_value)
+    if bar:
+        head.append(f"  {bar}", style="yellow")
+    out: list[RenderableType] = [head]
+    if line.license_requirements:
+        out.append(Padding(Text(f"License: {line.license_requirements}", style="magenta"), (0, 0, 0, 4)))
+    if comments and line.comments:
+        out.append(Padding(Text(line.comments, style="dim"), (0, 0, 0, 4)))
+    if comments and line.references:
+        out.append(Padding(Text("References: " + " ".join(line.references), style="dim blue"), (0, 0, 0, 4)))
+    return out
+
+
+def _technique(view: TechniqueView) -> list[RenderableType]:
+    h = view.header
+    out: list[RenderableType] = [_title(f"{h.id} {h.name}")]
+    if h.revoked or h.deprecated:
+        repl = f"; replaced by {h.replaced_by.id} {h.replaced_by.name}" if h.replaced_by else ""
+        out.append(Text(f"{'Revoked' if h.revoked else 'Deprecated'} in ATT&CK{repl}", style="bold red"))
+    if h.summary:
+        out.append(Text(h.summary))
+    facts = []
+    if h.parent:
+        facts.append(f"Sub-technique of {h.parent.id} {h.parent.name}")
+    if h.tactics:
+        facts.append("Tactics: " + ", ".join(h.tactics))
+    if h.platforms:
+        facts.append("Platforms: " + ", ".join(h.platforms))
+    out.append(Text(" · ".join(facts), style="dim"))
+    out.append(Text(f"{h.attack_url}\n{h.explorer_url}", style="blue"))
+    if view.mitigations:
+        out.append(_heading("ATT&CK mitigations"))
+        out.extend(Text(f"  {m.id}  {m.name}") for m in view.mitigations)
+    for sec in view.sections:
+        out.append(Text(""))
+        out.append(
+            _heading(
+                f"{framework_label(sec.framework)} {sec.release.framework_version} · "
+                f"ATT&CK {sec.release.attack_version} — {sec.total} mappings"
+            )
+        )
+        if not sec.groups:
+            out.append(
+                Text("  non-mappable in this release" if sec.non_mappable else "  no mappings", style="dim")
+            )
+        for g in sec.groups:
+            out.append(_group_label(g))
+            for line in g.lines:
+                out.extend(_line(line))
+        if sec.other_releases:
+            others = ", ".join(
+                f"{r.framework_version} @ {r.attack_version} ({n})" for r, n in sec.other_releases
+            )
+            out.append(Text(f"  Other releases: {others}", style="dim"))
+    if view.subtechniques:
+        out.append(Text(""))
+        table = Table("Sub-technique", "Name", "Mappings", title=None, box=None, header_style="bold")
+        for s in view.subtechniques:
+            _row(table, s.id, s.name, str(s.count))
+        out.append(table)
+    if view.also_mapped_in:
+        also = ", ".join(f"{framework_label(fw)} ({n})" for fw, n in view.also_mapped_in)
+        out.append(Text(f"Also mapped in: {also}", style="dim"))
+    out.extend(Text(n, style="dim italic") for n in view.notes)
+    return out
+
+
+def _capability(view: CapabilityView) -> list[RenderableType]:
+    cap = view.capability
+    out: list[RenderableType] = [_title(f"{cap.id} {cap.name}")]
+    out.append(
+        Text(
+            f"{framework_label(cap.framework)}"
+            + (f" · {cap.group} {cap.group_name or ''}" if cap.group else "")
+        )
+    )
+    if view.description:
+        out.append(Text(view.description))
+    counts = ", ".join(f"{label} {n}" for label, n in view.counts)
+    out.append(Text(f"{view.total} technique mappings" + (f" ({counts})" if counts else ""), style="dim"))
+    for tg in view.tactics:
+        out.append(_heading(f"{tg.tactic} ({tg.count})"))
+        for g in tg.groups:
+            for line in g.lines:
+                lab = CATEGORY_LABEL.get(line.score_category or "", line.mapping_type_label)
+                out.append(
+                    Text.assemble(
+                        (f"  {line.attack_id}", "cyan"),
+                        f"  {line.attack_name}  ",
+                        (f"{lab} {score_bar(line.score_value)}".strip(), "yellow"),
+                    )
+                )
+    out.extend(Text(n, style="dim italic") for n in view.notes)
+    return out
+
+
+def _control(c: ControlLine) -> Text:
+    lab = CATEGORY_LABEL.get(c.score_category or "", "")
+    return Text.assemble(
+        (f"  {c.capability_id}", "cyan"),
+        f"  {c.name}  ",
+        (f"{lab} {score_bar(c.score_value)}".strip(), "yellow"),
+    )
+
+
+def _pair(view: PairView) -> list[RenderableType]:
+    t, cap = view.technique, view.capability
+    out: list[RenderableType] = [_title(f"{t.id} {t.name} × {cap.id} {cap.name}")]
+    if view.mapped:
+        n = sum(1 for r in view.releases if r.lines)
+        out.append(
+            Text(
+                f"{cap.id} maps {t.id} in {n} of {len(view.releases)} "
+                f"{framework_label(cap.framework)} releases.",
+                style="bold green",
+            )
+        )
+    else:
+        out.append(
+            Text(
+                f"{cap.id} does not map {t.id} in any {framework_label(cap.framework)} release.",
+                style="bold red",
+            )
+        )
+    for pr in view.releases:
+        rel = f"{pr.release.framework_version} · ATT&CK {pr.release.attack_version}"
+        if not pr.lines:
+            out.append(Text(f"  {rel}: not mapped", style="dim"))
+        for line in pr.lines:
+            lab = CATEGORY_LABEL.get(line.score_category or "", line.mapping_type_label)
+            out.append(Text(f"  {rel}: {lab} {score_bar(line.score_value)}".rstrip()))
+            out.extend(_line(line)[1:])
+    if view.subtechniques:
+        out.append(_heading("Also maps sub-techniques"))
+        out.extend(Text(f"  {s.id}  {s.name}") for s in view.subtechniques)
+    if view.closest:
+        out.append(_heading(f"{framework_label(cap.framework)} capabilities that do map {t.id}"))
+        out.extend(_control(c) for c in view.closest)
+    return out
+
+
+def _cve(view: CveView) -> list[RenderableType]:
+    out: list[RenderableType] = [_title(f"{view.cve.id} {view.cve.name}")]
+    if view.description:
+        out.append(Text(view.description))
+    out.append(_heading("Techniques"))
+    for ct in view.techniques:
+        out.append(Text(f"  {ct.technique.id}  {ct.technique.name} — {', '.join(ct.impacts)}"))
+    for fw, controls in view.controls:
+        out.append(_heading(f"Best {framework_label(fw)} controls"))
+        out.extend(_control(c) for c in controls)
+        if not controls:
+            out.append(Text("  none", style="dim"))
+    return out
+
+
+def _compare(view: CompareView) -> list[RenderableType]:
+    t = view.technique
+    table = Table("Framework", "Release", "Mappings", "By category / type", header_style="bold")
+    for cov in view.rows:
+        cats = ", ".join(
+            f"{CATEGORY_LABEL.get(k, k)} {c.count}" + (f" (best {c.best})" if c.best else "")
+            for k, c in cov.categories.items()
+        )
+        _row(
+            table,
+            framework_label(cov.framework),
+            f"{cov.release.framework_version} · ATT&CK {cov.release.attack_version}",
+            str(cov.total),
+            cats,
+        )
+    out: list[RenderableType] = [_title(f"{t.id} {t.name} — frameworks compared"), table]
+    if view.missing:
+        out.append(
+            Text("No release for: " + ", ".join(framework_label(f) for f in view.missing), style="dim")
+        )
+    return out
+
+
+def _group(view: GroupView) -> list[RenderableType]:
+    table = Table("Capability", "Name", "Mappings", header_style="bold", box=None)
+    for m in view.members:
+        _row(table, m.id, m.name, str(m.count))
+    return [_title(f"{view.id} {view.name} ({framework_label(view.framework)})"), table]
+
+
+def _framework(view: FrameworkView) -> list[RenderableType]:
+    table = Table(
+        "Release",
+        "Domain",
+        "Updated",
+        "Mappings",
+        "Non-mappable",
+        "Capabilities",
+        "Techniques",
+        header_style="bold",
+    )
+    for r in view.releases:
+        _row(
+            table,
+            f"{r.release.framework_version} · ATT&CK {r.release.attack_version}",
+            r.release.domain,
+            r.release.last_update or "",
+            f"{r.mappings:,}",
+            f"{r.non_mappable:,}",
+            f"{r.capabilities:,}",
+            f"{r.techniques:,}",
+        )
+    return [_title(f"{framework_label(view.framework)} releases"), table]
+
+
+def _message(view: MessageView) -> list[RenderableType]:
+    out: list[RenderableType] = [_title(view.title), Text(view.text)]
+    if view.alternatives:
+        out.append(_heading("Did you mean:"))
+        for alt in view.alternatives:
+            q = alt.query or alt.id
+            out.append(Text(f"  {alt.id}  {alt.label}   (countermap ask {q!r})"))
+    return out
+
+
+def renderable(view: View) -> RenderableType:
+    if isinstance(view, TechniqueView):
+        parts = _technique(view)
+    elif isinstance(view, CapabilityView):
+        parts = _capability(view)
+    elif isinstance(view, PairView):
+        parts = _pair(view)
+    elif isinstance(view, CveView):
+        parts = _cve(view)
+    elif isinstance(view, CompareView):
+        parts = _compare(view)
+    elif isinstance(view, GroupView):
+        parts = _group(view)
+    elif isinstance(view, FrameworkView):
+        parts = _framework(view)
+    else:
+        parts = _message(view)
+    prov = view.provenance
+    if prov:
+        parts.append(Text(""))
+        parts.append(_provenance(prov))
+    return Group(*parts)
+
+
+def print_view(view: View, console: Console | None = None) -> None:
+    (console or Console(highlight=False)).print(renderable(view))
+
+
+__all__ = ["print_view", "renderable"]
