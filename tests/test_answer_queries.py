@@ -1,0 +1,206 @@
+"""The query layer on the real corpus: the views say what the Mappings Explorer data says.
+
+The T1048 golden facts are read from ``../shared/reference/T1048-technique-page.txt`` (the
+Mappings Explorer page the product was designed from), not typed in here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from bot.resolution import Filters
+from store import queries as q
+from store.db import session_scope
+
+ALL = ("nist_800_53", "m365", "aws", "azure", "gcp", "veris", "kev", "cri_profile", "intel-vpro")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def reference(corpus_dir: Path) -> dict[str, object]:
+    """The reference page, parsed: NIST rows, M365 rows with comments, sub-technique counts."""
+    lines = (corpus_dir / "reference" / "T1048-technique-page.txt").read_text(encoding="utf-8").splitlines()
+    nist = [m.groups() for ln in lines if (m := re.match(r"^([A-Z]{2}-\d{2}) (.+) (Protects) T1048 ", ln))]
+    m365 = []
+    for i, ln in enumerate(lines):
+        m = re.match(r"^(\S+) (.+) Technique Scores T1048 ", ln)
+        if m:
+            assert lines[i + 1] == "Comments"
+            m365.append((m.group(1), m.group(2), lines[i + 2]))
+    subs = {m.group(1): int(m.group(2)) for ln in lines if (m := re.match(r"^(T1048\.\d{3}) .+ (\d+)$", ln))}
+    return {"nist": nist, "m365": m365, "subs": subs}
+
+
+@pytest.fixture
+def session(corpus_engine: Engine) -> Iterator[Session]:
+    with session_scope(corpus_engine) as s:
+        yield s
+
+
+def test_reference_page_parses_into_the_facts_the_golden_tests_use(reference: dict[str, object]) -> None:
+    assert len(reference["nist"]) == 23  # type: ignore[arg-type]
+    assert len(reference["m365"]) == 3  # type: ignore[arg-type]
+    assert sorted(reference["subs"].values()) == [12, 23, 23]  # type: ignore[attr-defined]
+
+
+def test_t1048_nist_rev5_at_14_1_lists_exactly_the_reference_controls(
+    session: Session, reference: dict[str, object]
+) -> None:
+    view = q.technique_view(
+        session,
+        "T1048",
+        frameworks=["nist_800_53"],
+        filters=Filters(framework_version="rev5", attack_version="14.1"),
+    )
+    (section,) = view.sections
+    assert (section.release.framework_version, section.release.attack_version) == ("rev5", "14.1")
+    lines = [ln for g in section.groups for ln in g.lines]
+    got = {(ln.capability_id, ln.capability_name, ln.mapping_type_label) for ln in lines}
+    assert got == set(reference["nist"])  # type: ignore[arg-type]
+    assert {g.mapping_type for g in section.groups} == {"protects"}
+    assert section.total == 23
+
+
+def test_t1048_subtechnique_counts_match_the_reference(
+    session: Session, reference: dict[str, object]
+) -> None:
+    view = q.technique_view(
+        session,
+        "T1048",
+        frameworks=["nist_800_53"],
+        filters=Filters(framework_version="rev5", attack_version="14.1"),
+    )
+    assert {s.id: s.count for s in view.subtechniques} == reference["subs"]
+
+
+def test_t1048_m365_at_14_1_has_the_three_scored_capabilities_with_separate_licenses(
+    session: Session, reference: dict[str, object]
+) -> None:
+    view = q.technique_view(session, "T1048", frameworks=["m365"], filters=Filters(attack_version="14.1"))
+    (section,) = view.sections
+    lines = {ln.capability_name: ln for g in section.groups for ln in g.lines}
+    ref = {name: comment for _, name, comment in reference["m365"]}  # type: ignore[attr-defined]
+    assert set(lines) == set(ref)
+    assert {ln.score_category for ln in lines.values()} == {"protect", "detect", "respond"}
+    for name, line in lines.items():
+        assert line.score_value == "significant"
+        assert line.license_requirements, name
+        assert line.comments and "licen" not in line.comments.lower()
+        # The page shows comment then license; ours keeps them apart but loses nothing.
+        assert _norm(ref[name]).startswith(_norm(line.comments))
+        assert _norm(ref[name]).endswith(_norm(line.license_requirements))
+        assert line.references
+    # One group per category, in protect → detect → respond order.
+    assert [g.score_category for g in section.groups] == ["protect", "detect", "respond"]
+
+
+def test_technique_view_header_has_facts_links_and_mitigations(session: Session) -> None:
+    view = q.technique_view(session, "T1048", frameworks=["nist_800_53", "m365"])
+    h = view.header
+    assert h.name == "Exfiltration Over Alternative Protocol"
+    assert h.tactics == ("Exfiltration",)
+    assert "Linux" in h.platforms
+    assert h.summary.startswith("Adversaries may steal data")
+    assert "(Citation" not in h.summary and "\n\n" not in h.summary
+    assert h.attack_url.startswith("https://attack.mitre.org/techniques/T1048")
+    assert h.explorer_url == (
+        "https://center-for-threat-informed-defense.github.io/mappings-explorer/"
+        "attack/attack-16.1/domain-enterprise/techniques/T1048/"
+    )
+    assert view.mitigations and all(re.fullmatch(r"M\d{4}", m.id) for m in view.mitigations)
+
+
+def test_newest_release_is_the_default_and_older_ones_are_listed(session: Session) -> None:
+    view = q.technique_view(session, "T1048", frameworks=["nist_800_53"])
+    (section,) = view.sections
+    assert (section.release.framework_version, section.release.attack_version) == ("rev5", "16.1")
+    others = {(r.framework_version, r.attack_version): n for r, n in section.other_releases}
+    assert others[("rev5", "14.1")] == 23
+
+
+def test_filters_narrow_the_view_to_a_category(session: Session) -> None:
+    full = q.technique_view(session, "T1048", frameworks=["m365"])
+    detect = q.technique_view(session, "T1048", frameworks=["m365"], filters=Filters(categories=("detect",)))
+    assert {g.score_category for g in detect.sections[0].groups} == {"detect"}
+    assert 0 < detect.sections[0].total < full.sections[0].total
+    assert any("hidden" in n for n in detect.notes)
+
+
+def test_revoked_technique_names_its_replacement(session: Session) -> None:
+    view = q.technique_view(session, "T1085", frameworks=["nist_800_53"])
+    assert view.header.revoked
+    assert view.header.replaced_by is not None and view.header.replaced_by.id == "T1218.011"
+
+
+def test_pair_view_shows_each_release_and_subtechniques(session: Session) -> None:
+    view = q.pair_view(session, "T1048", "nist_800_53", "SC-07")
+    assert view.mapped
+    newest = view.releases[0]
+    assert (newest.release.framework_version, newest.release.attack_version) == ("rev5", "16.1")
+    assert newest.lines and newest.lines[0].capability_name == "Boundary Protection"
+    assert {s.id for s in view.subtechniques} == {"T1048.001", "T1048.002", "T1048.003"}
+
+
+def test_pair_without_mapping_lists_closest_capabilities_that_do_map(session: Session) -> None:
+    view = q.pair_view(session, "T1048", "nist_800_53", "AC-01")
+    assert not view.mapped
+    assert view.closest
+    assert view.closest[0].capability_id.startswith("AC-")  # same family first
+    mapped = q.technique_view(session, "T1048", frameworks=["nist_800_53"]).sections[0]
+    ids = {ln.capability_id for g in mapped.groups for ln in g.lines}
+    assert {c.capability_id for c in view.closest} <= ids
+
+
+def test_capability_view_groups_techniques_by_tactic_with_counts(session: Session) -> None:
+    view = q.capability_view(session, "nist_800_53", "SC-07")
+    assert view.capability.name == "Boundary Protection"
+    assert view.release is not None and view.release.attack_version == "16.1"
+    tactics = {t.tactic: t for t in view.tactics}
+    assert "Exfiltration" in tactics
+    assert any(ln.attack_id == "T1048" for g in tactics["Exfiltration"].groups for ln in g.lines)
+    assert sum(n for _, n in view.counts) == view.total
+
+
+def test_cve_view_lists_impacts_and_best_controls(session: Session) -> None:
+    view = q.cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53", "m365"])
+    assert "MOVEit" in view.cve.name
+    assert any(ct.technique.id == "T1190" for ct in view.techniques)
+    assert all(ct.impacts for ct in view.techniques)
+    assert dict(view.controls)["nist_800_53"]
+
+
+def test_group_and_framework_views(session: Session) -> None:
+    group = q.group_view(session, "nist_800_53", "SC")
+    assert group.name == "System and Communications Protection"
+    assert group.members[0].id == "SC-07"  # most mappings first
+    fw = q.framework_view(session, "nist_800_53")
+    assert len(fw.releases) == 11
+    assert fw.releases[0].release.attack_version == "16.1"
+
+
+def test_coverage_batch_matches_the_single_technique_views(session: Session) -> None:
+    ids = ["T1048", "T1059", "T1566.001", "T1190", "T9999"]
+    cov = q.technique_coverage(session, ids, ALL)
+    assert set(cov) == set(ids)
+    for tid in ids[:4]:
+        view = q.technique_view(session, tid, frameworks=ALL)
+        assert {s.framework: s.total for s in view.sections} == {fw: c.total for fw, c in cov[tid].items()}
+    assert cov["T1048"]["m365"].categories["protect"].best == "significant"
+    assert all(c.total == 0 for c in cov["T9999"].values())
+
+
+def test_top_controls_prefers_scores_and_takes_turns_between_frameworks(session: Session) -> None:
+    top = q.top_controls(session, ["T1048", "T1059"], ["m365", "nist_800_53"], limit=3)
+    assert [c.framework for c in top["T1048"]] == ["m365", "nist_800_53", "m365"]
+    assert top["T1048"][0].score_value == "significant"
+    per = q.top_controls(session, ["T1048"], ["m365", "nist_800_53"], limit=2, per_framework=True)
+    assert [c.framework for c in per["T1048"]] == ["m365", "m365", "nist_800_53", "nist_800_53"]
