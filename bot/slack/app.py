@@ -1,0 +1,116 @@
+"""The Bolt app factory: every listener, the replay and duplicate-event guard, the error handler.
+
+``process_before_response=True``: the HTTP response waits for the listener, so a slash-command
+answer travels in the ack (no extra Web API call, and no 10 ms polling of Bolt's threaded ack
+runner); anything that might be slow is a lazy listener or runs on the answer pool with a budget,
+so the 3-second ack always holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.answer import Answerer
+from bot.config import Settings
+from bot.slack.admin import AdminPolicy
+from bot.slack.cards import CardPolicy
+from bot.slack.dedup import Deduplicator, request_key
+from bot.slack.listeners import register_all
+from bot.slack.listeners.common import Deps, just_ack, report
+from bot.slack.lookups import LookupLog
+
+log = logging.getLogger(__name__)
+
+_AUTH_KWARGS = frozenset({"token", "authorize", "oauth_settings", "oauth_flow", "installation_store"})
+ANSWER_THREADS = 8
+
+
+def build_app(
+    settings: Settings,
+    engine: Engine,
+    answerer: Answerer | None,
+    *,
+    client: WebClient | None = None,
+    **app_kwargs: Any,
+) -> App:
+    """A ready Bolt app.  Authentication comes from ``app_kwargs`` (``bot.slack.oauth.app_auth_kwargs``
+    in production), or is worked out from ``settings`` when none is given."""
+    if answerer is None:
+        answerer = Answerer(engine, settings)
+    if client is not None:
+        app_kwargs["client"] = client
+    if not (_AUTH_KWARGS & app_kwargs.keys()) and "client" not in app_kwargs:
+        from bot.slack.oauth import app_auth_kwargs
+
+        app_kwargs = {**app_auth_kwargs(settings, engine), **app_kwargs}
+    if "client" not in app_kwargs:
+        from bot.slack.oauth import web_client
+
+        app_kwargs["client"] = web_client(settings, settings.slack_bot_token)
+    app_kwargs.setdefault("signing_secret", settings.slack_signing_secret or "")
+    app_kwargs.setdefault("process_before_response", True)
+    app_kwargs.setdefault("name", "countermap")
+    app = App(**app_kwargs)
+
+    deps = Deps(
+        settings=settings,
+        engine=engine,
+        answerer=answerer,
+        lookups=LookupLog(engine),
+        cards=CardPolicy(engine, settings),
+        admin=AdminPolicy(settings),
+        pool=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
+    )
+    app.middleware(delivery_guard(Deduplicator(engine)))
+    register_all(app, deps)
+    # Events nobody needs to act on (most channel messages) still get their 200, or Slack retries.
+    app.event("message")(just_ack)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        report(f"bolt ({body.get('type') or body.get('command') or 'request'})", error)
+        return BoltResponse(status=500, body="")
+
+    app._countermap_deps = deps  # type: ignore[attr-defined]  # for tests and the runner's shutdown
+    return app
+
+
+def delivery_guard(dedup: Deduplicator) -> Callable[..., BoltResponse]:
+    """Middleware: refuse a replayed signed request (401) and drop a duplicate event (200, no
+    listener).  Runs after Bolt's signature check, so only genuine requests are remembered.
+    Database trouble lets the request through: answering twice beats never answering."""
+
+    def guard(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+        body = req.body or {}
+        team_id = body.get("team_id") or (body.get("team") or {}).get("id")
+        keys: list[tuple[str, str | None]] = []
+        signature = req.headers.get("x-slack-signature", [None])[0] if req.mode == "http" else None
+        if signature:
+            keys.append((request_key(signature), team_id))
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            keys.append((str(event_id), team_id))
+        if not keys:
+            return next()
+        try:
+            first_seen = dedup.claim(keys)
+        except Exception:
+            log.exception("could not record the delivery; handling it anyway")
+            return next()
+        if signature and not first_seen[0]:
+            log.warning("refused a replayed request (same signature seen before)")
+            return BoltResponse(status=401, body='{"error":"replayed request"}')
+        if event_id and not first_seen[-1]:
+            retry = req.headers.get("x-slack-retry-num", [None])[0]
+            log.info("duplicate event %s (retry %s): already handled", event_id, retry)
+            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
+        return next()
+
+    return guard

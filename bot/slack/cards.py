@@ -1,0 +1,244 @@
+"""Incident-channel cards: which channels get them, which techniques a message names, and the
+once-per-thread, rate-limited claim that makes sure a card is posted at most once.
+
+A channel is watched when ``/attack watch on`` said so, or, with no explicit setting, when its
+name matches one of ``settings.incident_channel_patterns`` (``inc-*``).  The claim is a unique row
+in ``incident_cards`` (team, channel, thread, technique), taken in the same transaction as the
+per-channel rate check, so several instances on one database never post the same card twice and
+together stay within the limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import fnmatch
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import ColumnElement, Engine, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.config import Settings
+from store.db import write_connection
+from store.models import ChannelSettings, IncidentCard
+
+log = logging.getLogger(__name__)
+
+MAX_CARDS_PER_MESSAGE = 5
+CHANNEL_NAME_SECONDS = 300
+WATCH_SETTING_SECONDS = 30
+
+_TECHNIQUE = re.compile(r"(?<![A-Za-z0-9])[Tt](\d{4})(?:\.(\d{3}))?(?![A-Za-z0-9]|\.\d)")
+_TECHNIQUE_URL = re.compile(r"/techniques/(T\d{4})(?:/(\d{3}))?", re.IGNORECASE)
+_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
+
+
+def technique_ids_in(
+    message: str, *, include_links: bool = False, limit: int = MAX_CARDS_PER_MESSAGE
+) -> list[str]:
+    """Technique IDs named in a Slack message, canonical (``T1048.003``), first mention first.
+
+    Link targets are skipped unless ``include_links`` (an unfurl already covers a pasted link),
+    and so is code (pasted logs mention IDs nobody is asking about).
+    """
+    found: dict[str, None] = {}
+
+    def add(tid: str) -> None:
+        if len(found) < limit:
+            found.setdefault(tid, None)
+
+    def keep_label(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if include_links:
+            for u in _TECHNIQUE_URL.finditer(target):
+                add(u.group(1).upper() + (f".{u.group(2)}" if u.group(2) else ""))
+        return f" {label} " if label else " "
+
+    without_code = _CODE.sub(" ", message or "")
+    plain = _SLACK_LINK.sub(keep_label, without_code)
+    for m in _TECHNIQUE.finditer(plain):
+        add(f"T{m.group(1)}" + (f".{m.group(2)}" if m.group(2) else ""))
+    return list(found)
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"
+    DUPLICATE = "duplicate"  # already carded in this thread
+    RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class ChannelWatch:
+    team_id: str
+    channel_id: str
+    watch: bool | None
+    updated_by: str | None
+
+
+class CardPolicy:
+    """Per-process caches in front of the database; safe to share between threads."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._watch: dict[tuple[str, str], tuple[float, bool | None]] = {}
+        self._lock = threading.Lock()
+
+    # -- which channels ------------------------------------------------------------------------
+
+    def matches_pattern(self, channel_name: str | None) -> bool:
+        if not channel_name:
+            return False
+        name = channel_name.lower().lstrip("#")
+        return any(
+            fnmatch.fnmatchcase(name, p.lower().lstrip("#")) for p in self.settings.incident_channel_patterns
+        )
+
+    def watch_setting(self, team_id: str, channel_id: str) -> bool | None:
+        key = (team_id, channel_id)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._watch.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(ChannelSettings.watch).where(
+                    ChannelSettings.team_id == team_id, ChannelSettings.channel_id == channel_id
+                )
+            ).scalar_one_or_none()
+        with self._lock:
+            self._watch[key] = (now + WATCH_SETTING_SECONDS, value)
+        return value
+
+    def channel_name(self, client: WebClient, team_id: str, channel_id: str) -> str | None:
+        key = (team_id, channel_id)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._names.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        try:
+            info = client.conversations_info(channel=channel_id).get("channel") or {}
+            name = info.get("name")
+        except (SlackApiError, SlackClientError):
+            log.warning("conversations.info failed for %s; treating it as unwatched for now", channel_id)
+            name = None
+        with self._lock:
+            self._names[key] = (now + CHANNEL_NAME_SECONDS, name)
+        return name
+
+    def is_watched(self, client: WebClient, team_id: str, channel_id: str) -> bool:
+        setting = self.watch_setting(team_id, channel_id)
+        if setting is not None:
+            return setting
+        return self.matches_pattern(self.channel_name(client, team_id, channel_id))
+
+    def set_watch(self, team_id: str, channel_id: str, watch: bool | None, user_id: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        values = {
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "watch": watch,
+            "updated_by": user_id,
+            "updated_at": now,
+        }
+        stmt = self._insert(ChannelSettings).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["team_id", "channel_id"],
+            set_={"watch": watch, "updated_by": user_id, "updated_at": now},
+        )
+        with write_connection(self.engine) as conn:
+            conn.execute(stmt)
+        with self._lock:
+            self._watch[(team_id, channel_id)] = (time.monotonic() + WATCH_SETTING_SECONDS, watch)
+
+    def team_watches(self, team_id: str) -> list[ChannelWatch]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ChannelSettings.channel_id, ChannelSettings.watch, ChannelSettings.updated_by)
+                .where(ChannelSettings.team_id == team_id, ChannelSettings.watch.is_not(None))
+                .order_by(ChannelSettings.channel_id)
+            ).all()
+        return [ChannelWatch(team_id, r.channel_id, r.watch, r.updated_by) for r in rows]
+
+    # -- one card per technique per thread -------------------------------------------------------
+
+    def claim(self, team_id: str, channel_id: str, thread_ts: str, technique_id: str) -> Claim:
+        now = dt.datetime.now(dt.UTC)
+        with write_connection(self.engine) as conn:
+            if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                    {"k": f"cm-cards:{team_id}:{channel_id}"},
+                )
+            exists = conn.execute(
+                select(IncidentCard.id).where(
+                    IncidentCard.team_id == team_id,
+                    IncidentCard.channel_id == channel_id,
+                    IncidentCard.thread_ts == thread_ts,
+                    IncidentCard.technique_id == technique_id,
+                )
+            ).first()
+            if exists:
+                return Claim.DUPLICATE
+            recent = conn.execute(
+                select(func.count())
+                .select_from(IncidentCard)
+                .where(
+                    IncidentCard.team_id == team_id,
+                    IncidentCard.channel_id == channel_id,
+                    IncidentCard.posted_at >= now - dt.timedelta(minutes=1),
+                )
+            ).scalar_one()
+            if recent >= self.settings.card_rate_limit_per_minute:
+                return Claim.RATE_LIMITED
+            inserted = conn.execute(
+                self._insert(IncidentCard)
+                .values(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    thread_ts=thread_ts,
+                    technique_id=technique_id,
+                    posted_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts", "technique_id"])
+            ).rowcount
+        return Claim.CLAIMED if inserted == 1 else Claim.DUPLICATE
+
+    def posted(
+        self, team_id: str, channel_id: str, thread_ts: str, technique_id: str, message_ts: str
+    ) -> None:
+        with write_connection(self.engine) as conn:
+            conn.execute(
+                update(IncidentCard)
+                .where(*self._card(team_id, channel_id, thread_ts, technique_id))
+                .values(message_ts=message_ts)
+            )
+
+    def release(self, team_id: str, channel_id: str, thread_ts: str, technique_id: str) -> None:
+        """Give a claim back after the post failed, so a later message can try again."""
+        with write_connection(self.engine) as conn:
+            conn.execute(
+                delete(IncidentCard).where(*self._card(team_id, channel_id, thread_ts, technique_id))
+            )
+
+    @staticmethod
+    def _card(
+        team_id: str, channel_id: str, thread_ts: str, technique_id: str
+    ) -> tuple[ColumnElement[bool], ...]:
+        return (
+            IncidentCard.team_id == team_id,
+            IncidentCard.channel_id == channel_id,
+            IncidentCard.thread_ts == thread_ts,
+            IncidentCard.technique_id == technique_id,
+        )

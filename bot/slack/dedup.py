@@ -1,0 +1,93 @@
+"""Exactly-once guards for Slack deliveries, shared by every instance through the database.
+
+Two kinds of key go into ``processed_events`` (its primary key is the guard):
+
+* an Events API ``event_id``: Slack re-sends an event it thinks went unanswered
+  (``X-Slack-Retry-Num``), and with several instances behind a load balancer the copies can land
+  anywhere, so only a row that one instance managed to insert may produce a reply;
+* ``rq:<signature>`` for every signed HTTP request: a request whose signature (and so timestamp)
+  was already seen is a replay, refused even though its signature is valid.  Bolt refuses stale
+  timestamps (> 5 minutes) itself, so keys older than that are pruned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.db import write_connection
+from store.models import ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+REQUEST_PREFIX = "rq:"
+REQUEST_KEY_SECONDS = 600  # twice Bolt's timestamp tolerance
+EVENT_KEY_SECONDS = 2 * 86400  # Slack retries within minutes; keep a comfortable margin
+PRUNE_EVERY_SECONDS = 300
+
+
+def request_key(signature: str) -> str:
+    """``rq:`` plus the hex digest of a ``v0=...`` signature (fits the 100-character key)."""
+    return REQUEST_PREFIX + signature.split("=", 1)[-1][:90]
+
+
+class Deduplicator:
+    """Claims keys in ``processed_events``; ``claim`` is True only for the first claimant."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._last_prune = 0.0
+        self._prune_lock = threading.Lock()
+
+    def claim(self, keys: Sequence[tuple[str, str | None]]) -> list[bool]:
+        """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen)."""
+        if not keys:
+            return []
+        now = dt.datetime.now(dt.UTC)
+        results = []
+        with write_connection(self.engine) as conn:
+            for key, team_id in keys:
+                stmt = (
+                    self._insert(ProcessedEvent)
+                    .values(event_id=key[:100], team_id=team_id, received_at=now)
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                )
+                results.append(conn.execute(stmt).rowcount == 1)
+        self._maybe_prune()
+        return results
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS or not self._prune_lock.acquire(blocking=False):
+            return
+        try:
+            self._last_prune = now
+            self.prune()
+        except Exception:  # pruning is housekeeping: never fail a request for it
+            log.exception("pruning processed_events failed")
+        finally:
+            self._prune_lock.release()
+
+    def prune(self) -> int:
+        """Forget request keys past the replay window and event keys past the retry window."""
+        now = dt.datetime.now(dt.UTC)
+        with write_connection(self.engine) as conn:
+            gone = conn.execute(
+                delete(ProcessedEvent).where(
+                    ProcessedEvent.event_id.startswith(REQUEST_PREFIX),
+                    ProcessedEvent.received_at < now - dt.timedelta(seconds=REQUEST_KEY_SECONDS),
+                )
+            ).rowcount
+            gone += conn.execute(
+                delete(ProcessedEvent).where(
+                    ProcessedEvent.received_at < now - dt.timedelta(seconds=EVENT_KEY_SECONDS)
+                )
+            ).rowcount
+        return int(gone)

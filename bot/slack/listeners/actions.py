@@ -1,0 +1,153 @@
+"""Buttons and menus on answers: pagination, framework/release pickers, "did you mean", expanded
+comments, Share and Export.  Every element's value is an opaque state the Answerer re-renders from,
+so any instance can serve any click.  Acked at once; the work is lazy."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import actions
+from bot.answer import Payload
+from bot.slack.listeners.common import Deps, guarded, just_ack, message_args, modal_form, public
+from bot.slack.messages import esc
+from bot.slack.messages.common import notice_payload
+from bot.slack.messages.modal import SearchForm, form_from_metadata, results_view
+
+log = logging.getLogger(__name__)
+
+# Clicks that re-render the same message from the element's state.
+RERENDER = (
+    actions.PAGE,
+    actions.DID_YOU_MEAN,
+    actions.EXPAND,
+    actions.COLLAPSE,
+    actions.PICK_FRAMEWORK,
+    actions.PICK_RELEASE,
+)
+EXPORT_FORMATS = {actions.EXPORT_CSV: "csv", actions.EXPORT_NAVIGATOR: "navigator"}
+CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+
+
+def value_of(action: dict[str, Any]) -> str:
+    """A button's ``value`` or a menu's selected option value."""
+    selected = action.get("selected_option")
+    if isinstance(selected, dict) and selected.get("value"):
+        return str(selected["value"])
+    return str(action.get("value") or "")
+
+
+def _first_action(body: dict[str, Any]) -> dict[str, Any]:
+    acts = body.get("actions") or [{}]
+    return acts[0] if isinstance(acts[0], dict) else {}
+
+
+def register(app: App, deps: Deps) -> None:
+    @guarded("rerender")
+    def rerender(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        value = value_of(_first_action(body))
+        if not value:
+            return
+        answer = deps.answerer.answer_from_state(value)
+        _replace(client, respond, body, answer.payload)
+
+    for action_id in RERENDER:
+        app.action(actions.matcher(action_id))(ack=just_ack, lazy=[rerender])
+
+    @guarded("share")
+    def share(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        value = value_of(_first_action(body))
+        user_id = (body.get("user") or {}).get("id")
+        channel = (body.get("channel") or {}).get("id")
+        if not value or not channel:
+            respond(
+                **message_args(notice_payload("There is no channel to share this in.")),
+                replace_original=False,
+            )
+            return
+        answer = deps.answerer.answer_from_state(value, shared_by=user_id)
+        try:
+            client.chat_postMessage(
+                channel=channel, unfurl_links=False, unfurl_media=False, **message_args(answer.payload)
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in CANNOT_POST:
+                raise
+            # Not a member of this channel: the response URL can still post in it.
+            respond(response_type="in_channel", replace_original=False, **message_args(answer.payload))
+        if (body.get("container") or {}).get("is_ephemeral"):
+            respond(delete_original=True)
+
+    app.action(actions.matcher(actions.SHARE))(ack=just_ack, lazy=[share])
+
+    @guarded("export")
+    def export(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        action = _first_action(body)
+        base = str(action.get("action_id") or "").split(":", 1)[0]
+        fmt = EXPORT_FORMATS.get(base)
+        value = value_of(action)
+        channel = (body.get("channel") or {}).get("id")
+        if not fmt or not value:
+            return
+        if not channel:
+            respond(
+                **message_args(notice_payload("Exports go into a channel; ask there.")),
+                replace_original=False,
+            )
+            return
+        filename, content = deps.answerer.export(value, fmt)
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        thread_ts = None
+        if not container.get("is_ephemeral") and message.get("ts"):
+            thread_ts = message.get("thread_ts") or message["ts"]
+        user_id = (body.get("user") or {}).get("id")
+        what = "ATT&CK Navigator layer" if fmt == "navigator" else "CSV"
+        try:
+            client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                title=filename,
+                content=content,
+                initial_comment=f"{what} export requested by <@{esc(user_id)}>"
+                if user_id
+                else f"{what} export",
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in CANNOT_POST:
+                raise
+            respond(
+                replace_original=False,
+                **message_args(
+                    notice_payload(
+                        "I can't post files in this channel. Invite me (`/invite @countermap`) and try again."
+                    )
+                ),
+            )
+
+    for action_id in EXPORT_FORMATS:
+        app.action(actions.matcher(action_id))(ack=just_ack, lazy=[export])
+
+
+def _replace(client: WebClient, respond: Respond, body: dict[str, Any], payload: Payload) -> None:
+    """Put the new rendering where the click came from: a modal, an ephemeral answer (through its
+    response URL: ephemeral messages cannot be edited with ``chat.update``) or a channel message."""
+    container = body.get("container") or {}
+    if container.get("type") == "view" or (body.get("view") and not body.get("message")):
+        view = body.get("view") or {}
+        form = form_from_metadata(str(view.get("private_metadata") or "")) or SearchForm(query="")
+        client.views_update(
+            view_id=view.get("id"), hash=view.get("hash"), view=results_view(form, modal_form(payload))
+        )
+        return
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    if container.get("is_ephemeral") or not message.get("ts") or not channel:
+        respond(replace_original=True, response_type="ephemeral", **message_args(payload))
+        return
+    client.chat_update(channel=channel, ts=message["ts"], **message_args(public(payload)))

@@ -1,0 +1,165 @@
+"""Slash commands: ``/attack <question>`` (name configurable) and technique commands (``/t1048``).
+
+Answers travel in the ack itself (no second HTTP call to Slack), ephemeral with a Share button.
+Anything that might be slow runs on the answer pool: if it is not done within the ack budget the
+ack says "looking it up" and the answer follows through the ``response_url``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+
+from bot.answer import Payload
+from bot.slack import constants
+from bot.slack.listeners.common import Deps, log, message_args, report
+from bot.slack.messages import esc
+from bot.slack.messages.common import (
+    apology_payload,
+    help_payload,
+    notice_payload,
+    watch_status_payload,
+    working_payload,
+)
+
+HELP_WORDS = frozenset({"help", "?", "examples", "usage"})
+DIGEST_CHANGES = frozenset({"subscribe", "sub", "on", "set", "unsubscribe", "unsub", "off", "stop"})
+_TECHNIQUE_COMMAND = re.compile(r"^/t\d{4}$", re.IGNORECASE)
+
+
+def question_of(command: str, text: str, command_name: str) -> str:
+    """``/t1048 SC-07`` → ``T1048 SC-07``; the main command's text as typed."""
+    text = (text or "").strip()
+    if command != command_name and constants.is_technique_command(command):
+        return f"{constants.technique_of_command(command)} {text}".strip()
+    return text
+
+
+def register(app: App, deps: Deps) -> None:
+    handler = _make_handler(deps)
+    app.command(deps.settings.command_name)(handler)
+    # Every technique command the manifest may carry, configured or added later by an admin.
+    app.command(_TECHNIQUE_COMMAND)(handler)
+
+
+def _make_handler(deps: Deps) -> Callable[..., None]:
+    settings = deps.settings
+
+    def on_command(
+        ack: Callable[..., None], body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        command = str(body.get("command") or settings.command_name)
+        text = question_of(command, str(body.get("text") or ""), settings.command_name)
+        words = text.split()
+        first = words[0].lower() if words else ""
+        is_main = command == settings.command_name
+
+        if not words or first in HELP_WORDS:
+            _ack(ack, help_payload(settings))
+            return
+
+        def work() -> Payload:
+            if is_main and first == "watch":
+                return _watch(deps, client, body, words[1:])
+            if is_main and first == "digest":
+                return _digest(deps, client, body, text)
+            answer = deps.answerer.answer(text)
+            deps.lookups.record(
+                answer,
+                source="command",
+                query=text,
+                team_id=body.get("team_id"),
+                channel_id=body.get("channel_id"),
+                user_id=body.get("user_id"),
+            )
+            return answer.payload
+
+        try:
+            result = deps.within_budget(work)
+        except Exception as exc:
+            _ack(ack, apology_payload(report("command", exc)))
+            return
+        if isinstance(result, Future):
+            _ack(ack, working_payload(text))
+            result.add_done_callback(lambda f: _respond_later(f, respond))
+            return
+        _ack(ack, result)
+
+    return on_command
+
+
+def _ack(ack: Callable[..., None], payload: Payload) -> None:
+    ack(response_type="ephemeral", **message_args(payload))
+
+
+def _respond_later(future: Future[Payload], respond: Respond) -> None:
+    try:
+        payload = future.result()
+    except Exception as exc:
+        payload = apology_payload(report("command", exc))
+    try:
+        respond(response_type="ephemeral", replace_original=True, **message_args(payload))
+    except Exception:
+        report("command response_url")
+
+
+def _watch(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str]) -> Payload:
+    team_id, channel_id, user_id = (
+        body.get("team_id") or "",
+        body.get("channel_id") or "",
+        body.get("user_id") or "",
+    )
+    verb = args[0].lower() if args else "status"
+    cmd = esc(deps.settings.command_name)
+    if channel_id.startswith("D"):
+        return notice_payload("Incident cards are for channels; run this in the channel you want watched.")
+    if verb in ("on", "off", "reset", "auto"):
+        decision = deps.admin.may_change_settings(client, team_id, user_id)
+        if not decision.allowed:
+            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+        watch = {"on": True, "off": False}.get(verb)
+        deps.cards.set_watch(team_id, channel_id, watch, user_id)
+    elif verb != "status":
+        return notice_payload(
+            f"Use `{cmd} watch on`, `{cmd} watch off`, `{cmd} watch auto` or `{cmd} watch status`."
+        )
+    explicit = deps.cards.watch_setting(team_id, channel_id)
+    pattern = deps.cards.matches_pattern(
+        deps.cards.channel_name(client, team_id, channel_id) or body.get("channel_name")
+    )
+    watched = explicit if explicit is not None else pattern
+    return watch_status_payload(channel_id, watched=watched, explicit=explicit, pattern_match=pattern)
+
+
+def _digest(deps: Deps, client: WebClient, body: dict[str, Any], text: str) -> Payload:
+    try:
+        from bot.digest.commands import handle_digest_command
+    except ImportError:
+        return notice_payload("Digests are not available in this installation of countermap.")
+    team_id, user_id = body.get("team_id") or "", body.get("user_id") or ""
+    words = text.split()
+    verb = words[1].lower() if len(words) > 1 else ""
+    if verb in DIGEST_CHANGES:
+        decision = deps.admin.may_change_settings(client, team_id, user_id)
+        if not decision.allowed:
+            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+    user_tz = None
+    try:
+        user_tz = (client.users_info(user=user_id).get("user") or {}).get("tz")
+    except Exception:  # the digest falls back to its configured time zone
+        log.warning("users.info failed for %s; using the configured digest time zone", user_id, exc_info=True)
+    return handle_digest_command(
+        deps.engine,
+        deps.settings,
+        team_id=team_id,
+        channel_id=body.get("channel_id") or "",
+        user_id=user_id,
+        text=text,
+        user_tz=user_tz,
+        enterprise_id=body.get("enterprise_id") or None,
+    )

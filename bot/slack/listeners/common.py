@@ -1,0 +1,161 @@
+"""What every listener shares: the process-wide dependencies, the answer-within-the-ack budget,
+and the error guard that turns a failure into a short apology with an error ID."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.models.views import View
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy import Engine
+
+from bot import actions
+from bot.answer import Answerer, Payload
+from bot.config import Settings
+from bot.slack.admin import AdminPolicy
+from bot.slack.cards import CardPolicy
+from bot.slack.lookups import LookupLog
+from bot.slack.messages.common import apology_payload
+
+log = logging.getLogger("bot.slack")
+
+T = TypeVar("T")
+
+ACK_BUDGET_SECONDS = 2.0  # Slack waits 3 s for the ack; leave room for the network
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    engine: Engine
+    answerer: Answerer
+    lookups: LookupLog
+    cards: CardPolicy
+    admin: AdminPolicy
+    pool: ThreadPoolExecutor  # answers that may outlive the ack budget finish here
+    ack_budget: float = ACK_BUDGET_SECONDS
+
+    def within_budget(self, work: Callable[[], T]) -> T | Future[T]:
+        """``work()``'s result if it finishes within the ack budget, else its still-running future."""
+        future = self.pool.submit(work)
+        try:
+            return future.result(timeout=self.ack_budget)
+        except FutureTimeout:
+            return future
+
+
+def new_error_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def report(surface: str, exc: BaseException | None = None) -> str:
+    """Log the current exception with its traceback under a fresh error ID; return the ID."""
+    error_id = new_error_id()
+    log.error("answer failed on %s (error ID %s)", surface, error_id, exc_info=exc or True)
+    return error_id
+
+
+def message_args(payload: Payload) -> dict[str, Any]:
+    return {"text": payload.text, "blocks": payload.blocks}
+
+
+_SHARE = actions.matcher(actions.SHARE)
+_EXPORTS = (actions.matcher(actions.EXPORT_CSV), actions.matcher(actions.EXPORT_NAVIGATOR))
+
+
+def without_actions(payload: Payload, *patterns: re.Pattern[str]) -> Payload:
+    """The payload minus buttons whose ``action_id`` matches (e.g. Share, once a message is public);
+    an actions block left empty goes too."""
+    blocks: list[dict[str, Any]] = []
+    for block in payload.blocks:
+        if block.get("type") == "actions":
+            kept = [
+                e
+                for e in block.get("elements", [])
+                if not any(p.match(str(e.get("action_id", ""))) for p in patterns)
+            ]
+            if not kept:
+                continue
+            block = {**block, "elements": kept}
+        elif block.get("type") == "section" and isinstance(block.get("accessory"), dict):
+            acc = block["accessory"]
+            if any(p.match(str(acc.get("action_id", ""))) for p in patterns):
+                block = {k: v for k, v in block.items() if k != "accessory"}
+        blocks.append(block)
+    return Payload(text=payload.text, blocks=blocks)
+
+
+def public(payload: Payload) -> Payload:
+    """The form posted in a channel or thread: no Share button (it is already shared)."""
+    return without_actions(payload, _SHARE)
+
+
+def modal_form(payload: Payload) -> Payload:
+    """Inside a modal there is no channel to share or export to."""
+    return without_actions(payload, _SHARE, *_EXPORTS)
+
+
+def _apologise(surface: str, error_id: str, kwargs: dict[str, Any]) -> None:
+    """Best effort: tell the user where they asked, and never raise from here."""
+    body: dict[str, Any] = kwargs.get("body") or {}
+    client: WebClient | None = kwargs.get("client")
+    apology = apology_payload(error_id)
+    try:
+        response_url = body.get("response_url") or next(
+            (r.get("response_url") for r in body.get("response_urls") or [] if isinstance(r, dict)), None
+        )
+        if response_url:
+            WebhookClient(response_url).send(
+                text=apology.text, blocks=apology.blocks, response_type="ephemeral", replace_original=False
+            )
+            return
+        event = body.get("event") or {}
+        if client is not None and event.get("channel"):
+            thread_ts = event.get("thread_ts") or (
+                event.get("ts") if event.get("channel_type") != "im" else None
+            )
+            client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, **message_args(apology))
+            return
+        view = body.get("view") or {}
+        if client is not None and view.get("id") and view.get("type") == "modal":
+            client.views_update(
+                view_id=view["id"],
+                view=View(type="modal", title="ATT&CK mappings", close="Close", blocks=apology.blocks),
+            )
+            return
+        if client is not None and event.get("type") == "app_home_opened" and event.get("user"):
+            client.views_publish(user_id=event["user"], view=View(type="home", blocks=apology.blocks))
+    except Exception:
+        log.exception("could not deliver the apology for error ID %s on %s", error_id, surface)
+
+
+def guarded(surface: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Wrap a lazy listener: an exception is logged with its traceback and an error ID, and the user
+    gets a short apology where they asked (Bolt itself logs lazy failures without a traceback).
+    Bolt injects arguments by the wrapped function's parameter names (it unwraps)."""
+
+    def wrap(func: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(func)
+        def run(**kwargs: Any) -> None:
+            try:
+                func(**kwargs)
+            except Exception as exc:
+                error_id = report(surface, exc)
+                _apologise(surface, error_id, kwargs)
+
+        return run
+
+    return wrap
+
+
+def just_ack(ack: Callable[..., None]) -> None:
+    ack()

@@ -1,0 +1,140 @@
+"""Conversations: mentions (threaded reply), direct messages (every message is a question) and
+incident-channel cards.  Events are acknowledged at once; the work runs in lazy listeners."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from bot.slack.cards import Claim, technique_ids_in
+from bot.slack.listeners.common import Deps, guarded, just_ack, message_args, public
+from bot.slack.messages.common import help_payload
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are people saying something; all others (edits, joins, bots) are ignored.
+HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+_ANY_TECHNIQUE = re.compile(r"[Tt]\d{4}")
+
+
+def from_a_person(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    return (
+        event.get("subtype") in HUMAN_SUBTYPES
+        and not event.get("bot_id")
+        and not event.get("bot_profile")
+        and bool(event.get("user"))
+        and event.get("user") != bot_user_id
+    )
+
+
+def question_in(text: str, bot_user_id: str | None) -> str:
+    """The message without the bot's mention (other mentions stay for the resolver to drop)."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text or "")
+    return " ".join((text or "").split())
+
+
+def register(app: App, deps: Deps) -> None:
+    @guarded("mention")
+    def reply_to_mention(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        event = body.get("event") or {}
+        if not from_a_person(event, context.bot_user_id):
+            return
+        question = question_in(str(event.get("text") or ""), context.bot_user_id)
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        _answer_in(deps, client, event, question, thread_ts, source="mention", team_id=context.team_id)
+
+    app.event("app_mention")(ack=just_ack, lazy=[reply_to_mention])
+
+    def worth_a_look(body: dict[str, Any]) -> bool:
+        """Cheap filter before any thread or query: DMs, and channel messages naming a technique."""
+        event = body.get("event") or {}
+        kind = event.get("channel_type")
+        if kind == "im":
+            return True
+        return kind in ("channel", "group") and bool(_ANY_TECHNIQUE.search(str(event.get("text") or "")))
+
+    @guarded("message")
+    def on_message(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        event = body.get("event") or {}
+        if not from_a_person(event, context.bot_user_id):
+            return
+        text = str(event.get("text") or "")
+        if event.get("channel_type") == "im":
+            question = question_in(text, context.bot_user_id)
+            _answer_in(
+                deps, client, event, question, event.get("thread_ts"), source="dm", team_id=context.team_id
+            )
+            return
+        if context.bot_user_id and f"<@{context.bot_user_id}" in text:
+            return  # the app_mention listener answers this one
+        _cards(deps, client, event, context.team_id or body.get("team_id") or "")
+
+    app.event("message", matchers=[worth_a_look])(ack=just_ack, lazy=[on_message])
+
+
+def _answer_in(
+    deps: Deps,
+    client: WebClient,
+    event: dict[str, Any],
+    question: str,
+    thread_ts: str | None,
+    *,
+    source: str,
+    team_id: str | None,
+) -> None:
+    channel = event["channel"]
+    if not question:
+        payload = help_payload(deps.settings, intro="Ask me about an ATT&CK technique, a control or a CVE.")
+    else:
+        answer = deps.answerer.answer(question)
+        deps.lookups.record(
+            answer,
+            source=source,
+            query=question,
+            team_id=team_id,
+            channel_id=channel,
+            user_id=event.get("user"),
+        )
+        payload = public(answer.payload)
+    client.chat_postMessage(
+        channel=channel, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False, **message_args(payload)
+    )
+
+
+def _cards(deps: Deps, client: WebClient, event: dict[str, Any], team_id: str) -> None:
+    channel = event["channel"]
+    techniques = technique_ids_in(str(event.get("text") or ""))
+    if not techniques or not deps.cards.is_watched(client, team_id, channel):
+        return
+    thread_ts = event.get("thread_ts") or event["ts"]
+    for tid in techniques:
+        answer = deps.answerer.card(tid)
+        if not answer.ok:
+            continue  # not a technique we know: say nothing in an incident channel
+        claim = deps.cards.claim(team_id, channel, thread_ts, tid)
+        if claim is Claim.RATE_LIMITED:
+            log.info("incident cards rate-limited in %s; skipping %s", channel, tid)
+            return
+        if claim is not Claim.CLAIMED:
+            continue
+        try:
+            posted = client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+                **message_args(public(answer.payload)),
+            )
+        except Exception:
+            deps.cards.release(team_id, channel, thread_ts, tid)
+            raise
+        deps.cards.posted(team_id, channel, thread_ts, tid, str(posted.get("ts") or ""))
+        deps.lookups.record(
+            answer, source="card", query=tid, team_id=team_id, channel_id=channel, user_id=event.get("user")
+        )

@@ -1,0 +1,79 @@
+"""Shortcuts: "Look up ATT&CK mappings" on any message, and the global search modal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.slack import constants
+from bot.slack.cards import technique_ids_in
+from bot.slack.listeners.common import Deps, guarded, just_ack, message_args
+from bot.slack.listeners.views import form_options
+from bot.slack.messages.common import notice_payload
+from bot.slack.messages.modal import loading_view, search_view
+
+MAX_IDS = 10
+_CVE = re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.IGNORECASE)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A message's text plus the text of its attachments and section blocks (bots post there)."""
+    parts = [str(message.get("text") or "")]
+    for att in message.get("attachments") or []:
+        if isinstance(att, dict):
+            parts += [str(att.get(k) or "") for k in ("pretext", "title", "text", "fallback")]
+    for block in message.get("blocks") or []:
+        if isinstance(block, dict) and isinstance(block.get("text"), dict):
+            parts.append(str(block["text"].get("text") or ""))
+    return "\n".join(p for p in parts if p)
+
+
+def ids_in_message(message: dict[str, Any]) -> list[str]:
+    """Technique IDs (including those in links to technique pages), then CVE IDs."""
+    text = message_text(message)
+    found = technique_ids_in(text, include_links=True, limit=MAX_IDS)
+    for m in _CVE.finditer(text):
+        cve = m.group(0).upper()
+        if cve not in found and len(found) < MAX_IDS:
+            found.append(cve)
+    return found
+
+
+def register(app: App, deps: Deps) -> None:
+    @guarded("message shortcut")
+    def look_up(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        ids = ids_in_message(body.get("message") or {})
+        if not ids:
+            respond(
+                response_type="ephemeral",
+                **message_args(notice_payload("I found no ATT&CK technique or CVE IDs in that message.")),
+            )
+            return
+        query = " ".join(ids)
+        answer = deps.answerer.answer(query)
+        deps.lookups.record(
+            answer,
+            source="shortcut",
+            query=query,
+            team_id=context.team_id or (body.get("team") or {}).get("id"),
+            channel_id=(body.get("channel") or {}).get("id"),
+            user_id=(body.get("user") or {}).get("id"),
+        )
+        respond(response_type="ephemeral", **message_args(answer.payload))
+
+    app.shortcut(constants.MESSAGE_SHORTCUT_CALLBACK_ID)(ack=just_ack, lazy=[look_up])
+
+    @guarded("search shortcut")
+    def open_search(body: dict[str, Any], client: WebClient) -> None:
+        # The trigger expires after 3 s: open at once, then fill the form from the database.
+        opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())
+        view = opened.get("view") or {}
+        frameworks, releases = form_options(deps)
+        client.views_update(
+            view_id=view.get("id"), hash=view.get("hash"), view=search_view(frameworks, releases)
+        )
+
+    app.shortcut(constants.GLOBAL_SHORTCUT_CALLBACK_ID)(ack=just_ack, lazy=[open_search])

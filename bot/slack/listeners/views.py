@@ -1,0 +1,104 @@
+"""The search modal's submissions: the form (→ results, in the modal) and the results view's
+"New search" (→ the form again, filled in)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.models.views import View
+from sqlalchemy import select
+
+from bot.answer import Payload
+from bot.slack import constants
+from bot.slack.listeners.common import Deps, modal_form, report
+from bot.slack.messages.common import apology_payload
+from bot.slack.messages.modal import (
+    QUERY,
+    RESULTS_CALLBACK_ID,
+    SearchForm,
+    form_from_metadata,
+    loading_view,
+    parse_search,
+    results_view,
+    search_view,
+)
+from bot.views import framework_label
+from store.models import Release
+
+
+def form_options(deps: Deps) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(frameworks, releases) loaded, as (value, label) pairs for the form's menus."""
+    with deps.engine.connect() as conn:
+        rows = conn.execute(
+            select(Release.framework, Release.framework_version).distinct().order_by(Release.framework)
+        ).all()
+    frameworks: dict[str, str] = {}
+    releases: dict[str, str] = {}
+    for fw, version in rows:
+        frameworks.setdefault(fw, framework_label(fw))
+        releases.setdefault(version, f"{framework_label(fw)} {version}")
+    return list(frameworks.items()), sorted(releases.items(), key=lambda kv: kv[1])
+
+
+def register(app: App, deps: Deps) -> None:
+    def on_search(
+        ack: Callable[..., None], body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        view = body.get("view") or {}
+        form = parse_search(((view.get("state") or {}).get("values")) or {})
+        if not form.query:
+            ack(response_action="errors", errors={QUERY: "Type a technique, control, CVE or some words."})
+            return
+
+        def work() -> View:
+            answer = deps.answerer.answer(form.query, frameworks=form.frameworks, filters=form.filters)
+            deps.lookups.record(
+                answer,
+                source="modal",
+                query=form.query,
+                team_id=context.team_id,
+                channel_id=None,
+                user_id=(body.get("user") or {}).get("id"),
+            )
+            return results_view(form, modal_form(answer.payload))
+
+        try:
+            result = deps.within_budget(work)
+        except Exception as exc:
+            ack(response_action="update", view=_apology_view(form, apology_payload(report("modal", exc))))
+            return
+        if isinstance(result, Future):
+            ack(response_action="update", view=loading_view(f"Searching for {form.query[:100]}…"))
+            view_id = str(view.get("id") or "")
+            result.add_done_callback(lambda f: _update_later(f, client, form, view_id))
+            return
+        ack(response_action="update", view=result)
+
+    app.view(constants.SEARCH_MODAL_CALLBACK_ID)(on_search)
+
+    def on_new_search(ack: Callable[..., None], body: dict[str, Any]) -> None:
+        previous = form_from_metadata(str((body.get("view") or {}).get("private_metadata") or ""))
+        frameworks, releases = form_options(deps)
+        ack(response_action="update", view=search_view(frameworks, releases, previous=previous))
+
+    app.view(RESULTS_CALLBACK_ID)(on_new_search)
+
+
+def _apology_view(form: SearchForm, payload: Payload) -> View:
+    return results_view(form, payload)
+
+
+def _update_later(future: Future[View], client: WebClient, form: SearchForm, view_id: str) -> None:
+    """The answer outlived the ack, which put up a loading view; replace it (same view ID)."""
+    try:
+        view = future.result()
+    except Exception as exc:
+        view = _apology_view(form, apology_payload(report("modal", exc)))
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except Exception:
+        report("modal views.update")
