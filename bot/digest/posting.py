@@ -19,7 +19,11 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -177,14 +181,20 @@ class DigestPoster:
     """Posts one digest's messages with one workspace's token."""
 
     def __init__(
-        self, token: str, base_url: str, *, timeout: int = 30, sleep: Callable[[float], None] = time.sleep
-    ):
+        self,
+        token: str,
+        base_url: str,
+        *,
+        timeout: int = 30,
+        backoff_factor: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.token = token
         self.base_url = base_url
         self.timeout = timeout
+        self.backoff_factor = backoff_factor
         self.sleep = sleep
         # Reads are idempotent: the usual retries for 429, 5xx and connection errors.
-        from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 
         self.reader = WebClient(
             token=token,

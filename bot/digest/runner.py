@@ -99,7 +99,13 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 1800))
 
 
-def default_poster_factory(engine: Engine, settings: Settings) -> PosterFactory:
+def default_poster_factory(
+    engine: Engine,
+    settings: Settings,
+    *,
+    backoff_factor: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PosterFactory:
     """Posters with each workspace's bot token (rotated when near expiry in OAuth installs)."""
     from bot.slack.oauth import api_url
 
@@ -115,7 +121,7 @@ def default_poster_factory(engine: Engine, settings: Settings) -> PosterFactory:
             token = settings.slack_bot_token
         else:
             raise PostFailed("no Slack bot token configured", permanent=True)
-        return DigestPoster(token, api_url(settings))
+        return DigestPoster(token, api_url(settings), backoff_factor=backoff_factor, sleep=sleep)
 
     return make
 
