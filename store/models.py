@@ -68,8 +68,12 @@ class Release(Base):
     capability_groups: Mapped[dict[str, Any]]
     source_file: Mapped[str] = mapped_column(String(500))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # Digest of the parsed content: a JSON and a YAML copy of one release agree on it.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
     loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Every row of the file's mapping_objects, non-mappable ones included ...
     mapping_count: Mapped[int] = mapped_column(Integer, default=0)
+    # ... of which this many have status non_mappable.
     non_mappable_count: Mapped[int] = mapped_column(Integer, default=0)
 
     mappings: Mapped[list[Mapping]] = relationship(
@@ -100,15 +104,23 @@ class Capability(Base):
 
 
 class CapabilityDescription(Base):
-    """A row of a capability description list (``[{"id", "description"}]``), as loaded."""
+    """A row of a capability description list (``[{"id", "description"}]``), as loaded.
+
+    IDs are not unique within a list (the KEV list gives some CVEs two descriptions), so
+    rows are keyed by their position in the list.
+    """
 
     __tablename__ = "capability_descriptions"
-    __table_args__ = (UniqueConstraint("source", "capability_id", name="uq_capability_description"),)
+    __table_args__ = (
+        UniqueConstraint("source", "position", name="uq_capability_description"),
+        Index("ix_capability_descriptions_capability", "framework", "capability_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(String(100))  # e.g. "nist_800_53/rev5", "kev/07.28.2025"
+    source: Mapped[str] = mapped_column(String(100))  # e.g. "nist_800_53/rev5", "kev/07/28/2025"
     framework: Mapped[str] = mapped_column(String(32), index=True)
     framework_version: Mapped[str | None] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer, default=0)
     capability_id: Mapped[str] = mapped_column(String(200))  # canonical
     id_as_written: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
@@ -147,7 +159,7 @@ class Mapping(Base):
     score_value: Mapped[str | None] = mapped_column(String(16))
     related_score: Mapped[str | None] = mapped_column(String(32))
     comments: Mapped[str | None] = mapped_column(Text)  # kept whole
-    references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    references: Mapped[list[Any] | None] = mapped_column(JSON)  # None where the file has null
     status: Mapped[str | None] = mapped_column(String(32))
     license_requirements: Mapped[str | None] = mapped_column(Text)  # extracted from comments
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # any further keys of the row
@@ -186,10 +198,14 @@ class Technique(Base):
     """A technique or sub-technique of ATT&CK, current, deprecated or revoked."""
 
     __tablename__ = "techniques"
-    __table_args__ = (Index("ix_techniques_attack_id", "attack_id"),)
+    # One STIX object can sit in two domains' bundles, so STIX IDs are unique per domain.
+    __table_args__ = (
+        Index("ix_techniques_attack_id", "attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_technique_stix"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stix_id: Mapped[str] = mapped_column(String(80), unique=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
     domain: Mapped[str] = mapped_column(String(16))
     attack_id: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(Text)
@@ -210,9 +226,10 @@ class Mitigation(Base):
     """An ATT&CK course-of-action (M1xxx)."""
 
     __tablename__ = "mitigations"
+    __table_args__ = (UniqueConstraint("domain", "stix_id", name="uq_mitigation_stix"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stix_id: Mapped[str] = mapped_column(String(80), unique=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
     domain: Mapped[str] = mapped_column(String(16))
     attack_id: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(Text)
@@ -226,10 +243,14 @@ class MitigationLink(Base):
     """A ``mitigates`` relationship: mitigation → technique, with its own explanation."""
 
     __tablename__ = "mitigation_links"
-    __table_args__ = (Index("ix_mitigation_links_technique", "technique_attack_id"),)
+    __table_args__ = (
+        Index("ix_mitigation_links_technique", "technique_attack_id"),
+        Index("ix_mitigation_links_mitigation", "mitigation_attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_mitigation_link_stix"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stix_id: Mapped[str] = mapped_column(String(80), unique=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
     domain: Mapped[str] = mapped_column(String(16))
     mitigation_pk: Mapped[int] = mapped_column(ForeignKey("mitigations.id", ondelete="CASCADE"))
     technique_pk: Mapped[int] = mapped_column(ForeignKey("techniques.id", ondelete="CASCADE"))
@@ -239,6 +260,24 @@ class MitigationLink(Base):
 
 
 # --------------------------------------------------------------------------- sync
+
+
+class IngestedFile(Base):
+    """A file whose content is in the database, by sha256: the next ingest skips it unread.
+
+    ``key`` names what it loaded (release key, ATT&CK domain or description source); when that
+    thing is replaced by other content, its rows here go, so the old file would load again.
+    """
+
+    __tablename__ = "ingested_files"
+    __table_args__ = (Index("ix_ingested_files_key", "kind", "key"),)
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # mapping | attack | descriptions
+    key: Mapped[str] = mapped_column(String(200))
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    source_file: Mapped[str] = mapped_column(String(500))
+    ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class SourceCache(Base):

@@ -1,0 +1,196 @@
+"""``countermap ingest | sync | stats | db``: loading data and looking after the database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bot.cli.common import engine_from
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="load mapping files, ATT&CK bundles and description lists (files or folders)",
+        description="Load Mappings Explorer files (JSON or YAML), ATT&CK STIX bundles and capability "
+        "description lists. Folders are searched recursively; files are recognised by content. "
+        "All or nothing: any bad file leaves the database as it was.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file or folder")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    p.add_argument("--verbose", "-v", action="store_true", help="list every file and what was done with it")
+    p.set_defaults(func=run_ingest)
+
+    p = sub.add_parser("stats", help="what the database holds, per release and in total")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=run_stats)
+
+    p = sub.add_parser("sync", help="download the official files (data/sources.yaml) and ingest them")
+    p.add_argument("--mirror", metavar="URL|DIR", help="read from a mirror with the same layout")
+    p.add_argument("--sources", metavar="FILE", help="source catalogue (default: data/sources.yaml)")
+    p.add_argument("--only", action="append", metavar="NAME", help="only sources whose name starts with NAME")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per network operation (default 30)")
+    p.add_argument("--retries", type=int, default=3, help="retries per file after the first try (default 3)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    p.set_defaults(func=run_sync)
+
+    p = sub.add_parser("db", help="database schema: upgrade, current revision")
+    dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    q = dbsub.add_parser("upgrade", help="bring the schema to the newest revision")
+    q.set_defaults(func=run_db_upgrade)
+    q = dbsub.add_parser("current", help="print the schema revision and the newest one")
+    q.set_defaults(func=run_db_current)
+    q = dbsub.add_parser("url", help="print the database URL in use (password masked)")
+    q.set_defaults(func=run_db_url)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from store.ingest import IngestError, ingest_paths
+
+    engine = engine_from(args)
+    try:
+        report = ingest_paths(engine, args.paths, progress=sys.stderr.isatty() and not args.quiet)
+    except IngestError as exc:
+        for problem in exc.problems:
+            print(f"countermap ingest: {problem}", file=sys.stderr)
+        print(f"countermap ingest: nothing loaded ({len(exc.problems)} problem(s))", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if args.verbose:
+        for f in report.files:
+            detail = f" ({f.rows} rows)" if f.rows else ""
+            print(f"{f.action:9} {f.kind:12} {f.key}{detail}  {f.path}")
+    if not args.quiet:
+        print(report.summary())
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from store.stats import collect_stats
+
+    engine = engine_from(args)
+    try:
+        stats = collect_stats(engine)
+    finally:
+        engine.dispose()
+    if args.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    _print_stats(stats)
+    return 0
+
+
+def _print_stats(stats: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    table = Table(title="Mapping releases", title_justify="left")
+    for name, justify in (
+        ("framework", "left"),
+        ("version", "left"),
+        ("ATT&CK", "left"),
+        ("domain", "left"),
+        ("rows", "right"),
+        ("non-mappable", "right"),
+        ("capabilities", "right"),
+        ("last update", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in stats.releases:
+        table.add_row(
+            r.framework,
+            r.framework_version,
+            r.attack_version,
+            r.domain,
+            f"{r.mapping_rows:,}",
+            f"{r.non_mappable_rows:,}",
+            f"{r.capabilities:,}",
+            r.last_update or "",
+        )
+    console.print(table)
+    console.print(
+        f"{len(stats.releases)} releases, {stats.mappings_total:,} mapping rows "
+        f"({stats.non_mappable_total:,} non-mappable), {stats.capabilities_total:,} capabilities"
+    )
+    if stats.attack:
+        bundles = ", ".join(
+            f"{b['domain']} {b['attack_version'] or '?'} ({b['techniques']:,} techniques)"
+            for b in stats.attack
+        )
+        console.print(f"ATT&CK bundles: {bundles}")
+    console.print(
+        f"ATT&CK versions: {', '.join(stats.attack_versions) or 'none'}; "
+        f"domains: {', '.join(stats.domains) or 'none'}"
+    )
+    if stats.description_sources:
+        console.print(
+            "Description lists: "
+            + ", ".join(f"{s['source']} ({s['entries']})" for s in stats.description_sources)
+        )
+    if not stats.releases:
+        console.print("The database is empty: run `countermap ingest PATH` or `countermap sync`.")
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from bot.cli.common import settings_from
+    from store.sync import SyncError, sync_sources
+
+    settings = settings_from(args)
+    engine = engine_from(args)
+    try:
+        result = sync_sources(
+            engine,
+            sources_file=args.sources or settings.sources_file,
+            mirror=args.mirror,
+            only=args.only,
+            timeout=args.timeout,
+            retries=args.retries,
+            progress=sys.stderr.isatty() and not args.quiet,
+        )
+    except SyncError as exc:
+        print(f"countermap sync: {exc}", file=sys.stderr)
+        print("countermap sync: nothing changed", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    from store.migrate import current_revision, head_revision
+
+    engine = engine_from(args)  # upgrades
+    try:
+        print(f"schema at {current_revision(engine)} (head {head_revision()})")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def run_db_current(args: argparse.Namespace) -> int:
+    from store.migrate import current_revision, head_revision
+
+    engine = engine_from(args, upgrade=False)
+    try:
+        current, head = current_revision(engine), head_revision()
+    finally:
+        engine.dispose()
+    print(f"current: {current or '(empty database)'}\nhead:    {head}")
+    return 0 if current == head else 3
+
+
+def run_db_url(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from bot.cli.common import settings_from
+    from store.db import database_url
+
+    print(make_url(database_url(settings_from(args).database_url)).render_as_string(hide_password=True))
+    return 0

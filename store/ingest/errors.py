@@ -1,0 +1,80 @@
+"""What an ingest run reports: problems that abort it, and the summary of what it did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["FileResult", "IngestError", "IngestReport", "Problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a file cannot be loaded: the file, the place inside it and why."""
+
+    path: str
+    place: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.place}: {self.reason}" if self.place else f"{self.path}: {self.reason}"
+
+
+class IngestError(Exception):
+    """The run loaded nothing, because of these problems (every bad file is listed)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class FileProblem(Exception):
+    """Raised inside the parsers; the caller adds the file name."""
+
+    def __init__(self, place: str, reason: str) -> None:
+        super().__init__(f"{place}: {reason}")
+        self.place = place
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    kind: str  # mapping | attack | descriptions | skipped
+    key: str  # release key, ATT&CK domain, description source; or why skipped
+    action: str  # loaded | replaced | unchanged | duplicate | skipped
+    rows: int = 0
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+    mappings_inserted: int = 0
+    releases_changed: list[str] = field(default_factory=list)
+    attack_domains_changed: list[str] = field(default_factory=list)
+    description_sources_changed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.releases_changed or self.attack_domains_changed or self.description_sources_changed)
+
+    def count(self, action: str) -> int:
+        return sum(1 for f in self.files if f.action == action)
+
+    def summary(self) -> str:
+        loaded = self.count("loaded") + self.count("replaced")
+        parts = [
+            f"{loaded} file(s) loaded",
+            f"{self.count('unchanged')} unchanged",
+        ]
+        if self.count("duplicate"):
+            parts.append(f"{self.count('duplicate')} duplicate(s)")
+        if self.count("skipped"):
+            parts.append(f"{self.count('skipped')} skipped (not data)")
+        parts.append(f"{self.mappings_inserted} mapping rows written")
+        return ", ".join(parts) + f" in {self.seconds:.2f} s"
+
+
+def display_path(path: Path) -> str:
+    return str(path)

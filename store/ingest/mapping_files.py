@@ -1,0 +1,162 @@
+"""Mappings Explorer unified-schema files → one release and its rows, ready to insert.
+
+Every row of ``mapping_objects`` becomes one ``mappings`` row (duplicates and non-mappable rows
+included) with the IDs and names as written next to their canonical forms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import String, Table
+
+from store.ids import attack_id_or_none, canonical_capability_id
+from store.ingest.errors import FileProblem
+from store.licenses import extract_license_requirements
+from store.models import Mapping, Release
+from store.validate import SchemaViolation, validate_mapping_document
+
+__all__ = ["ReleaseData", "ReleaseKey", "parse_mapping_document", "release_key_text"]
+
+ReleaseKey = tuple[str, str, str, str]  # framework, framework version, ATT&CK version, domain
+
+_ROW_KEYS = frozenset(
+    {
+        "capability_id",
+        "capability_description",
+        "capability_group",
+        "attack_object_id",
+        "attack_object_name",
+        "mapping_type",
+        "score_category",
+        "score_value",
+        "related_score",
+        "comments",
+        "references",
+        "status",
+    }
+)
+
+
+def _limits(table: Table) -> dict[str, int]:
+    return {
+        c.name: c.type.length
+        for c in table.columns
+        if isinstance(c.type, String) and c.type.length  # Text has no length
+    }
+
+
+_MAPPING_LIMITS = _limits(Mapping.__table__)  # type: ignore[arg-type]
+_RELEASE_LIMITS = _limits(Release.__table__)  # type: ignore[arg-type]
+
+
+@dataclass
+class ReleaseData:
+    key: ReleaseKey
+    columns: dict[str, Any]  # releases columns except id / counts / loaded_at
+    rows: list[dict[str, Any]]  # mappings rows without release_id / capability_pk
+    content_sha256: str  # digest of the parsed content: a YAML and a JSON copy agree
+    non_mappable: int
+
+
+def release_key_text(key: ReleaseKey) -> str:
+    """``nist_800_53 rev5 / ATT&CK 14.1 enterprise``: how people name a release."""
+    framework, version, attack_version, domain = key
+    return f"{framework} {version} / ATT&CK {attack_version} {domain}"
+
+
+def _date(value: Any, place: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.datetime.strptime(str(value), "%m/%d/%Y").date()
+    except ValueError:
+        raise FileProblem(place, f"not a real date (MM/DD/YYYY): {value!r}") from None
+
+
+def _check(columns: dict[str, Any], limits: dict[str, int], place: str) -> None:
+    for name, limit in limits.items():
+        value = columns.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise FileProblem(f"{place}.{name}" if place else name, f"longer than {limit} characters")
+
+
+def parse_mapping_document(document: Any) -> ReleaseData:
+    """Validate and convert; raises ``FileProblem`` naming the place of the first fault."""
+    try:
+        validate_mapping_document(document)
+    except SchemaViolation as exc:
+        raise FileProblem(exc.place, f"schema violation: {exc.reason}") from None
+    if "metadata" not in document or "mapping_objects" not in document:
+        missing = "metadata" if "metadata" not in document else "mapping_objects"
+        raise FileProblem("(top level)", f"schema violation: {missing} is missing")
+
+    meta = document["metadata"]
+    framework = meta["mapping_framework"].strip()
+    if not framework:
+        raise FileProblem("metadata.mapping_framework", "empty")
+    key: ReleaseKey = (
+        framework,
+        meta["mapping_framework_version"].strip(),
+        meta["attack_version"].strip(),
+        meta["technology_domain"],
+    )
+    columns: dict[str, Any] = {
+        "framework": key[0],
+        "framework_version": key[1],
+        "attack_version": key[2],
+        "domain": key[3],
+        "mapping_version": meta.get("mapping_version"),
+        "author": meta.get("author"),
+        "contact": meta.get("contact"),
+        "organization": meta.get("organization"),
+        "creation_date": _date(meta.get("creation_date"), "metadata.creation_date"),
+        "last_update": _date(meta.get("last_update"), "metadata.last_update"),
+        "mapping_types": meta["mapping_types"],
+        "capability_groups": meta["capability_groups"],
+    }
+    _check(columns, _RELEASE_LIMITS, "metadata")
+
+    rows: list[dict[str, Any]] = []
+    non_mappable = 0
+    for position, obj in enumerate(document["mapping_objects"]):
+        cap_raw = obj.get("capability_id")
+        attack_raw = obj.get("attack_object_id")
+        comments = obj.get("comments")
+        status = obj.get("status")
+        if status == "non_mappable":
+            non_mappable += 1
+        extra = {k: v for k, v in obj.items() if k not in _ROW_KEYS}
+        row = {
+            "position": position,
+            "framework": framework,
+            "capability_id": canonical_capability_id(framework, cap_raw) if cap_raw else None,
+            "capability_id_as_written": cap_raw,
+            "capability_name": obj.get("capability_description"),
+            "capability_group": obj.get("capability_group"),
+            "attack_id": (attack_id_or_none(attack_raw) or attack_raw.strip().upper())
+            if attack_raw
+            else None,
+            "attack_id_as_written": attack_raw,
+            "attack_name": obj.get("attack_object_name"),
+            "mapping_type": obj.get("mapping_type"),
+            "score_category": obj.get("score_category"),
+            "score_value": obj.get("score_value"),
+            "related_score": obj.get("related_score"),
+            "comments": comments,
+            "references": obj.get("references"),
+            "status": status,
+            "license_requirements": extract_license_requirements(comments),
+            "extra": extra or None,
+        }
+        _check(row, _MAPPING_LIMITS, f"mapping_objects[{position}]")
+        rows.append(row)
+
+    digest = hashlib.sha256(
+        orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    ).hexdigest()
+    return ReleaseData(key, columns, rows, digest, non_mappable)

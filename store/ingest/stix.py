@@ -1,0 +1,215 @@
+"""ATT&CK STIX 2.x bundles → techniques, tactics, mitigations and their links, for one domain.
+
+Only what the bot answers with is kept; the rest of the (33 MB) enterprise bundle is dropped
+as soon as the bundle is walked.  Revoked and deprecated objects are kept and flagged, with the
+replacement named, because older mapping files still use their IDs.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.ids import attack_id_or_none
+from store.ingest.errors import FileProblem
+
+__all__ = ["AttackData", "parse_stix_bundle"]
+
+_ATTACK_SOURCES = frozenset({"mitre-attack", "mitre-mobile-attack", "mitre-ics-attack"})
+_DOMAINS = {"enterprise-attack": "enterprise", "mobile-attack": "mobile", "ics-attack": "ics"}
+_VERSION_IN_NAME = re.compile(r"(?:attack|ATT&CK)[-_ v]*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+@dataclass
+class AttackData:
+    domain: str
+    attack_version: str | None
+    tactics: list[dict[str, Any]] = field(default_factory=list)
+    techniques: list[dict[str, Any]] = field(default_factory=list)
+    mitigations: list[dict[str, Any]] = field(default_factory=list)
+    # mitigates links keyed by STIX ids; resolved to primary keys when written
+    links: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _external(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    for ref in obj.get("external_references") or ():
+        if isinstance(ref, dict) and ref.get("source_name") in _ATTACK_SOURCES and ref.get("external_id"):
+            return str(ref["external_id"]), ref.get("url")
+    return None, None
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _tactic_refs(matrix: dict[str, Any]) -> list[str]:
+    refs = matrix.get("tactic_refs") or []
+    if isinstance(refs, str):  # some 18.x bundles write the list as its Python repr
+        try:
+            refs = ast.literal_eval(refs)
+        except (ValueError, SyntaxError):
+            return []
+    return [r for r in refs if isinstance(r, str)] if isinstance(refs, list) else []
+
+
+def _domain(objects: list[dict[str, Any]], matrices: list[dict[str, Any]]) -> str | None:
+    live = [m for m in matrices if not m.get("revoked") and not m.get("x_mitre_deprecated")]
+    for matrix in live or matrices:
+        ext, _ = _external(matrix)
+        if ext in _DOMAINS:
+            return _DOMAINS[ext]
+    votes: Counter[str] = Counter()
+    for obj in objects:
+        if obj.get("type") == "attack-pattern":
+            for d in obj.get("x_mitre_domains") or ():
+                if d in _DOMAINS:
+                    votes[_DOMAINS[d]] += 1
+    return votes.most_common(1)[0][0] if votes else None
+
+
+def parse_stix_bundle(document: dict[str, Any], name_hint: str = "") -> AttackData:
+    objects = document["objects"]
+    if not all(isinstance(o, dict) for o in objects):
+        bad = next(i for i, o in enumerate(objects) if not isinstance(o, dict))
+        raise FileProblem(f"objects[{bad}]", "not a STIX object")
+
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        by_type.setdefault(str(obj.get("type")), []).append(obj)
+    matrices = by_type.get("x-mitre-matrix", [])
+    domain = _domain(objects, matrices)
+    if domain is None:
+        raise FileProblem("objects", "no ATT&CK matrix or techniques: cannot tell the domain")
+
+    version = None
+    for coll in by_type.get("x-mitre-collection", []):
+        version = coll.get("x_mitre_version") or version
+    if version is None:
+        m = _VERSION_IN_NAME.search(name_hint)
+        version = m.group(1) if m else None
+    data = AttackData(domain=domain, attack_version=str(version) if version else None)
+
+    # Tactics in kill-chain order (the live matrix's tactic_refs).
+    order: dict[str, int] = {}
+    for matrix in sorted(matrices, key=lambda m: bool(m.get("x_mitre_deprecated") or m.get("revoked"))):
+        for ref in _tactic_refs(matrix):
+            order.setdefault(ref, len(order))
+    tactic_names: dict[str, str] = {}
+    for i, tac in enumerate(by_type.get("x-mitre-tactic", [])):
+        ext, _ = _external(tac)
+        short = tac.get("x_mitre_shortname")
+        if not ext or not short:
+            continue
+        tactic_names[short] = tac.get("name") or short
+        data.tactics.append(
+            {
+                "domain": domain,
+                "attack_id": ext,
+                "shortname": short,
+                "name": tac.get("name") or short,
+                "position": order.get(tac["id"], len(order) + i),
+            }
+        )
+    # A shortname appears once per domain; keep the live object when a revoked twin exists.
+    data.tactics = list(
+        {t["shortname"]: t for t in sorted(data.tactics, key=lambda t: -t["position"])}.values()
+    )
+
+    relationships = by_type.get("relationship", [])
+    revoked_by: dict[str, str] = {}
+    parent_of: dict[str, str] = {}
+    for rel in relationships:
+        if rel.get("revoked") or rel.get("x_mitre_deprecated"):
+            continue
+        kind = rel.get("relationship_type")
+        if kind == "revoked-by":
+            revoked_by[str(rel.get("source_ref"))] = str(rel.get("target_ref"))
+        elif kind == "subtechnique-of":
+            parent_of[str(rel.get("source_ref"))] = str(rel.get("target_ref"))
+
+    attack_ids: dict[str, str] = {}
+    for obj in by_type.get("attack-pattern", []) + by_type.get("course-of-action", []):
+        ext, _ = _external(obj)
+        if ext:
+            attack_ids[obj["id"]] = attack_id_or_none(ext) or ext
+
+    for obj in by_type.get("attack-pattern", []):
+        stix_id = obj["id"]
+        attack_id = attack_ids.get(stix_id)
+        if not attack_id:
+            continue
+        _, url = _external(obj)
+        is_sub = bool(obj.get("x_mitre_is_subtechnique")) or "." in attack_id
+        parent = attack_ids.get(parent_of.get(stix_id, "")) or (attack_id.split(".")[0] if is_sub else None)
+        data.techniques.append(
+            {
+                "stix_id": stix_id,
+                "domain": domain,
+                "attack_id": attack_id,
+                "name": obj.get("name") or attack_id,
+                "description": obj.get("description"),
+                "url": url,
+                "tactics": [
+                    p.get("phase_name")
+                    for p in obj.get("kill_chain_phases") or ()
+                    if isinstance(p, dict)
+                    and p.get("kill_chain_name") in _ATTACK_SOURCES
+                    and p.get("phase_name")
+                ],
+                "platforms": list(obj.get("x_mitre_platforms") or []),
+                "is_subtechnique": is_sub,
+                "parent_attack_id": parent,
+                "revoked": bool(obj.get("revoked")),
+                "deprecated": bool(obj.get("x_mitre_deprecated")),
+                "revoked_by": attack_ids.get(revoked_by.get(stix_id, "")),
+                "attack_version": data.attack_version,
+                "modified": _timestamp(obj.get("modified")),
+            }
+        )
+
+    for obj in by_type.get("course-of-action", []):
+        attack_id = attack_ids.get(obj["id"])
+        if not attack_id:
+            continue
+        _, url = _external(obj)
+        data.mitigations.append(
+            {
+                "stix_id": obj["id"],
+                "domain": domain,
+                "attack_id": attack_id,
+                "name": obj.get("name") or attack_id,
+                "description": obj.get("description"),
+                "url": url,
+                "revoked": bool(obj.get("revoked")),
+                "deprecated": bool(obj.get("x_mitre_deprecated")),
+            }
+        )
+
+    technique_ids = {t["stix_id"] for t in data.techniques}
+    mitigation_ids = {m["stix_id"] for m in data.mitigations}
+    for rel in relationships:
+        if rel.get("relationship_type") != "mitigates" or rel.get("revoked") or rel.get("x_mitre_deprecated"):
+            continue
+        src, dst = str(rel.get("source_ref")), str(rel.get("target_ref"))
+        if src in mitigation_ids and dst in technique_ids:
+            data.links.append(
+                {
+                    "stix_id": rel["id"],
+                    "domain": domain,
+                    "mitigation_stix_id": src,
+                    "technique_stix_id": dst,
+                    "mitigation_attack_id": attack_ids[src],
+                    "technique_attack_id": attack_ids[dst],
+                    "description": rel.get("description"),
+                }
+            )
+    return data
