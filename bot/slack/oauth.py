@@ -162,14 +162,26 @@ def app_auth_kwargs(settings: Settings, engine: Engine) -> dict[str, Any]:
 
 
 def enable_installation_events(app: Any) -> None:
-    """Delete a workspace's installation when Slack says its tokens were revoked or the app was
-    uninstalled (Bolt's built-in listeners); with a single static token, log what to do instead."""
-    if app.installation_store is not None:
-        app.enable_token_revocation_listeners()
-        return
+    """Forget a workspace when Slack says the app was uninstalled or its bot token revoked.
 
-    def _revoked(event: dict[str, Any], logger: logging.Logger) -> None:
-        logger.error("Slack revoked this app's tokens (%s): set a new SLACK_BOT_TOKEN", event.get("type"))
+    Bolt's built-in ``tokens_revoked`` listener deletes only the ``bots`` rows, but its authorize
+    step reads the newest *installation* row first, which still holds the revoked token, so the
+    bot would keep trying to answer with it.  This app has only a bot token, so either event
+    removes everything stored for the workspace.  With one static token there is nothing to
+    delete: the log says what to do instead.
+    """
+    store = app.installation_store
 
-    app.event("tokens_revoked")(_revoked)
-    app.event("app_uninstalled")(_revoked)
+    def _forget(event: dict[str, Any], context: Any, logger: logging.Logger) -> None:
+        if event.get("type") == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+            return  # only user tokens were revoked; the app keeps none
+        if store is None:
+            logger.error("Slack reports %s for this app: set a new SLACK_BOT_TOKEN", event.get("type"))
+            return
+        store.delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
+        logger.info(
+            "%s: removed the installation of %s", event.get("type"), context.team_id or context.enterprise_id
+        )
+
+    app.event("tokens_revoked")(_forget)
+    app.event("app_uninstalled")(_forget)
