@@ -17,7 +17,16 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from store.ingest.descriptions import DescriptionData
-from store.ingest.mapping_files import ReleaseData, ReleaseKey, release_key_text
+from store.ingest.mapping_files import (
+    CAPABILITY_GROUP,
+    CAPABILITY_ID,
+    CAPABILITY_NAME,
+    CAPABILITY_WRITTEN,
+    ROW_COLUMNS,
+    ReleaseData,
+    ReleaseKey,
+    release_key_text,
+)
 from store.ingest.stix import AttackData
 from store.models import (
     AttackBundle,
@@ -200,16 +209,33 @@ def write_release(conn: Connection, data: ReleaseData, sha256: str, source_file:
     return int(conn.execute(insert(Release).values(**values).returning(Release.id)).scalar_one())
 
 
+_INSERT_COLUMNS = ("release_id", "capability_pk", *ROW_COLUMNS)
+
+
 def write_mappings(
     conn: Connection, release_pk: int, data: ReleaseData, capability_pk: dict[str, int]
 ) -> int:
-    rows = data.rows
-    for row in rows:
-        row["release_id"] = release_pk
-        cid = row["capability_id"]
-        row["capability_pk"] = capability_pk.get(cid) if cid else None
-    if rows:
-        conn.execute(insert(Mapping), rows)
+    """Bulk-insert the release's rows through the driver: COPY on PostgreSQL, executemany on
+    SQLite.  The rows are already in column order with JSON serialised, so nothing is left
+    for SQLAlchemy to do per row."""
+    get_pk = capability_pk.get
+    rows = [(release_pk, get_pk(r[CAPABILITY_ID]) if r[CAPABILITY_ID] else None, *r) for r in data.rows]
+    if not rows:
+        return 0
+    columns = ", ".join(f'"{c}"' for c in _INSERT_COLUMNS)
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        with dbapi.cursor() as cur, cur.copy(f"COPY mappings ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in _INSERT_COLUMNS)
+        cur = dbapi.cursor()
+        try:
+            cur.executemany(f"INSERT INTO mappings ({columns}) VALUES ({marks})", rows)
+        finally:
+            cur.close()
     return len(rows)
 
 
@@ -264,12 +290,12 @@ def write_capabilities(
     for release_pk, data in new_rows:
         new_release_pks.add(release_pk)
         for row in data.rows:
-            if row["capability_id"]:
+            if row[CAPABILITY_ID]:
                 see(
-                    row["capability_id"],
-                    row["capability_id_as_written"].strip(),
-                    row["capability_name"],
-                    row["capability_group"],
+                    row[CAPABILITY_ID],
+                    row[CAPABILITY_WRITTEN].strip(),
+                    row[CAPABILITY_NAME],
+                    row[CAPABILITY_GROUP],
                     release_pk,
                 )
     stored = select(

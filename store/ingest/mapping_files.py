@@ -7,6 +7,7 @@ included) with the IDs and names as written next to their canonical forms.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,54 @@ _ROW_KEYS = frozenset(
 )
 
 
+# Column order of ``ReleaseData.rows``; the writer puts release_id and capability_pk first.
+ROW_COLUMNS = (
+    "position",
+    "framework",
+    "capability_id",
+    "capability_id_as_written",
+    "capability_name",
+    "capability_group",
+    "attack_id",
+    "attack_id_as_written",
+    "attack_name",
+    "mapping_type",
+    "score_category",
+    "score_value",
+    "related_score",
+    "comments",
+    "references",  # JSON text
+    "status",
+    "license_requirements",
+    "extra",  # JSON text: keys of the row beyond the usual ones
+)
+CAPABILITY_ID, CAPABILITY_WRITTEN, CAPABILITY_NAME, CAPABILITY_GROUP = 2, 3, 4, 5
+# Where each stored column came from in the file, for error messages.
+_SOURCE_KEY = {
+    "capability_id": "capability_id",
+    "capability_id_as_written": "capability_id",
+    "capability_group": "capability_group",
+    "attack_id": "attack_object_id",
+    "attack_id_as_written": "attack_object_id",
+    "mapping_type": "mapping_type",
+    "score_category": "score_category",
+    "score_value": "score_value",
+    "related_score": "related_score",
+    "status": "status",
+    "framework": "mapping_framework",
+}
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_capability(framework: str, raw: str) -> str:
+    return canonical_capability_id(framework, raw)
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_attack(raw: str) -> str:
+    return attack_id_or_none(raw) or raw.strip().upper()
+
+
 def _limits(table: Table) -> dict[str, int]:
     return {
         c.name: c.type.length
@@ -50,7 +99,11 @@ def _limits(table: Table) -> dict[str, int]:
     }
 
 
-_MAPPING_LIMITS = _limits(Mapping.__table__)  # type: ignore[arg-type]
+_ROW_LIMITS = tuple(
+    (ROW_COLUMNS.index(name), limit)
+    for name, limit in _limits(Mapping.__table__).items()  # type: ignore[arg-type]
+    if name in ROW_COLUMNS
+)
 _RELEASE_LIMITS = _limits(Release.__table__)  # type: ignore[arg-type]
 
 
@@ -58,7 +111,7 @@ _RELEASE_LIMITS = _limits(Release.__table__)  # type: ignore[arg-type]
 class ReleaseData:
     key: ReleaseKey
     columns: dict[str, Any]  # releases columns except id / counts / loaded_at
-    rows: list[dict[str, Any]]  # mappings rows without release_id / capability_pk
+    rows: list[tuple[Any, ...]]  # mappings rows in ROW_COLUMNS order
     content_sha256: str  # digest of the parsed content: a YAML and a JSON copy agree
     non_mappable: int
 
@@ -121,39 +174,46 @@ def parse_mapping_document(document: Any) -> ReleaseData:
     }
     _check(columns, _RELEASE_LIMITS, "metadata")
 
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     non_mappable = 0
+    canonical_cap = functools.partial(_canonical_capability, framework)
     for position, obj in enumerate(document["mapping_objects"]):
-        cap_raw = obj.get("capability_id")
-        attack_raw = obj.get("attack_object_id")
-        comments = obj.get("comments")
-        status = obj.get("status")
+        get = obj.get
+        cap_raw = get("capability_id")
+        attack_raw = get("attack_object_id")
+        comments = get("comments")
+        status = get("status")
         if status == "non_mappable":
             non_mappable += 1
-        extra = {k: v for k, v in obj.items() if k not in _ROW_KEYS}
-        row = {
-            "position": position,
-            "framework": framework,
-            "capability_id": canonical_capability_id(framework, cap_raw) if cap_raw else None,
-            "capability_id_as_written": cap_raw,
-            "capability_name": obj.get("capability_description"),
-            "capability_group": obj.get("capability_group"),
-            "attack_id": (attack_id_or_none(attack_raw) or attack_raw.strip().upper())
-            if attack_raw
-            else None,
-            "attack_id_as_written": attack_raw,
-            "attack_name": obj.get("attack_object_name"),
-            "mapping_type": obj.get("mapping_type"),
-            "score_category": obj.get("score_category"),
-            "score_value": obj.get("score_value"),
-            "related_score": obj.get("related_score"),
-            "comments": comments,
-            "references": obj.get("references"),
-            "status": status,
-            "license_requirements": extract_license_requirements(comments),
-            "extra": extra or None,
-        }
-        _check(row, _MAPPING_LIMITS, f"mapping_objects[{position}]")
+        references = get("references")
+        extra = None if _ROW_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in _ROW_KEYS}
+        row = (
+            position,
+            framework,
+            canonical_cap(cap_raw) if cap_raw else None,
+            cap_raw,
+            get("capability_description"),
+            get("capability_group"),
+            _canonical_attack(attack_raw) if attack_raw else None,
+            attack_raw,
+            get("attack_object_name"),
+            get("mapping_type"),
+            get("score_category"),
+            get("score_value"),
+            get("related_score"),
+            comments,
+            None if references is None else orjson.dumps(references).decode(),
+            status,
+            extract_license_requirements(comments) if comments else None,
+            orjson.dumps(extra).decode() if extra else None,
+        )
+        for index, limit in _ROW_LIMITS:
+            value = row[index]
+            if value is not None and len(value) > limit:
+                raise FileProblem(
+                    f"mapping_objects[{position}].{_SOURCE_KEY[ROW_COLUMNS[index]]}",
+                    f"longer than {limit} characters",
+                )
         rows.append(row)
 
     digest = hashlib.sha256(
