@@ -223,7 +223,7 @@ def write_mappings(
     if not rows:
         return 0
     columns = ", ".join(f'"{c}"' for c in _INSERT_COLUMNS)
-    dbapi = conn.connection.dbapi_connection
+    dbapi: Any = conn.connection.dbapi_connection
     assert dbapi is not None
     if conn.dialect.name == "postgresql":
         with dbapi.cursor() as cur, cur.copy(f"COPY mappings ({columns}) FROM STDIN") as copy:

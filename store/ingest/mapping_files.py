@@ -208,7 +208,7 @@ def parse_mapping_document(document: Any) -> ReleaseData:
             orjson.dumps(extra).decode() if extra else None,
         )
         for index, limit in _ROW_LIMITS:
-            value = row[index]
+            value: str | None = row[index]
             if value is not None and len(value) > limit:
                 raise FileProblem(
                     f"mapping_objects[{position}].{_SOURCE_KEY[ROW_COLUMNS[index]]}",
