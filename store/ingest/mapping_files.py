@@ -187,7 +187,7 @@ def parse_mapping_document(document: Any) -> ReleaseData:
             non_mappable += 1
         references = get("references")
         extra = None if _ROW_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in _ROW_KEYS}
-        row = (
+        row: tuple[Any, ...] = (
             position,
             framework,
             canonical_cap(cap_raw) if cap_raw else None,
@@ -208,7 +208,7 @@ def parse_mapping_document(document: Any) -> ReleaseData:
             orjson.dumps(extra).decode() if extra else None,
         )
         for index, limit in _ROW_LIMITS:
-            value: str | None = row[index]
+            value = row[index]
             if value is not None and len(value) > limit:
                 raise FileProblem(
                     f"mapping_objects[{position}].{_SOURCE_KEY[ROW_COLUMNS[index]]}",
