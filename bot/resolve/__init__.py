@@ -1,0 +1,25 @@
+"""Free text → ``Resolution``: which techniques, capabilities, frameworks and filters a
+question names, and what it asks for.
+
+Build a ``ResolverIndex`` once from the store (``ResolverIndex.build(session, aliases=...)``),
+call ``resolve(index, text)`` per question, and rebuild when ``data_version(session)`` changes.
+"""
+
+from __future__ import annotations
+
+from bot.resolve.aliases import Alias, AliasError, AliasSet, load_aliases, parse_aliases
+from bot.resolve.index import ResolverIndex
+from bot.resolve.resolver import alternative_query, resolve
+from bot.resolve.version import data_version
+
+__all__ = [
+    "Alias",
+    "AliasError",
+    "AliasSet",
+    "ResolverIndex",
+    "alternative_query",
+    "data_version",
+    "load_aliases",
+    "parse_aliases",
+    "resolve",
+]

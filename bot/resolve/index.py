@@ -1,0 +1,428 @@
+"""The resolver's in-memory index: every technique, capability and group, by ID and by name.
+
+Built once from the store (a few selects, well under a second) and then read-only, so one
+index can serve every thread.  Names are indexed as stemmed tokens with IDF weights; a token
+→ name-variant posting list keeps matching to the handful of names that share a word with the
+question instead of scoring every name.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+from sqlalchemy.orm import Session
+
+from bot.resolve.aliases import AliasSet
+from bot.resolve.source import IndexSource, TechniqueRow, source_from_session
+from bot.resolve.text import STOP_WORDS, fold, joined_variant, stem, words
+from bot.resolve.vocab import FRAMEWORK_WORDS
+from store.ids import canonical_capability_id
+
+log = logging.getLogger(__name__)
+
+DOMAIN_ORDER = {"enterprise": 0, "mobile": 1, "ics": 2}
+
+# How much a kind of name is trusted, before any framework/domain context.
+PRIOR_TECHNIQUE = 1.0
+PRIOR_CAPABILITY = 0.95
+PRIOR_GROUP = 0.93
+PRIOR_KEV_NAME = 0.9  # vulnerability names share vendor/product words with everything
+PRIOR_VERIS_LEAF = 0.86  # VERIS leaves ("Brute force") repeat ATT&CK names under a path
+PRIOR_OLD_NAME = 0.97
+PRIOR_REVOKED = 0.9
+PRIOR_DEPRECATED = 0.93
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str  # technique | capability | group
+    id: str
+    name: str
+    framework: str | None = None
+    domain: str = "enterprise"
+    current: bool = True
+    note: str | None = None
+    tactics: frozenset[str] = frozenset()
+    platforms: frozenset[str] = frozenset()
+    prior: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    entry: int
+    tids: tuple[int, ...]
+    weights: tuple[float, ...]
+    total: float
+    prior: float
+    alias: bool  # shorthand: only counts when fully matched
+
+
+def name_tokens(text: str) -> list[str]:
+    """Stemmed content words of a name or question, without stop and framework words."""
+    return [stem(w) for w in words(text) if w not in STOP_WORDS and w not in FRAMEWORK_WORDS]
+
+
+@dataclass
+class ResolverIndex:
+    entries: list[Entry] = field(default_factory=list)
+    techniques: dict[str, int] = field(default_factory=dict)  # attack_id → entry
+    capabilities: dict[tuple[str, str], int] = field(default_factory=dict)  # (framework, id) → entry
+    groups: dict[tuple[str, str], int] = field(default_factory=dict)
+    ids: dict[str, list[int]] = field(default_factory=dict)  # folded capability/group ID → entries
+    m365_bases: dict[str, list[int]] = field(default_factory=dict)  # "def-capp" → entries
+    veris_paths: list[tuple[str, int]] = field(default_factory=list)  # folded path, longest first
+    nist_families: frozenset[str] = frozenset()
+    cri_groups: frozenset[str] = frozenset()
+    frameworks: frozenset[str] = frozenset()
+    vocab: dict[str, int] = field(default_factory=dict)
+    words: list[str] = field(default_factory=list)
+    idf: list[float] = field(default_factory=list)
+    postings: list[list[int]] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
+    abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    revocation_depth: dict[str, int] = field(default_factory=dict)  # revoked ID → hops to a current one
+    tactic_names: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    platform_words: dict[str, str] = field(default_factory=dict)
+    default_weight: float = 3.0
+    max_idf: float = 1.0
+    _sorted_words: list[str] = field(default_factory=list)
+    _by_length: dict[int, list[str]] = field(default_factory=dict)
+    _token_cache: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def build(cls, session: Session, *, aliases: AliasSet | None = None) -> ResolverIndex:
+        return cls.from_source(source_from_session(session), aliases=aliases)
+
+    @classmethod
+    def from_source(cls, src: IndexSource, *, aliases: AliasSet | None = None) -> ResolverIndex:
+        return _Builder(src, aliases or AliasSet()).build()
+
+    # ------------------------------------------------------------------ lookups
+
+    def technique(self, attack_id: str) -> Entry | None:
+        i = self.techniques.get(attack_id)
+        return None if i is None else self.entries[i]
+
+    def capability(self, framework: str, capability_id: str) -> Entry | None:
+        i = self.capabilities.get((framework, capability_id))
+        return None if i is None else self.entries[i]
+
+    def match_token(self, token: str) -> tuple[tuple[int, float], ...]:
+        """Vocabulary tokens a query token may stand for, with a similarity in (0, 1].
+
+        Exact (stemmed) match first; otherwise prefixes ("exfil" → "exfiltration") and typos
+        ("protocl" → "protocol").  Cached: the vocabulary never changes after build.
+        """
+        cached = self._token_cache.get(token)
+        if cached is not None:
+            return cached
+        result = self._match_token(token)
+        with self._lock:
+            if len(self._token_cache) > 50_000:
+                self._token_cache.clear()
+            self._token_cache[token] = result
+        return result
+
+    def _match_token(self, token: str) -> tuple[tuple[int, float], ...]:
+        tid = self.vocab.get(token)
+        if tid is not None:
+            return ((tid, 1.0),)
+        n = len(token)
+        if n < 3 or n > 40:
+            return ()
+        found: dict[int, float] = {}
+        if n >= 4 and not token.isdigit():
+            lo = bisect.bisect_left(self._sorted_words, token)
+            prefixed = []
+            for w in self._sorted_words[lo : lo + 40]:
+                if not w.startswith(token):
+                    break
+                prefixed.append(w)
+            if prefixed and len(prefixed) <= 12:
+                for w in prefixed:
+                    found[self.vocab[w]] = 0.9 if len(prefixed) <= 3 else 0.8
+        if n >= 5:
+            cutoff = 86.0 if n <= 6 else 80.0
+            pool: list[str] = []
+            for length in range(n - 2, n + 3):
+                pool.extend(self._by_length.get(length, ()))
+            for w, score, _ in process.extract(token, pool, scorer=fuzz.ratio, score_cutoff=cutoff, limit=4):
+                tid2 = self.vocab[w]
+                sim = 0.6 + 0.35 * (score - cutoff) / (100.0 - cutoff)
+                if found.get(tid2, 0.0) < sim:
+                    found[tid2] = sim
+        return tuple(sorted(found.items(), key=lambda kv: -kv[1]))
+
+    def memory_estimate(self) -> int:
+        """Rough bytes held by the index (for the benchmark; Python object overheads included)."""
+        import sys
+
+        seen: set[int] = set()
+
+        def size(obj: object) -> int:
+            if id(obj) in seen:
+                return 0
+            seen.add(id(obj))
+            total = sys.getsizeof(obj)
+            if isinstance(obj, dict):
+                total += sum(size(k) + size(v) for k, v in obj.items())
+            elif isinstance(obj, list | tuple | set | frozenset):
+                total += sum(size(v) for v in obj)
+            elif hasattr(obj, "__slots__"):
+                total += sum(size(getattr(obj, s)) for s in obj.__slots__ if hasattr(obj, s))
+            return total
+
+        return sum(size(getattr(self, name)) for name in _INDEX_FIELDS)
+
+
+_INDEX_FIELDS = (
+    "entries",
+    "techniques",
+    "capabilities",
+    "groups",
+    "ids",
+    "m365_bases",
+    "veris_paths",
+    "vocab",
+    "words",
+    "idf",
+    "postings",
+    "variants",
+    "abbreviations",
+    "tactic_names",
+    "platform_words",
+    "_sorted_words",
+    "_by_length",
+)
+
+
+class _Builder:
+    def __init__(self, src: IndexSource, aliases: AliasSet) -> None:
+        self.src = src
+        self.aliases = aliases
+        self.ix = ResolverIndex()
+        self.names: list[tuple[int, str, float, bool]] = []  # entry, text, prior, alias
+
+    def add(self, entry: Entry) -> int:
+        self.ix.entries.append(entry)
+        return len(self.ix.entries) - 1
+
+    def name(self, entry: int, text: str, prior: float = 1.0, alias: bool = False) -> None:
+        if text and text.strip():
+            self.names.append((entry, text, prior, alias))
+            joined = joined_variant(text)
+            if joined:
+                self.names.append((entry, joined, prior, alias))
+
+    def build(self) -> ResolverIndex:
+        self._techniques()
+        self._capabilities()
+        self._groups()
+        self._aliases()
+        self._tactics()
+        self._vocabulary()
+        ix = self.ix
+        ix.frameworks = frozenset(e.framework for e in ix.entries if e.framework)
+        ix.veris_paths.sort(key=lambda p: -len(p[0]))
+        return ix
+
+    def _techniques(self) -> None:
+        ix = self.ix
+        rows = sorted(
+            self.src.techniques,
+            key=lambda t: (t.revoked or t.deprecated, DOMAIN_ORDER.get(t.domain, 9), t.attack_id),
+        )
+        by_id: dict[str, TechniqueRow] = {}
+        for t in rows:
+            by_id.setdefault(t.attack_id, t)
+        names = {t.attack_id: t.name for t in by_id.values()}
+        for t in by_id.values():
+            note = None
+            prior = PRIOR_TECHNIQUE
+            if t.revoked:
+                prior = PRIOR_REVOKED
+                repl, depth = by_id.get(t.revoked_by or ""), 1
+                while repl is not None and repl.revoked and repl.revoked_by in by_id and depth < 10:
+                    repl, depth = by_id[repl.revoked_by], depth + 1  # follow T1073 → T1574.002 → T1574.001
+                self.ix.revocation_depth[t.attack_id] = depth
+                note = (
+                    f"{t.attack_id} was revoked; now {repl.attack_id} {repl.name}"
+                    if repl
+                    else f"{t.attack_id} was revoked in ATT&CK"
+                )
+            elif t.deprecated:
+                prior = PRIOR_DEPRECATED
+                note = f"{t.attack_id} is deprecated in ATT&CK"
+            i = self.add(
+                Entry(
+                    "technique",
+                    t.attack_id,
+                    t.name,
+                    domain=t.domain,
+                    current=not (t.revoked or t.deprecated),
+                    note=note,
+                    tactics=frozenset(t.tactics),
+                    platforms=frozenset(fold(p) for p in t.platforms),
+                    prior=prior,
+                )
+            )
+            ix.techniques[t.attack_id] = i
+            self.name(i, t.name)
+            if t.parent_id and t.parent_id in names:
+                self.name(i, f"{names[t.parent_id]} {t.name}")
+        current = {fold(t.name) for t in by_id.values()}
+        for attack_id, name in self.src.mapped_names:
+            i2 = ix.techniques.get(attack_id)
+            if i2 is None:
+                # mapped but unknown to the loaded ATT&CK: keep what the data says
+                i2 = self.add(Entry("technique", attack_id, name, current=False, prior=PRIOR_REVOKED))
+                ix.techniques[attack_id] = i2
+                self.name(i2, name)
+            elif fold(name) != fold(ix.entries[i2].name):
+                # an older name; a current technique still called that takes precedence
+                self.name(i2, name, PRIOR_OLD_NAME * (0.97 if fold(name) in current else 1.0))
+
+    def _capabilities(self) -> None:
+        ix = self.ix
+        for c in sorted(self.src.capabilities, key=lambda c: (c.framework, c.capability_id)):
+            key = (c.framework, c.capability_id)
+            if key in ix.capabilities:
+                continue
+            name = c.name or ""
+            display = name
+            prior = PRIOR_CAPABILITY
+            if c.framework == "veris":
+                display = c.capability_id.rsplit(".", 1)[-1]
+                prior = PRIOR_CAPABILITY * PRIOR_VERIS_LEAF
+            elif c.framework == "kev":
+                prior = PRIOR_CAPABILITY * PRIOR_KEV_NAME
+            i = self.add(
+                Entry("capability", c.capability_id, display or c.capability_id, c.framework, prior=prior)
+            )
+            ix.capabilities[key] = i
+            folded = fold(c.capability_id)
+            ix.ids.setdefault(folded, []).append(i)
+            if c.framework == "m365":
+                ix.m365_bases.setdefault(folded.rsplit("-", 1)[0], []).append(i)
+            if c.framework == "veris":
+                ix.veris_paths.append((folded, i))
+                self.name(i, display)
+            else:
+                self.name(i, name)
+                if c.framework in ("aws", "azure", "gcp", "intel-vpro"):
+                    self.name(i, c.capability_id.replace("_", " ").replace("-", " "))
+        for framework, cid, name in self.src.capability_names:
+            i2 = ix.capabilities.get((framework, cid))
+            if i2 is not None and fold(name) != fold(ix.entries[i2].name):
+                self.name(i2, name, PRIOR_OLD_NAME)
+
+    def _groups(self) -> None:
+        ix = self.ix
+        families = set()
+        cri = set()
+        for g in self.src.groups:
+            key = (g.framework, g.group_id)
+            if key in ix.groups or key in ix.capabilities:
+                continue  # cloud frameworks: the group is the product capability itself
+            i = self.add(Entry("group", g.group_id, g.name, g.framework, prior=PRIOR_GROUP))
+            ix.groups[key] = i
+            folded = fold(g.group_id)
+            ix.ids.setdefault(folded, []).append(i)
+            if g.framework == "nist_800_53":
+                families.add(g.group_id.upper())
+            elif g.framework == "cri_profile":
+                cri.add(g.group_id.upper())
+            elif g.framework == "veris":
+                ix.veris_paths.append((folded, i))
+            if g.name != g.group_id:
+                self.name(i, g.name)
+            elif g.framework == "kev" or "_" in g.group_id:
+                self.name(i, g.group_id.replace("_", " "))
+        ix.nist_families = frozenset(families)
+        ix.cri_groups = frozenset(cri)
+
+    def _aliases(self) -> None:
+        ix = self.ix
+        for word, meaning in self.aliases.abbreviations.items():
+            ix.abbreviations[stem(word)] = tuple(name_tokens(meaning))
+        missing = []
+        for a in self.aliases.aliases:
+            if a.kind == "technique":
+                i = ix.techniques.get(a.id)
+            else:
+                fw = a.framework or ""
+                i = ix.capabilities.get((fw, canonical_capability_id(fw, a.id)))
+            if i is None:
+                missing.append(f"{a.term!r} → {a.framework + ':' if a.framework else ''}{a.id} ({a.source})")
+                continue
+            self.name(i, a.term, 1.0, alias=True)
+        if missing:
+            log.warning("aliases whose target is not in the loaded data: %s", "; ".join(missing[:20]))
+
+    def _tactics(self) -> None:
+        seen = set()
+        for t in self.src.tactics:
+            toks = tuple(name_tokens(t.name))
+            if toks and (toks, t.shortname) not in seen:
+                seen.add((toks, t.shortname))
+                self.ix.tactic_names.append((toks, t.shortname))
+        platforms: dict[str, str] = {}
+        for row in self.src.techniques:
+            for p in row.platforms:
+                for w in words(p):
+                    if len(w) > 3 and w not in STOP_WORDS and w not in FRAMEWORK_WORDS:
+                        platforms.setdefault(stem(w), fold(p))
+        self.ix.platform_words = platforms
+
+    def _vocabulary(self) -> None:
+        ix = self.ix
+        df: dict[int, set[int]] = defaultdict(set)
+        raw: list[tuple[int, tuple[int, ...], float, bool]] = []
+        abbr = ix.abbreviations
+        for entry, text, prior, alias in self.names:
+            expanded: list[str] = []
+            for t in name_tokens(text):
+                expanded.extend(abbr.get(t, (t,)))
+            toks = list(dict.fromkeys(expanded))
+            if not toks:
+                continue
+            tids: list[int] = []
+            for t in toks:
+                tid = ix.vocab.get(t)
+                if tid is None:
+                    tid = len(ix.words)
+                    ix.vocab[t] = tid
+                    ix.words.append(t)
+                tids.append(tid)
+                df[tid].add(entry)
+            raw.append((entry, tuple(tids), prior, alias))
+        n = max(len(ix.entries), 1)
+        ix.idf = [math.log(1.0 + n / len(df[tid])) for tid in range(len(ix.words))]
+        ix.default_weight = sorted(ix.idf)[len(ix.idf) // 2] if ix.idf else 3.0
+        ix.max_idf = max(ix.idf, default=1.0)
+        ix.postings = [[] for _ in ix.words]
+        seen: set[tuple[int, tuple[int, ...]]] = set()
+        for entry, vtids, prior, alias in raw:
+            if (entry, vtids) in seen:
+                continue
+            seen.add((entry, vtids))
+            weights = tuple(ix.idf[t] for t in vtids)
+            vid = len(ix.variants)
+            ix.variants.append(Variant(entry, vtids, weights, sum(weights), prior, alias))
+            for tid in vtids:
+                ix.postings[tid].append(vid)
+        ix._sorted_words = sorted(ix.words)
+        by_len: dict[int, list[str]] = defaultdict(list)
+        for w in ix.words:
+            if not w.isdigit():
+                by_len[len(w)].append(w)
+        ix._by_length = dict(by_len)

@@ -1,0 +1,597 @@
+"""Text → Resolution: IDs first, then the words that steer (frameworks, filters, intent),
+then names in what is left.
+
+Every stage blanks the characters it consumed, so "aws controls for credential dumping"
+becomes framework ``aws`` plus the name query "credential dumping", and an ID's digits are
+never matched again as a name.  Pure: no I/O, and no exception escapes ``resolve``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.resolution import (
+    Alternative,
+    CapabilityHit,
+    Filters,
+    GroupHit,
+    Intent,
+    Resolution,
+    TechniqueHit,
+)
+from bot.resolve import ids as idre
+from bot.resolve import vocab
+from bot.resolve.index import Entry, ResolverIndex
+from bot.resolve.text import MAX_INPUT_CHARS, MAX_NAME_CHARS, STOP_WORDS, clean, fold, stem, words
+from store.ids import canonical_capability_id
+
+log = logging.getLogger(__name__)
+
+MAX_SLOTS = 40  # content words considered for names; questions are short, pastes are not
+ACCEPT = 58.0  # lowest score a name match needs to count as an answer
+ACCEPT_MORE = 66.0  # ... and to be a second/third entity next to the first
+CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you mean"
+CONFIDENT = 78.0
+MAX_ALTERNATIVES = 5
+
+
+@dataclass
+class _Slot:
+    token: str
+    cands: tuple[tuple[int, float], ...]
+    weight: float
+
+
+@dataclass
+class _Match:
+    entry: int
+    score: float
+    name_cov: float
+    used: frozenset[int]
+    length: int = 0  # tokens in the matched name: on a tie the shorter, more general name wins
+
+
+@dataclass
+class _State:
+    techniques: dict[str, tuple[float, str | None, str]] = field(
+        default_factory=dict
+    )  # id → score, note, name
+    capabilities: dict[tuple[str, str], tuple[float, str | None, str]] = field(default_factory=dict)
+    groups: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    frameworks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    attack_version: str | None = None
+    framework_version: str | None = None
+    domain: str | None = None
+    categories: list[str] = field(default_factory=list)
+    min_score: str | None = None
+    compare: bool = False
+    group_words: bool = False
+
+
+def resolve(index: ResolverIndex, text: str) -> Resolution:
+    """Understand one question.  Never raises: on an internal error the answer is "unknown"."""
+    query = text if isinstance(text, str) else ("" if text is None else str(text))
+    query = query.strip()[:MAX_INPUT_CHARS]
+    try:
+        return _Resolver(index, query).run()
+    except Exception:  # pragma: no cover - defensive: a bad question must never crash a listener
+        log.exception("resolver failed on %r", query[:200])
+        return Resolution(query=query, intent="unknown", notes=("Sorry, I could not read that question.",))
+
+
+class _Resolver:
+    def __init__(self, index: ResolverIndex, query: str) -> None:
+        self.ix = index
+        self.query = query
+        self.text = clean(query)
+        self.buf = list(self.text)
+        self.st = _State()
+        self._nouns: list[tuple[str, str]] = []
+        self._slot_list: list[_Slot] = []
+        self._ranked: list[_Match] = []
+        self._accepted: list[_Match] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _cur(self) -> str:
+        return "".join(self.buf)
+
+    def _blank(self, start: int, end: int) -> None:
+        self.buf[start:end] = " " * (end - start)
+
+    def _tech(self, attack_id: str, note: str | None = None) -> None:
+        e = self.ix.technique(attack_id)
+        if e is None and "." in attack_id:
+            parent = self.ix.technique(attack_id.split(".")[0])
+            if parent is not None:
+                self._add_tech(
+                    parent, 100.0, f"{attack_id} is not an ATT&CK sub-technique; showing {parent.id}"
+                )
+                return
+        if e is None:
+            self.st.techniques.setdefault(
+                attack_id, (100.0, note or f"{attack_id} is not in the loaded ATT&CK data", "")
+            )
+            return
+        self._add_tech(e, 100.0, note)
+
+    def _add_tech(self, e: Entry, score: float, note: str | None = None) -> None:
+        if e.id not in self.st.techniques or self.st.techniques[e.id][0] < score:
+            self.st.techniques[e.id] = (score, note or e.note, e.name)
+
+    def _add_cap(self, framework: str, cid: str, score: float, note: str | None = None) -> None:
+        e = self.ix.capability(framework, cid)
+        name = e.name if e else ""
+        if e is None and note is None:
+            note = f"{cid} is not in the loaded {framework} mappings"
+        key = (framework, cid)
+        if key not in self.st.capabilities or self.st.capabilities[key][0] < score:
+            self.st.capabilities[key] = (score, note, name)
+
+    def _add_entry(self, e: Entry, score: float) -> None:
+        if e.kind == "technique":
+            self._add_tech(e, score)
+        elif e.kind == "capability":
+            self._add_cap(e.framework or "", e.id, score)
+        elif (e.framework or "", e.id) not in self.st.groups:
+            self.st.groups[(e.framework or "", e.id)] = (score, e.name)
+
+    def _framework(self, key: str) -> None:
+        if key not in self.st.frameworks:
+            self.st.frameworks.append(key)
+
+    # ------------------------------------------------------------------ stages
+
+    def run(self) -> Resolution:
+        if self.text:
+            self._urls()
+            self._ids()
+            self._steering()
+            matches = self._names()
+        else:
+            matches = []
+        return self._finish(matches)
+
+    def _urls(self) -> None:
+        for m in idre.URL_RE.finditer(self._cur()):
+            facts = idre.read_url(m.group(0))
+            if facts.technique:
+                self._tech(facts.technique)
+            if facts.framework:
+                self._framework(facts.framework)
+                if facts.capability:
+                    cid = canonical_capability_id(facts.framework, facts.capability.replace("%20", " "))
+                    self._add_cap(facts.framework, cid, 100.0)
+            if facts.attack_version and not self.st.attack_version:
+                self.st.attack_version = facts.attack_version
+            if facts.framework_version and not self.st.framework_version:
+                self.st.framework_version = facts.framework_version
+            self._blank(m.start(), m.end())
+
+    def _ids(self) -> None:
+        ix = self.ix
+        cur = self._cur()
+        for m in idre.CVE_RE.finditer(cur):
+            self._add_cap("kev", f"CVE-{m.group(1)}-{m.group(2)}", 100.0)
+            self._blank(m.start(), m.end())
+        cur = self._cur()
+        for rx in (idre.TECHNIQUE_WORD_RE, idre.TECHNIQUE_RE):
+            for m in rx.finditer(cur):
+                self._tech(idre.technique_id(m.group(1), m.group(2)))
+                self._blank(m.start(), m.end())
+            cur = self._cur()
+        for m in idre.TACTIC_ID_RE.finditer(cur):
+            self._blank(m.start(), m.end())
+        cur = self._cur()
+        for m in idre.CSA_RE.finditer(cur):
+            self._add_cap("csa_ccm", canonical_capability_id("csa_ccm", f"{m.group(1)}-{m.group(2)}"), 100.0)
+            self._blank(m.start(), m.end())
+        cur = self._cur()
+        for m in idre.CRI_RE.finditer(cur):
+            fn, cat, sub, diag = m.groups()
+            group = f"{fn}.{cat}".upper()
+            if sub is None:
+                gi = ix.groups.get(("cri_profile", group))
+                if gi is not None:
+                    self._add_entry(ix.entries[gi], 100.0)
+                    self._blank(m.start(), m.end())
+                continue
+            cid = canonical_capability_id("cri_profile", f"{group}-{sub}" + (f".{diag}" if diag else ""))
+            if ix.capability("cri_profile", cid) is None and diag is None:
+                # "PR.DS-01" names a subcategory: its first diagnostic statement is the nearest
+                first = [
+                    k[1] for k in ix.capabilities if k[0] == "cri_profile" and k[1].startswith(cid + ".")
+                ]
+                if first:
+                    self._add_cap(
+                        "cri_profile", min(first), 100.0, f"{cid} is a subcategory; showing {min(first)}"
+                    )
+                    self._blank(m.start(), m.end())
+                    continue
+            self._add_cap("cri_profile", cid, 100.0)
+            self._blank(m.start(), m.end())
+        cur = self._cur()
+        for start, end, base, enhancement, strong in idre.nist_matches(cur):
+            typed = self.text[start:end].strip()
+            if ix.capability("nist_800_53", base) is None and not strong:
+                continue
+            note = f"{typed} is an enhancement; showing {base}" if enhancement else None
+            self._add_cap("nist_800_53", base, 100.0, note)
+            self._blank(start, end)
+        cur = self._cur()
+        for m in idre.M365_RE.finditer(cur):
+            full = fold(m.group(0))
+            hits = ix.ids.get(full) if m.group(3) else ix.m365_bases.get(full)
+            if hits:
+                for i in hits[:2]:
+                    self._add_entry(ix.entries[i], 100.0)
+                self._blank(m.start(), m.end())
+        cur = self._cur()
+        if idre.VERIS_START_RE.search(cur):
+            self._veris(cur)
+            cur = self._cur()
+        for m in idre.ID_TOKEN_RE.finditer(cur):
+            hits = ix.ids.get(fold(m.group(1)))
+            if hits:
+                for i in hits[:3]:
+                    self._add_entry(ix.entries[i], 100.0)
+                self._blank(m.start(), m.end())
+
+    def _veris(self, cur: str) -> None:
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in cur)
+        for m in idre.VERIS_START_RE.finditer(low):
+            pos = m.start()
+            if low[pos] == " ":
+                continue
+            for path, i in self.ix.veris_paths:
+                end = pos + len(path)
+                if low.startswith(path, pos) and (
+                    end == len(low) or not (low[end].isalnum() or low[end] in "_.")
+                ):
+                    self._add_entry(self.ix.entries[i], 100.0)
+                    self._blank(pos, end)
+                    low = low[:pos] + " " * (end - pos) + low[end:]
+                    break
+
+    def _steering(self) -> None:
+        st = self.st
+        for start, end, version in vocab.attack_version_spans(self._cur()):
+            st.attack_version = st.attack_version or version
+            self._blank(start, end)
+        for start, end, rev in vocab.nist_revision_spans(self._cur()):
+            st.framework_version = st.framework_version or rev
+            self._framework("nist_800_53")
+            self._blank(start, end)
+        for start, end, version in vocab.framework_version_spans(self._cur()):
+            st.framework_version = st.framework_version or version
+            self._blank(start, end)
+        for start, end, key in vocab.framework_spans(self._cur()):
+            self._framework(key)
+            self._blank(start, end)
+        for start, end, domain in vocab.domain_spans(self._cur()):
+            st.domain = st.domain or domain
+            if domain != "mobile":
+                self._blank(start, end)
+        for start, end, value in vocab.min_score_spans(self._cur()):
+            st.min_score = st.min_score or value
+            self._blank(start, end)
+        for start, end, category, is_verb in vocab.category_spans(self._cur()):
+            if is_verb:
+                if category not in st.categories:
+                    st.categories.append(category)
+                self._blank(start, end)
+            else:  # "protection" may be part of a name ("Boundary Protection"): decided later
+                self._nouns.append((category, stem(fold(self.text[start:end]))))
+        for start, end in vocab.compare_spans(self._cur()):
+            st.compare = True
+            self._blank(start, end)
+        self._families()
+
+    def _families(self) -> None:
+        """Bare NIST family codes: "SC", "sc family", or a question that is only "ac"."""
+        cur = self._cur()
+        content = [w for w in words(cur) if w not in STOP_WORDS]
+        groupish = any(w in vocab.GROUP_WORDS for w in content)
+        for m in idre.NIST_FAMILY_RE.finditer(cur):
+            code = m.group(1)
+            if code.upper() not in self.ix.nist_families:
+                continue
+            alone = [w for w in content if w not in vocab.GROUP_WORDS] == [code.lower()]
+            if code.isupper() or groupish or alone:
+                gi = self.ix.groups.get(("nist_800_53", code.upper()))
+                if gi is not None:
+                    self._add_entry(self.ix.entries[gi], 100.0)
+                    self._blank(m.start(), m.end())
+        if groupish:
+            self.st.group_words = True
+
+    # ------------------------------------------------------------------ names
+
+    def _slots(self) -> tuple[list[_Slot], list[str]]:
+        ix = self.ix
+        raw = words(self._cur()[:MAX_NAME_CHARS])
+        plain = [
+            w
+            for w in raw
+            if w not in STOP_WORDS and w not in vocab.GROUP_WORDS and w not in vocab.FRAMEWORK_WORDS
+        ]
+        expanded: list[str] = []
+        for w in plain[: MAX_SLOTS * 2]:
+            sw = stem(w)
+            expanded.extend(ix.abbreviations.get(sw, (sw,)))
+        expanded = list(dict.fromkeys(expanded))[:MAX_SLOTS]
+        toks: list[str] = []
+        i = 0
+        while i < len(expanded):
+            w = expanded[i]
+            if i + 1 < len(expanded):
+                joined = stem(w + expanded[i + 1])
+                if joined in ix.vocab and (w not in ix.vocab or expanded[i + 1] not in ix.vocab):
+                    toks.append(joined)
+                    i += 2
+                    continue
+            if w not in ix.vocab and len(w) >= 7:
+                split = next(
+                    (
+                        (w[:k], w[k:])
+                        for k in range(3, len(w) - 2)
+                        if w[:k] in ix.vocab and stem(w[k:]) in ix.vocab
+                    ),
+                    None,
+                )
+                if split:
+                    toks.extend((split[0], stem(split[1])))
+                    i += 1
+                    continue
+            toks.append(w)
+            i += 1
+        slots = []
+        for t in toks:
+            cands = ix.match_token(t)
+            weight = max((ix.idf[tid] * sim for tid, sim in cands), default=ix.default_weight)
+            slots.append(_Slot(t, cands, weight))
+        return slots, raw
+
+    def _score(self, slots: list[_Slot], active: set[int]) -> dict[int, _Match]:
+        ix = self.ix
+        hits: dict[int, list[tuple[int, float]]] = {}
+        for s in active:
+            for tid, sim in slots[s].cands:
+                hits.setdefault(tid, []).append((s, sim))
+        total_q = sum(slots[s].weight for s in active) or 1.0
+        max_idf = self.ix.max_idf
+        touched: set[int] = set()
+        for tid in hits:
+            touched.update(ix.postings[tid])
+        best: dict[int, _Match] = {}
+        tactics = self._tactics_named(slots, active)
+        platforms = {ix.platform_words[slots[s].token] for s in active if slots[s].token in ix.platform_words}
+        for vid in touched:
+            v = ix.variants[vid]
+            matched = 0.0
+            used: dict[int, float] = {}
+            for t, w in zip(v.tids, v.weights, strict=True):
+                pairs = hits.get(t)
+                if not pairs:
+                    continue
+                s, sim = max(pairs, key=lambda p: p[1])
+                matched += w * sim
+                if used.get(s, 0.0) < sim:
+                    used[s] = sim
+            name_cov = matched / v.total if v.total else 0.0
+            if v.alias and name_cov < 0.95:
+                continue
+            got = sum(slots[s].weight * sim for s, sim in used.items())
+            q_cov = got / total_q
+            if not v.alias and got:
+                # A rare word that the whole question consists of ("moveit", "guardduty") names
+                # its entity even when the entity's full name is much longer.
+                rarity = (
+                    sum(slots[s].weight * sim * slots[s].weight for s, sim in used.items()) / got / max_idf
+                )
+                name_cov = max(name_cov, 0.85 * q_cov * min(rarity, 1.0))
+            e = ix.entries[v.entry]
+            score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
+            score *= self._context(e, tactics, platforms)
+            prev = best.get(v.entry)
+            if prev is None or score > prev.score:
+                best[v.entry] = _Match(v.entry, min(score, 99.0), name_cov, frozenset(used), len(v.tids))
+        return best
+
+    def _tactics_named(self, slots: list[_Slot], active: set[int]) -> set[str]:
+        present = {slots[s].token for s in active}
+        return {short for toks, short in self.ix.tactic_names if all(t in present for t in toks)}
+
+    def _context(self, e: Entry, tactics: set[str], platforms: set[str]) -> float:
+        st = self.st
+        factor = 1.0
+        if e.kind == "technique":
+            if st.domain and st.domain != "enterprise":
+                factor *= 1.05 if e.domain == st.domain else 0.9
+            elif e.domain != "enterprise":
+                factor *= 0.96
+            if tactics and e.tactics & tactics:
+                factor *= 1.04
+            if platforms and e.platforms & platforms:
+                factor *= 1.03
+            if st.group_words:
+                factor *= 0.9
+        else:
+            if st.frameworks:
+                factor *= 1.06 if e.framework in st.frameworks else 0.8
+            if e.kind == "group" and st.group_words:
+                factor *= 1.12
+        return factor
+
+    def _names(self) -> list[_Match]:
+        slots, _ = self._slots()
+        self._slot_list = slots
+        if not slots:
+            return []
+        active = set(range(len(slots)))
+        ranked = sorted(self._score(slots, active).values(), key=self._order)
+        if not ranked:
+            return []
+        self._ranked = ranked
+        accepted: list[_Match] = []
+        top = ranked[0]
+        if top.score >= ACCEPT:
+            accepted.append(top)
+            remaining = active - top.used
+            while remaining and len(accepted) < 3:
+                weight_left = sum(slots[s].weight for s in remaining if slots[s].cands)
+                if weight_left < 0.25 * sum(slots[s].weight for s in active):
+                    break
+                again = sorted(self._score(slots, remaining).values(), key=self._order)
+                again = [m for m in again if all(m.entry != a.entry for a in accepted)]
+                if not again or again[0].score < ACCEPT_MORE or again[0].name_cov < 0.75:
+                    break
+                accepted.append(again[0])
+                remaining -= again[0].used
+        for m in accepted:
+            self._add_entry(self.ix.entries[m.entry], m.score)
+        self._accepted = accepted
+        return ranked
+
+    def _order(self, m: _Match) -> tuple[float, int, int, int, int, int, str]:
+        e = self.ix.entries[m.entry]
+        kind = {"technique": 0, "capability": 1, "group": 2}[e.kind]
+        depth = self.ix.revocation_depth.get(e.id, 0) if e.kind == "technique" else 0
+        return (-round(m.score, 1), 0 if e.current else 1, depth, kind, m.length, len(e.name), e.id)
+
+    # ------------------------------------------------------------------ result
+
+    def _finish(self, ranked: list[_Match]) -> Resolution:
+        st = self.st
+        techniques = tuple(
+            TechniqueHit(
+                id=tid,
+                name=name,
+                score=score,
+                domain=(self.ix.technique(tid).domain if self.ix.technique(tid) else "enterprise"),  # type: ignore[union-attr]
+                note=note,
+            )
+            for tid, (score, note, name) in sorted(st.techniques.items(), key=lambda kv: -kv[1][0])
+        )
+        capabilities = tuple(
+            CapabilityHit(framework=fw, id=cid, name=name, score=score, note=note)
+            for (fw, cid), (score, note, name) in sorted(st.capabilities.items(), key=lambda kv: -kv[1][0])
+        )
+        groups = tuple(
+            GroupHit(framework=fw, id=gid, name=name, score=score)
+            for (fw, gid), (score, name) in sorted(st.groups.items(), key=lambda kv: -kv[1][0])
+        )
+        used_tokens = {self._slot_list[u].token for m in self._accepted for u in m.used}
+        for category, token in self._nouns:
+            if token not in used_tokens and category not in st.categories:
+                st.categories.append(category)
+        notes = [n for n in (*(t.note for t in techniques), *(c.note for c in capabilities)) if n]
+        alternatives = self._alternatives(ranked, techniques, capabilities, groups)
+        intent = self._intent(techniques, capabilities, groups)
+        if intent == "unknown" and not alternatives and self.text:
+            notes.append("Nothing recognised: try a technique ID (T1048), a control (SC-07) or a name.")
+        filters = Filters(
+            framework_version=st.framework_version,
+            attack_version=st.attack_version,
+            domain=st.domain,
+            categories=tuple(c for c in ("protect", "detect", "respond") if c in st.categories),
+            min_score=st.min_score,
+        )
+        return Resolution(
+            query=self.query,
+            intent=intent,
+            techniques=techniques,
+            capabilities=capabilities,
+            frameworks=tuple(st.frameworks),
+            groups=groups,
+            filters=filters,
+            alternatives=alternatives,
+            notes=tuple(dict.fromkeys(notes)),
+        )
+
+    def _intent(
+        self,
+        techniques: tuple[TechniqueHit, ...],
+        capabilities: tuple[CapabilityHit, ...],
+        groups: tuple[GroupHit, ...],
+    ) -> Intent:
+        st = self.st
+        if techniques and capabilities:
+            return "pair"
+        if techniques:
+            if len(techniques) == 1 and (st.compare or len(st.frameworks) >= 2):
+                return "compare"
+            return "technique"
+        if capabilities:
+            return "cve" if capabilities[0].framework == "kev" else "capability"
+        if groups:
+            return "group"
+        content = [w for w in words(self._cur()) if w not in STOP_WORDS]
+        asked_help = any(w in vocab.HELP_WORDS for w in words(self.text)) or self.text.strip() in ("?", "")
+        if asked_help and all(w in vocab.HELP_WORDS for w in content):
+            return "help"
+        if not self.text.strip():
+            return "help"
+        if st.frameworks and not self._ranked:
+            return "framework"
+        if st.frameworks and not [w for w in content if w not in vocab.HELP_WORDS]:
+            return "framework"
+        return "unknown"
+
+    def _alternatives(
+        self,
+        ranked: list[_Match],
+        techniques: tuple[TechniqueHit, ...],
+        capabilities: tuple[CapabilityHit, ...],
+        groups: tuple[GroupHit, ...],
+    ) -> tuple[Alternative, ...]:
+        if not ranked:
+            return ()
+        accepted = self._accepted
+        chosen = {m.entry for m in accepted}
+        others = [m for m in ranked if m.entry not in chosen]
+        if not others:
+            return ()
+        if accepted:
+            top = accepted[0].score
+            if top >= CONFIDENT and others[0].score < top - CLEAR_LEAD:
+                return ()
+            floor = max(ACCEPT - 20, top - 25)
+        else:
+            if techniques or capabilities or groups:
+                return ()
+            floor = 45.0
+        out: list[Alternative] = []
+        for m in others:
+            if m.score < floor or len(out) >= MAX_ALTERNATIVES:
+                break
+            out.append(self._alternative(self.ix.entries[m.entry], m.score))
+        return tuple(out)
+
+    def _alternative(self, e: Entry, score: float) -> Alternative:
+        if e.kind == "technique":
+            return Alternative("technique", e.id, f"{e.id} {e.name}", round(score, 1), None, e.id)
+        if e.kind == "capability":
+            label = e.id if e.name == e.id else f"{e.id} {e.name}"
+            return Alternative("capability", e.id, label, round(score, 1), e.framework, alternative_query(e))
+        return Alternative("group", e.id, e.name, round(score, 1), e.framework, alternative_query(e))
+
+
+def alternative_query(e: Entry) -> str:
+    """Text that resolves to exactly ``e`` (the value behind a "did you mean" button)."""
+    if e.kind == "technique":
+        return e.id
+    if e.kind == "group" and e.framework == "nist_800_53":
+        return f"{e.id} family"
+    if (
+        e.framework in ("aws", "azure", "gcp", "intel-vpro", "veris", "m365", "kev")
+        and e.kind == "capability"
+    ):
+        return e.id
+    if e.kind == "group" and e.framework in ("cri_profile", "veris"):
+        return e.id
+    if "_" in e.id or "-" in e.id or "." in e.id:
+        return e.id
+    return e.id

@@ -1,0 +1,134 @@
+"""What the resolver needs from the store, as plain rows, read in a handful of selects.
+
+Keeping this separate from the index lets unit tests build an index from a few hand-written
+rows, and keeps every SQL statement the resolver issues in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.models import Capability, Mapping, Release, Tactic, Technique
+
+# Frameworks whose capability names changed between releases (rev4 → rev5 wording), so the
+# names as written in older files are worth indexing too.
+_RENAMED_FRAMEWORKS = ("nist_800_53", "m365")
+
+
+@dataclass(frozen=True)
+class TechniqueRow:
+    attack_id: str
+    name: str
+    domain: str = "enterprise"
+    tactics: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    parent_id: str | None = None
+    revoked: bool = False
+    deprecated: bool = False
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class CapabilityRow:
+    framework: str
+    capability_id: str
+    name: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    framework: str
+    group_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TacticRow:
+    domain: str
+    shortname: str
+    name: str
+
+
+@dataclass
+class IndexSource:
+    techniques: list[TechniqueRow] = field(default_factory=list)
+    # (attack_id, name as written in a mapping file): older ATT&CK names and revoked IDs
+    mapped_names: list[tuple[str, str]] = field(default_factory=list)
+    capabilities: list[CapabilityRow] = field(default_factory=list)
+    # (framework, capability_id, name as written in a mapping file)
+    capability_names: list[tuple[str, str, str]] = field(default_factory=list)
+    groups: list[GroupRow] = field(default_factory=list)
+    tactics: list[TacticRow] = field(default_factory=list)
+
+
+def source_from_session(session: Session) -> IndexSource:
+    src = IndexSource()
+    for t in session.execute(
+        select(
+            Technique.attack_id,
+            Technique.name,
+            Technique.domain,
+            Technique.tactics,
+            Technique.platforms,
+            Technique.parent_attack_id,
+            Technique.revoked,
+            Technique.deprecated,
+            Technique.revoked_by,
+        )
+    ):
+        src.techniques.append(
+            TechniqueRow(
+                attack_id=t.attack_id,
+                name=t.name,
+                domain=t.domain,
+                tactics=tuple(t.tactics or ()),
+                platforms=tuple(t.platforms or ()),
+                parent_id=t.parent_attack_id,
+                revoked=bool(t.revoked),
+                deprecated=bool(t.deprecated),
+                revoked_by=t.revoked_by,
+            )
+        )
+    src.mapped_names = [
+        (r[0] or "", r[1] or "")
+        for r in session.execute(
+            select(Mapping.attack_id, Mapping.attack_name)
+            .where(Mapping.attack_id.is_not(None), Mapping.attack_name.is_not(None))
+            .distinct()
+        )
+    ]
+    src.capabilities = [
+        CapabilityRow(framework=r[0], capability_id=r[1], name=r[2] or "", group=r[3])
+        for r in session.execute(
+            select(Capability.framework, Capability.capability_id, Capability.name, Capability.group)
+        )
+    ]
+    src.capability_names = [
+        (r[0], r[1] or "", r[2] or "")
+        for r in session.execute(
+            select(Mapping.framework, Mapping.capability_id, Mapping.capability_name)
+            .where(
+                Mapping.framework.in_(_RENAMED_FRAMEWORKS),
+                Mapping.capability_id.is_not(None),
+                Mapping.capability_name.is_not(None),
+            )
+            .distinct()
+        )
+    ]
+    seen: set[tuple[str, str]] = set()
+    for framework, groups in session.execute(
+        select(Release.framework, Release.capability_groups).order_by(Release.id.desc())
+    ):
+        for gid, gname in (groups or {}).items():
+            if (framework, gid) not in seen and isinstance(gid, str):
+                seen.add((framework, gid))
+                src.groups.append(GroupRow(framework, gid, str(gname or gid)))
+    src.tactics = [
+        TacticRow(r[0], r[1], r[2])
+        for r in session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name))
+    ]
+    return src
