@@ -122,7 +122,9 @@ class FakeSlack:
         port = self._server.server_address[1]
         self.root_url = f"http://127.0.0.1:{port}/"
         self.base_url = f"{self.root_url}api/"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
+        )
         self._thread.start()
         return self
 

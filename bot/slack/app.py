@@ -104,12 +104,15 @@ def delivery_guard(dedup: Deduplicator) -> Callable[..., BoltResponse]:
         except Exception:
             log.exception("could not record the delivery; handling it anyway")
             return next()
+        retry = req.headers.get("x-slack-retry-num", [None])[0]
+        if event_id and not first_seen[-1] and (retry or first_seen[0]):
+            # Slack re-sending an event we already have: say "got it" so it stops, run nothing.
+            log.info("duplicate event %s (retry %s): already handled", event_id, retry)
+            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
         if signature and not first_seen[0]:
             log.warning("refused a replayed request (same signature seen before)")
             return BoltResponse(status=401, body='{"error":"replayed request"}')
         if event_id and not first_seen[-1]:
-            retry = req.headers.get("x-slack-retry-num", [None])[0]
-            log.info("duplicate event %s (retry %s): already handled", event_id, retry)
             return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
         return next()
 

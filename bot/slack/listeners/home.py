@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def home_data(deps: Deps, team_id: str, user_id: str) -> HomeData:
-    with deps.engine.connect() as conn:
+    with deps.answerer.engine.connect() as conn:  # the data the answers come from
         rows = conn.execute(
             select(
                 Release.framework,

@@ -32,7 +32,7 @@ from store.models import Release
 
 def form_options(deps: Deps) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(frameworks, releases) loaded, as (value, label) pairs for the form's menus."""
-    with deps.engine.connect() as conn:
+    with deps.answerer.engine.connect() as conn:  # the data the answers come from
         rows = conn.execute(
             select(Release.framework, Release.framework_version).distinct().order_by(Release.framework)
         ).all()

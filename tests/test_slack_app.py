@@ -1,0 +1,438 @@
+"""The Slack app end to end over HTTP, with a stand-in Answerer: how each surface receives,
+acknowledges and replies.  (Answers from the real corpus: ``test_slack_corpus.py``.)"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from bot import actions
+from store.models import IncidentCard, Lookup
+from tests.fake_slack import FakeSlack, Team
+from tests.slack_harness import (
+    CHANNEL,
+    TEAM,
+    USER,
+    SlackUnderTest,
+    StubAnswerer,
+    action_ids,
+    block_actions,
+    element,
+    new_event_id,
+    new_ts,
+    running_app,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Engine]:
+    from store.db import make_engine, upgrade
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def answerer(state: Engine) -> StubAnswerer:
+    return StubAnswerer(state, slow_seconds=2.5)
+
+
+@pytest.fixture
+def slack(state: Engine, answerer: StubAnswerer) -> Iterator[SlackUnderTest]:
+    with running_app(state, answerer) as s:
+        s.fake.add_channel(CHANNEL, "soc")
+        yield s
+
+
+def wait_until(predicate, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def message_event(
+    text: str, *, channel: str = CHANNEL, ts: str | None = None, **extra: object
+) -> dict[str, object]:
+    return {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "im" if channel.startswith("D") else "channel",
+        "user": USER,
+        "text": text,
+        "ts": ts or new_ts(),
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------------------ slash commands
+
+
+def test_command_answer_travels_in_the_ack_as_an_ephemeral_message(slack: SlackUnderTest) -> None:
+    reply = slack.command("T1048 SC-07")
+    assert reply.status == 200
+    body = reply.json()
+    assert body["response_type"] == "ephemeral"
+    assert "answer: T1048 SC-07" in body["blocks"][0]["text"]["text"]
+    assert actions.SHARE in action_ids(body["blocks"])
+    assert slack.fake.calls_to("response_url") == []  # nothing else was needed
+
+
+def test_technique_command_asks_as_the_main_command_would(
+    slack: SlackUnderTest, answerer: StubAnswerer
+) -> None:
+    reply = slack.command("SC-07", command="/t1048")
+    assert reply.status == 200
+    assert answerer.asked == ["T1048 SC-07"]
+
+
+def test_help_lists_examples_without_asking_the_answerer(
+    slack: SlackUnderTest, answerer: StubAnswerer
+) -> None:
+    text = json.dumps(slack.command("help").json()["blocks"])
+    assert "/attack T1048 SC-07" in text and "/t1048" in text and "watch on" in text
+    assert answerer.asked == []
+
+
+def test_slow_answer_is_acked_at_once_then_posted_to_the_response_url(slack: SlackUnderTest) -> None:
+    started = time.monotonic()
+    reply = slack.command("slow T1059")
+    assert time.monotonic() - started < 2.9
+    assert "Looking up" in reply.json()["text"]
+    (call,) = slack.fake.wait_for("response_url", timeout=5)
+    assert call.body["replace_original"] is True
+    assert "answer: slow T1059" in call.body["blocks"][0]["text"]["text"]
+
+
+def test_failing_answer_becomes_an_apology_with_an_error_id_logged_with_its_traceback(
+    slack: SlackUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        reply = slack.command("boom T1048")
+    text = reply.json()["text"]
+    assert reply.status == 200 and text.startswith("Sorry")
+    error_id = text.split("`")[1]
+    logged = [r for r in caplog.records if error_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
+
+
+def test_command_look_ups_are_logged_for_app_home_and_digests(slack: SlackUnderTest, state: Engine) -> None:
+    slack.command("T1566")
+
+    def rows() -> list[Lookup]:
+        with state.connect() as conn:
+            return list(conn.execute(select(Lookup.source, Lookup.technique_ids, Lookup.user_id)).all())
+
+    assert wait_until(rows) == [("command", ["T1566"], USER)]
+
+
+def test_watch_on_is_refused_to_non_admins_when_admins_are_configured(
+    state: Engine, answerer: StubAnswerer
+) -> None:
+    with running_app(state, answerer, admin_mode="configured", admins=("U0BOSS",)) as s:
+        refused = s.command("watch on")
+        allowed = s.command("watch on", user_id="U0BOSS")
+    assert "Only the admins" in refused.json()["text"]
+    assert "*on*" in allowed.json()["text"]
+
+
+def test_watch_on_for_workspace_admins_asks_slack_who_is_an_admin(
+    state: Engine, answerer: StubAnswerer
+) -> None:
+    with running_app(state, answerer, admin_mode="workspace_admins") as s:
+        s.fake.add_user("U0ADMIN", is_admin=True)
+        assert "Only workspace admins" in s.command("watch off").json()["text"]
+        assert "*off*" in s.command("watch off", user_id="U0ADMIN").json()["text"]
+
+
+# ------------------------------------------------------------------------------ conversations
+
+
+def test_mention_gets_a_threaded_reply_without_a_share_button(slack: SlackUnderTest) -> None:
+    ts = new_ts()
+    event = {
+        "type": "app_mention",
+        "channel": CHANNEL,
+        "user": USER,
+        "text": "<@U0BOT0001> T1110 please",
+        "ts": ts,
+    }
+    assert slack.event(event).status == 200
+    (call,) = slack.fake.wait_for("chat.postMessage")
+    assert call.body["thread_ts"] == ts and call.body["channel"] == CHANNEL
+    assert "answer: T1110 please" in call.body["text"]
+    assert actions.SHARE not in action_ids(call.body["blocks"])
+
+
+def test_direct_message_is_a_question(slack: SlackUnderTest, answerer: StubAnswerer) -> None:
+    slack.event(message_event("what covers T1078?", channel="D0DM001"))
+    (call,) = slack.fake.wait_for("chat.postMessage")
+    assert call.body["channel"] == "D0DM001" and answerer.asked == ["what covers T1078?"]
+
+
+def test_incident_channel_gets_one_card_per_technique_per_thread(
+    slack: SlackUnderTest, state: Engine
+) -> None:
+    slack.fake.add_channel("C0INC001", "inc-2026-ransomware")
+    root = new_ts()
+    slack.event(message_event("seeing T1486 and T1490 on the file servers", channel="C0INC001", ts=root))
+    cards = slack.fake.wait_for("chat.postMessage", count=2)
+    assert {c.body["thread_ts"] for c in cards} == {root}
+    assert sorted(c.body["text"] for c in cards) == ["card: T1486", "card: T1490"]
+    # the same technique again in the thread, and a retried delivery: no new card
+    slack.event(message_event("T1486 confirmed", channel="C0INC001", thread_ts=root))
+    time.sleep(0.5)
+    assert len(slack.fake.calls_to("chat.postMessage")) == 2
+    with state.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(IncidentCard)).scalar_one() == 2
+
+
+def test_no_cards_in_unwatched_channels_or_for_bots(slack: SlackUnderTest) -> None:
+    slack.fake.add_channel("C0INC002", "inc-phish")
+    slack.event(message_event("T1566 again", channel=CHANNEL))  # "soc": no pattern match
+    slack.event(message_event("T1566 from a bot", channel="C0INC002", bot_id="B0OTHER"))
+    slack.event(message_event("T1566 edited", channel="C0INC002", subtype="message_changed"))
+    time.sleep(0.6)
+    assert slack.fake.calls_to("chat.postMessage") == []
+
+
+def test_watch_on_enables_cards_in_any_channel(slack: SlackUnderTest) -> None:
+    assert "*on*" in slack.command("watch on").json()["text"]
+    slack.event(message_event("T1059.001 spotted", channel=CHANNEL))
+    (call,) = slack.fake.wait_for("chat.postMessage")
+    assert call.body["text"] == "card: T1059.001"
+
+
+def test_cards_are_rate_limited_per_channel(state: Engine, answerer: StubAnswerer) -> None:
+    with running_app(state, answerer, card_rate_limit_per_minute=2) as s:
+        s.fake.add_channel("C0INC003", "inc-busy")
+        for n in range(4):
+            s.event(message_event(f"T10{n + 10}", channel="C0INC003"))
+        s.fake.wait_for("chat.postMessage", count=2)
+        time.sleep(0.6)
+        assert len(s.fake.calls_to("chat.postMessage")) == 2
+
+
+def test_rate_limited_web_api_is_retried_after_retry_after(slack: SlackUnderTest) -> None:
+    slack.fake.fail_next("chat.postMessage", "429", retry_after=1)
+    slack.event(message_event("T1078", channel="D0DM002"))
+    slack.fake.wait_for("chat.postMessage", timeout=6)
+    assert [c.outcome for c in slack.fake.calls_to("chat.postMessage")] == ["429", "ok"]
+
+
+# ------------------------------------------------------------------------------ interactivity
+
+
+def test_button_on_a_channel_message_updates_it(slack: SlackUnderTest) -> None:
+    posted = {"type": "message", "ts": new_ts(), "text": "x"}
+    el = {"action_id": actions.PAGE, "type": "button", "value": "page2|T1048"}
+    payload = block_actions(el, message=posted, response_url=slack.fake.response_url("b1"))
+    assert slack.interact(payload).status == 200
+    (call,) = slack.fake.wait_for("chat.update")
+    assert call.body["ts"] == posted["ts"] and call.body["text"] == "state: page2|T1048"
+
+
+def test_button_on_an_ephemeral_answer_replaces_it_through_the_response_url(slack: SlackUnderTest) -> None:
+    answer = slack.command("T1048").json()
+    el = element(answer["blocks"], actions.PAGE)
+    slack.interact(block_actions(el, ephemeral=True, response_url=slack.fake.response_url("eph")))
+    (call,) = slack.fake.wait_for("response_url")
+    assert call.body["replace_original"] is True and call.body["text"] == "state: page2|T1048"
+
+
+def test_share_posts_in_the_channel_attributed_and_removes_the_ephemeral(slack: SlackUnderTest) -> None:
+    answer = slack.command("T1048").json()
+    el = element(answer["blocks"], actions.SHARE)
+    slack.interact(block_actions(el, ephemeral=True, response_url=slack.fake.response_url("share")))
+    (post,) = slack.fake.wait_for("chat.postMessage")
+    assert post.body["channel"] == CHANNEL and f"<@{USER}>" in post.body["text"]
+    (deleted,) = slack.fake.wait_for("response_url")
+    assert deleted.body["delete_original"] is True
+
+
+def test_export_uploads_the_file_into_the_thread(slack: SlackUnderTest) -> None:
+    posted = {"type": "message", "ts": new_ts()}
+    el = {"action_id": actions.EXPORT_CSV + ":2", "type": "button", "value": "T1048"}
+    slack.interact(block_actions(el, message=posted, response_url=slack.fake.response_url("x")))
+    slack.fake.wait_for("files.completeUploadExternal")
+    (upload,) = slack.fake.uploads.values()
+    assert upload["content"] == b"export of T1048\n"
+    assert (upload["channel"], upload["thread_ts"], upload["filename"]) == (
+        CHANNEL,
+        posted["ts"],
+        "countermap.csv",
+    )
+
+
+def test_message_shortcut_looks_up_the_ids_in_the_message(
+    slack: SlackUnderTest, answerer: StubAnswerer
+) -> None:
+    payload = {
+        "type": "message_action",
+        "callback_id": "cm_lookup_message",
+        "team": {"id": TEAM},
+        "user": {"id": USER},
+        "channel": {"id": CHANNEL},
+        "message": {
+            "ts": new_ts(),
+            "text": "EDR flagged <https://attack.mitre.org/techniques/T1055/012/|this> and T1003",
+        },
+        "response_url": slack.fake.response_url("ms"),
+        "trigger_id": "1.2.3",
+    }
+    assert slack.interact(payload).status == 200
+    (call,) = slack.fake.wait_for("response_url")
+    assert answerer.asked == ["T1055.012 T1003"]
+    assert call.body["response_type"] == "ephemeral"
+
+
+def test_global_shortcut_opens_a_loading_modal_then_the_form(slack: SlackUnderTest) -> None:
+    payload = {"type": "shortcut", "callback_id": "cm_search", "team": {"id": TEAM}, "user": {"id": USER},
+               "trigger_id": "9.9.9"}  # fmt: skip
+    slack.interact(payload)
+    (opened,) = slack.fake.wait_for("views.open")
+    (updated,) = slack.fake.wait_for("views.update")
+    assert "Loading" in json.dumps(opened.body["view"])
+    assert updated.body["view"]["submit"]["text"] == "Search"
+    assert opened.at <= updated.at
+
+
+def _submission(query: str, view_id: str = "V0MODAL1") -> dict[str, object]:
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM},
+        "user": {"id": USER},
+        "view": {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": "cm_search_modal",
+            "private_metadata": "",
+            "state": {"values": {"cm_q": {"cm_q": {"type": "plain_text_input", "value": query}},
+                                 "cm_cat": {"cm_cat": {"type": "checkboxes",
+                                                       "selected_options": [{"value": "detect"}]}}}},
+        },
+    }  # fmt: skip
+
+
+def test_modal_submission_shows_results_in_the_modal(slack: SlackUnderTest, answerer: StubAnswerer) -> None:
+    reply = slack.interact(_submission("T1021"))
+    body = reply.json()
+    assert body["response_action"] == "update"
+    text = json.dumps(body["view"]["blocks"])
+    assert "answer: T1021" in text
+    assert actions.SHARE not in action_ids(body["view"]["blocks"])  # no channel to share to in a modal
+
+
+def test_modal_submission_without_a_query_shows_an_error_on_the_field(slack: SlackUnderTest) -> None:
+    body = slack.interact(_submission("  ")).json()
+    assert body["response_action"] == "errors" and "cm_q" in body["errors"]
+
+
+# ------------------------------------------------------------------------------ home and unfurls
+
+
+def test_app_home_is_published_with_the_users_recent_look_ups(slack: SlackUnderTest, state: Engine) -> None:
+    slack.command("T1190 exploit")
+    wait_until(lambda: state.connect().execute(select(func.count()).select_from(Lookup)).scalar_one())
+    slack.event({"type": "app_home_opened", "user": USER, "channel": "D0DM001", "tab": "home"})
+    (call,) = slack.fake.wait_for("views.publish")
+    view = json.dumps(call.body["view"])
+    assert call.body["user_id"] == USER and "T1190 exploit" in view and "How to" in view
+
+
+def test_links_to_technique_pages_unfurl_into_the_card(slack: SlackUnderTest) -> None:
+    ts = new_ts()
+    links = [
+        {"domain": "attack.mitre.org", "url": "https://attack.mitre.org/techniques/T1048/003/"},
+        {"domain": "example.com", "url": "https://example.com/T1048"},
+    ]
+    slack.event({"type": "link_shared", "channel": CHANNEL, "user": USER, "message_ts": ts, "links": links})
+    (call,) = slack.fake.wait_for("chat.unfurl")
+    assert call.body["ts"] == ts
+    assert list(call.body["unfurls"]) == ["https://attack.mitre.org/techniques/T1048/003/"]
+    assert "card: T1048.003" in json.dumps(call.body["unfurls"])
+
+
+# ------------------------------------------------------------------------------ safety
+
+
+def test_forged_stale_and_replayed_requests_are_refused_without_running_a_listener(
+    slack: SlackUnderTest, answerer: StubAnswerer
+) -> None:
+    from tests.fake_slack import command_body
+
+    body = command_body("/attack", "T1048", response_url=slack.fake.response_url())
+    ct = "application/x-www-form-urlencoded"
+    assert slack.send(body, ct, secret="not-the-secret").status == 401
+    assert slack.send(body, ct, timestamp=int(time.time()) - 301).status == 401
+    assert slack.send(body, ct, timestamp=int(time.time()) + 301).status == 401
+    assert slack.send(body, ct, secret=None).status == 401
+    assert answerer.asked == []
+    fixed = int(time.time())
+    assert slack.send(body, ct, timestamp=fixed).status == 200
+    assert slack.send(body, ct, timestamp=fixed).status == 401  # the same signed request again
+    assert answerer.asked == ["T1048"]
+
+
+def test_retried_event_is_answered_once(slack: SlackUnderTest) -> None:
+    event = {
+        "type": "app_mention",
+        "channel": CHANNEL,
+        "user": USER,
+        "text": "<@U0BOT0001> T1110",
+        "ts": new_ts(),
+    }
+    event_id = new_event_id()
+    now = int(time.time())
+    retry_headers = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert slack.event(event, event_id=event_id, timestamp=now - 4).status == 200
+    # re-sent freshly signed, and re-sent with the first delivery's very signature
+    assert slack.event(event, event_id=event_id, timestamp=now, headers=retry_headers).status == 200
+    assert slack.event(event, event_id=event_id, timestamp=now - 4, headers=retry_headers).status == 200
+    slack.fake.wait_for("chat.postMessage")
+    time.sleep(0.5)
+    assert len(slack.fake.calls_to("chat.postMessage")) == 1
+
+
+def test_tokens_are_sent_as_configured_and_never_logged(
+    slack: SlackUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        slack.event(message_event("T1078", channel="D0DM003"))
+        (call,) = slack.fake.wait_for("chat.postMessage")
+    assert call.token == "xoxb-e2e-bot-token"
+    assert "xoxb-e2e-bot-token" not in caplog.text
+
+
+def test_unknown_team_token_gets_its_own_auth(state: Engine, answerer: StubAnswerer) -> None:
+    with FakeSlack() as fake:
+        fake.add_team("xoxb-e2e-bot-token", Team(team_id=TEAM, bot_user_id="U0BOTX"))
+        with running_app(state, answerer, fake=fake) as s:
+            s.event(
+                {
+                    "type": "app_mention",
+                    "channel": CHANNEL,
+                    "user": USER,
+                    "text": "<@U0BOTX> T1110",
+                    "ts": new_ts(),
+                }
+            )
+            (call,) = s.fake.wait_for("chat.postMessage")
+            assert "answer: T1110" in call.body["text"]  # the bot's own mention was removed
