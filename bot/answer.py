@@ -1,19 +1,46 @@
 """The answer pipeline behind every surface: text → Resolution → view → payload.
 
-CONTRACT (used by the Slack app, digests and the CLI).  Issue 4 implements the bodies;
-the signatures are fixed so the surfaces can be built in parallel.
+CONTRACT (used by the Slack app, digests and the CLI): ``Payload``, ``Answer`` and the
+``Answerer`` methods below keep their signatures.  An ``Answerer`` is built once per process;
+it holds the resolver index and two small LRU caches (views by request, payloads by request +
+page + form), all keyed implicitly by the data version: when ``refresh_if_stale`` sees new data
+it rebuilds the index and empties the caches.  Answers never raise for bad input: unknown text
+gives a "did you mean", a forged or stale button gives a clean error payload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 
-from bot.config import Settings
+from bot.config import ALL_FRAMEWORKS, Settings
 from bot.resolution import Filters, Resolution
+
+if TYPE_CHECKING:
+    from bot.render.blocks import Rendered
+    from bot.render.state import State
+    from bot.views import View, ViewKind, ViewRequest
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+HELP_TEXT = (
+    "Ask about an ATT&CK technique, a control or a CVE, for example:\n"
+    "• T1048 — what protects against, detects or responds to it\n"
+    "• SC-7 or DEF-ATH-E5 — the techniques a control maps to\n"
+    "• T1048 SC-7 — does this control cover this technique?\n"
+    "• CVE-2023-34362 — the techniques a known exploited CVE enables, and the best controls\n"
+    "• compare T1048 — frameworks side by side\n"
+    "• SC family, nist — a control family, or a framework's releases\n"
+    "Narrow with a framework (m365, aws, nist rev4), an ATT&CK version (attack 14.1), "
+    "a category (detect) or a minimum score (significant)."
+)
 
 
 @dataclass(frozen=True)
@@ -36,19 +63,93 @@ class Answer:
     payload: Payload
     technique_ids: tuple[str, ...] = ()  # what the answer was about, for look-up logging
     capability_ids: tuple[str, ...] = ()  # "framework:ID"
+    page: int = 1
+    pages: int = 1
+
+
+class _LRU(OrderedDict[K, V]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_or_none(self, key: K) -> V | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+def merge_filters(base: Filters, override: Filters | None) -> Filters:
+    """Options given explicitly (CLI flags, modal fields) win over what the text said."""
+    if override is None:
+        return base
+    return Filters(
+        framework_version=override.framework_version or base.framework_version,
+        attack_version=override.attack_version or base.attack_version,
+        domain=override.domain or base.domain,
+        categories=override.categories or base.categories,
+        min_score=override.min_score or base.min_score,
+    )
 
 
 class Answerer:
     """One per process; thread-safe.  Holds the engine and the resolver index, and rebuilds the
     index when the loaded data changes."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        cache_size: int = 4096,
+        stale_check_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.stale_check_seconds = stale_check_seconds
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._index: Any = None
+        self._version: str | None = None
+        self._checked_at = float("-inf")
+        self._views: _LRU[Any, Any] = _LRU(cache_size)
+        self._payloads: _LRU[Any, Any] = _LRU(cache_size)
+
+    # ------------------------------------------------------------------ data version / index
 
     def refresh_if_stale(self) -> bool:
         """Rebuild the resolver index if the data changed since it was built; True if rebuilt."""
-        raise NotImplementedError
+        from bot.resolve import ResolverIndex, data_version, load_aliases
+        from store.db import session_scope
+
+        with self._lock:
+            self._checked_at = self._clock()
+            with session_scope(self.engine) as session:
+                version = data_version(session)
+                if version == self._version and self._index is not None:
+                    return False
+                index = ResolverIndex.build(session, aliases=load_aliases(self.settings))
+            self._index, self._version = index, version
+            self._views.clear()
+            self._payloads.clear()
+            return True
+
+    def _ensure_fresh(self) -> None:
+        if self._index is None or self._clock() - self._checked_at >= self.stale_check_seconds:
+            self.refresh_if_stale()
+
+    @property
+    def data_version(self) -> str | None:
+        return self._version
+
+    # ------------------------------------------------------------------ public API
 
     def answer(
         self,
@@ -57,20 +158,184 @@ class Answerer:
         frameworks: Sequence[str] = (),
         filters: Filters | None = None,
         compact: bool = False,
+        page: int = 1,
+        payload: bool = True,
     ) -> Answer:
-        """Answer free text (``/attack`` text, a mention, a DM, the modal's query)."""
-        raise NotImplementedError
+        """Answer free text (``/attack`` text, a mention, a DM, the modal's query).
+        ``frameworks`` apply when the text names none (channel defaults, ``--framework``).
+        ``payload=False`` skips Block Kit (and importing slack_sdk) for the terminal."""
+        from bot.resolve import resolve
+
+        self._ensure_fresh()
+        resolution = resolve(self._index, text)
+        if filters is not None:
+            resolution = replace(resolution, filters=merge_filters(resolution.filters, filters))
+        request = self.request_for(resolution, frameworks)
+        if request is None:
+            view = self._message_for(resolution)
+            rendered = self._render_message(view)
+            ok = False
+            return Answer(ok, resolution, view, Payload(rendered.text, rendered.blocks))
+        from bot.render.state import State
+
+        return self._answer_state(
+            State(request, compact=compact, page=min(max(1, page), 200)), resolution=resolution
+        )
 
     def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
         """Re-render from a button/select ``value`` (next page, expanded comment, other release,
         did-you-mean).  With ``shared_by`` (a Slack user ID) the payload is the in-channel form,
         attributed to that user, without the Share button."""
-        raise NotImplementedError
+        from bot.render.state import StateError, decode_state
+
+        try:
+            state = decode_state(value)
+        except StateError as exc:
+            return self._error(str(exc))
+        self._ensure_fresh()
+        return self._answer_state(state, shared_by=shared_by)
 
     def card(self, technique_id: str) -> Answer:
         """The compact card for incident channels, thread replies and link unfurls."""
-        raise NotImplementedError
+        import re
+
+        from bot.render.state import State
+        from bot.views import ViewRequest
+
+        tid = technique_id.strip().upper()
+        if not re.fullmatch(r"T\d{4}(\.\d{3})?", tid):
+            return self._error(f"{technique_id[:40]} is not an ATT&CK technique ID.")
+        self._ensure_fresh()
+        request = ViewRequest("technique", (tid,), frameworks=tuple(self.settings.default_frameworks))
+        return self._answer_state(State(request, compact=True))
 
     def export(self, value: str, fmt: str) -> tuple[str, bytes]:
-        """(filename, content) for ``fmt`` "csv" or "navigator" (ATT&CK Navigator layer JSON)."""
-        raise NotImplementedError
+        """(filename, content) for ``fmt`` "csv" or "navigator" (ATT&CK Navigator layer JSON).
+        Raises ``ValueError`` (a ``StateError`` for a bad value) with a message for the user."""
+        from bot.render.export import to_csv, to_navigator
+        from bot.render.state import decode_state
+
+        if fmt not in ("csv", "navigator"):
+            raise ValueError(f"unknown export format {fmt!r}: use csv or navigator")
+        state = decode_state(value)
+        self._ensure_fresh()
+        view = self._view(state.request)
+        return to_csv(view) if fmt == "csv" else to_navigator(view)
+
+    # ------------------------------------------------------------------ internals
+
+    def request_for(self, resolution: Resolution, frameworks: Sequence[str] = ()) -> ViewRequest | None:
+        """The view a resolution asks for; None for help and unrecognised text."""
+        from bot.views import ViewRequest
+
+        r = resolution
+        fws = tuple(dict.fromkeys(r.frameworks or tuple(frameworks) or self.settings.default_frameworks))
+        tech = tuple(t.id for t in r.techniques[:1])
+        domain = r.techniques[0].domain if r.techniques else None
+        caps = tuple((c.framework, c.id) for c in r.capabilities[:1])
+        f = r.filters
+        if r.intent == "pair" and tech and caps:
+            return ViewRequest("pair", tech, caps, filters=f, domain=domain)
+        if r.intent == "compare" and tech:
+            every = tuple(dict.fromkeys(r.frameworks or ALL_FRAMEWORKS))
+            return ViewRequest("compare", tech, frameworks=every, filters=f, domain=domain)
+        if r.intent in ("cve", "capability") and caps:
+            kind: ViewKind = "cve" if caps[0][0] == "kev" else "capability"
+            cve_fws = tuple(fw for fw in fws if fw != "kev") or tuple(self.settings.default_frameworks)
+            return ViewRequest(
+                kind, capabilities=caps, frameworks=cve_fws if kind == "cve" else (), filters=f
+            )
+        if r.intent == "group" and r.groups:
+            g = r.groups[0]
+            return ViewRequest("group", group=(g.framework, g.id), filters=f)
+        if r.intent == "framework" and r.frameworks:
+            return ViewRequest("framework", frameworks=r.frameworks[:1], filters=f)
+        if r.intent == "technique" and tech:
+            return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
+        return None
+
+    def _message_for(self, resolution: Resolution) -> View:
+        from bot.views import MessageView
+
+        if resolution.intent == "help" or not resolution.query.strip():
+            return MessageView("How to ask", HELP_TEXT, kind="help")
+        notes = " ".join(resolution.notes)
+        text = "I couldn't find a technique, control, CVE or framework matching that."
+        if notes:
+            text += f" {notes}"
+        return MessageView("No match", text, query=resolution.query, alternatives=resolution.alternatives)
+
+    def _render_message(self, view: View) -> Rendered:
+        from bot.render.blocks import render_view
+        from bot.render.state import State
+        from bot.views import ViewRequest
+
+        return render_view(
+            view, State(ViewRequest("unknown", frameworks=tuple(self.settings.default_frameworks)))
+        )
+
+    def _error(self, message: str) -> Answer:
+        from bot.render.blocks import render_error
+        from bot.views import MessageView
+
+        rendered = render_error(message)
+        view = MessageView("Cannot show that", message, kind="unknown")
+        return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
+
+    def _view(self, request: ViewRequest) -> View:
+        from store.db import session_scope
+        from store.queries import build_view
+
+        with self._lock:
+            cached = self._views.get_or_none(request)
+        if cached is not None:
+            return cached
+        with session_scope(self.engine) as session:
+            view = build_view(session, request)
+        with self._lock:
+            self._views.put(request, view)
+        return view
+
+    def _answer_view(self, state: State, resolution: Resolution) -> Answer:
+        req = state.request
+        return Answer(
+            ok=True,
+            resolution=resolution,
+            view=self._view(req),
+            payload=Payload(resolution.query),
+            technique_ids=req.techniques,
+            capability_ids=tuple(f"{fw}:{cid}" for fw, cid in req.capabilities),
+        )
+
+    def _answer_state(
+        self, state: State, *, shared_by: str | None = None, resolution: Resolution | None = None
+    ) -> Answer:
+        from bot.render.blocks import render_view
+
+        key = (state, shared_by)
+        with self._lock:
+            hit = self._payloads.get_or_none(key)
+        if hit is None:
+            view = self._view(state.request)
+            rendered = render_view(view, state, shared_by=shared_by)
+            hit = (view, Payload(rendered.text, rendered.blocks), rendered.page, rendered.pages)
+            with self._lock:
+                self._payloads.put(key, hit)
+        view, payload, page, pages = hit
+        req = state.request
+        return Answer(
+            ok=True,
+            resolution=resolution,
+            view=view,
+            payload=payload,
+            technique_ids=req.techniques,
+            capability_ids=tuple(f"{fw}:{cid}" for fw, cid in req.capabilities),
+            page=page,
+            pages=pages,
+        )
+
+    def clear_cache(self) -> None:
+        """Forget cached views and payloads (benchmarks measure the uncached cost with it)."""
+        with self._lock:
+            self._views.clear()
+            self._payloads.clear()

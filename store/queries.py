@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from bot.resolution import SCORE_CATEGORIES, Filters
 from bot.views import (
@@ -309,7 +309,9 @@ def _techniques(session: Session, ids: Iterable[str]) -> dict[str, Technique]:
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    rows = session.scalars(select(Technique).where(Technique.attack_id.in_(ids))).all()
+    # The description is long and only the header needs it (loaded then, on access).
+    stmt = select(Technique).options(defer(Technique.description)).where(Technique.attack_id.in_(ids))
+    rows = session.scalars(stmt).all()
     out: dict[str, Technique] = {}
     for t in rows:  # prefer a current object when a domain has the ID twice
         if t.attack_id not in out or (out[t.attack_id].revoked and not t.revoked):
@@ -330,8 +332,10 @@ def technique_header(
     fallback_name: str = "",
     domain: str | None = None,
     tactics: dict[tuple[str, str], tuple[int, str]] | None = None,
+    loaded: dict[str, Technique] | None = None,
 ) -> TechniqueHeader:
-    tech = _techniques(session, [technique_id]).get(technique_id)
+    """Header facts; ``loaded`` saves the look-up when the caller already has the row."""
+    tech = (loaded if loaded is not None else _techniques(session, [technique_id])).get(technique_id)
     if tech is None:
         dom = domain or "enterprise"
         attack, explorer = _technique_urls(technique_id, dom, attack_version or "16.1")
@@ -449,7 +453,9 @@ def technique_view(
     """The technique page: header facts, mitigations, then per framework its newest (or the
     filtered) release's mappings, sub-technique counts and non-mappable notes."""
     releases = load_releases(session)
-    domain = filters.domain or _domain_of(session, technique_id, domain)
+    loaded = _techniques(session, [technique_id])
+    own = loaded.get(technique_id)
+    domain = filters.domain or domain or (own.domain if own else "enterprise")
     all_frameworks = list(dict.fromkeys(i.ref.framework for i in releases))
     chosen = pick_releases(releases, frameworks, filters, domain)
     newest_any = pick_releases(releases, all_frameworks, Filters(), domain)
@@ -517,7 +523,12 @@ def technique_view(
     )
     attack_version = filters.attack_version or (sections[0].release.attack_version if sections else None)
     header = technique_header(
-        session, technique_id, attack_version=attack_version, fallback_name=file_name, domain=domain
+        session,
+        technique_id,
+        attack_version=attack_version,
+        fallback_name=file_name,
+        domain=domain,
+        loaded=loaded,
     )
     notes = []
     if hidden:

@@ -223,19 +223,15 @@ def _framework_items(sec: FrameworkSection, state: State, ids: _Ids) -> list[lis
 # --------------------------------------------------------------------------- pagination
 
 
-def _cost(blocks: Sequence[Block]) -> int:
-    return total_text([b.to_dict() for b in blocks])
-
-
 def _paginate(
-    items: list[list[Block]], first_budget: tuple[int, int], budget: tuple[int, int]
+    items: list[list[dict[str, Any]]], first_budget: tuple[int, int], budget: tuple[int, int]
 ) -> list[list[int]]:
     """Greedy packing of item indexes into pages of (blocks, characters)."""
     pages: list[list[int]] = [[]]
     max_blocks, max_chars = first_budget
     used_blocks = used_chars = 0
     for i, item in enumerate(items):
-        nb, nc = len(item), _cost(item)
+        nb, nc = len(item), total_text(item)
         if pages[-1] and (used_blocks + nb > max_blocks or used_chars + nc > max_chars):
             pages.append([])
             max_blocks, max_chars = budget
@@ -260,30 +256,33 @@ class _Doc:
 
 def _assemble(doc: _Doc, state: State, ids: _Ids, *, shared_by: str | None) -> Rendered:
     compact = state.compact
+    # Each block goes through slack_sdk's to_dict() (its validation) exactly once.
+    intro = [b.to_dict() for b in doc.intro]
+    items = [[b.to_dict() for b in item] for item in doc.items]
+    provenance = doc.provenance.to_dict() if doc.provenance else None
     chrome_blocks = 4 + (1 if shared_by else 0)  # header, page context, provenance, actions
-    chrome_chars = 600 + _cost([doc.provenance] if doc.provenance else [])
+    chrome_chars = 600 + (total_text([provenance]) if provenance else 0)
+    intro_cost = total_text(intro)
     if compact:
-        intro_cost = _cost(doc.intro)
-        first = (COMPACT_MAX_BLOCKS - len(doc.intro) - 3, COMPACT_TEXT_BUDGET - intro_cost)
-        pages = _paginate(doc.items, first, first)
+        first = (COMPACT_MAX_BLOCKS - len(intro) - 3, COMPACT_TEXT_BUDGET - intro_cost)
+        pages = _paginate(items, first, first)
     else:
-        intro_cost = _cost(doc.intro)
-        first = (MAX_BLOCKS - chrome_blocks - len(doc.intro), PAGE_TEXT_BUDGET - chrome_chars - intro_cost)
+        first = (MAX_BLOCKS - chrome_blocks - len(intro), PAGE_TEXT_BUDGET - chrome_chars - intro_cost)
         rest = (MAX_BLOCKS - chrome_blocks, PAGE_TEXT_BUDGET - chrome_chars)
-        pages = _paginate(doc.items, first, rest)
+        pages = _paginate(items, first, rest)
     total = len(pages)
     page = min(max(state.page, 1), total)
-    blocks: list[Block] = [_header(doc.title)]
+    blocks: list[dict[str, Any]] = [_header(doc.title).to_dict()]
     if page == 1:
-        blocks.extend(doc.intro)
+        blocks.extend(intro)
     for i in pages[page - 1]:
-        blocks.extend(doc.items[i])
+        blocks.extend(items[i])
     if total > 1 and not compact:
-        blocks.append(_context(f"Page {page} of {total}"))
-    if doc.provenance:
-        blocks.append(doc.provenance)
+        blocks.append(_context(f"Page {page} of {total}").to_dict())
+    if provenance:
+        blocks.append(provenance)
     if shared_by and USER_ID.match(shared_by):
-        blocks.append(_context(f"Shared by <@{shared_by}>"))
+        blocks.append(_context(f"Shared by <@{shared_by}>").to_dict())
     elements: list[Any] = []
     if compact:
         more = _button(ids, actions.PAGE, "Full answer", state.with_(compact=False, page=1), style="primary")
@@ -298,11 +297,11 @@ def _assemble(doc: _Doc, state: State, ids: _Ids, *, shared_by: str | None) -> R
         elements.extend(doc.tools)
     elements = [e for e in elements if e is not None][:25]
     if elements:
-        blocks.append(ActionsBlock(elements=elements))
+        blocks.append(ActionsBlock(elements=elements).to_dict())
     text = clip(doc.text or doc.title, FALLBACK_LIMIT)
     if total > 1 and not compact:
         text = clip(f"{text} (page {page} of {total})", FALLBACK_LIMIT)
-    return Rendered(text=esc(text), blocks=[b.to_dict() for b in blocks], page=page, pages=total)
+    return Rendered(text=esc(text), blocks=blocks, page=page, pages=total)
 
 
 def _export_tools(state: State, ids: _Ids) -> list[Any]:

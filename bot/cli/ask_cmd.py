@@ -1,0 +1,88 @@
+"""``countermap ask QUERY``: the Slack answer, in the terminal.
+
+Startup matters here (a cold ask should take well under a second), so everything heavy is
+imported inside ``run`` and the schema is not migrated: asking never writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "ask",
+        help="answer a question as the bot would (technique, control, pair, CVE, ...)",
+        description="Answer QUERY as the Slack bot would, as terminal text, JSON or Block Kit.",
+    )
+    p.add_argument("query", nargs="+", help='e.g. T1048, "T1048 SC-07", CVE-2023-34362, "compare T1059"')
+    p.add_argument(
+        "--framework",
+        action="append",
+        default=[],
+        metavar="F",
+        help="framework key (nist_800_53, m365, aws, ...); repeat for several",
+    )
+    p.add_argument(
+        "--framework-version", metavar="V", help="release of the framework: rev5, 07/18/2025, v2.1"
+    )
+    p.add_argument("--attack-version", metavar="A", help="ATT&CK version of the release: 14.1, 16.1")
+    p.add_argument("--domain", choices=("enterprise", "mobile", "ics"), help="ATT&CK domain")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the view as JSON")
+    out.add_argument("--blocks", action="store_true", help='print the Slack payload {"text", "blocks"}')
+    p.add_argument("--page", type=int, default=1, help="with --blocks: the page to print")
+    p.set_defaults(func=run)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, tuple | set | frozenset):
+        return list(obj)
+    raise TypeError
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from bot.answer import Answerer
+    from bot.cli.common import engine_from, settings_from
+    from bot.resolution import Filters
+
+    query = " ".join(args.query).strip()
+    settings = settings_from(args)
+    engine = engine_from(args, upgrade=False)
+    answerer = Answerer(engine, settings)
+    filters = Filters(
+        framework_version=args.framework_version,
+        attack_version=args.attack_version,
+        domain=args.domain,
+    )
+    try:
+        result = answerer.answer(
+            query, frameworks=tuple(args.framework), filters=filters, page=args.page, payload=args.blocks
+        )
+    except (OperationalError, ProgrammingError) as exc:
+        print(
+            f"countermap: cannot read the database ({exc.orig}); run `countermap ingest` first",
+            file=sys.stderr,
+        )
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(
+            orjson.dumps(
+                {"kind": getattr(result.view, "kind", None), "ok": result.ok, "view": result.view},
+                default=_json_default,
+                option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+            )
+            + b"\n"
+        )
+    elif args.blocks:
+        sys.stdout.buffer.write(orjson.dumps(result.payload.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        from bot.render.terminal import print_view
+
+        print_view(result.view)
+    return 0 if result.ok else 1
