@@ -9,6 +9,7 @@ question instead of scoring every name.
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import math
 import threading
@@ -104,7 +105,14 @@ class ResolverIndex:
 
     @classmethod
     def from_source(cls, src: IndexSource, *, aliases: AliasSet | None = None) -> ResolverIndex:
-        return _Builder(src, aliases or AliasSet()).build()
+        # Tens of thousands of small tuples: the cyclic GC would rescan them for nothing.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return _Builder(src, aliases or AliasSet()).build()
+        finally:
+            if paused:
+                gc.enable()
 
     # ------------------------------------------------------------------ lookups
 

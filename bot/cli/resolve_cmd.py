@@ -1,0 +1,89 @@
+"""``countermap resolve``: show how the bot reads a question (or many, from stdin).
+
+With ``--json`` the output is the stable machine contract: one JSON object per query, one per
+line, in input order (``Resolution.to_json()``), so other tools can pipe questions through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "resolve",
+        help="show how a question is understood (techniques, controls, frameworks, filters, intent)",
+        description="Resolve QUERY, or every line of stdin when QUERY is omitted.",
+    )
+    p.add_argument(
+        "query", nargs="*", metavar="QUERY", help="the question; omit to read one per line from stdin"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per query (the stable contract)")
+    p.set_defaults(func=run)
+
+
+def human_line(res: Any) -> str:
+    """One short line: intent, then each entity with its score."""
+    parts = [f"{t.id} {t.name} ({t.score:.0f})".strip() for t in res.techniques]
+    parts += [f"{c.framework} {c.id} {c.name} ({c.score:.0f})".replace("  ", " ") for c in res.capabilities]
+    parts += [f"{g.framework} group {g.id} {g.name} ({g.score:.0f})" for g in res.groups]
+    extra = []
+    if res.frameworks:
+        extra.append("frameworks=" + ",".join(res.frameworks))
+    for key, value in (
+        ("attack", res.filters.attack_version),
+        ("version", res.filters.framework_version),
+        ("domain", res.filters.domain),
+        ("min", res.filters.min_score),
+    ):
+        if value:
+            extra.append(f"{key}={value}")
+    if res.filters.categories:
+        extra.append("categories=" + ",".join(res.filters.categories))
+    line = f"{res.intent}: " + ("; ".join(parts) if parts else "-")
+    if extra:
+        line += "  [" + " ".join(extra) + "]"
+    if res.alternatives:
+        line += "  did you mean: " + ", ".join(a.label for a in res.alternatives)
+    for note in res.notes:
+        line += f"  ({note})"
+    return line
+
+
+def _emit(out: TextIO, res: Any, as_json: bool) -> None:
+    if as_json:
+        import json
+
+        out.write(json.dumps(res.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
+    else:
+        out.write(f"{res.query!r} → {human_line(res)}\n")
+    out.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.cli.common import engine_from, settings_from
+    from bot.resolve import AliasError, ResolverIndex, load_aliases, resolve
+    from store.db import session_scope
+
+    settings = settings_from(args)
+    try:
+        aliases = load_aliases(settings)
+    except AliasError as exc:
+        print(f"countermap: {exc}", file=sys.stderr)
+        return 2
+    engine = engine_from(args)
+    try:
+        with session_scope(engine) as session:
+            index = ResolverIndex.build(session, aliases=aliases)
+    finally:
+        engine.dispose()
+    if not index.entries:
+        print("countermap: no data loaded yet; run `countermap ingest` first", file=sys.stderr)
+    if args.query:
+        _emit(sys.stdout, resolve(index, " ".join(args.query)), args.json)
+        return 0
+    for line in sys.stdin:
+        _emit(sys.stdout, resolve(index, line.rstrip("\r\n")), args.json)
+    return 0
