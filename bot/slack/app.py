@@ -68,6 +68,8 @@ def build_app(
         admin=AdminPolicy(settings),
         pool=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
     )
+    # Build the resolver index now, in the background, rather than in the first user's ack.
+    deps.pool.submit(_warm_up, answerer)
     app.middleware(delivery_guard(Deduplicator(engine)))
     register_all(app, deps)
     # Events nobody needs to act on (most channel messages) still get their 200, or Slack retries.
@@ -80,6 +82,16 @@ def build_app(
 
     app._countermap_deps = deps  # type: ignore[attr-defined]  # for tests and the runner's shutdown
     return app
+
+
+def _warm_up(answerer: Answerer) -> None:
+    refresh = getattr(answerer, "refresh_if_stale", None)
+    if refresh is None:
+        return
+    try:
+        refresh()
+    except Exception:
+        log.exception("could not build the resolver index at start; the first question will try again")
 
 
 def delivery_guard(dedup: Deduplicator) -> Callable[..., BoltResponse]:

@@ -1,0 +1,175 @@
+"""The Slack app answering from the real corpus, end to end over HTTP: what users see is valid
+Block Kit (``bot.render.limits``), escaped, and the same on every surface."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from bot import actions
+from bot.answer import Answerer
+from bot.config import Settings
+from bot.render.limits import violations
+from tests.slack_harness import (
+    CHANNEL,
+    USER,
+    SlackUnderTest,
+    block_actions,
+    element,
+    new_ts,
+    running_app,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def real_answerer(corpus_engine: Engine) -> Answerer:
+    answerer = Answerer(corpus_engine, Settings())
+    answerer.refresh_if_stale()
+    return answerer
+
+
+@pytest.fixture
+def slack(tmp_path: Path, real_answerer: Answerer) -> Iterator[SlackUnderTest]:
+    """The app's own state in a small database; its answers from the shared, read-only corpus."""
+    from store.db import make_engine, upgrade
+
+    state = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    upgrade(state)
+    with running_app(state, real_answerer) as s:
+        s.fake.add_channel(CHANNEL, "soc")
+        yield s
+    state.dispose()
+
+
+def valid(message: dict[str, Any], *, attributed_to: str | None = None) -> dict[str, Any]:
+    """No violation of Slack's limits or of our escaping rules.  A shared answer names its sharer
+    with a real user mention (``<@U…>``), the one raw ``<…>`` the validator does not know about."""
+    problems = violations({"text": message.get("text", ""), "blocks": message.get("blocks", [])})
+    if attributed_to:
+        problems = [p for p in problems if not p.endswith(f"unescaped <@{attributed_to}>")]
+    assert problems == [], problems
+    return message
+
+
+def shown_text(blocks: list[dict[str, Any]]) -> str:
+    """Everything Slack renders (text objects), not element values."""
+    out: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            if obj.get("type") in ("mrkdwn", "plain_text") and isinstance(obj.get("text"), str):
+                out.append(obj["text"])
+            for key, value in obj.items():
+                if key not in ("value", "action_id", "block_id", "url"):
+                    walk(value)
+        elif isinstance(obj, list):
+            for item in obj:
+                walk(item)
+
+    walk(blocks)
+    return "\n".join(out)
+
+
+def test_technique_command_answers_exactly_like_the_main_command(slack: SlackUnderTest) -> None:
+    short = valid(slack.command("SC-07", command="/t1048").json())
+    long = valid(slack.command("T1048 SC-07").json())
+    assert short["blocks"] == long["blocks"] and short["response_type"] == "ephemeral"
+    text = shown_text(short["blocks"])
+    assert "SC-07" in text and "T1048" in text and "Boundary Protection" in text
+    assert actions.SHARE in json.dumps(short["blocks"])
+
+
+def test_share_then_export_a_navigator_layer_into_the_shared_messages_thread(slack: SlackUnderTest) -> None:
+    answer = slack.command("T1048").json()
+    share = element(answer["blocks"], actions.SHARE)
+    slack.interact(block_actions(share, ephemeral=True, response_url=slack.fake.response_url("s")))
+    (posted,) = slack.fake.wait_for("chat.postMessage")
+    valid(posted.body, attributed_to=USER)
+    assert f"<@{USER}>" in shown_text(posted.body["blocks"])
+    assert actions.SHARE not in json.dumps(posted.body["blocks"])
+    assert slack.fake.wait_for("response_url")[0].body["delete_original"] is True
+
+    (message,) = slack.fake.messages(CHANNEL)
+    export = element(message["blocks"], actions.EXPORT_NAVIGATOR)
+    slack.interact(block_actions(export, message=message, response_url=slack.fake.response_url("e")))
+    slack.fake.wait_for("files.completeUploadExternal", timeout=10)
+    (upload,) = slack.fake.uploads.values()
+    assert upload["thread_ts"] == message["ts"]
+    layer = json.loads(upload["content"])
+    assert any(t["techniqueID"] == "T1048" for t in layer["techniques"])
+
+
+def test_framework_picker_on_a_shared_message_updates_it_in_place(slack: SlackUnderTest) -> None:
+    answer = slack.command("T1059").json()
+    picker = element(answer["blocks"], actions.PICK_FRAMEWORK)
+    message = {"type": "message", "ts": new_ts(), "blocks": answer["blocks"]}
+    slack.interact(block_actions(picker, message=message, response_url=slack.fake.response_url("p")))
+    (update,) = slack.fake.wait_for("chat.update", timeout=10)
+    valid(update.body)
+    assert update.body["ts"] == message["ts"]
+    assert update.body["blocks"] != answer["blocks"]
+
+
+def test_channel_ping_in_a_question_is_echoed_escaped(slack: SlackUnderTest) -> None:
+    reply = valid(slack.command("<!channel> frobnicate the widgets").json())
+    text = shown_text(reply["blocks"]) + reply["text"]
+    assert "&lt;!channel&gt;" in text and "<!channel>" not in text
+
+
+def test_mention_reply_and_incident_card_are_valid_and_threaded(slack: SlackUnderTest) -> None:
+    ts = new_ts()
+    slack.event(
+        {"type": "app_mention", "channel": CHANNEL, "user": USER, "text": "<@U0BOT0001> T1566.001", "ts": ts}
+    )
+    (reply,) = slack.fake.wait_for("chat.postMessage", timeout=10)
+    assert reply.body["thread_ts"] == ts
+    assert "T1566.001" in shown_text(valid(reply.body)["blocks"])
+
+    slack.fake.add_channel("C0INC9", "incident-4711")
+    root = new_ts()
+    event = {"type": "message", "channel": "C0INC9", "channel_type": "channel", "user": USER, "ts": root,
+             "text": "EDR: T1486 on fs01"}  # fmt: skip
+    slack.event(event)
+    slack.event({**event, "ts": new_ts(), "thread_ts": root, "text": "still T1486"})
+    card = slack.fake.wait_for("chat.postMessage", count=2, timeout=10)[1]
+    assert card.body["thread_ts"] == root and "T1486" in shown_text(valid(card.body)["blocks"])
+    assert len([m for m in slack.fake.messages("C0INC9")]) == 1
+
+
+def test_link_to_a_technique_page_unfurls_into_a_valid_card(slack: SlackUnderTest) -> None:
+    url = "https://attack.mitre.org/techniques/T1048/003/"
+    ts = new_ts()
+    slack.event({"type": "link_shared", "channel": CHANNEL, "user": USER, "message_ts": ts,
+                 "links": [{"domain": "attack.mitre.org", "url": url}]})  # fmt: skip
+    (call,) = slack.fake.wait_for("chat.unfurl", timeout=10)
+    card = call.body["unfurls"][url]
+    valid({"text": "unfurls carry no fallback text", "blocks": card["blocks"]})
+    assert "T1048.003" in shown_text(card["blocks"])
+
+
+def test_modal_search_with_filters_and_app_home_show_real_data(slack: SlackUnderTest) -> None:
+    values = {
+        "cm_q": {"cm_q": {"type": "plain_text_input", "value": "T1110"}},
+        "cm_cat": {"cm_cat": {"type": "checkboxes", "selected_options": [{"value": "protect"}]}},
+    }
+    view = {"id": "V1", "type": "modal", "callback_id": "cm_search_modal", "state": {"values": values}}
+    submission = {"type": "view_submission", "team": {"id": "T0TEAM001"}, "user": {"id": USER}, "view": view}
+    body = slack.interact(submission).json()
+    assert body["response_action"] == "update"
+    assert "T1110" in shown_text(body["view"]["blocks"]) and len(body["view"]["blocks"]) <= 100
+
+    slack.event({"type": "app_home_opened", "user": USER, "channel": "D0DM1", "tab": "home"})
+    (home,) = slack.fake.wait_for("views.publish", timeout=10)
+    text = shown_text(home.body["view"]["blocks"])
+    assert "NIST 800-53" in text and "mappings" in text
