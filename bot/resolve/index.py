@@ -243,8 +243,13 @@ class _Builder:
         ix.veris_paths.sort(key=lambda p: -len(p[0]))
         return ix
 
+    def _popularity(self, n: int, most: int) -> float:
+        return 0.98 + 0.02 * math.log1p(n) / math.log1p(max(most, 1))
+
     def _techniques(self) -> None:
         ix = self.ix
+        counts = self.src.technique_counts
+        most = max(counts.values(), default=1)
         rows = sorted(
             self.src.techniques,
             key=lambda t: (t.revoked or t.deprecated, DOMAIN_ORDER.get(t.domain, 9), t.attack_id),
@@ -280,14 +285,14 @@ class _Builder:
                     note=note,
                     tactics=frozenset(t.tactics),
                     platforms=frozenset(fold(p) for p in t.platforms),
-                    prior=prior,
+                    prior=prior * self._popularity(counts.get(t.attack_id, 0), most),
                 )
             )
             ix.techniques[t.attack_id] = i
             self.name(i, t.name)
             if t.parent_id and t.parent_id in names:
                 self.name(i, f"{names[t.parent_id]} {t.name}")
-        current = {fold(t.name) for t in by_id.values()}
+        current = {(t.domain, fold(t.name)) for t in by_id.values() if not (t.revoked or t.deprecated)}
         for attack_id, name in self.src.mapped_names:
             i2 = ix.techniques.get(attack_id)
             if i2 is None:
@@ -297,10 +302,15 @@ class _Builder:
                 self.name(i2, name)
             elif fold(name) != fold(ix.entries[i2].name):
                 # an older name; a current technique still called that takes precedence
-                self.name(i2, name, PRIOR_OLD_NAME * (0.97 if fold(name) in current else 1.0))
+                taken = (ix.entries[i2].domain, fold(name)) in current
+                self.name(i2, name, PRIOR_OLD_NAME * (0.97 if taken else 1.0))
 
     def _capabilities(self) -> None:
         ix = self.ix
+        counts = self.src.capability_counts
+        most: dict[str, int] = {}
+        for (framework, _), n in counts.items():
+            most[framework] = max(most.get(framework, 1), n)
         for c in sorted(self.src.capabilities, key=lambda c: (c.framework, c.capability_id)):
             key = (c.framework, c.capability_id)
             if key in ix.capabilities:
@@ -313,6 +323,7 @@ class _Builder:
                 prior = PRIOR_CAPABILITY * PRIOR_VERIS_LEAF
             elif c.framework == "kev":
                 prior = PRIOR_CAPABILITY * PRIOR_KEV_NAME
+            prior *= self._popularity(counts.get(key, 0), most.get(c.framework, 1))
             i = self.add(
                 Entry("capability", c.capability_id, display or c.capability_id, c.framework, prior=prior)
             )

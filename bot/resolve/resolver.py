@@ -34,6 +34,7 @@ ACCEPT_MORE = 66.0  # ... and to be a second/third entity next to the first
 CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you mean"
 CONFIDENT = 78.0
 MAX_ALTERNATIVES = 5
+NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
 
 
 @dataclass
@@ -136,7 +137,7 @@ class _Resolver:
         elif e.kind == "capability":
             self._add_cap(e.framework or "", e.id, score)
         elif (e.framework or "", e.id) not in self.st.groups:
-            self.st.groups[(e.framework or "", e.id)] = (score, e.name)
+            self.st.groups[(e.framework or "", e.id)] = (round(score, 1), e.name)
 
     def _framework(self, key: str) -> None:
         if key not in self.st.frameworks:
@@ -322,29 +323,15 @@ class _Resolver:
             sw = stem(w)
             expanded.extend(ix.abbreviations.get(sw, (sw,)))
         expanded = list(dict.fromkeys(expanded))[:MAX_SLOTS]
+        # Two words that together make one known word ("power shell", "side loading") are one.
         toks: list[str] = []
         i = 0
         while i < len(expanded):
             w = expanded[i]
-            if i + 1 < len(expanded):
-                joined = stem(w + expanded[i + 1])
-                if joined in ix.vocab and (w not in ix.vocab or expanded[i + 1] not in ix.vocab):
-                    toks.append(joined)
-                    i += 2
-                    continue
-            if w not in ix.vocab and len(w) >= 7:
-                split = next(
-                    (
-                        (w[:k], w[k:])
-                        for k in range(3, len(w) - 2)
-                        if w[:k] in ix.vocab and stem(w[k:]) in ix.vocab
-                    ),
-                    None,
-                )
-                if split:
-                    toks.extend((split[0], stem(split[1])))
-                    i += 1
-                    continue
+            if i + 1 < len(expanded) and stem(w + expanded[i + 1]) in ix.vocab:
+                toks.append(stem(w + expanded[i + 1]))
+                i += 2
+                continue
             toks.append(w)
             i += 1
         slots = []
@@ -397,7 +384,7 @@ class _Resolver:
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)
             if prev is None or score > prev.score:
-                best[v.entry] = _Match(v.entry, min(score, 99.0), name_cov, frozenset(used), len(v.tids))
+                best[v.entry] = _Match(v.entry, score, name_cov, frozenset(used), len(v.tids))
         return best
 
     def _tactics_named(self, slots: list[_Slot], active: set[int]) -> set[str]:
@@ -451,7 +438,7 @@ class _Resolver:
                 accepted.append(again[0])
                 remaining -= again[0].used
         for m in accepted:
-            self._add_entry(self.ix.entries[m.entry], m.score)
+            self._add_entry(self.ix.entries[m.entry], min(m.score, NAME_SCORE_MAX))
         self._accepted = accepted
         return ranked
 
@@ -567,7 +554,7 @@ class _Resolver:
         for m in others:
             if m.score < floor or len(out) >= MAX_ALTERNATIVES:
                 break
-            out.append(self._alternative(self.ix.entries[m.entry], m.score))
+            out.append(self._alternative(self.ix.entries[m.entry], min(m.score, NAME_SCORE_MAX)))
         return tuple(out)
 
     def _alternative(self, e: Entry, score: float) -> Alternative:

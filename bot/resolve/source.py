@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.models import Capability, Mapping, Release, Tactic, Technique
@@ -63,6 +63,10 @@ class IndexSource:
     capability_names: list[tuple[str, str, str]] = field(default_factory=list)
     groups: list[GroupRow] = field(default_factory=list)
     tactics: list[TacticRow] = field(default_factory=list)
+    # How often the data maps each technique / capability: a gentle tie-breaker between
+    # equally good names (the often-mapped "Cloud Accounts" over a rarely-mapped namesake).
+    technique_counts: dict[str, int] = field(default_factory=dict)
+    capability_counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def source_from_session(session: Session) -> IndexSource:
@@ -119,6 +123,22 @@ def source_from_session(session: Session) -> IndexSource:
             .distinct()
         )
     ]
+    src.technique_counts = {
+        r[0]: r[1]
+        for r in session.execute(
+            select(Mapping.attack_id, func.count())
+            .where(Mapping.attack_id.is_not(None))
+            .group_by(Mapping.attack_id)
+        )
+    }
+    src.capability_counts = {
+        (r[0], r[1]): r[2]
+        for r in session.execute(
+            select(Mapping.framework, Mapping.capability_id, func.count())
+            .where(Mapping.capability_id.is_not(None))
+            .group_by(Mapping.framework, Mapping.capability_id)
+        )
+    }
     seen: set[tuple[str, str]] = set()
     for framework, groups in session.execute(
         select(Release.framework, Release.capability_groups).order_by(Release.id.desc())
