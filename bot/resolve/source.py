@@ -124,7 +124,7 @@ def source_from_session(session: Session) -> IndexSource:
         )
     ]
     src.technique_counts = {
-        r[0]: r[1]
+        r[0] or "": r[1]
         for r in session.execute(
             select(Mapping.attack_id, func.count())
             .where(Mapping.attack_id.is_not(None))
@@ -132,7 +132,7 @@ def source_from_session(session: Session) -> IndexSource:
         )
     }
     src.capability_counts = {
-        (r[0], r[1]): r[2]
+        (r[0], r[1] or ""): r[2]
         for r in session.execute(
             select(Mapping.framework, Mapping.capability_id, func.count())
             .where(Mapping.capability_id.is_not(None))
