@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,3 +160,26 @@ def serve_wsgi_thread(app: Any) -> Iterator[str]:
 def cookie_value(set_cookie: str, name: str) -> str | None:
     match = re.search(rf"(?:^|[,;]\s*){re.escape(name)}=([^;,\s]+)", set_cookie)
     return match.group(1) if match else None
+
+
+@contextlib.contextmanager
+def shared_database(backend: str, directory: Path) -> Iterator[str]:
+    """A migrated database on ``backend`` for a whole test module (tests keep apart by using their
+    own team IDs): creating a PostgreSQL database per test costs seconds on a busy machine."""
+    from store.db import make_engine, upgrade
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    url = f"sqlite:///{directory / 'shared.db'}" if backend == "sqlite" else create_pg_database("cm_slack")
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        if backend != "sqlite":
+            drop_pg_database(url)
+
+
+def unique_team_id() -> str:
+    """A Slack-shaped team ID no other test uses."""
+    return "T" + uuid.uuid4().hex[:10].upper()

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from slack_bolt import App
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from bot.config import Settings
 from bot.slack import constants
@@ -35,10 +35,9 @@ from tests.serve_helpers import (
     cookie_value,
     request,
     serve_wsgi_thread,
+    shared_database,
+    unique_team_id,
 )
-
-OTHER_TEAM = Team(team_id="T0OTHER01", team="Other SOC", bot_user_id="U0BOTOTH1", bot_id="B0BOTOTH1")
-OTHER_TOKEN = "xoxb-T0OTHER01-installed"
 
 
 def pong_app(settings: Settings, engine: Engine, answerer: Any, **kwargs: Any) -> App:
@@ -52,10 +51,37 @@ def pong_app(settings: Settings, engine: Engine, answerer: Any, **kwargs: Any) -
     return app
 
 
+@pytest.fixture(scope="module")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with shared_database(backend, tmp_path_factory.mktemp("oauth")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def engine(database_url: str) -> Iterator[Engine]:
+    from store.db import make_engine
+
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
+def team() -> Team:
+    """A workspace of its own per test (the database is shared by the module)."""
+    team_id = unique_team_id()
+    return Team(team_id=team_id, team="Other SOC", bot_user_id="U" + team_id[1:], bot_id="B" + team_id[1:])
+
+
+@pytest.fixture
+def team_token(team: Team) -> str:
+    return f"xoxb-{team.team_id}-installed"
+
+
+@pytest.fixture
+def fake(team: Team, team_token: str) -> Iterator[FakeSlack]:
     with FakeSlack() as f:
-        f.add_team(OTHER_TOKEN, OTHER_TEAM)
+        f.add_team(team_token, team)
         yield f
 
 
@@ -84,6 +110,12 @@ def mention(team_id: str, event_id: str) -> str:
     event = {"type": "app_mention", "user": "U0USER001", "text": "<@U0BOT0001> T1048",
              "ts": "1700000000.000100", "channel": "C0CHAN001"}  # fmt: skip
     return event_body(event, event_id=event_id, team_id=team_id)
+
+
+def installations_stored(settings: Settings, engine: Engine) -> int:
+    store = installation_store(settings, engine)
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(store.installations)).scalar_one())
 
 
 def install(url: str, fake: FakeSlack, team: Team, token: str) -> None:
@@ -126,29 +158,28 @@ def test_install_page_links_to_the_configured_slack_with_a_fresh_state(served: s
 
 
 def test_install_stores_the_installation_and_the_team_is_answered_with_its_own_token(
-    served: str, fake: FakeSlack, settings: Settings, engine: Engine
+    served: str, fake: FakeSlack, settings: Settings, engine: Engine, team: Team, team_token: str
 ) -> None:
-    install(served, fake, OTHER_TEAM, OTHER_TOKEN)
+    install(served, fake, team, team_token)
 
     exchange = fake.wait_for("oauth.v2.access")[0]
     assert exchange.body["code"] == "c0de"
-    stored = installation_store(settings, engine).find_installation(
-        enterprise_id=None, team_id=OTHER_TEAM.team_id
-    )
-    assert stored is not None and stored.bot_token == OTHER_TOKEN
-    assert stored.bot_user_id == OTHER_TEAM.bot_user_id
+    stored = installation_store(settings, engine).find_installation(enterprise_id=None, team_id=team.team_id)
+    assert stored is not None and stored.bot_token == team_token
+    assert stored.bot_user_id == team.bot_user_id
 
-    body = mention(OTHER_TEAM.team_id, "EvInstalled1")
+    body = mention(team.team_id, "EvInstalled" + team.team_id)
     reply = post(served + constants.EVENTS_PATH, body, secret=SIGNING_SECRET, content_type="application/json")
     assert reply.status == 200
     sent = fake.wait_for("chat.postMessage")[0]
-    assert sent.headers["authorization"] == f"Bearer {OTHER_TOKEN}"
+    assert sent.headers["authorization"] == f"Bearer {team_token}"
     assert sent.body["thread_ts"] == "1700000000.000100"
 
 
 def test_redirect_with_a_state_that_was_not_issued_is_refused_and_stores_nothing(
     served: str, fake: FakeSlack, settings: Settings, engine: Engine
 ) -> None:
+    before = installations_stored(settings, engine)
     request(served + constants.INSTALL_PATH)
     forged = "not-a-state-we-issued"
     done = request(
@@ -157,10 +188,7 @@ def test_redirect_with_a_state_that_was_not_issued_is_refused_and_stores_nothing
     )
     assert done.status in (400, 401)
     assert fake.calls_to("oauth.v2.access") == []
-    assert (
-        installation_store(settings, engine).find_installation(enterprise_id=None, team_id="T0TEAM001")
-        is None
-    )
+    assert installations_stored(settings, engine) == before
 
 
 def test_a_state_cannot_be_used_twice(served: str, fake: FakeSlack) -> None:
@@ -179,11 +207,11 @@ def test_event_from_a_team_that_never_installed_gets_no_reply(served: str, fake:
     assert fake.calls_to("chat.postMessage") == []
 
 
-def save_expiring(settings: Settings, engine: Engine, seconds_left: int) -> None:
+def save_expiring(settings: Settings, engine: Engine, team: Team, seconds_left: int) -> None:
     installation_store(settings, engine).save(
         Installation(
-            app_id="A0APP0001", team_id=OTHER_TEAM.team_id, team_name=OTHER_TEAM.team, user_id="U0INSTALL1",
-            bot_token="xoxe.xoxb-old", bot_id=OTHER_TEAM.bot_id, bot_user_id=OTHER_TEAM.bot_user_id,
+            app_id="A0APP0001", team_id=team.team_id, team_name=team.team, user_id="U0INSTALL1",
+            bot_token="xoxe.xoxb-old", bot_id=team.bot_id, bot_user_id=team.bot_user_id,
             bot_scopes=list(constants.BOT_SCOPES), bot_refresh_token="xoxe-1-old-refresh",
             bot_token_expires_at=int(time.time()) + seconds_left,
             installed_at=dt.datetime.now(dt.UTC).timestamp(),
@@ -192,19 +220,19 @@ def save_expiring(settings: Settings, engine: Engine, seconds_left: int) -> None
 
 
 def test_an_expiring_token_is_rotated_at_the_fake_and_the_new_one_is_used_and_saved(
-    served: str, fake: FakeSlack, settings: Settings, engine: Engine
+    served: str, fake: FakeSlack, settings: Settings, engine: Engine, team: Team
 ) -> None:
-    save_expiring(settings, engine, seconds_left=60)
+    save_expiring(settings, engine, team, seconds_left=60)
     fake.set_response(
         "oauth.v2.access",
         lambda call: {
             "ok": True, "access_token": "xoxe.xoxb-new", "refresh_token": "xoxe-1-new-refresh",
-            "expires_in": 43200, "token_type": "bot", "team": {"id": OTHER_TEAM.team_id},
+            "expires_in": 43200, "token_type": "bot", "team": {"id": team.team_id},
         },
     )  # fmt: skip
-    fake.add_team("xoxe.xoxb-new", OTHER_TEAM)
+    fake.add_team("xoxe.xoxb-new", team)
 
-    body = mention(OTHER_TEAM.team_id, "EvRotate1")
+    body = mention(team.team_id, "EvRotate" + team.team_id)
     assert (
         post(
             served + constants.EVENTS_PATH, body, secret=SIGNING_SECRET, content_type="application/json"
@@ -216,41 +244,39 @@ def test_an_expiring_token_is_rotated_at_the_fake_and_the_new_one_is_used_and_sa
     assert refresh.body["grant_type"] == "refresh_token"
     assert refresh.body["refresh_token"] == "xoxe-1-old-refresh"
     assert fake.wait_for("chat.postMessage")[0].token == "xoxe.xoxb-new"
-    stored = installation_store(settings, engine).find_installation(
-        enterprise_id=None, team_id=OTHER_TEAM.team_id
-    )
+    stored = installation_store(settings, engine).find_installation(enterprise_id=None, team_id=team.team_id)
     assert stored is not None
     assert (stored.bot_token, stored.bot_refresh_token) == ("xoxe.xoxb-new", "xoxe-1-new-refresh")
 
 
-def uninstall_event(kind: str) -> str:
+def uninstall_event(kind: str, team: Team) -> str:
     event: dict[str, Any] = {"type": kind}
     if kind == "tokens_revoked":
-        event["tokens"] = {"bot": [OTHER_TEAM.bot_user_id]}
+        event["tokens"] = {"bot": [team.bot_user_id]}
     return json.dumps({
-        "token": "unused", "team_id": OTHER_TEAM.team_id, "api_app_id": "A0APP0001", "event": event,
-        "type": "event_callback", "event_id": f"Ev{kind}", "event_time": int(time.time()),
+        "token": "unused", "team_id": team.team_id, "api_app_id": "A0APP0001", "event": event,
+        "type": "event_callback", "event_id": f"Ev{kind}{team.team_id}", "event_time": int(time.time()),
     })  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["app_uninstalled", "tokens_revoked"])
 def test_uninstall_and_revocation_delete_the_workspace_installation(
-    kind: str, served: str, fake: FakeSlack, settings: Settings, engine: Engine
+    kind: str, served: str, fake: FakeSlack, settings: Settings, engine: Engine, team: Team, team_token: str
 ) -> None:
-    install(served, fake, OTHER_TEAM, OTHER_TOKEN)
+    install(served, fake, team, team_token)
     store = installation_store(settings, engine)
-    assert store.find_bot(enterprise_id=None, team_id=OTHER_TEAM.team_id) is not None
+    assert store.find_bot(enterprise_id=None, team_id=team.team_id) is not None
 
-    reply = post(served + constants.EVENTS_PATH, uninstall_event(kind), secret=SIGNING_SECRET,
+    reply = post(served + constants.EVENTS_PATH, uninstall_event(kind, team), secret=SIGNING_SECRET,
                  content_type="application/json")  # fmt: skip
     assert reply.status == 200
     deadline = time.monotonic() + 5
-    while store.find_bot(enterprise_id=None, team_id=OTHER_TEAM.team_id) is not None:
+    while store.find_bot(enterprise_id=None, team_id=team.team_id) is not None:
         assert time.monotonic() < deadline, "installation still present"
         time.sleep(0.05)
 
     fake.reset()
-    post(served + constants.EVENTS_PATH, mention(OTHER_TEAM.team_id, "EvAfter1"), secret=SIGNING_SECRET,
-         content_type="application/json")  # fmt: skip
+    after = mention(team.team_id, "EvAfter" + team.team_id)
+    post(served + constants.EVENTS_PATH, after, secret=SIGNING_SECRET, content_type="application/json")
     time.sleep(0.3)
     assert fake.calls_to("chat.postMessage") == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from slack_sdk.oauth.installation_store import Installation
@@ -36,7 +37,7 @@ class NotInstalled(LookupError):
 
 _locks: dict[tuple[str | None, str | None], threading.Lock] = {}
 _locks_guard = threading.Lock()
-_tables_ready: set[int] = set()
+_tables_ready: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose OAuth tables exist
 
 
 def _lock_for(key: tuple[str | None, str | None]) -> threading.Lock:
@@ -69,9 +70,9 @@ def bot_token_for(
             return settings.slack_bot_token
         raise SlackNotConfigured()
     store = installation_store(settings, engine)
-    if id(engine) not in _tables_ready:
+    if engine not in _tables_ready:
         ensure_oauth_tables([store], engine)
-        _tables_ready.add(id(engine))
+        _tables_ready.add(engine)
 
     def find() -> Installation | None:
         found = store.find_installation(enterprise_id=enterprise_id, team_id=team_id)
