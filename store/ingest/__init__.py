@@ -140,7 +140,7 @@ def _attribute(engine: Engine, parsed: list[_Parsed], problems: list[Problem]) -
     def known_ids() -> dict[str, set[str]]:
         if not known:
             with engine.connect() as conn:
-                for fw, cid in conn.execute(select(Capability.framework, Capability.capability_id)).tuples():
+                for fw, cid in conn.execute(select(Capability.framework, Capability.capability_id)):
                     known.setdefault(fw, set()).add(cid)
             for p in parsed:
                 if p.kind == "mapping":

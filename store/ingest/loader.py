@@ -269,7 +269,7 @@ def write_capabilities(
             Release.last_update,
             Release.capability_groups,
         ).where(Release.framework == framework)
-    ).tuples():
+    ):
         releases[pk] = (release_order_key(fv, av, lu, pk), groups if isinstance(groups, dict) else {})
 
     best: dict[str, _Seen] = {}
@@ -307,7 +307,7 @@ def write_capabilities(
     ).where(Mapping.framework == framework, Mapping.capability_id.is_not(None))
     if new_release_pks:
         stored = stored.where(Mapping.release_id.not_in(new_release_pks))
-    for cid, written, name, group, release_pk in conn.execute(stored).tuples():
+    for cid, written, name, group, release_pk in conn.execute(stored):
         if cid:
             see(cid, (written or cid).strip(), name, group, release_pk)
 
@@ -322,7 +322,7 @@ def write_capabilities(
         )
         .where(CapabilityDescription.framework == framework)
         .order_by(CapabilityDescription.source, CapabilityDescription.position)
-    ).tuples():
+    ):
         key = version_key(version)
         text = (text or "").strip()
         cur = described.get(cid)
