@@ -49,7 +49,7 @@ from store.models import DigestRun
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-CLAIM_BATCH = 50
+COMPOSE_BATCH = 50
 UNFINISHED = ("claimed", "posted")
 # Test-only: kill this process with SIGKILL right after Slack accepted a digest's main message
 # and before its ts is recorded, to prove that a restart neither loses nor repeats it.
@@ -198,20 +198,25 @@ class DigestRunner:
                     report.busy += 1
         report.due = len(fresh) + len(takeovers)
 
-        for i in range(0, len(fresh), CLAIM_BATCH):
+        # Compose a batch (read-only), then claim each digest only as it is about to be posted:
+        # a process that dies holds at most the one claim it was posting.
+        work: list[tuple[int, Due, dict[str, Any] | None]] = [(sid, d, None) for sid, d in fresh]
+        work += takeovers
+        for i in range(0, len(work), COMPOSE_BATCH):
             if self.stop.is_set():
                 break
-            jobs = self._claim_fresh(fresh[i : i + CLAIM_BATCH], specs, now)
-            report.busy += len(fresh[i : i + CLAIM_BATCH]) - len(jobs)
-            self._work(jobs, report)
-        for sid, d, row in takeovers:
-            if self.stop.is_set():
-                break
-            job = self._take_over(specs[sid][0], d, row, now)
-            if job is None:
-                report.busy += 1
-                continue
-            self._work([job], report)
+            batch = work[i : i + COMPOSE_BATCH]
+            views = self._compose([(specs[sid][0], d) for sid, d, _ in batch])
+            for (sid, d, row), view in zip(batch, views, strict=True):
+                if self.stop.is_set():
+                    break
+                now = self.clock.now()
+                spec = specs[sid][0]
+                job = self._claim(spec, d, now) if row is None else self._take_over(spec, d, row, now)
+                if job is None:
+                    report.busy += 1
+                    continue
+                self._attempt(job, view, report)
         return report
 
     # ------------------------------------------------------------------ database
@@ -292,40 +297,26 @@ class DigestRunner:
             )
         return len(done)
 
-    def _claim_fresh(
-        self,
-        batch: Sequence[tuple[int, Due]],
-        specs: dict[int, tuple[SubscriptionSpec, dt.datetime]],
-        now: dt.datetime,
-    ) -> list[_Job]:
-        if not batch:
-            return []
-        rows = [
-            {
-                "subscription_id": sid,
-                "local_date": d.local_date,
-                "due_at": d.due_at,
-                "status": "claimed",
-                "claimed_by": self.instance,
-                "claimed_at": now,
-                "attempts": 1,
-                "thread_parts_posted": 0,
-            }
-            for sid, d in batch
-        ]
+    def _claim(self, spec: SubscriptionSpec, due: Due, now: dt.datetime) -> _Job | None:
+        """INSERT the (subscription, local date) row; only the process whose INSERT lands posts."""
         stmt = (
             self._insert()
-            .values(rows)
+            .values(
+                subscription_id=spec.id,
+                local_date=due.local_date,
+                due_at=due.due_at,
+                status="claimed",
+                claimed_by=self.instance,
+                claimed_at=now,
+                attempts=1,
+                thread_parts_posted=0,
+            )
             .on_conflict_do_nothing(index_elements=["subscription_id", "local_date"])
-            .returning(DigestRun.id, DigestRun.subscription_id, DigestRun.local_date)
+            .returning(DigestRun.id)
         )
         with write_connection(self.engine) as conn:
-            won = {(sid, day): rid for rid, sid, day in conn.execute(stmt).all()}
-        return [
-            _Job(specs[sid][0], d, won[(sid, d.local_date)], 1, verify=False)
-            for sid, d in batch
-            if (sid, d.local_date) in won
-        ]
+            run_id = conn.execute(stmt).scalar()
+        return None if run_id is None else _Job(spec, due, run_id, 1, verify=False)
 
     def _take_over(
         self, spec: SubscriptionSpec, due: Due, row: dict[str, Any], now: dt.datetime
@@ -386,29 +377,24 @@ class DigestRunner:
 
     # ------------------------------------------------------------------ posting
 
-    def _work(self, jobs: Sequence[_Job], report: PassReport) -> None:
-        if not jobs:
-            return
-        now = self.clock.now()
+    def _compose(self, items: Sequence[tuple[SubscriptionSpec, Due]]) -> list[DigestView]:
+        dates = {spec.id: due.local_date for spec, due in items}
         with session_scope(self.engine) as session:
-            views = compose(
+            return compose(
                 session,
-                [j.spec for j in jobs],
-                now=now,
-                local_date_for=lambda s: next(j.due.local_date for j in jobs if j.spec.id == s.id),
+                [spec for spec, _ in items],
+                now=self.clock.now(),
+                local_date_for=lambda s: dates[s.id],
             )
-        for job, view in zip(jobs, views, strict=True):
-            if self.stop.is_set():
-                # Not started: hand the claim back at once rather than after the timeout.
-                self._fenced(job, status="retry", claimed_at=now - retry_delay(job.fence))
-                continue
-            try:
-                self._deliver(job, view, report)
-            except PostFailed as exc:
-                self._failed(job, exc, report)
-            except Exception as exc:  # a bug or the database: log it, retry later
-                log.exception("digest %s for %s failed", job.run_id, job.spec.channel_id)
-                self._failed(job, PostFailed(f"{type(exc).__name__}: {exc}"[:500], permanent=False), report)
+
+    def _attempt(self, job: _Job, view: DigestView, report: PassReport) -> None:
+        try:
+            self._deliver(job, view, report)
+        except PostFailed as exc:
+            self._failed(job, exc, report)
+        except Exception as exc:  # a bug or the database: log it, retry later
+            log.exception("digest %s for %s failed", job.run_id, job.spec.channel_id)
+            self._failed(job, PostFailed(f"{type(exc).__name__}: {exc}"[:500], permanent=False), report)
 
     def _failed(self, job: _Job, exc: PostFailed, report: PassReport) -> None:
         final = exc.permanent or job.fence >= MAX_ATTEMPTS
@@ -453,7 +439,9 @@ class DigestRunner:
                     report.skipped_quiet += 1
                 return
         if ts is None:
-            if not self._fenced(job, claimed_at=now):  # lease refresh: still ours?
+            # A fresh claim is milliseconds old; after a takeover the channel look-up took time:
+            # refresh the lease and make sure it is still ours.
+            if job.verify and not self._fenced(job, claimed_at=self.clock.now()):
                 return
             ts = poster.post(channel, rendered.main, main_tag)
             if self.die_after_post:
