@@ -10,6 +10,7 @@ gives a "did you mean", a forged or stale button gives a clean error payload.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from bot.render.state import State
     from bot.views import View, ViewKind, ViewRequest
 
+log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -310,7 +312,8 @@ class Answerer:
     def _answer_state(
         self, state: State, *, shared_by: str | None = None, resolution: Resolution | None = None
     ) -> Answer:
-        from bot.render.blocks import render_view
+        from bot.render.blocks import render_error, render_view
+        from bot.render.limits import violations
 
         key = (state, shared_by)
         with self._lock:
@@ -318,6 +321,13 @@ class Answerer:
         if hit is None:
             view = self._view(state.request)
             rendered = render_view(view, state, shared_by=shared_by)
+            problems = violations(
+                {"text": rendered.text, "blocks": rendered.blocks},
+                allow_users=(shared_by,) if shared_by else (),
+            )
+            if problems:  # never send what Slack would refuse; say so instead
+                log.error("answer %s breaks Slack limits: %s", state, "; ".join(problems[:5]))
+                rendered = render_error("This answer does not fit in a Slack message; use the CSV export.")
             hit = (view, Payload(rendered.text, rendered.blocks), rendered.page, rendered.pages)
             with self._lock:
                 self._payloads.put(key, hit)

@@ -88,7 +88,10 @@ def _context(*texts: str) -> ContextBlock:
 
 
 def _plain(text: str, limit: int) -> PlainTextObject:
-    return PlainTextObject(text=clip(one_line(text), limit) or "…", emoji=True)
+    """Plain text is never parsed for mentions, but angle brackets become look-alikes anyway
+    so that no client or copy-paste can turn data into ``<!channel>``."""
+    safe = one_line(text).replace("<", "‹").replace(">", "›")
+    return PlainTextObject(text=clip(safe, limit) or "…", emoji=True)
 
 
 def _header(text: str) -> HeaderBlock:

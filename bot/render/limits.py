@@ -10,7 +10,7 @@ link are our own rules.  ``violations`` returns every problem; an empty list mea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 MAX_BLOCKS = 50
@@ -52,9 +52,12 @@ def total_text(blocks: list[dict[str, Any]]) -> int:
     return sum(len(t) for _, t in _texts(blocks))
 
 
-def mrkdwn_problems(text: str, where: str) -> list[str]:
-    """Raw ``<...>`` other than our http(s) links, and ``&`` not starting an entity."""
+def mrkdwn_problems(text: str, where: str, allow_users: Iterable[str] = ()) -> list[str]:
+    """Raw ``<...>`` other than our http(s) links (and mentions of ``allow_users``, such as the
+    user who shared an answer), and ``&`` not starting an entity."""
     problems = []
+    for user in allow_users:
+        text = text.replace(f"<@{user}>", "")
     text = _QUOTE.sub("", text)  # a ">" opening a line is mrkdwn's block quote
     for m in _ANGLE.finditer(text):
         if not _OUR_LINK.fullmatch(m.group(1)):
@@ -91,8 +94,9 @@ def _check_element(el: dict[str, Any], where: str, out: list[str]) -> None:
                 out.append(f"{where}: option value over {MAX_OPTION_VALUE}")
 
 
-def violations(payload: dict[str, Any]) -> list[str]:
+def violations(payload: dict[str, Any], *, allow_users: Iterable[str] = ()) -> list[str]:
     """Every way ``{"text", "blocks"}`` breaks Slack's limits or our escaping rules."""
+    allow_users = tuple(allow_users)
     from slack_sdk.errors import SlackObjectFormationError
     from slack_sdk.models.blocks import Block
 
@@ -162,11 +166,11 @@ def violations(payload: dict[str, Any]) -> list[str]:
                 action_ids.add(aid)
         for kind_, t in _texts(block):
             if kind_ == "mrkdwn":
-                out.extend(mrkdwn_problems(t, where))
+                out.extend(mrkdwn_problems(t, where, allow_users))
     return out
 
 
-def assert_valid(payload: dict[str, Any]) -> None:
-    problems = violations(payload)
+def assert_valid(payload: dict[str, Any], *, allow_users: Iterable[str] = ()) -> None:
+    problems = violations(payload, allow_users=allow_users)
     if problems:
         raise ValueError("; ".join(problems[:10]))

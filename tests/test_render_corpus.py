@@ -1,0 +1,109 @@
+"""Every answer the corpus can produce is a message Slack accepts.
+
+For every technique ID (ATT&CK objects and IDs only mapping files use), every capability and
+every pair of T1048 (and its sub-techniques) with the capabilities mapped to it, each page of
+the rendered payload (and the compact card, and every mapping's detail for T1048) passes
+``slack_sdk``'s ``to_dict()`` and our checks of what slack_sdk leaves out.  Rendered
+in-process over the session-scoped corpus on both backends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bot.config import ALL_FRAMEWORKS
+from bot.render.blocks import find_line, render_view
+from bot.render.limits import violations
+from bot.render.state import State, decode_state
+from bot.views import MessageView, TechniqueView, ViewRequest
+from store.db import session_scope
+from store.models import Capability, Mapping, Technique
+from store.queries import build_view
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def session(corpus_engine: Engine) -> Iterator[Session]:
+    with session_scope(corpus_engine) as s:
+        yield s
+
+
+def _check_all_pages(session: Session, request: ViewRequest, problems: list[str]) -> object:
+    view = build_view(session, request)
+    assert not isinstance(view, MessageView), request
+    first = render_view(view, State(request))
+    for page in range(1, first.pages + 1):
+        out = first if page == 1 else render_view(view, State(request, page=page))
+        for p in violations({"text": out.text, "blocks": out.blocks}):
+            problems.append(f"{request.kind} {request.techniques or request.capabilities} p{page}: {p}")
+        # Every button value must decode back to a state we accept.
+        for block in out.blocks:
+            elements = block.get("elements", []) + ([block["accessory"]] if "accessory" in block else [])
+            for el in elements:
+                if isinstance(el, dict) and "value" in el:
+                    decode_state(el["value"])
+    return view
+
+
+def test_every_technique_renders_within_slack_limits(session: Session) -> None:
+    ids = set(session.scalars(select(Technique.attack_id)).all())
+    ids |= set(
+        session.scalars(select(Mapping.attack_id).where(Mapping.attack_id.is_not(None)).distinct()).all()
+    )
+    assert len(ids) > 1000
+    problems: list[str] = []
+    for tid in sorted(ids):
+        request = ViewRequest("technique", (tid,), frameworks=ALL_FRAMEWORKS)
+        view = _check_all_pages(session, request, problems)
+        assert isinstance(view, TechniqueView)
+        card = render_view(view, State(request, compact=True))
+        problems.extend(f"card {tid}: {p}" for p in violations({"text": card.text, "blocks": card.blocks}))
+    assert problems == []
+
+
+def test_every_capability_renders_within_slack_limits(session: Session) -> None:
+    caps = session.execute(select(Capability.framework, Capability.capability_id)).all()
+    assert len(caps) > 1000
+    problems: list[str] = []
+    for fw, cid in caps:
+        kind = "cve" if fw == "kev" else "capability"
+        frameworks = ("nist_800_53", "m365") if kind == "cve" else ()
+        _check_all_pages(
+            session, ViewRequest(kind, capabilities=((fw, cid),), frameworks=frameworks), problems
+        )
+    assert problems == []
+
+
+def test_every_t1048_pair_and_mapping_detail_renders_within_slack_limits(session: Session) -> None:
+    family = ["T1048", "T1048.001", "T1048.002", "T1048.003"]
+    pairs = session.execute(
+        select(Mapping.attack_id, Mapping.framework, Mapping.capability_id)
+        .where(Mapping.attack_id.in_(family), Mapping.capability_id.is_not(None))
+        .distinct()
+    ).all()
+    assert len(pairs) > 100
+    problems: list[str] = []
+    for tid, fw, cid in pairs:
+        _check_all_pages(session, ViewRequest("pair", (tid,), ((fw, cid),)), problems)
+    details = 0
+    for tid in family:
+        request = ViewRequest("technique", (tid,), frameworks=ALL_FRAMEWORKS)
+        view = build_view(session, request)
+        assert isinstance(view, TechniqueView)
+        for sec in view.sections:
+            for g in sec.groups:
+                for line in g.lines:
+                    assert find_line(view, line.key) is not None
+                    out = render_view(view, State(request, expanded=line.key))
+                    details += 1
+                    problems.extend(
+                        f"detail {line.key}: {p}"
+                        for p in violations({"text": out.text, "blocks": out.blocks})
+                    )
+    assert details > 50
+    assert problems == []
