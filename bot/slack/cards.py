@@ -212,8 +212,9 @@ class CardPolicy:
                     posted_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts", "technique_id"])
-            ).rowcount
-        return Claim.CLAIMED if inserted == 1 else Claim.DUPLICATE
+                .returning(IncidentCard.id)
+            ).first()
+        return Claim.CLAIMED if inserted is not None else Claim.DUPLICATE
 
     def posted(
         self, team_id: str, channel_id: str, thread_ts: str, technique_id: str, message_ts: str

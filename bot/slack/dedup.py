@@ -58,8 +58,9 @@ class Deduplicator:
                     self._insert(ProcessedEvent)
                     .values(event_id=key[:100], team_id=team_id, received_at=now)
                     .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(ProcessedEvent.event_id)  # rowcount is not reliable across drivers
                 )
-                results.append(conn.execute(stmt).rowcount == 1)
+                results.append(conn.execute(stmt).first() is not None)
         self._maybe_prune()
         return results
 

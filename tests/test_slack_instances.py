@@ -1,0 +1,102 @@
+"""Several instances of the app on one database (gunicorn workers, or hosts behind a load
+balancer): a delivery Slack repeats, wherever it lands, produces one reply, and a technique
+named twice in a thread gets one card.  Runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.fake_slack import FakeSlack, Reply
+from tests.slack_harness import CHANNEL, USER, SlackUnderTest, StubAnswerer, new_event_id, new_ts, running_app
+
+
+@pytest.fixture(autouse=True)
+def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def two_instances(engine: Engine) -> Iterator[tuple[SlackUnderTest, SlackUnderTest]]:
+    """Two apps, each with its own engine (as separate processes have) on one database."""
+    from store.db import make_engine
+
+    with FakeSlack() as fake, ExitStack() as stack:
+        fake.add_channel("C0INC777", "inc-shared")
+        engines = [make_engine(engine.url.render_as_string(hide_password=False)) for _ in range(2)]
+        apps = [stack.enter_context(running_app(e, StubAnswerer(e), fake=fake)) for e in engines]
+        yield apps[0], apps[1]
+        for e in engines:
+            e.dispose()
+
+
+def at_once(*sends: object) -> list[Reply]:
+    """Run the sends concurrently, released together."""
+    barrier = threading.Barrier(len(sends))
+    replies: list[Reply | None] = [None] * len(sends)
+
+    def run(i: int, send: object) -> None:
+        barrier.wait()
+        replies[i] = send()  # type: ignore[operator]
+
+    threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(sends)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=15)
+    assert all(r is not None for r in replies)
+    return [r for r in replies if r is not None]
+
+
+def test_the_same_event_on_two_instances_is_answered_once(
+    two_instances: tuple[SlackUnderTest, SlackUnderTest],
+) -> None:
+    a, b = two_instances
+    event = {
+        "type": "app_mention",
+        "channel": CHANNEL,
+        "user": USER,
+        "text": "<@U0BOT0001> T1078",
+        "ts": new_ts(),
+    }
+    event_id = new_event_id()
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    now = int(time.time())
+    # Slack signs each delivery when it sends it; here they all arrive at once, on either instance.
+    replies = at_once(
+        lambda: a.event(event, event_id=event_id, timestamp=now - 3),
+        lambda: b.event(event, event_id=event_id, timestamp=now - 1, headers=retry),
+        lambda: a.event(event, event_id=event_id, timestamp=now, headers={**retry, "X-Slack-Retry-Num": "2"}),
+    )
+    assert [r.status for r in replies] == [200, 200, 200]
+    a.fake.wait_for("chat.postMessage")
+    time.sleep(0.6)
+    assert len(a.fake.calls_to("chat.postMessage")) == 1
+
+
+def test_one_card_per_technique_per_thread_across_instances(
+    two_instances: tuple[SlackUnderTest, SlackUnderTest],
+) -> None:
+    a, b = two_instances
+    root = new_ts()
+
+    def message(text: str, ts: str) -> dict[str, object]:
+        thread = {"thread_ts": root} if ts != root else {}
+        return {"type": "message", "channel": "C0INC777", "channel_type": "channel", "user": USER, **thread,
+                "text": text, "ts": ts}  # fmt: skip
+
+    at_once(
+        lambda: a.event(message("ransomware: T1486", root)),
+        lambda: b.event(message("T1486 here too", new_ts())),
+        lambda: a.event(message("and T1486 again", new_ts())),
+    )
+    a.fake.wait_for("chat.postMessage")
+    time.sleep(0.8)
+    cards = a.fake.calls_to("chat.postMessage")
+    assert [(c.body["thread_ts"], c.body["text"]) for c in cards] == [(root, "card: T1486")]
