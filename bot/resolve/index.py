@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import itertools
 import logging
 import math
 import threading
@@ -88,6 +89,7 @@ class ResolverIndex:
     variants: list[Variant] = field(default_factory=list)
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     revocation_depth: dict[str, int] = field(default_factory=dict)  # revoked ID → hops to a current one
+    bigrams: set[tuple[str, str]] = field(default_factory=set)  # adjacent words in some name
     tactic_names: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     platform_words: dict[str, str] = field(default_factory=dict)
     default_weight: float = 3.0
@@ -140,14 +142,24 @@ class ResolverIndex:
             self._token_cache[token] = result
         return result
 
+    def split_compound(self, word: str) -> tuple[str, str] | None:
+        """("bruteforce") → ("brute", "force") when some name has those two words side by side."""
+        if len(word) < 6 or len(word) > 40:
+            return None
+        for k in range(3, len(word) - 2):
+            pair = (word[:k], stem(word[k:]))
+            if pair in self.bigrams:
+                return pair
+        return None
+
     def _match_token(self, token: str) -> tuple[tuple[int, float], ...]:
-        tid = self.vocab.get(token)
-        if tid is not None:
-            return ((tid, 1.0),)
         n = len(token)
+        tid = self.vocab.get(token)
+        if tid is not None and n < 5:
+            return ((tid, 1.0),)
         if n < 3 or n > 40:
             return ()
-        found: dict[int, float] = {}
+        found: dict[int, float] = {} if tid is None else {tid: 1.0}
         if n >= 4 and not token.isdigit():
             lo = bisect.bisect_left(self._sorted_words, token)
             prefixed = []
@@ -155,7 +167,7 @@ class ResolverIndex:
                 if not w.startswith(token):
                     break
                 prefixed.append(w)
-            if prefixed and len(prefixed) <= 12:
+            if prefixed and len(prefixed) <= 12 and tid is None:
                 for w in prefixed:
                     found[self.vocab[w]] = 0.9 if len(prefixed) <= 3 else 0.8
         if n >= 5:
@@ -210,6 +222,7 @@ _INDEX_FIELDS = (
     "platform_words",
     "_sorted_words",
     "_by_length",
+    "bigrams",
 )
 
 
@@ -414,6 +427,7 @@ class _Builder:
             toks = list(dict.fromkeys(expanded))
             if not toks:
                 continue
+            ix.bigrams.update(itertools.pairwise(toks))
             tids: list[int] = []
             for t in toks:
                 tid = ix.vocab.get(t)

@@ -35,13 +35,15 @@ CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you me
 CONFIDENT = 78.0
 MAX_ALTERNATIVES = 5
 NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
+RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 
 
 @dataclass
 class _Slot:
     token: str
     cands: tuple[tuple[int, float], ...]
-    weight: float
+    weight: float  # IDF of the best vocabulary match, times its similarity
+    rarity: float = 0.0  # that match's IDF relative to the rarest word's
 
 
 @dataclass
@@ -332,13 +334,17 @@ class _Resolver:
                 toks.append(stem(w + expanded[i + 1]))
                 i += 2
                 continue
-            toks.append(w)
+            split = ix.split_compound(w) if w not in ix.vocab else None
+            toks.extend(split or (w,))  # "bruteforce" → brute force, as names write it
             i += 1
         slots = []
         for t in toks:
             cands = ix.match_token(t)
-            weight = max((ix.idf[tid] * sim for tid, sim in cands), default=ix.default_weight)
-            slots.append(_Slot(t, cands, weight))
+            best = max(cands, key=lambda c: ix.idf[c[0]] * c[1], default=None)
+            if best is None:
+                slots.append(_Slot(t, cands, ix.default_weight))
+            else:
+                slots.append(_Slot(t, cands, ix.idf[best[0]] * best[1], ix.idf[best[0]] / ix.max_idf))
         return slots, raw
 
     def _score(self, slots: list[_Slot], active: set[int]) -> dict[int, _Match]:
@@ -348,7 +354,6 @@ class _Resolver:
             for tid, sim in slots[s].cands:
                 hits.setdefault(tid, []).append((s, sim))
         total_q = sum(slots[s].weight for s in active) or 1.0
-        max_idf = self.ix.max_idf
         touched: set[int] = set()
         for tid in hits:
             touched.update(ix.postings[tid])
@@ -373,12 +378,11 @@ class _Resolver:
             got = sum(slots[s].weight * sim for s, sim in used.items())
             q_cov = got / total_q
             if not v.alias and got:
-                # A rare word that the whole question consists of ("moveit", "guardduty") names
-                # its entity even when the entity's full name is much longer.
-                rarity = (
-                    sum(slots[s].weight * sim * slots[s].weight for s, sim in used.items()) / got / max_idf
-                )
-                name_cov = max(name_cov, 0.85 * q_cov * min(rarity, 1.0))
+                # A rare word that the whole question consists of ("moveit", "log4j") names its
+                # entity even when the full name is much longer; a common one ("detection") not.
+                rarity = sum(slots[s].weight * sim * slots[s].rarity for s, sim in used.items()) / got
+                if rarity >= RARE:
+                    name_cov = max(name_cov, 0.85 * q_cov)
             e = ix.entries[v.entry]
             score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
             score *= self._context(e, tactics, platforms)
@@ -424,7 +428,10 @@ class _Resolver:
         self._ranked = ranked
         accepted: list[_Match] = []
         top = ranked[0]
-        if top.score >= ACCEPT:
+        # Next to an ID the leftover words are usually context ("detection", "logs"), so a
+        # name then has to be as convincing as a second entity.
+        by_id = bool(self.st.techniques or self.st.capabilities or self.st.groups)
+        if top.score >= (ACCEPT_MORE if by_id else ACCEPT) and (not by_id or top.name_cov >= 0.75):
             accepted.append(top)
             remaining = active - top.used
             while remaining and len(accepted) < 3:
