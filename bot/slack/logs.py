@@ -46,3 +46,5 @@ def configure_logging(level: str = "INFO") -> None:
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
     root.setLevel(level.upper())
+    # Migration chatter on every start is noise at INFO; its warnings and errors still show.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

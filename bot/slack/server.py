@@ -109,6 +109,9 @@ def gunicorn_options(
         "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
         "limit_request_line": 8190,
         "limit_request_fields": 100,
+        # gunicorn >= 24 opens a control socket at a fixed per-user path: two servers on one host
+        # (web + bench reference, blue/green) would fight over it, and nothing here uses it.
+        "control_socket_disable": True,
     }
 
 
