@@ -436,3 +436,29 @@ def test_unknown_team_token_gets_its_own_auth(state: Engine, answerer: StubAnswe
             )
             (call,) = s.fake.wait_for("chat.postMessage")
             assert "answer: T1110" in call.body["text"]  # the bot's own mention was removed
+
+
+def test_failure_in_a_lazy_listener_apologises_in_the_thread_and_logs_the_traceback(
+    slack: SlackUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    ts = new_ts()
+    with caplog.at_level(logging.ERROR):
+        slack.event(
+            {"type": "app_mention", "channel": CHANNEL, "user": USER, "text": "<@U0BOT0001> boom", "ts": ts}
+        )
+        (call,) = slack.fake.wait_for("chat.postMessage")
+    assert call.body["thread_ts"] == ts and call.body["text"].startswith("Sorry")
+    error_id = call.body["text"].split("`")[1]
+    (record,) = [r for r in caplog.records if error_id in r.getMessage()]
+    assert record.exc_info is not None and "the answerer broke" in str(record.exc_info[1])
+
+
+def test_digest_commands_are_routed_and_changes_need_an_admin(state: Engine, answerer: StubAnswerer) -> None:
+    with running_app(state, answerer, admin_mode="configured", admins=("U0BOSS",)) as s:
+        s.fake.add_user("U0BOSS", tz="Europe/Paris")
+        helped = s.command("digest help").json()
+        refused = s.command("digest subscribe 08:30").json()
+        subscribed = s.command("digest subscribe 08:30", user_id="U0BOSS").json()
+    assert "digest" in helped["text"].lower()
+    assert "Only the admins" in refused["text"]
+    assert "08:30" in json.dumps(subscribed["blocks"]) and "Europe/Paris" in json.dumps(subscribed["blocks"])
