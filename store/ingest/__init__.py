@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +61,14 @@ def ingest_paths(
     *,
     progress: bool = False,
     kind: str = "ingest",
+    labels: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Load every data file under ``paths`` (files or folders, searched recursively).
 
     Raises ``IngestError`` listing each bad file, with the database unchanged.  ``progress``
     shows a bar on stderr (callers pass ``sys.stderr.isatty()``).  ``kind`` is what the
-    ``sync_runs`` row says when data changed ("ingest" or "sync").
+    ``sync_runs`` row says when data changed ("ingest" or "sync").  ``labels`` maps a file's
+    resolved path to the name to record and report instead (sync passes the URLs).
     """
     from store.db import upgrade
 
@@ -79,13 +81,15 @@ def ingest_paths(
 
         known = set(conn.execute(select(IngestedFile.sha256)).scalars())
 
+    names = {str(Path(k).resolve()): v for k, v in (labels or {}).items()}
     parsed: list[_Parsed] = []
-    with _progress(progress, len(candidates)) as advance:
+    with progress_bar(progress, len(candidates)) as advance:
         for cand in candidates:
+            name = names.get(str(cand.path.resolve()), str(cand.path))
             try:
-                item = _read_one(cand, known, report)
+                item = _read_one(cand, name, known, report)
             except FileProblem as exc:
-                problems.append(Problem(str(cand.path), exc.place, exc.reason))
+                problems.append(Problem(name, exc.place, exc.reason))
                 item = None
             if item is not None:
                 parsed.append(item)
@@ -102,9 +106,8 @@ def ingest_paths(
     return report
 
 
-def _read_one(cand: Candidate, known: set[str], report: IngestReport) -> _Parsed | None:
+def _read_one(cand: Candidate, path: str, known: set[str], report: IngestReport) -> _Parsed | None:
     raw = read_candidate(cand)
-    path = str(cand.path)
     if raw is None:
         report.files.append(FileResult(path, "skipped", "not a data file", "skipped"))
         return None
@@ -269,7 +272,8 @@ def _remember(conn: Any, p: _Parsed, action: str, report: IngestReport, rows: in
 
 
 @contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[Any]:
+def progress_bar(enabled: bool, total: int, label: str = "ingest") -> Iterator[Any]:
+    """A rich progress bar on stderr (only when ``enabled``); yields ``advance(name)``."""
     if not enabled or total == 0:
         yield lambda _name: None
         return
@@ -277,7 +281,7 @@ def _progress(enabled: bool, total: int) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("[bold]ingest"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
