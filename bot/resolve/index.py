@@ -142,6 +142,9 @@ class ResolverIndex:
             self._token_cache[token] = result
         return result
 
+    def is_cached(self, token: str) -> bool:
+        return token in self._token_cache
+
     def split_compound(self, word: str) -> tuple[str, str] | None:
         """("bruteforce") → ("brute", "force") when some name has those two words side by side."""
         if len(word) < 6 or len(word) > 40:

@@ -9,6 +9,7 @@ never matched again as a name.  Pure: no I/O, and no exception escapes ``resolve
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from bot.resolution import (
@@ -28,7 +29,9 @@ from store.ids import canonical_capability_id
 
 log = logging.getLogger(__name__)
 
-MAX_SLOTS = 40  # content words considered for names; questions are short, pastes are not
+SCAN_CHARS = 500  # steering words, control IDs and names are looked for in this much text
+MAX_SLOTS = 24
+MAX_FUZZY = 8  # unknown words looked up approximately per question (typos are few; noise is not)  # content words considered for names; questions are short, pastes are not
 ACCEPT = 58.0  # lowest score a name match needs to count as an answer
 ACCEPT_MORE = 66.0  # ... and to be a second/third entity next to the first
 CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you mean"
@@ -90,6 +93,8 @@ class _Resolver:
         self.query = query
         self.text = clean(query)
         self.buf = list(self.text)
+        self._joined = self.text
+        self._dirty = False
         self.st = _State()
         self._nouns: list[tuple[str, str]] = []
         self._slot_list: list[_Slot] = []
@@ -99,10 +104,14 @@ class _Resolver:
     # ------------------------------------------------------------------ helpers
 
     def _cur(self) -> str:
-        return "".join(self.buf)
+        if self._dirty:
+            self._joined = "".join(self.buf)
+            self._dirty = False
+        return self._joined
 
     def _blank(self, start: int, end: int) -> None:
         self.buf[start:end] = " " * (end - start)
+        self._dirty = True
 
     def _tech(self, attack_id: str, note: str | None = None) -> None:
         e = self.ix.technique(attack_id)
@@ -176,17 +185,24 @@ class _Resolver:
     def _ids(self) -> None:
         ix = self.ix
         cur = self._cur()
-        for m in idre.CVE_RE.finditer(cur):
+        for m in idre.CVE_RE.finditer(cur) if "cve" in cur.lower() else ():
             self._add_cap("kev", f"CVE-{m.group(1)}-{m.group(2)}", 100.0)
             self._blank(m.start(), m.end())
         cur = self._cur()
-        for rx in (idre.TECHNIQUE_WORD_RE, idre.TECHNIQUE_RE):
+        low = cur.lower()
+        wordy = "tech" in low or "ttp" in low
+        for rx in (idre.TECHNIQUE_WORD_RE, idre.TECHNIQUE_RE) if wordy else (idre.TECHNIQUE_RE,):
             for m in rx.finditer(cur):
                 self._tech(idre.technique_id(m.group(1), m.group(2)))
                 self._blank(m.start(), m.end())
             cur = self._cur()
         for m in idre.TACTIC_ID_RE.finditer(cur):
             self._blank(m.start(), m.end())
+        # Technique IDs and CVEs are found anywhere in a long paste; everything else only in
+        # its first part, which bounds the work a 4,000-character message can cause.
+        if len(self.buf) > SCAN_CHARS:
+            self.buf = self.buf[:SCAN_CHARS]
+            self._dirty = True
         cur = self._cur()
         for m in idre.CSA_RE.finditer(cur):
             self._add_cap("csa_ccm", canonical_capability_id("csa_ccm", f"{m.group(1)}-{m.group(2)}"), 100.0)
@@ -243,7 +259,9 @@ class _Resolver:
                 self._blank(m.start(), m.end())
 
     def _veris(self, cur: str) -> None:
-        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in cur)
+        low = cur.lower()
+        if len(low) != len(cur):  # a few characters lower-case to two; keep positions aligned
+            low = cur.encode("ascii", "replace").decode("ascii").lower()
         for m in idre.VERIS_START_RE.finditer(low):
             pos = m.start()
             if low[pos] == " ":
@@ -291,6 +309,16 @@ class _Resolver:
             st.compare = True
             self._blank(start, end)
         self._families()
+        if st.frameworks:
+            self._framework_ids()
+
+    def _framework_ids(self) -> None:
+        """Plain-word IDs ("eop", "xss", "firewalls") count once their framework is named."""
+        for m in idre.WORD_RE.finditer(self._cur()):
+            for i in self.ix.ids.get(m.group(0).lower(), ()):
+                if self.ix.entries[i].framework in self.st.frameworks:
+                    self._add_entry(self.ix.entries[i], 100.0)
+                    self._blank(m.start(), m.end())
 
     def _families(self) -> None:
         """Bare NIST family codes: "SC", "sc family", or a question that is only "ac"."""
@@ -338,8 +366,15 @@ class _Resolver:
             toks.extend(split or (w,))  # "bruteforce" → brute force, as names write it
             i += 1
         slots = []
+        fuzzy_left = MAX_FUZZY
         for t in toks:
-            cands = ix.match_token(t)
+            if t in ix.vocab or ix.is_cached(t):
+                cands = ix.match_token(t)
+            elif fuzzy_left > 0 and sum(c.isalpha() for c in t) >= 3:
+                fuzzy_left -= 1
+                cands = ix.match_token(t)
+            else:
+                cands = ()
             best = max(cands, key=lambda c: ix.idf[c[0]] * c[1], default=None)
             if best is None:
                 slots.append(_Slot(t, cands, ix.default_weight))
@@ -523,7 +558,10 @@ class _Resolver:
         if groups:
             return "group"
         content = [w for w in words(self._cur()) if w not in STOP_WORDS]
-        asked_help = any(w in vocab.HELP_WORDS for w in words(self.text)) or self.text.strip() in ("?", "")
+        asked_help = any(w in vocab.HELP_WORDS for w in words(self.text[:SCAN_CHARS])) or self.text in (
+            "?",
+            "",
+        )
         if asked_help and all(w in vocab.HELP_WORDS for w in content):
             return "help"
         if not self.text.strip():
@@ -579,13 +617,7 @@ def alternative_query(e: Entry) -> str:
         return e.id
     if e.kind == "group" and e.framework == "nist_800_53":
         return f"{e.id} family"
-    if (
-        e.framework in ("aws", "azure", "gcp", "intel-vpro", "veris", "m365", "kev")
-        and e.kind == "capability"
-    ):
+    if re.search(r"[-_.&\d]", e.id):
         return e.id
-    if e.kind == "group" and e.framework in ("cri_profile", "veris"):
-        return e.id
-    if "_" in e.id or "-" in e.id or "." in e.id:
-        return e.id
-    return e.id
+    # a plain word ("eop", "firewalls") is an ID only next to its framework's name
+    return f"{vocab.FRAMEWORK_QUERY_WORD.get(e.framework or '', '')} {e.id}".strip()

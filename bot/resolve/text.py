@@ -6,13 +6,12 @@ The same tokeniser runs over names at index time and over queries at resolve tim
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from functools import lru_cache
 
 MAX_INPUT_CHARS = 4000  # a Slack message can be longer; nobody asks a question that long
-MAX_NAME_CHARS = 400  # free text past this is not searched for names (IDs still are)
+MAX_NAME_CHARS = 300  # free text past this is not searched for names (IDs still are)
 
 # Slack wraps mentions and links: <@U123|bob>, <#C1|general>, <!channel>, <https://x|label>.
 _SLACK_SPECIAL = re.compile(r"<[@#!][^<>]{0,200}>")
@@ -52,7 +51,8 @@ def clean(text: object) -> str:
     text = text[: MAX_INPUT_CHARS * 2]
     text = _SLACK_LINK.sub(lambda m: f" {m.group(1)} ", text)
     text = _SLACK_SPECIAL.sub(" ", text)
-    text = html.unescape(text) if "&" in text else text
+    if "&" in text:  # Slack escapes exactly these three in message text
+        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub(" ", text)
     text = _FORMATTING.sub(" ", text)
@@ -65,8 +65,8 @@ def fold(text: str) -> str:
     text = text.casefold()
     if text.isascii():
         return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Names and IDs are ASCII: accents go, other scripts cannot match anything anyway.
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
 @lru_cache(maxsize=65536)

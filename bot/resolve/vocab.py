@@ -46,6 +46,20 @@ FRAMEWORK_PHRASES: dict[str, str] = {
     "intel-vpro": "intel-vpro",
 }
 
+# The shortest word that names each framework, for building queries.
+FRAMEWORK_QUERY_WORD = {
+    "nist_800_53": "nist",
+    "m365": "m365",
+    "aws": "aws",
+    "azure": "azure",
+    "gcp": "gcp",
+    "kev": "kev",
+    "veris": "veris",
+    "cri_profile": "cri",
+    "csa_ccm": "ccm",
+    "intel-vpro": "vpro",
+}
+
 # Single words that name a framework; inside capability names they carry no weight
 # ("Amazon GuardDuty" is found by "guardduty" once "aws" has picked the framework).
 FRAMEWORK_WORDS = frozenset(
