@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def make_queries(index: object, n: int, seed: int = 7) -> list[str]:
@@ -50,7 +50,10 @@ def make_queries(index: object, n: int, seed: int = 7) -> list[str]:
         return s[:i] + s[i + 1 :] if rng.random() < 0.5 else s[:i] + s[i + 1] + s[i] + s[i + 2 :]
 
     def garbage(length: int) -> str:
-        alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 .-_/()[]*+?$^|\\<>!@#&;'\"\x00\x07\u202e\u05d0\u0627\u4e2d\U0001f600"
+        alphabet = (
+            "abcdefghijklmnopqrstuvwxyz0123456789 .-_/()[]*+?$^|\\<>!@#&;'\""
+            "\x00\x07\u202e\u05d0\u0627\u4e2d\U0001f600"
+        )
         return "".join(rng.choice(alphabet) for _ in range(length))
 
     out: list[str] = []
@@ -157,7 +160,8 @@ def main() -> int:
     )
     print(f"data_version: {statistics.median(versions):.2f} ms")
     print(
-        f"index memory (tracemalloc, allocated by the build): {(after - before) / 2**20:.1f} MB   target ≤ 50 MB"
+        f"index memory (tracemalloc, allocated by the build): {(after - before) / 2**20:.1f} MB"
+        "   target ≤ 50 MB"
     )
     print(
         f"resolve over {len(queries)} mixed queries: p50 {p50:.3f} ms, p99 {p99:.3f} ms, worst {worst:.2f} ms"

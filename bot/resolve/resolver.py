@@ -30,8 +30,8 @@ from store.ids import canonical_capability_id
 log = logging.getLogger(__name__)
 
 SCAN_CHARS = 500  # steering words, control IDs and names are looked for in this much text
-MAX_SLOTS = 24
-MAX_FUZZY = 8  # unknown words looked up approximately per question (typos are few; noise is not)  # content words considered for names; questions are short, pastes are not
+MAX_SLOTS = 24  # content words considered for names; questions are short, pastes are not
+MAX_FUZZY = 8  # unknown words looked up approximately per question (typos are few; noise is not)
 ACCEPT = 58.0  # lowest score a name match needs to count as an answer
 ACCEPT_MORE = 66.0  # ... and to be a second/third entity next to the first
 CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you mean"
