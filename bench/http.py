@@ -1,0 +1,364 @@
+"""HTTP mode under load: signed ``/t1048 SC-07`` slash commands against ``countermap serve --http``.
+
+Starts the real server (gunicorn, the same settings as production) on 127.0.0.1 with its Web API
+pointed at an in-process fake Slack, then sends signed slash-command requests from 1 and from 20
+concurrent clients (keep-alive connections, as Slack's senders use) and reports ack latency
+p50/p99 and throughput.  The same run is repeated against a reference Bolt app whose handler only
+acks, served by the same server with the same settings, so the figures are ratios measured on this
+machine at this moment.  Finally it reports the steady-state RSS of each worker.
+
+    .venv/bin/python bench/http.py [--db URL] [--workers 2] [--threads 8] [--requests 400]
+
+Without ``--db`` the corpus (``../shared`` or ``$COUNTERMAP_CORPUS``) is ingested into a
+temporary SQLite file first.  Only 127.0.0.1 traffic; every loop is bounded.
+
+Targets (issue 5): p50 <= 5 ms with one client, p99 <= 50 ms at 20 concurrent, throughput >= 50%
+of the reference, RSS <= 200 MB per worker.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This script is named http.py: when run, its folder comes first on sys.path and would shadow the
+# standard library's ``http`` package (which gunicorn, slack_sdk and this file need).
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+MAX_PHASE_SECONDS = 60.0
+
+
+# --------------------------------------------------------------------------- the reference app
+
+
+def reference_factory(settings: Any, engine: Any, answerer: Any, **kwargs: Any) -> Any:
+    """A Bolt app whose only listener acks every slash command, with the countermap app's runner
+    settings (``process_before_response=True``)."""
+    from slack_bolt import App
+
+    app = App(process_before_response=True, name="reference", **kwargs)
+
+    @app.command(re.compile(r"^/"))
+    def only_ack(ack: Callable[..., None]) -> None:
+        ack()
+
+    return app
+
+
+def serve_reference(args: argparse.Namespace) -> None:
+    from bot.config import load_settings
+    from bot.slack.logs import configure_logging
+    from bot.slack.server import serve_http
+
+    configure_logging("warning")
+    serve_http(
+        load_settings(),
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        factory=reference_factory,
+        log_level="warning",
+    )
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Phase:
+    label: str
+    clients: int
+    latencies_ms: list[float]
+    seconds: float
+    errors: int
+    wrong: int
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        if not data:
+            return float("nan")
+        return data[min(len(data) - 1, round(q / 100 * (len(data) - 1)))]
+
+
+def signed_requests(count: int, response_url: str) -> list[tuple[bytes, dict[str, str]]]:
+    """Distinct signed bodies (the app refuses a replayed signature), built before timing."""
+    from slack_sdk.signature import SignatureVerifier
+
+    verifier = SignatureVerifier(SECRET)
+    ts = str(int(time.time()))
+    out = []
+    for i in range(count):
+        body = urlencode({
+            "token": "unused", "team_id": "T0TEAM001", "team_domain": "bench", "channel_id": "C0BENCH01",
+            "channel_name": "soc", "user_id": "U0BENCH01", "user_name": "bench", "command": "/t1048",
+            "text": "SC-07", "api_app_id": "A0APP0001", "response_url": response_url,
+            "trigger_id": f"{time.time_ns()}.{i}.bench",
+        })  # fmt: skip
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body) or "",
+        }
+        out.append((body.encode(), headers))
+    return out
+
+
+def run_phase(
+    port: int, label: str, clients: int, requests: list[tuple[bytes, dict[str, str]]], expect: bytes | None
+) -> Phase:
+    latencies: list[float] = []
+    errors = wrong = 0
+    lock = threading.Lock()
+    queue = iter(requests)
+    deadline = time.monotonic() + MAX_PHASE_SECONDS
+
+    def client() -> None:
+        nonlocal errors, wrong
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine: list[float] = []
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    item = next(queue, None)
+                if item is None:
+                    break
+                body, headers = item
+                started = time.perf_counter()
+                try:
+                    conn.request("POST", "/slack/events", body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    with lock:
+                        errors += 1
+                    continue
+                mine.append((time.perf_counter() - started) * 1000)
+                if resp.status != 200 or (expect is not None and expect not in data):
+                    with lock:
+                        wrong += 1
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Phase(label, clients, latencies, time.perf_counter() - started, errors, wrong)
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True
+    ).stdout
+    sizes = []
+    for pid in out.split():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        if match:
+            sizes.append(int(match.group(1)) / 1024)
+    return sizes
+
+
+def start_server(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server did not become healthy:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def corpus_database(tmp: Path) -> str:
+    from store.db import make_engine
+    from store.ingest import ingest_paths
+
+    corpus = Path(os.environ.get("COUNTERMAP_CORPUS") or ROOT.parent / "shared")
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    print(f"ingesting {corpus} into a temporary database ...", flush=True)
+    engine = make_engine(url)
+    ingest_paths(engine, [corpus])
+    engine.dispose()
+    return url
+
+
+def measure(
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    tmp: Path,
+    args: argparse.Namespace,
+    expect: bytes | None,
+) -> tuple[list[Phase], list[float]]:
+    proc = start_server(cmd, env, port, tmp / f"{name}.log")
+    try:
+        warm = signed_requests(100, "http://127.0.0.1:9/response_url")
+        run_phase(port, "warm-up", 4, warm, expect)
+        phases = [
+            run_phase(port, f"{name} x1", 1, signed_requests(args.requests, "http://127.0.0.1:9/r"), expect),
+            run_phase(
+                port, f"{name} x20", 20, signed_requests(args.requests * 5, "http://127.0.0.1:9/r"), expect
+            ),
+        ]
+        rss = worker_rss_mb(proc.pid)
+    finally:
+        stop_server(proc)
+    return phases, rss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", help="database with the corpus loaded (default: ingest into a temp file)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=400, help="requests at 1 client (x5 at 20)")
+    parser.add_argument("--serve-reference", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_reference:
+        serve_reference(args)
+        return 0
+
+    from tests.fake_slack import FakeSlack
+
+    with tempfile.TemporaryDirectory(prefix="cm-bench-") as tmpdir, FakeSlack() as fake:
+        tmp = Path(tmpdir)
+        db = args.db or corpus_database(tmp)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COUNTERMAP_"))}
+        env.update(
+            DATABASE_URL=db, SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.base_url
+        )
+        common = ["--workers", str(args.workers), "--threads", str(args.threads)]
+        countermap = str(Path(sys.executable).parent / "countermap")
+
+        port = free_port()
+        cm_cmd = [
+            countermap,
+            "serve",
+            "--http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *common,
+        ]
+        cm, cm_rss = measure("countermap", cm_cmd, env, port, tmp, args, b"Boundary Protection")
+
+        port = free_port()
+        ref_cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-reference",
+            "--port",
+            str(port),
+            *common,
+        ]
+        ref, ref_rss = measure("reference", ref_cmd, env, port, tmp, args, None)
+
+    print(f"\nHTTP mode, gunicorn {args.workers} workers x {args.threads} threads, signed /t1048 SC-07\n")
+    print(
+        f"{'run':<16}{'clients':>8}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'req/s':>9}{'errors':>8}{'wrong':>7}"
+    )
+    for p in [*cm, *ref]:
+        print(
+            f"{p.label:<16}{p.clients:>8}{len(p.latencies_ms):>10}{p.pct(50):>9.2f}{p.pct(99):>9.2f}"
+            f"{p.throughput:>9.0f}{p.errors:>8}{p.wrong:>7}"
+        )
+    print()
+    ratio1 = cm[0].throughput / ref[0].throughput if ref[0].throughput else 0
+    ratio20 = cm[1].throughput / ref[1].throughput if ref[1].throughput else 0
+    checks = [
+        ("p50 at 1 client <= 5 ms", f"{cm[0].pct(50):.2f} ms", cm[0].pct(50) <= 5),
+        ("p99 at 20 clients <= 50 ms", f"{cm[1].pct(99):.2f} ms", cm[1].pct(99) <= 50),
+        (
+            "throughput >= 50% of reference (20 clients)",
+            f"{ratio20:.0%} (1 client: {ratio1:.0%})",
+            ratio20 >= 0.5,
+        ),
+        (
+            "RSS per worker <= 200 MB",
+            ", ".join(f"{r:.0f} MB" for r in cm_rss) or "n/a",
+            bool(cm_rss) and max(cm_rss) <= 200,
+        ),
+        (
+            "every answer correct",
+            f"{sum(p.wrong + p.errors for p in cm)} wrong/failed",
+            all(not (p.wrong or p.errors) for p in cm),
+        ),
+    ]
+    for what, value, ok in checks:
+        print(f"  {'PASS' if ok else 'MISS'}  {what}: {value}")
+    print(f"  (reference worker RSS: {', '.join(f'{r:.0f} MB' for r in ref_rss) or 'n/a'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
