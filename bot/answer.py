@@ -123,6 +123,7 @@ class Answerer:
         self._checked_at = float("-inf")
         self._views: _LRU[Any, Any] = _LRU(cache_size)
         self._payloads: _LRU[Any, Any] = _LRU(cache_size)
+        self._static: tuple[Any, Any] | None = None  # releases and tactics of this data version
 
     # ------------------------------------------------------------------ data version / index
 
@@ -139,6 +140,7 @@ class Answerer:
                     return False
                 index = ResolverIndex.build(session, aliases=load_aliases(self.settings))
             self._index, self._version = index, version
+            self._static = None
             self._views.clear()
             self._payloads.clear()
             return True
@@ -286,13 +288,17 @@ class Answerer:
 
     def _view(self, request: ViewRequest) -> View:
         from store.db import session_scope
-        from store.queries import build_view
+        from store.queries import RELEASES_KEY, TACTICS_KEY, build_view, load_releases, tactic_names
 
         with self._lock:
             cached = self._views.get_or_none(request)
         if cached is not None:
             return cached
         with session_scope(self.engine) as session:
+            # Releases and tactics change only with the data version: read them once per version.
+            if self._static is None:
+                self._static = (load_releases(session), tactic_names(session))
+            session.info[RELEASES_KEY], session.info[TACTICS_KEY] = self._static
             view = build_view(session, request)
         with self._lock:
             self._views.put(request, view)

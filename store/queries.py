@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session
 
 from bot.resolution import SCORE_CATEGORIES, Filters
 from bot.views import (
@@ -72,6 +72,16 @@ OTHER_TACTIC = "Other"
 # --------------------------------------------------------------------------- releases
 
 
+def _scalars(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
+    return session.connection().execute(stmt, params or {}).scalars().all()
+
+
+def _q(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
+    """Rows of a column select through the session's connection: the Core path, without the
+    ORM's result machinery (a large share of a small query's cost)."""
+    return session.connection().execute(stmt, params or {}).all()
+
+
 @dataclass(frozen=True)
 class ReleaseInfo:
     pk: int
@@ -107,23 +117,32 @@ def release_key(ref: ReleaseRef) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (_numbers(ref.attack_version), version_key(ref.framework_version))
 
 
+_RELEASES = select(
+    Release.id,
+    Release.framework,
+    Release.framework_version,
+    Release.attack_version,
+    Release.domain,
+    Release.last_update,
+    Release.mapping_version,
+    Release.mapping_types,
+    Release.capability_groups,
+    Release.mapping_count,
+    Release.non_mappable_count,
+)
+
+
+RELEASES_KEY = "countermap.releases"
+TACTICS_KEY = "countermap.tactics"
+
+
 def load_releases(session: Session) -> list[ReleaseInfo]:
-    """Every release, newest first."""
-    rows = session.execute(
-        select(
-            Release.id,
-            Release.framework,
-            Release.framework_version,
-            Release.attack_version,
-            Release.domain,
-            Release.last_update,
-            Release.mapping_version,
-            Release.mapping_types,
-            Release.capability_groups,
-            Release.mapping_count,
-            Release.non_mappable_count,
-        )
-    ).all()
+    """Every release, newest first.  A caller that knows the data has not changed (the
+    Answerer, by data version) may put an earlier result in ``session.info[RELEASES_KEY]``."""
+    seeded = session.info.get(RELEASES_KEY)
+    if seeded is not None:
+        return list(seeded)
+    rows = _q(session, _RELEASES)
     out = [
         ReleaseInfo(
             pk=r.id,
@@ -232,6 +251,51 @@ _MAPPING_COLS = (
 )
 
 
+_LIVE = or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE)
+
+
+def _ids(name: str) -> Any:
+    return bindparam(name, expanding=True)
+
+
+# Statements built once with bound parameters: SQLAlchemy then reuses the compiled form and its
+# result map, where a freshly built select pays for construction and result adaptation.
+_TECHNIQUE_ROWS = (
+    select(*_MAPPING_COLS)
+    .where(Mapping.attack_id == bindparam("tid"), Mapping.release_id.in_(_ids("pks")))
+    .order_by(Mapping.position)
+)
+_SUB_COUNTS = (
+    select(Mapping.attack_id, Mapping.framework, func.count())
+    .where(Mapping.attack_id.in_(_ids("subs")), Mapping.release_id.in_(_ids("pks")), _LIVE)
+    .group_by(Mapping.attack_id, Mapping.framework)
+)
+_COUNTS_BY_TECHNIQUE = (
+    select(Mapping.release_id, func.count())
+    .where(Mapping.attack_id == bindparam("tid"), _LIVE)
+    .group_by(Mapping.release_id)
+)
+_CAPABILITY_WHERE = (Mapping.framework == bindparam("fw")) & (Mapping.capability_id == bindparam("cid"))
+_COUNTS_BY_CAPABILITY = (
+    select(Mapping.release_id, func.count()).where(_CAPABILITY_WHERE, _LIVE).group_by(Mapping.release_id)
+)
+_CAPABILITY_RELEASES = select(Mapping.release_id).where(_CAPABILITY_WHERE).distinct()
+_CAPABILITY_ROWS = (
+    select(*_MAPPING_COLS)
+    .where(_CAPABILITY_WHERE, Mapping.release_id == bindparam("pk"))
+    .order_by(Mapping.position)
+)
+_PAIR_ROWS = (
+    select(*_MAPPING_COLS)
+    .where(
+        _CAPABILITY_WHERE,
+        Mapping.attack_id.in_(_ids("tids")),
+        Mapping.release_id.in_(_ids("pks")),
+    )
+    .order_by(Mapping.position)
+)
+
+
 def _is_non_mappable(row: Any) -> bool:
     return row.status == NON_MAPPABLE or row.mapping_type == NON_MAPPABLE
 
@@ -300,26 +364,52 @@ def group_lines(lines: Iterable[MappingLine]) -> tuple[MappingGroup, ...]:
 # --------------------------------------------------------------------------- ATT&CK objects
 
 
-def _tactic_names(session: Session) -> dict[tuple[str, str], tuple[int, str]]:
-    rows = session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.position)).all()
+_TACTICS = select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.position)
+
+
+def tactic_names(session: Session) -> dict[tuple[str, str], tuple[int, str]]:
+    seeded = session.info.get(TACTICS_KEY)
+    if seeded is not None:
+        return dict(seeded)
+    rows = _q(session, _TACTICS)
     return {(r.domain, r.shortname): (r.position, r.name) for r in rows}
 
 
-def _techniques(session: Session, ids: Iterable[str]) -> dict[str, Technique]:
+_TECHNIQUE_COLS = (
+    Technique.attack_id,
+    Technique.name,
+    Technique.domain,
+    Technique.url,
+    Technique.tactics,
+    Technique.platforms,
+    Technique.is_subtechnique,
+    Technique.parent_attack_id,
+    Technique.revoked,
+    Technique.deprecated,
+    Technique.revoked_by,
+)
+
+
+_TECHNIQUES = select(*_TECHNIQUE_COLS).where(Technique.attack_id.in_(bindparam("ids", expanding=True)))
+_TECHNIQUES_DESCRIBED = select(*_TECHNIQUE_COLS, Technique.description).where(
+    Technique.attack_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _techniques(session: Session, ids: Iterable[str], *, description: bool = False) -> dict[str, Any]:
+    """ATT&CK rows by ID (the description, long, only when asked for)."""
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    # The description is long and only the header needs it (loaded then, on access).
-    stmt = select(Technique).options(defer(Technique.description)).where(Technique.attack_id.in_(ids))
-    rows = session.scalars(stmt).all()
-    out: dict[str, Technique] = {}
+    rows = _q(session, _TECHNIQUES_DESCRIBED if description else _TECHNIQUES, {"ids": ids})
+    out: dict[str, Any] = {}
     for t in rows:  # prefer a current object when a domain has the ID twice
         if t.attack_id not in out or (out[t.attack_id].revoked and not t.revoked):
             out[t.attack_id] = t
     return out
 
 
-def _ordered_tactics(tech: Technique, tactics: dict[tuple[str, str], tuple[int, str]]) -> tuple[str, ...]:
+def _ordered_tactics(tech: Any, tactics: dict[tuple[str, str], tuple[int, str]]) -> tuple[str, ...]:
     named = [tactics.get((tech.domain, s), (99, s.replace("-", " ").title())) for s in tech.tactics or []]
     return tuple(name for _, name in sorted(named))
 
@@ -332,10 +422,12 @@ def technique_header(
     fallback_name: str = "",
     domain: str | None = None,
     tactics: dict[tuple[str, str], tuple[int, str]] | None = None,
-    loaded: dict[str, Technique] | None = None,
+    loaded: dict[str, Any] | None = None,
 ) -> TechniqueHeader:
-    """Header facts; ``loaded`` saves the look-up when the caller already has the row."""
-    tech = (loaded if loaded is not None else _techniques(session, [technique_id])).get(technique_id)
+    """Header facts; ``loaded`` (rows with descriptions) saves the look-up."""
+    tech = (loaded if loaded is not None else _techniques(session, [technique_id], description=True)).get(
+        technique_id
+    )
     if tech is None:
         dom = domain or "enterprise"
         attack, explorer = _technique_urls(technique_id, dom, attack_version or "16.1")
@@ -353,7 +445,7 @@ def technique_header(
             parent=TechniqueRef(parent_id, parent_id, dom) if parent_id else None,
             known=False,
         )
-    tactics = tactics if tactics is not None else _tactic_names(session)
+    tactics = tactics if tactics is not None else tactic_names(session)
     related = [i for i in (tech.parent_attack_id, tech.revoked_by) if i]
     others = _techniques(session, related) if related else {}
     attack, explorer = _technique_urls(tech.attack_id, tech.domain, attack_version or "16.1")
@@ -380,32 +472,38 @@ def technique_header(
     )
 
 
+_MITIGATIONS = (
+    select(Mitigation.attack_id, Mitigation.name, Mitigation.url)
+    .join(MitigationLink, MitigationLink.mitigation_pk == Mitigation.id)
+    .where(
+        MitigationLink.technique_attack_id == bindparam("tid"),
+        Mitigation.revoked.is_(False),
+        Mitigation.deprecated.is_(False),
+    )
+    .distinct()
+)
+
+
 def _mitigations(session: Session, technique_id: str) -> tuple[MitigationLine, ...]:
-    rows = session.execute(
-        select(Mitigation.attack_id, Mitigation.name, Mitigation.url)
-        .join(MitigationLink, MitigationLink.mitigation_pk == Mitigation.id)
-        .where(
-            MitigationLink.technique_attack_id == technique_id,
-            Mitigation.revoked.is_(False),
-            Mitigation.deprecated.is_(False),
-        )
-        .distinct()
-    ).all()
+    rows = _q(session, _MITIGATIONS, {"tid": technique_id})
     return tuple(sorted((MitigationLine(r.attack_id, r.name, r.url) for r in rows), key=lambda m: m.id))
+
+
+_SUBTECHNIQUES = (
+    select(Technique.parent_attack_id, Technique.attack_id, Technique.name)
+    .where(
+        Technique.parent_attack_id.in_(bindparam("parents", expanding=True)),
+        Technique.revoked.is_(False),
+        Technique.deprecated.is_(False),
+    )
+    .order_by(Technique.attack_id)
+)
 
 
 def _subtechniques(session: Session, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     if not parent_ids:
         return {}
-    rows = session.execute(
-        select(Technique.parent_attack_id, Technique.attack_id, Technique.name)
-        .where(
-            Technique.parent_attack_id.in_(list(parent_ids)),
-            Technique.revoked.is_(False),
-            Technique.deprecated.is_(False),
-        )
-        .order_by(Technique.attack_id)
-    ).all()
+    rows = _q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)})
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
         if r.parent_attack_id:
@@ -413,13 +511,9 @@ def _subtechniques(session: Session, parent_ids: Sequence[str]) -> dict[str, lis
     return out
 
 
-def _release_counts(session: Session, where: Any) -> dict[int, int]:
-    rows = session.execute(
-        select(Mapping.release_id, func.count())
-        .where(where, or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE))
-        .group_by(Mapping.release_id)
-    ).all()
-    return {r[0]: int(r[1]) for r in rows}
+def _release_counts(session: Session, stmt: Any, params: dict[str, Any]) -> dict[int, int]:
+    """Mappings (not non-mappable rows) per release for one technique or one capability."""
+    return {r[0]: int(r[1]) for r in _q(session, stmt, params)}
 
 
 def _other_releases(
@@ -453,7 +547,7 @@ def technique_view(
     """The technique page: header facts, mitigations, then per framework its newest (or the
     filtered) release's mappings, sub-technique counts and non-mappable notes."""
     releases = load_releases(session)
-    loaded = _techniques(session, [technique_id])
+    loaded = _techniques(session, [technique_id], description=True)
     own = loaded.get(technique_id)
     domain = filters.domain or domain or (own.domain if own else "enterprise")
     all_frameworks = list(dict.fromkeys(i.ref.framework for i in releases))
@@ -462,17 +556,9 @@ def technique_view(
     subs = _subtechniques(session, [technique_id]).get(technique_id, [])
     sub_ids = [s for s, _ in subs]
 
-    counts = _release_counts(session, Mapping.attack_id == technique_id)
+    counts = _release_counts(session, _COUNTS_BY_TECHNIQUE, {"tid": technique_id})
     pks = [i.pk for i in chosen.values()]
-    rows = (
-        session.execute(
-            select(*_MAPPING_COLS)
-            .where(Mapping.attack_id == technique_id, Mapping.release_id.in_(pks))
-            .order_by(Mapping.position)
-        ).all()
-        if pks
-        else []
-    )
+    rows = _q(session, _TECHNIQUE_ROWS, {"tid": technique_id, "pks": pks}) if pks else []
     by_release: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
         by_release[r.release_id].append(r)
@@ -500,15 +586,7 @@ def technique_view(
 
     sub_counts: list[SubTechniqueCount] = []
     if sub_ids and pks:
-        sub_rows = session.execute(
-            select(Mapping.attack_id, Mapping.framework, func.count())
-            .where(
-                Mapping.attack_id.in_(sub_ids),
-                Mapping.release_id.in_(pks),
-                or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE),
-            )
-            .group_by(Mapping.attack_id, Mapping.framework)
-        ).all()
+        sub_rows = _q(session, _SUB_COUNTS, {"subs": sub_ids, "pks": pks})
         per: dict[str, dict[str, int]] = defaultdict(dict)
         for attack_id, fw, n in sub_rows:
             per[str(attack_id)][fw] = int(n)
@@ -552,12 +630,23 @@ def technique_view(
 # --------------------------------------------------------------------------- capability view
 
 
+_CAPABILITY = select(
+    Capability.capability_id, Capability.name, Capability.group, Capability.group_name
+).where(Capability.framework == bindparam("fw"), Capability.capability_id == bindparam("cid"))
+_DESCRIPTIONS = select(CapabilityDescription.framework_version, CapabilityDescription.description).where(
+    CapabilityDescription.framework == bindparam("fw"),
+    CapabilityDescription.capability_id == bindparam("cid"),
+)
+_STORED_DESCRIPTION = select(Capability.description).where(
+    Capability.framework == bindparam("fw"), Capability.capability_id == bindparam("cid")
+)
+
+
 def _capability_ref(session: Session, framework: str, capability_id: str) -> CapabilityRef:
-    cap = session.execute(
-        select(Capability).where(Capability.framework == framework, Capability.capability_id == capability_id)
-    ).scalar_one_or_none()
-    if cap is None:
+    found = _q(session, _CAPABILITY, {"fw": framework, "cid": capability_id})
+    if not found:
         return CapabilityRef(framework, capability_id, capability_id)
+    cap = found[0]
     return CapabilityRef(
         framework, cap.capability_id, (cap.name or cap.capability_id).strip(), cap.group, cap.group_name
     )
@@ -567,20 +656,13 @@ def _capability_description(
     session: Session, framework: str, capability_id: str, framework_version: str | None
 ) -> str | None:
     """The description list of the same framework version first, else any, else the stored one."""
-    rows = session.execute(
-        select(CapabilityDescription.framework_version, CapabilityDescription.description).where(
-            CapabilityDescription.framework == framework, CapabilityDescription.capability_id == capability_id
-        )
-    ).all()
+    key = {"fw": framework, "cid": capability_id}
+    rows = _q(session, _DESCRIPTIONS, key)
     if rows:
         rows = sorted(rows, key=lambda r: (r[0] != framework_version, [-n for n in version_key(r[0] or "")]))
         return str(rows[0][1]).strip() or None
-    desc = session.scalar(
-        select(Capability.description).where(
-            Capability.framework == framework, Capability.capability_id == capability_id
-        )
-    )
-    return desc.strip() if desc else None
+    stored = _scalars(session, _STORED_DESCRIPTION, key)
+    return stored[0].strip() if stored and stored[0] else None
 
 
 def capability_view(
@@ -589,32 +671,26 @@ def capability_view(
     """A control's techniques in its framework's newest (or the filtered) release, by tactic."""
     releases = load_releases(session)
     ref = _capability_ref(session, framework, capability_id)
-    where = (Mapping.framework == framework) & (Mapping.capability_id == ref.id)
-    counts = _release_counts(session, where)
+    key = {"fw": framework, "cid": ref.id}
+    counts = _release_counts(session, _COUNTS_BY_CAPABILITY, key)
     candidates = [
         i for i in releases if i.ref.framework == framework and _matches(i, filters, filters.domain)
     ]
     # Newest release that has the capability at all (mapped or marked non-mappable).
-    present = set(session.scalars(select(Mapping.release_id).where(where).distinct()).all())
+    present = set(_scalars(session, _CAPABILITY_RELEASES, key))
     info = next((i for i in candidates if i.pk in present), candidates[0] if candidates else None)
-    rows = (
-        session.execute(
-            select(*_MAPPING_COLS).where(where, Mapping.release_id == info.pk).order_by(Mapping.position)
-        ).all()
-        if info
-        else []
-    )
+    rows = _q(session, _CAPABILITY_ROWS, {**key, "pk": info.pk}) if info else []
     mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
     shown = [r for r in mapped if _passes(r, filters)]
     lines = [_line(r, info) for r in shown] if info else []
     techs = _techniques(session, [ln.attack_id for ln in lines])
-    tactic_names = _tactic_names(session)
+    tactic_lookup = tactic_names(session)
     by_tactic: dict[str, list[MappingLine]] = defaultdict(list)
     order: dict[str, int] = {}
     for line in lines:
         tech = techs.get(line.attack_id)
         names = (
-            [tactic_names.get((tech.domain, s), (99, s.title())) for s in (tech.tactics or [])]
+            [tactic_lookup.get((tech.domain, s), (99, s.title())) for s in (tech.tactics or [])]
             if tech
             else []
         )
@@ -674,20 +750,8 @@ def pair_view(
     candidates = [i for i in releases if i.ref.framework == framework and _matches(i, filters, domain)]
     by_pk = {i.pk: i for i in candidates}
     subs = [s for s, _ in _subtechniques(session, [technique_id]).get(technique_id, [])]
-    rows = (
-        session.execute(
-            select(*_MAPPING_COLS)
-            .where(
-                Mapping.framework == framework,
-                Mapping.capability_id == ref.id,
-                Mapping.attack_id.in_([technique_id, *subs]),
-                Mapping.release_id.in_(list(by_pk)),
-            )
-            .order_by(Mapping.position)
-        ).all()
-        if by_pk
-        else []
-    )
+    params = {"fw": framework, "cid": ref.id, "tids": [technique_id, *subs], "pks": list(by_pk)}
+    rows = _q(session, _PAIR_ROWS, params) if by_pk else []
     per_release: dict[int, list[MappingLine]] = defaultdict(list)
     sub_hits: dict[str, str] = {}
     newest_pk = candidates[0].pk if candidates else None
@@ -732,9 +796,10 @@ def _closest(
 ) -> tuple[ControlLine, ...]:
     """Capabilities of the same release that do map the technique: same group first, then
     strongest score, then ID."""
-    rows = session.execute(
-        select(*_MAPPING_COLS).where(Mapping.attack_id == technique_id, Mapping.release_id == info.pk)
-    ).all()
+    rows = _q(
+        session,
+        select(*_MAPPING_COLS).where(Mapping.attack_id == technique_id, Mapping.release_id == info.pk),
+    )
     lines = _control_lines(r for r in rows if not _is_non_mappable(r) and r.capability_id)
     group = ref.group or ref.id.split("-")[0]
     lines.sort(
@@ -798,15 +863,17 @@ def group_view(
         if i.ref.framework == framework and isinstance(i.capability_groups.get(group_id), str):
             name = i.capability_groups[group_id]
             break
-    caps = session.execute(
+    caps = _q(
+        session,
         select(Capability.capability_id, Capability.name).where(
             Capability.framework == framework, Capability.group == group_id
-        )
-    ).all()
+        ),
+    )
     counts: dict[str, int] = {}
     names = {c.capability_id: (c.name or c.capability_id).strip() for c in caps}
     if info:
-        rows = session.execute(
+        rows = _q(
+            session,
             select(Mapping.capability_id, Mapping.capability_name, func.count())
             .where(
                 Mapping.release_id == info.pk,
@@ -814,8 +881,8 @@ def group_view(
                 Mapping.attack_id.is_not(None),
                 or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE),
             )
-            .group_by(Mapping.capability_id, Mapping.capability_name)
-        ).all()
+            .group_by(Mapping.capability_id, Mapping.capability_name),
+        )
         for cid, cname, n in rows:
             if cid:
                 counts[cid] = counts.get(cid, 0) + int(n)
@@ -842,22 +909,24 @@ def framework_view(session: Session, framework: str, *, filters: Filters = NO_FI
     types: dict[int, list[tuple[str, int]]] = defaultdict(list)
     if pks:
         live = or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE)
-        for pk, caps, techs in session.execute(
+        for pk, caps, techs in _q(
+            session,
             select(
                 Mapping.release_id,
                 func.count(Mapping.capability_id.distinct()),
                 func.count(Mapping.attack_id.distinct()),
             )
             .where(Mapping.release_id.in_(pks), live)
-            .group_by(Mapping.release_id)
-        ).all():
+            .group_by(Mapping.release_id),
+        ):
             stats[pk] = (int(caps), int(techs))
-        for pk, mt, n in session.execute(
+        for pk, mt, n in _q(
+            session,
             select(Mapping.release_id, Mapping.mapping_type, func.count())
             .where(Mapping.release_id.in_(pks), live)
             .group_by(Mapping.release_id, Mapping.mapping_type)
-            .order_by(func.count().desc())
-        ).all():
+            .order_by(func.count().desc()),
+        ):
             info = next(i for i in releases if i.pk == pk)
             types[pk].append((info.type_label(mt or ""), int(n)))
     return FrameworkView(
@@ -889,9 +958,10 @@ def cve_view(
     kev_filters = Filters(domain=filters.domain)
     kev = [i for i in releases if i.ref.framework == "kev" and _matches(i, kev_filters, filters.domain)]
     present = set(
-        session.scalars(
-            select(Mapping.release_id).where(Mapping.framework == "kev", Mapping.capability_id == ref.id)
-        ).all()
+        _scalars(
+            session,
+            select(Mapping.release_id).where(Mapping.framework == "kev", Mapping.capability_id == ref.id),
+        )
     )
     in_kev = [i for i in kev if i.pk in present]
     # Enterprise and mobile files of the newest KEV release that has the CVE.
@@ -905,15 +975,16 @@ def cve_view(
     ]
     by_pk = {i.pk: i for i in infos}
     rows = (
-        session.execute(
+        _q(
+            session,
             select(*_MAPPING_COLS)
             .where(
                 Mapping.capability_id == ref.id,
                 Mapping.framework == "kev",
                 Mapping.release_id.in_(list(by_pk)),
             )
-            .order_by(Mapping.position)
-        ).all()
+            .order_by(Mapping.position),
+        )
         if by_pk
         else []
     )
@@ -1041,7 +1112,8 @@ def technique_coverage(
     domains = _technique_domains(session, ids)
     pks = {i.pk: i for i in newest.values()}
     rows = (
-        session.execute(
+        _q(
+            session,
             select(
                 Mapping.attack_id,
                 Mapping.release_id,
@@ -1049,8 +1121,8 @@ def technique_coverage(
                 Mapping.score_category,
                 Mapping.score_value,
                 Mapping.status,
-            ).where(Mapping.attack_id.in_(ids), Mapping.release_id.in_(list(pks)))
-        ).all()
+            ).where(Mapping.attack_id.in_(ids), Mapping.release_id.in_(list(pks))),
+        )
         if ids and pks
         else []
     )
@@ -1109,9 +1181,10 @@ def top_controls(
     parent_of = {sid: pid for pid, members in subs.items() for sid, _ in members}
     wanted = ids + [s for s in parent_of if s not in ids]
     rows = (
-        session.execute(
-            select(*_MAPPING_COLS).where(Mapping.attack_id.in_(wanted), Mapping.release_id.in_(list(pks)))
-        ).all()
+        _q(
+            session,
+            select(*_MAPPING_COLS).where(Mapping.attack_id.in_(wanted), Mapping.release_id.in_(list(pks))),
+        )
         if ids and pks
         else []
     )
@@ -1192,7 +1265,9 @@ def build_view(session: Session, request: ViewRequest) -> View:
 
 
 __all__ = [
+    "RELEASES_KEY",
     "SCORE_CATEGORIES",
+    "TACTICS_KEY",
     "ReleaseInfo",
     "build_view",
     "capability_view",
@@ -1204,6 +1279,7 @@ __all__ = [
     "pair_view",
     "pick_releases",
     "summarise_description",
+    "tactic_names",
     "technique_coverage",
     "technique_view",
     "top_controls",

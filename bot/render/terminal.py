@@ -304,6 +304,8 @@ def renderable(view: View) -> RenderableType:
     else:
         parts = _message(view)
     prov = view.provenance
+    if isinstance(view, PairView | FrameworkView):
+        prov = prov[:1]  # one line per release would repeat the framework many times
     if prov:
         parts.append(Text(""))
         parts.append(_provenance(prov))

@@ -1,0 +1,233 @@
+"""Answer latency: 1,000 random technique, capability and pair questions, resolve + query +
+render (+ the limits check every payload gets), on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/answer.py [--corpus ../shared] [--sqlite URL] [--pg URL | --no-pg] [-n 1000]
+
+Without ``--sqlite`` the corpus is ingested into a temporary SQLite file; without ``--pg`` a
+temporary database is created on the local server (postgres@127.0.0.1:5432) and dropped after.
+Ingest is not timed.  Figures, per backend:
+
+* uncached — every question with the view and payload caches emptied first (the index stays,
+  as it does in a running bot): the true cost of a new question;
+* first pass — the 1,000 questions in order with the caches on (repeats hit them);
+* warm — the same 1,000 again (what a busy bot sees for popular questions);
+* reference — a bare indexed select of the same mapping rows, in the same run, driver only;
+* cold ``countermap ask T1048`` wall time (a new process: imports, index build, query, render).
+
+Targets: warm p50 <= 1 ms, p99 <= 5 ms; cold ask <= 1.0 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, select  # noqa: E402
+
+from bot.answer import Answerer  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from store.db import make_engine, session_scope  # noqa: E402
+from store.models import Mapping  # noqa: E402
+
+Question = tuple[str, str, tuple[str, ...]]  # (kind, text, reference-select parameters)
+
+
+def pct(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(name: str, ms: Sequence[float]) -> str:
+    return (
+        f"  {name:<34} p50 {pct(ms, 0.50):7.3f} ms   p99 {pct(ms, 0.99):7.3f} ms   "
+        f"mean {statistics.fmean(ms):7.3f} ms   max {max(ms):8.3f} ms"
+    )
+
+
+def questions(engine: Engine, n: int, rng: random.Random) -> list[Question]:
+    """A third each of technique, capability and pair questions, drawn from mapped rows."""
+    with session_scope(engine) as s:
+        techniques = sorted(
+            s.scalars(select(Mapping.attack_id).where(Mapping.attack_id.is_not(None)).distinct()).all()
+        )
+        caps = sorted(
+            s.execute(
+                select(Mapping.framework, Mapping.capability_id, Mapping.capability_id_as_written)
+                .where(Mapping.capability_id.is_not(None))
+                .distinct()
+            ).all()
+        )
+        pairs = sorted(
+            s.execute(
+                select(Mapping.attack_id, Mapping.capability_id, Mapping.capability_id_as_written)
+                .where(Mapping.attack_id.is_not(None), Mapping.capability_id.is_not(None))
+                .distinct()
+            ).all()
+        )
+    out: list[Question] = []
+    for i in range(n):
+        kind = ("technique", "capability", "pair")[i % 3]
+        if kind == "technique":
+            t = rng.choice(techniques)
+            out.append((kind, str(t), (str(t),)))
+        elif kind == "capability":
+            fw, cid, written = rng.choice(caps)
+            out.append((kind, str(written or cid), (str(fw), str(cid))))
+        else:
+            t, cid, written = rng.choice(pairs)
+            out.append((kind, f"{t} {written or cid}", (str(t), str(cid))))
+    return out
+
+
+def time_each(items: Sequence[Question], fn: Callable[[Question], object]) -> list[float]:
+    out = []
+    for q in items:
+        t0 = time.perf_counter_ns()
+        fn(q)
+        out.append((time.perf_counter_ns() - t0) / 1e6)
+    return out
+
+
+def reference(engine: Engine, items: Sequence[Question]) -> list[float]:
+    """The same rows by a bare indexed select through the raw driver connection."""
+    sqlite = engine.dialect.name == "sqlite"
+    ph = "?" if sqlite else "%s"
+    sql = {
+        "technique": f"SELECT * FROM mappings WHERE attack_id = {ph}",
+        "capability": f"SELECT * FROM mappings WHERE framework = {ph} AND capability_id = {ph}",
+        "pair": f"SELECT * FROM mappings WHERE attack_id = {ph} AND capability_id = {ph}",
+    }
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+
+        def run(q: Question) -> None:
+            cur.execute(sql[q[0]], q[2])
+            cur.fetchall()
+
+        for q in items[:50]:  # warm the page cache and the statement caches
+            run(q)
+        return time_each(items, run)
+    finally:
+        raw.close()
+
+
+def cold_ask(url: str, runs: int = 5) -> list[float]:
+    exe = ROOT / ".venv" / "bin" / "countermap"
+    env = {**os.environ, "DATABASE_URL": url}
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([str(exe), "ask", "T1048"], env=env, check=True, stdout=subprocess.DEVNULL)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def bench(label: str, url: str, n: int, seed: int) -> None:
+    engine = make_engine(url)
+    rng = random.Random(seed)
+    items = questions(engine, n, rng)
+    answerer = Answerer(engine, Settings(), stale_check_seconds=3600)
+    t0 = time.perf_counter()
+    answerer.refresh_if_stale()
+    build = time.perf_counter() - t0
+
+    def ask(q: Question) -> object:
+        a = answerer.answer(q[1])
+        if not a.payload.blocks:
+            raise AssertionError(q)
+        return a
+
+    def ask_uncached(q: Question) -> object:
+        answerer.clear_cache()
+        return ask(q)
+
+    uncached = time_each(items, ask_uncached)
+    answerer.clear_cache()
+    first = time_each(items, ask)
+    warm = time_each(items, ask)
+    ref = reference(engine, items)
+    print(
+        f"\n{label}: {n} questions ({url.split('://', 1)[0]}), resolver index built in {build * 1000:.0f} ms"
+    )
+    print(summary("uncached (resolve+query+render)", uncached))
+    for kind in ("technique", "capability", "pair"):
+        print(
+            summary(
+                f"  uncached, {kind}", [ms for ms, q in zip(uncached, items, strict=True) if q[0] == kind]
+            )
+        )
+    print(summary("first pass, caches on", first))
+    print(summary("warm (same questions again)", warm))
+    print(summary("reference: bare indexed select", ref))
+    ratio = pct(uncached, 0.5) / max(pct(ref, 0.5), 1e-6)
+    print(f"  uncached p50 / reference p50 = {ratio:.0f}x;  warm p50 target 1 ms, p99 target 5 ms")
+    walls = cold_ask(url)
+    print(
+        f"  cold `countermap ask T1048`: min {min(walls):.2f} s, median {statistics.median(walls):.2f} s "
+        f"(target 1.0 s) over {len(walls)} runs"
+    )
+    engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", default=str(ROOT.parent / "shared"))
+    parser.add_argument(
+        "--sqlite", help="SQLite URL of an ingested corpus (default: ingest into a temp file)"
+    )
+    parser.add_argument("--pg", help="PostgreSQL URL of an ingested corpus (default: a temporary database)")
+    parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("-n", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=4)
+    args = parser.parse_args()
+    from store.ingest import ingest_paths
+
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.sqlite
+        if not url:
+            url = f"sqlite:///{Path(tmp) / 'corpus.db'}"
+            ingest_paths(make_engine(url), [Path(args.corpus)])
+        bench("SQLite", url, args.n, args.seed)
+    if args.no_pg:
+        return 0
+    if args.pg:
+        bench("PostgreSQL", args.pg, args.n, args.seed)
+        return 0
+    import uuid
+
+    import psycopg
+
+    name = f"cm_bench_{uuid.uuid4().hex[:8]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/test"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        engine = make_engine(url)
+        ingest_paths(engine, [Path(args.corpus)])
+        engine.dispose()
+        bench("PostgreSQL", url, args.n, args.seed)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
