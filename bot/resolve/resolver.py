@@ -457,7 +457,13 @@ class _Resolver:
         if not slots:
             return []
         active = set(range(len(slots)))
-        ranked = sorted(self._score(slots, active).values(), key=self._order)
+        # A match made only of filter nouns ("detection", "response") names nothing.
+        nouns = {token for _, token in self._nouns}
+        ranked = [
+            m
+            for m in sorted(self._score(slots, active).values(), key=self._order)
+            if any(slots[u].token not in nouns for u in m.used)
+        ]
         if not ranked:
             return []
         self._ranked = ranked
@@ -474,7 +480,12 @@ class _Resolver:
                 if weight_left < 0.25 * sum(slots[s].weight for s in active):
                     break
                 again = sorted(self._score(slots, remaining).values(), key=self._order)
-                again = [m for m in again if all(m.entry != a.entry for a in accepted)]
+                again = [
+                    m
+                    for m in again
+                    if all(m.entry != a.entry for a in accepted)
+                    and any(slots[u].token not in nouns for u in m.used)
+                ]
                 if not again or again[0].score < ACCEPT_MORE or again[0].name_cov < 0.75:
                     break
                 accepted.append(again[0])
