@@ -350,7 +350,11 @@ def test_modal_submission_without_a_query_shows_an_error_on_the_field(slack: Sla
 
 def test_app_home_is_published_with_the_users_recent_look_ups(slack: SlackUnderTest, state: Engine) -> None:
     slack.command("T1190 exploit")
-    wait_until(lambda: state.connect().execute(select(func.count()).select_from(Lookup)).scalar_one())
+    def logged() -> int:
+        with state.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Lookup)).scalar_one())
+
+    wait_until(logged)
     slack.event({"type": "app_home_opened", "user": USER, "channel": "D0DM001", "tab": "home"})
     (call,) = slack.fake.wait_for("views.publish")
     view = json.dumps(call.body["view"])

@@ -42,7 +42,14 @@ class Deduplicator:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Built once: the hot path only binds parameters (RETURNING: rowcount is not reliable
+        # for ON CONFLICT DO NOTHING across drivers).
+        self._claim = (
+            insert(ProcessedEvent)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(ProcessedEvent.event_id)
+        )
         self._last_prune = 0.0
         self._prune_lock = threading.Lock()
 
@@ -54,13 +61,8 @@ class Deduplicator:
         results = []
         with write_connection(self.engine) as conn:
             for key, team_id in keys:
-                stmt = (
-                    self._insert(ProcessedEvent)
-                    .values(event_id=key[:100], team_id=team_id, received_at=now)
-                    .on_conflict_do_nothing(index_elements=["event_id"])
-                    .returning(ProcessedEvent.event_id)  # rowcount is not reliable across drivers
-                )
-                results.append(conn.execute(stmt).first() is not None)
+                row = {"event_id": key[:100], "team_id": team_id, "received_at": now}
+                results.append(conn.execute(self._claim, row).first() is not None)
         self._maybe_prune()
         return results
 

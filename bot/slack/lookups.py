@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
@@ -35,11 +36,18 @@ class RecentLookup:
 
 
 class LookupLog:
-    """Records look-ups off the request thread.  One per app; ``close`` drains the queue."""
+    """Records look-ups off the request thread, in batches (one write transaction for whatever
+    queued up meanwhile, so a burst of answers does not queue for SQLite's write lock one by one).
+    One per app; ``flush`` waits for what is queued, ``close`` writes the rest and stops."""
 
-    def __init__(self, engine: Engine, *, workers: int = 1) -> None:
+    def __init__(self, engine: Engine, *, max_batch: int = 500, batch_delay: float = 0.5) -> None:
         self.engine = engine
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cm-lookups")
+        self.max_batch = max_batch
+        self.batch_delay = batch_delay  # let rows gather: one write per interval, not per answer
+        self._closing = threading.Event()
+        self._queue: queue.Queue[dict[str, object] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._run, name="cm-lookups", daemon=True)
+        self._writer.start()
 
     def record(
         self,
@@ -50,31 +58,58 @@ class LookupLog:
         team_id: str | None,
         channel_id: str | None,
         user_id: str | None,
-    ) -> Future[None] | None:
+    ) -> bool:
         """Queue one row, for answers about something (not help or "nothing found")."""
         if not team_id or not (answer.technique_ids or answer.capability_ids):
-            return None
-        row: dict[str, object] = {
-            "team_id": team_id,
-            "channel_id": channel_id,
-            "user_id": user_id,
-            "source": source,
-            "query": query[:MAX_QUERY_CHARS],
-            "technique_ids": list(answer.technique_ids),
-            "capability_ids": list(answer.capability_ids),
-            "created_at": dt.datetime.now(dt.UTC),
-        }
-        return self._pool.submit(self._write, row)
+            return False
+        self._queue.put(
+            {
+                "team_id": team_id,
+                "channel_id": channel_id,
+                "user_id": user_id,
+                "source": source,
+                "query": query[:MAX_QUERY_CHARS],
+                "technique_ids": list(answer.technique_ids),
+                "capability_ids": list(answer.capability_ids),
+                "created_at": dt.datetime.now(dt.UTC),
+            }
+        )
+        return True
 
-    def _write(self, row: dict[str, object]) -> None:
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is not None and not self._closing.is_set():
+                self._closing.wait(self.batch_delay)
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            rows = [r for r in batch if r is not None]
+            if rows:
+                self._write(rows)
+            for _ in batch:
+                self._queue.task_done()
+            if None in batch:
+                return
+
+    def _write(self, rows: list[dict[str, object]]) -> None:
         try:
             with write_connection(self.engine) as conn:
-                conn.execute(insert(Lookup), [row])
+                conn.execute(insert(Lookup), rows)
         except Exception:
-            log.exception("could not log a look-up (%s)", row.get("source"))
+            log.exception("could not log %d look-up(s)", len(rows))
+
+    def flush(self) -> None:
+        self._queue.join()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._writer.is_alive():
+            self._closing.set()
+            self._queue.put(None)
+            self._writer.join(timeout=10)
 
 
 def recent_for_user(engine: Engine, team_id: str, user_id: str, limit: int = 8) -> list[RecentLookup]:
