@@ -29,6 +29,7 @@ from store.ids import canonical_capability_id
 
 log = logging.getLogger(__name__)
 
+INTERNAL_ERROR_NOTE = "Sorry, I could not read that question."
 SCAN_CHARS = 500  # steering words, control IDs and names are looked for in this much text
 MAX_SLOTS = 24  # content words considered for names; questions are short, pastes are not
 MAX_FUZZY = 8  # unknown words looked up approximately per question (typos are few; noise is not)
@@ -84,7 +85,7 @@ def resolve(index: ResolverIndex, text: str) -> Resolution:
         return _Resolver(index, query).run()
     except Exception:  # pragma: no cover - defensive: a bad question must never crash a listener
         log.exception("resolver failed on %r", query[:200])
-        return Resolution(query=query, intent="unknown", notes=("Sorry, I could not read that question.",))
+        return Resolution(query=query, intent="unknown", notes=(INTERNAL_ERROR_NOTE,))
 
 
 class _Resolver:
