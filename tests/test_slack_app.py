@@ -466,3 +466,11 @@ def test_digest_commands_are_routed_and_changes_need_an_admin(state: Engine, ans
     assert "digest" in helped["text"].lower()
     assert "Only the admins" in refused["text"]
     assert "08:30" in json.dumps(subscribed["blocks"]) and "Europe/Paris" in json.dumps(subscribed["blocks"])
+
+
+def test_clicks_on_link_buttons_are_acknowledged_quietly(slack: SlackUnderTest) -> None:
+    el = {"action_id": "cm_link_attack", "type": "button", "url": "https://attack.mitre.org/techniques/T1048/"}
+    reply = slack.interact(block_actions(el, response_url=slack.fake.response_url("l")))
+    assert reply.status == 200
+    time.sleep(0.3)
+    assert [c.method for c in slack.fake.calls if c.method != "auth.test"] == []

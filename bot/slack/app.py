@@ -9,6 +9,7 @@ so the 3-second ack always holds.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -72,8 +73,10 @@ def build_app(
     deps.pool.submit(_warm_up, answerer)
     app.middleware(delivery_guard(Deduplicator(engine)))
     register_all(app, deps)
-    # Events nobody needs to act on (most channel messages) still get their 200, or Slack retries.
+    # Events nobody needs to act on (most channel messages) still get their 200, or Slack retries;
+    # link buttons (ATT&CK pages) send block_actions too, and an unanswered click shows an error.
     app.event("message")(just_ack)
+    app.action(re.compile(".*"))(just_ack)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
