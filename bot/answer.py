@@ -26,7 +26,7 @@ from bot.resolution import Filters, Resolution
 if TYPE_CHECKING:
     from bot.render.blocks import Rendered
     from bot.render.state import State
-    from bot.views import View, ViewKind, ViewRequest
+    from bot.views import MessageView, View, ViewKind, ViewRequest
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -177,14 +177,16 @@ class Answerer:
         request = self.request_for(resolution, frameworks)
         if request is None:
             view = self._message_for(resolution)
+            if not payload:
+                return Answer(False, resolution, view, Payload(view.text))
             rendered = self._render_message(view)
-            ok = False
-            return Answer(ok, resolution, view, Payload(rendered.text, rendered.blocks))
+            return Answer(False, resolution, view, Payload(rendered.text, rendered.blocks))
         from bot.render.state import State
 
-        return self._answer_state(
-            State(request, compact=compact, page=min(max(1, page), 200)), resolution=resolution
-        )
+        state = State(request, compact=compact, page=min(max(1, page), 200))
+        if not payload:
+            return self._answer_view(state, resolution)
+        return self._answer_state(state, resolution=resolution, notes=self.notes_for(resolution))
 
     def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
         """Re-render from a button/select ``value`` (next page, expanded comment, other release,
@@ -258,7 +260,7 @@ class Answerer:
             return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
         return None
 
-    def _message_for(self, resolution: Resolution) -> View:
+    def _message_for(self, resolution: Resolution) -> MessageView:
         from bot.views import MessageView
 
         if resolution.intent == "help" or not resolution.query.strip():
@@ -315,18 +317,34 @@ class Answerer:
             capability_ids=tuple(f"{fw}:{cid}" for fw, cid in req.capabilities),
         )
 
+    @staticmethod
+    def notes_for(resolution: Resolution) -> tuple[str, ...]:
+        """How the question was read, for the top of the answer: the resolver's notes, and
+        the techniques named beyond the one answered."""
+        notes = [*resolution.notes, *(t.note for t in resolution.techniques if t.note)]
+        notes.extend(c.note for c in resolution.capabilities if c.note)
+        if len(resolution.techniques) > 1:
+            rest = ", ".join(t.id for t in resolution.techniques[1:6])
+            notes.append(f"Answering {resolution.techniques[0].id}; ask separately about {rest}.")
+        return tuple(dict.fromkeys(notes))
+
     def _answer_state(
-        self, state: State, *, shared_by: str | None = None, resolution: Resolution | None = None
+        self,
+        state: State,
+        *,
+        shared_by: str | None = None,
+        resolution: Resolution | None = None,
+        notes: tuple[str, ...] = (),
     ) -> Answer:
         from bot.render.blocks import render_error, render_view
         from bot.render.limits import violations
 
-        key = (state, shared_by)
+        key = (state, shared_by, notes)
         with self._lock:
             hit = self._payloads.get_or_none(key)
         if hit is None:
             view = self._view(state.request)
-            rendered = render_view(view, state, shared_by=shared_by)
+            rendered = render_view(view, state, shared_by=shared_by, notes=notes)
             problems = violations(
                 {"text": rendered.text, "blocks": rendered.blocks},
                 allow_users=(shared_by,) if shared_by else (),

@@ -717,8 +717,11 @@ _DOCS: dict[type, Any] = {
 }
 
 
-def render_view(view: View, state: State, *, shared_by: str | None = None) -> Rendered:
-    """The Slack message for ``view`` at the page/expansion/compactness in ``state``."""
+def render_view(
+    view: View, state: State, *, shared_by: str | None = None, notes: Sequence[str] = ()
+) -> Rendered:
+    """The Slack message for ``view`` at the page/expansion/compactness in ``state``.
+    ``notes`` (how the question was read: "T1085 was revoked; showing ...") head page 1."""
     ids = _Ids()
     if state.expanded:
         found = find_line(view, state.expanded)
@@ -728,6 +731,8 @@ def render_view(view: View, state: State, *, shared_by: str | None = None) -> Re
     if state.compact and isinstance(view, TechniqueView):
         return render_card(view, state, ids=ids)
     doc = _DOCS[type(view)](view, state, ids)
+    if notes:
+        doc.intro.insert(0, _context(*(f":information_source: {esc(clip(n, 300))}" for n in notes[:3])))
     return _assemble(doc, state, ids, shared_by=shared_by)
 
 
