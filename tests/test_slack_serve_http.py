@@ -4,8 +4,7 @@ on 127.0.0.1, its Web API traffic going to the fake Slack, answering the real co
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +13,11 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
+from bot.cli import main
 from bot.slack import constants
 from tests.fake_slack import FakeSlack, command_body, post
 from tests.serve_helpers import (
     BOT_TOKEN,
-    COUNTERMAP,
     SIGNING_SECRET,
     ServerProcess,
     clean_env,
@@ -128,37 +127,46 @@ def test_unknown_paths_wrong_methods_and_huge_bodies_are_refused(server: ServerP
     assert request(server.url + constants.EVENTS_PATH, "POST", huge).status == 413
 
 
-def test_serve_without_credentials_explains_how_to_set_up(tmp_path: Path) -> None:
-    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+@pytest.fixture
+def no_slack_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The CLI run in-process with no Slack or countermap settings in the environment."""
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "COUNTERMAP_")) or name in ("PORT", "WEB_CONCURRENCY"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+
+
+def test_serve_without_credentials_explains_how_to_set_up(
+    no_slack_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     for mode in ("--http", "--socket"):
-        done = subprocess.run(
-            [*COUNTERMAP, "serve", mode], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 2
-        assert "countermap manifest" in done.stderr
-        assert "countermap ask" in done.stderr
-        assert "SLACK_BOT_TOKEN" in done.stderr
+        assert main(["serve", mode]) == 2
+        err = capsys.readouterr().err
+        assert "countermap manifest" in err
+        assert "countermap ask" in err
+        assert "SLACK_BOT_TOKEN" in err
 
 
-def test_http_mode_without_signing_secret_says_so(tmp_path: Path) -> None:
-    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", SLACK_BOT_TOKEN=BOT_TOKEN)
-    done = subprocess.run(
-        [*COUNTERMAP, "serve", "--http"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 2
-    assert "SLACK_SIGNING_SECRET" in done.stderr
+def test_each_mode_names_the_credential_it_lacks(
+    no_slack_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    assert main(["serve", "--http"]) == 2
+    assert "SLACK_SIGNING_SECRET" in capsys.readouterr().err
+    assert main(["serve", "--socket"]) == 2
+    assert "SLACK_APP_TOKEN" in capsys.readouterr().err
 
 
-def test_manifest_command_prints_http_urls(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*COUNTERMAP, "manifest", "--http", "https://bot.example.org/"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "request_url: https://bot.example.org/slack/events" in done.stdout
-    assert "https://bot.example.org/slack/oauth_redirect" in done.stdout
-    assert "socket_mode_enabled: false" in done.stdout
-    assert shutil.which(COUNTERMAP[0]) is not None
+def test_manifest_command_prints_http_urls(no_slack_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["manifest", "--http", "https://bot.example.org/"]) == 0
+    out = capsys.readouterr().out
+    assert "request_url: https://bot.example.org/slack/events" in out
+    assert "https://bot.example.org/slack/oauth_redirect" in out
+    assert "socket_mode_enabled: false" in out
+
+
+def test_manifest_command_refuses_a_plain_http_address(
+    no_slack_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["manifest", "--http", "http://bot.example.org"]) == 2
+    assert "https://" in capsys.readouterr().err
