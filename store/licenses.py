@@ -28,8 +28,8 @@ def extract_license_requirements(comments: str | None) -> str | None:
     Several headings in one comment (some M365 rows repeat the paragraph) yield their distinct
     texts joined by ``"; "``.  ``\\r\\n`` and ``\\n`` line ends are treated alike.
     """
-    if not comments:
-        return None
+    if not comments or ("icen" not in comments and "ICEN" not in comments):
+        return None  # cheap test first: most comments say nothing about licenses
     text = comments.replace("\r\n", "\n").replace("\r", "\n")
     matches = list(_HEADING.finditer(text))
     if not matches:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class RawFile:
     data: bytes
     sha256: str
     fmt: str  # json | yaml
+    known: bool = False  # already in the database: ``data`` is not read
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Candidate], list[Problem]]:
@@ -86,10 +87,12 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def read_candidate(candidate: Candidate) -> RawFile | None:
-    """The file's bytes and sha256, or None for a non-data file inside a folder.
+def read_candidate(candidate: Candidate, known: Container[str] = ()) -> RawFile | None:
+    """The file's sha256 and, unless that hash is in ``known``, its bytes; None for a
+    non-data file inside a folder.
 
-    Junk is refused from the first 64 KiB, so a large junk file costs no memory.
+    Junk is refused from the first 64 KiB, so a large junk file costs no memory; a known file
+    is only streamed through the hash, never held whole.
     """
     path = candidate.path
     try:
@@ -107,10 +110,20 @@ def read_candidate(candidate: Candidate) -> RawFile | None:
                 raise FileProblem(
                     "", f"{size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit for one file"
                 )
-            data = head + fh.read()
+            digest = hashlib.sha256(head)
+            if len(head) < _SNIFF_BYTES:
+                data = head
+            else:
+                fh.seek(0)
+                sha = hashlib.file_digest(fh, "sha256").hexdigest()
+                if sha in known:
+                    return RawFile(path, b"", sha, fmt, known=True)
+                fh.seek(0)
+                data = fh.read()
+                return RawFile(path, data, hashlib.sha256(data).hexdigest(), fmt)
     except OSError as exc:
         raise FileProblem("", f"cannot read: {exc.strerror or exc}") from None
-    return RawFile(path, data, hashlib.sha256(data).hexdigest(), fmt)
+    return RawFile(path, data, digest.hexdigest(), fmt, known=digest.hexdigest() in known)
 
 
 class _StringLoader(yaml.SafeLoader):

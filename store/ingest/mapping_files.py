@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,41 @@ _SOURCE_KEY = {
     "status": "status",
     "framework": "mapping_framework",
 }
+
+
+# The row keys read from each mapping object, in one C-level pick per row.
+_FIELDS = (
+    "capability_id",
+    "capability_description",
+    "capability_group",
+    "attack_object_id",
+    "attack_object_name",
+    "mapping_type",
+    "score_category",
+    "score_value",
+    "related_score",
+    "comments",
+    "references",
+    "status",
+)
+_DEFAULTS: dict[str, Any] = dict.fromkeys(_FIELDS)
+_pick = operator.itemgetter(*_FIELDS)
+_STATUS = ROW_COLUMNS.index("status")
+
+
+def _check_lengths(rows: list[tuple[Any, ...]]) -> None:
+    """Values longer than their column (PostgreSQL would refuse them mid-load): checked per
+    column at C speed, then the first offending row is found for the message."""
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    for index, limit in _ROW_LIMITS:
+        if max(map(len, filter(None, columns[index])), default=0) > limit:
+            position = next(i for i, v in enumerate(columns[index]) if v and len(v) > limit)
+            raise FileProblem(
+                f"mapping_objects[{position}].{_SOURCE_KEY[ROW_COLUMNS[index]]}",
+                f"longer than {limit} characters",
+            )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -175,46 +211,48 @@ def parse_mapping_document(document: Any) -> ReleaseData:
     _check(columns, _RELEASE_LIMITS, "metadata")
 
     rows: list[tuple[Any, ...]] = []
-    non_mappable = 0
     canonical_cap = functools.partial(_canonical_capability, framework)
+    dumps = orjson.dumps
     for position, obj in enumerate(document["mapping_objects"]):
-        get = obj.get
-        cap_raw = get("capability_id")
-        attack_raw = get("attack_object_id")
-        comments = get("comments")
-        status = get("status")
-        if status == "non_mappable":
-            non_mappable += 1
-        references = get("references")
-        extra = None if _ROW_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in _ROW_KEYS}
-        row: tuple[Any, ...] = (
-            position,
-            framework,
-            canonical_cap(cap_raw) if cap_raw else None,
+        (
             cap_raw,
-            get("capability_description"),
-            get("capability_group"),
-            _canonical_attack(attack_raw) if attack_raw else None,
+            cap_name,
+            cap_group,
             attack_raw,
-            get("attack_object_name"),
-            get("mapping_type"),
-            get("score_category"),
-            get("score_value"),
-            get("related_score"),
+            attack_name,
+            mapping_type,
+            score_category,
+            score_value,
+            related_score,
             comments,
-            None if references is None else orjson.dumps(references).decode(),
+            references,
             status,
-            extract_license_requirements(comments) if comments else None,
-            orjson.dumps(extra).decode() if extra else None,
+        ) = _pick(_DEFAULTS | obj)
+        extra = None if _ROW_KEYS.issuperset(obj) else {k: v for k, v in obj.items() if k not in _ROW_KEYS}
+        rows.append(
+            (
+                position,
+                framework,
+                canonical_cap(cap_raw) if cap_raw else None,
+                cap_raw,
+                cap_name,
+                cap_group,
+                _canonical_attack(attack_raw) if attack_raw else None,
+                attack_raw,
+                attack_name,
+                mapping_type,
+                score_category,
+                score_value,
+                related_score,
+                comments,
+                None if references is None else "[]" if not references else dumps(references).decode(),
+                status,
+                extract_license_requirements(comments) if comments else None,
+                dumps(extra).decode() if extra else None,
+            )
         )
-        for index, limit in _ROW_LIMITS:
-            value = row[index]
-            if value is not None and len(value) > limit:
-                raise FileProblem(
-                    f"mapping_objects[{position}].{_SOURCE_KEY[ROW_COLUMNS[index]]}",
-                    f"longer than {limit} characters",
-                )
-        rows.append(row)
+    _check_lengths(rows)
+    non_mappable = sum(1 for r in rows if r[_STATUS] == "non_mappable")
 
     digest = hashlib.sha256(
         orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)

@@ -1,0 +1,170 @@
+"""Ingest benchmark: full load of the corpus into a fresh SQLite file, a no-change re-ingest,
+peak memory, and a bare ``sqlite3.executemany`` of the same mapping rows as the yardstick.
+
+Each measurement runs in its own process (peak RSS is per process).  The machine is shared,
+so the reference is measured in the same run and the ratio is what to compare.
+
+    .venv/bin/python bench/ingest.py [CORPUS] [--repeat N]
+
+Targets (issue 2): full ingest <= 5 s, re-ingest <= 0.5 s, peak RSS <= 400 MB, full ingest
+<= 5x the bare executemany reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_ingest(db: str, corpus: str) -> dict[str, float]:
+    from store.db import make_engine
+    from store.ingest import ingest_paths
+
+    engine = make_engine(f"sqlite:///{db}")
+    started = time.perf_counter()
+    report = ingest_paths(engine, [corpus])
+    wall = time.perf_counter() - started
+    engine.dispose()
+    return {"wall": wall, "peak_mb": _peak_mb(), "rows": report.mappings_inserted}
+
+
+def child_reference(db: str, corpus: str) -> dict[str, float]:
+    """The same mapping rows, parsed beforehand, into the same table (same indexes) with a
+    plain sqlite3 connection and one executemany: the floor any loader can reach."""
+    import orjson
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from store.models import Mapping
+
+    table = Mapping.__table__
+    ddl = re.sub(
+        r",\s*FOREIGN KEY[^\n]*", "", str(CreateTable(table).compile(dialect=sqlite_dialect.dialect()))
+    )
+    indexes = [str(CreateIndex(i).compile(dialect=sqlite_dialect.dialect())) for i in table.indexes]
+    columns = [c.name for c in table.columns if c.name != "id"]
+    rows = []
+    for path in sorted(Path(corpus, "mappings").rglob("*.json")):
+        doc = orjson.loads(path.read_bytes())
+        fw = doc["metadata"]["mapping_framework"]
+        for i, o in enumerate(doc["mapping_objects"]):
+            refs = o.get("references")
+            rows.append(
+                (
+                    1,
+                    i,
+                    fw,
+                    None,
+                    o.get("capability_id"),
+                    o.get("capability_id"),
+                    o.get("capability_description"),
+                    o.get("capability_group"),
+                    o.get("attack_object_id"),
+                    o.get("attack_object_id"),
+                    o.get("attack_object_name"),
+                    o.get("mapping_type"),
+                    o.get("score_category"),
+                    o.get("score_value"),
+                    o.get("related_score"),
+                    o.get("comments"),
+                    None if refs is None else orjson.dumps(refs).decode(),
+                    o.get("status"),
+                    None,
+                    None,
+                )
+            )
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(ddl)
+    for index in indexes:
+        conn.execute(index)
+    conn.commit()
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    sql = f"INSERT INTO mappings ({quoted}) VALUES ({', '.join('?' for _ in columns)})"
+    started = time.perf_counter()
+    conn.executemany(sql, rows)
+    conn.commit()
+    wall = time.perf_counter() - started
+    conn.close()
+    return {"wall": wall, "peak_mb": _peak_mb(), "rows": len(rows)}
+
+
+def _run(kind: str, db: str, corpus: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, db, corpus],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", nargs="?", default=str(ROOT.parent / "shared"))
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median reported)")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "DB", "CORPUS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, db, corpus = args.child
+        result = child_ingest(db, corpus) if kind == "ingest" else child_reference(db, corpus)
+        print(json.dumps(result))
+        return 0
+
+    full, again, ref, peaks = [], [], [], []
+    rows = 0
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "bench.db")
+            r = _run("reference", os.path.join(tmp, "ref.db"), args.corpus)
+            ref.append(r["wall"])
+            f = _run("ingest", db, args.corpus)
+            full.append(f["wall"])
+            peaks.append(f["peak_mb"])
+            rows = int(f["rows"])
+            a = _run("ingest", db, args.corpus)
+            again.append(a["wall"])
+            peaks.append(a["peak_mb"])
+    med = statistics.median
+    ratio = med(full) / med(ref)
+    print(f"corpus: {args.corpus} ({rows:,} mapping rows), {args.repeat} run(s), median wall times")
+    print(f"  bare sqlite3.executemany reference   {med(ref):6.2f} s")
+    print(
+        f"  full ingest, fresh SQLite file       {med(full):6.2f} s   target <= 5 s"
+        f"     ratio {ratio:.1f}x (<= 5x)"
+    )
+    print(f"  no-change re-ingest                  {med(again):6.2f} s   target <= 0.5 s")
+    print(f"  peak RSS (any ingest process)        {max(peaks):6.0f} MB  target <= 400 MB")
+    print(
+        f"  all runs: full {[round(x, 2) for x in full]}, re-ingest {[round(x, 2) for x in again]}, "
+        f"reference {[round(x, 2) for x in ref]}"
+    )
+    try:
+        load = os.getloadavg()[0]
+        print(f"  load average at the end: {load:.1f} on {os.cpu_count()} CPUs")
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
