@@ -35,6 +35,17 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class DropSpuriousBoltNotices(logging.Filter):
+    """Bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself and then warns that the token
+    is unused because a client was given, on every worker start.  The client it is given carries
+    that very token (``app_auth_kwargs``), so the warning would only alarm whoever reads the log."""
+
+    _NOTICE = "As you gave `client` as well, `token` will be unused."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("slack_bolt") and record.msg == self._NOTICE)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Root logging to stderr with secrets masked; idempotent."""
     root = logging.getLogger()
@@ -44,6 +55,7 @@ def configure_logging(level: str = "INFO") -> None:
             logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
         )
         handler.addFilter(RedactSecrets())
+        handler.addFilter(DropSpuriousBoltNotices())
         root.addHandler(handler)
     root.setLevel(level.upper())
     # Migration chatter on every start is noise at INFO; its warnings and errors still show.
