@@ -170,3 +170,15 @@ def test_manifest_command_refuses_a_plain_http_address(
 ) -> None:
     assert main(["manifest", "--http", "http://bot.example.org"]) == 2
     assert "https://" in capsys.readouterr().err
+
+
+def test_an_unreachable_database_is_reported_without_its_password(
+    no_slack_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://cm:hunter2secret@127.0.0.1:1/countermap")
+    assert main(["serve", "--http"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot prepare the database" in err and "127.0.0.1:1/countermap" in err
+    assert "hunter2secret" not in err

@@ -100,9 +100,21 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(args.log_level)
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.slack.runtime import prepare_database
 
-    prepare_database(settings)
+    try:
+        prepare_database(settings)
+    except SQLAlchemyError as exc:
+        from sqlalchemy.engine import make_url
+
+        from store.db import database_url
+
+        where = make_url(database_url(settings.database_url)).render_as_string(hide_password=True)
+        print(f"countermap serve: cannot prepare the database at {where}: {exc.__class__.__name__}: "
+              f"{str(exc).splitlines()[0]}", file=sys.stderr)  # fmt: skip
+        return 1
     try:
         if args.http:
             from bot.slack.server import serve_http
