@@ -15,6 +15,7 @@ import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -51,6 +52,7 @@ class SubscriptionSpec:
     watch: tuple[str, ...]
     post_when_quiet: bool
     enterprise_id: str | None = None
+    active_since: dt.datetime | None = None  # changes before subscribing are not news
 
     @classmethod
     def of(cls, sub: DigestSubscription) -> SubscriptionSpec:
@@ -64,6 +66,7 @@ class SubscriptionSpec:
             watch=tuple(sub.watch or ()),
             post_when_quiet=bool(sub.post_when_quiet),
             enterprise_id=sub.enterprise_id,
+            active_since=as_utc(sub.active_since) if sub.active_since else None,
         )
 
 
@@ -315,92 +318,171 @@ def compose(
     local_date_for: Callable[[SubscriptionSpec], dt.date],
 ) -> list[DigestView]:
     """The digests of ``specs`` as of ``now``, in order; read-only."""
-    from store.queries import load_releases, technique_coverage, top_controls
-
-    now = as_utc(now)
     if not specs:
         return []
-    techs = _techniques(session)
-    candidates = technique_of_the_day_candidates(session, techs)
-    prev = _previous_sent(session, [s.id for s in specs])
-    since_for = {s.id: max(prev.get(s.id, now - RECENT_WINDOW), now - MAX_CHANGES_WINDOW) for s in specs}
-    earliest = min(since_for.values())
-    activity = _channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
-    releases_changed = _changed_releases(session, earliest)
-    syncs = _sync_times(session, earliest)
-    kev = _new_kev(session, earliest)
+    return Composer(session, now).compose(session, specs, local_date_for=local_date_for)
 
-    dates = {s.id: local_date_for(s) for s in specs}
-    tod = {d: pick_technique_of_the_day(candidates, d) for d in set(dates.values())}
 
-    # Batch the store queries per framework list: few distinct lists in practice.
-    by_fw: dict[tuple[str, ...], list[SubscriptionSpec]] = defaultdict(list)
-    for s in specs:
-        by_fw[s.frameworks].append(s)
-    release_infos = load_releases(session)
-    coverage: dict[tuple[str, ...], dict[str, dict[str, Coverage]]] = {}
-    controls: dict[tuple[str, ...], dict[str, list[ControlLine]]] = {}
-    for fws, group in by_fw.items():
-        watched = list(dict.fromkeys(t for s in group for t in s.watch))
+class Composer:
+    """What every digest of one pass shares (ATT&CK names, the technique-of-the-day candidates,
+    a week of data changes, the releases), loaded once; ``compose`` then adds each batch's
+    channel activity, coverage and controls."""
+
+    def __init__(self, session: Session, now: dt.datetime) -> None:
+        from store.queries import load_releases
+
+        self.now = as_utc(now)
+        self.techs = _techniques(session)
+        self.candidates = technique_of_the_day_candidates(session, self.techs)
+        horizon = self.now - MAX_CHANGES_WINDOW
+        self.releases_changed = _changed_releases(session, horizon)
+        self.syncs = _sync_times(session, horizon)
+        self.kev = _new_kev(session, horizon)
+        self.releases = load_releases(session)
+        self._changes: dict[dt.datetime, DataChanges] = {}
+        # technique → (frameworks asked, result): later batches reuse what earlier ones read
+        self._coverage: dict[str, tuple[frozenset[str], dict[str, Coverage]]] = {}
+        self._controls: dict[str, tuple[frozenset[str], list[ControlLine]]] = {}
+
+    @staticmethod
+    def _cached(
+        cache: dict[str, tuple[frozenset[str], Any]],
+        session: Session,
+        ids: Sequence[str],
+        frameworks: Sequence[str],
+        query: Callable[[Session, list[str], list[str]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """``query`` (a per-framework batch query) for the techniques not yet asked about with
+        these frameworks; one call per batch, the rest from earlier batches of the pass."""
+        if not ids or not frameworks:
+            return {}
+        wanted = frozenset(frameworks)
+        missing = [t for t in ids if t not in cache or not wanted <= cache[t][0]]
+        if missing:
+            fws = set(wanted)
+            for t in missing:
+                if t in cache:
+                    fws |= cache[t][0]
+            ordered = sorted(fws)
+            for t, result in query(session, missing, ordered).items():
+                cache[t] = (frozenset(ordered), result)
+        return {t: cache[t][1] for t in ids if t in cache}
+
+    def changes_since(self, since: dt.datetime) -> DataChanges:
+        if since not in self._changes:
+            self._changes[since] = DataChanges(
+                releases=tuple(c for c in self.releases_changed if c.loaded_at > since),
+                syncs=sum(1 for t in self.syncs if t > since),
+                kev=tuple(k for k in self.kev if k.first_seen_at > since),
+            )
+        return self._changes[since]
+
+    def compose(
+        self,
+        session: Session,
+        specs: Sequence[SubscriptionSpec],
+        *,
+        local_date_for: Callable[[SubscriptionSpec], dt.date],
+    ) -> list[DigestView]:
+        from store.queries import technique_coverage, top_controls
+
+        now, techs = self.now, self.techs
+        if not specs:
+            return []
+        prev = _previous_sent(session, [s.id for s in specs])
+        since_for = {}
+        for s in specs:
+            since = max(prev.get(s.id, now - RECENT_WINDOW), now - MAX_CHANGES_WINDOW)
+            if s.active_since is not None and s.id not in prev:
+                since = max(since, s.active_since)
+            since_for[s.id] = min(since, now)
+        activity = _channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
+        dates = {s.id: local_date_for(s) for s in specs}
+        tod = {d: pick_technique_of_the_day(self.candidates, d) for d in set(dates.values())}
+
+        # One batched call of each store query for every framework any subscription follows; each
+        # digest then takes its own frameworks' part (coverage is per framework anyway, and the top
+        # controls are re-interleaved in the subscription's framework order, as top_controls does).
+        all_fws = list(dict.fromkeys(f for s in specs for f in s.frameworks))
+        watched = list(dict.fromkeys(t for s in specs for t in s.watch))
         noted = list(
             dict.fromkeys(
-                [t for s in group for t in activity.get((s.team_id, s.channel_id), {})]
-                + [t for t in (tod[dates[s.id]] for s in group) if t]
+                [t for s in specs for t in activity.get((s.team_id, s.channel_id), {})]
+                + [t for t in tod.values() if t]
             )
         )
-        coverage[fws] = technique_coverage(session, watched, fws) if watched and fws else {}
-        controls[fws] = (
-            top_controls(session, noted, fws, TOP_CONTROLS, releases=release_infos) if noted and fws else {}
+        coverage = self._cached(self._coverage, session, watched, all_fws, technique_coverage)
+        per_fw_controls = self._cached(
+            self._controls,
+            session,
+            noted,
+            all_fws,
+            lambda sess, ids, fws: top_controls(
+                sess, ids, fws, TOP_CONTROLS, per_framework=True, releases=self.releases
+            ),
         )
+        controls_memo: dict[tuple[str, tuple[str, ...]], tuple[ControlLine, ...]] = {}
 
-    unknown = {
-        t for s in specs for t in (*s.watch, *activity.get((s.team_id, s.channel_id), {})) if t not in techs
-    }
-    fallback_names = _mapped_names(session, unknown)
+        def controls_for(tid: str, fws: tuple[str, ...]) -> tuple[ControlLine, ...]:
+            key = (tid, fws)
+            if key not in controls_memo:
+                by_fw: dict[str, list[ControlLine]] = defaultdict(list)
+                for c in per_fw_controls.get(tid, ()):
+                    by_fw[c.framework].append(c)
+                queues = [list(by_fw.get(f, ())) for f in fws]
+                picked: list[ControlLine] = []
+                while len(picked) < TOP_CONTROLS and any(queues):
+                    for q in queues:
+                        if q and len(picked) < TOP_CONTROLS:
+                            picked.append(q.pop(0))
+                controls_memo[key] = tuple(picked)
+            return controls_memo[key]
 
-    def name_of(tid: str) -> tuple[str, bool]:
-        t = techs.get(tid)
-        if t is not None:
-            return t.name, True
-        return fallback_names.get(tid, ""), False
+        unknown = {
+            t
+            for s in specs
+            for t in (*s.watch, *activity.get((s.team_id, s.channel_id), {}))
+            if t not in techs
+        }
+        fallback_names = _mapped_names(session, unknown)
 
-    views: list[DigestView] = []
-    for s in specs:
-        since = since_for[s.id]
-        ctrl = controls.get(s.frameworks, {})
-        cov = coverage.get(s.frameworks, {})
-        counts = activity.get((s.team_id, s.channel_id), Counter())
-        recent = []
-        for tid, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            name, known = name_of(tid)
-            recent.append(TechniqueLine(tid, name, n, tuple(ctrl.get(tid, ())), known))
-        watch = []
-        for tid in s.watch:
-            name, known = name_of(tid)
-            per = cov.get(tid, {})
-            watch.append(WatchLine(tid, name, tuple(per[f] for f in s.frameworks if f in per), known))
-        day_pick = tod[dates[s.id]]
-        tod_line = (
-            TechniqueLine(day_pick, techs[day_pick].name, 0, tuple(ctrl.get(day_pick, ())))
-            if day_pick
-            else None
-        )
-        changes = DataChanges(
-            releases=tuple(c for c in releases_changed if c.loaded_at > since),
-            syncs=sum(1 for t in syncs if t > since),
-            kev=tuple(k for k in kev if k.first_seen_at > since),
-        )
-        views.append(
-            DigestView(
-                subscription=s,
-                local_date=dates[s.id],
-                generated_at=now,
-                since=since,
-                recent=tuple(recent),
-                watch=tuple(watch),
-                changes=changes,
-                technique_of_day=tod_line,
-                frameworks=s.frameworks,
+        def name_of(tid: str) -> tuple[str, bool]:
+            t = techs.get(tid)
+            if t is not None:
+                return t.name, True
+            return fallback_names.get(tid, ""), False
+
+        views: list[DigestView] = []
+        for s in specs:
+            since = since_for[s.id]
+            counts = activity.get((s.team_id, s.channel_id), Counter())
+            recent = []
+            for tid, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+                name, known = name_of(tid)
+                recent.append(TechniqueLine(tid, name, n, controls_for(tid, s.frameworks), known))
+            watch = []
+            for tid in s.watch:
+                name, known = name_of(tid)
+                per = coverage.get(tid, {})
+                watch.append(WatchLine(tid, name, tuple(per[f] for f in s.frameworks if f in per), known))
+            day_pick = tod[dates[s.id]]
+            tod_line = (
+                TechniqueLine(day_pick, techs[day_pick].name, 0, controls_for(day_pick, s.frameworks))
+                if day_pick
+                else None
             )
-        )
-    return views
+            changes = self.changes_since(since)
+            views.append(
+                DigestView(
+                    subscription=s,
+                    local_date=dates[s.id],
+                    generated_at=now,
+                    since=since,
+                    recent=tuple(recent),
+                    watch=tuple(watch),
+                    changes=changes,
+                    technique_of_day=tod_line,
+                    frameworks=s.frameworks,
+                )
+            )
+        return views

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -38,6 +39,7 @@ MESSAGE_CHARS = 9000  # Slack refuses roughly 12-13k characters of blocks in one
 MESSAGE_BLOCKS = 40  # Slack: 50
 TEXT_CHARS = 3000  # notification fallback; Slack cuts at 40k, keep far below 4k
 NAME_CHARS = 60
+THREAD_CHANGES = 50  # a digest is not a changelog: beyond this, a count and where to look
 
 _TECHNIQUE_ID = re.compile(r"^T\d{4}(?:\.\d{3})?$")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
@@ -148,35 +150,36 @@ def _pack(title: str, lines: Iterable[str]) -> list[SectionBlock]:
     return sections
 
 
-def _block_chars(block: Block) -> int:
-    d = block.to_dict()
-    total = 0
-    if "text" in d:
-        total += len(d["text"].get("text", ""))
-    for el in d.get("elements", []):
-        total += len(el.get("text", "")) if isinstance(el, dict) else 0
-    return total
+def _block_chars(d: dict[str, Any]) -> int:
+    total = len(d["text"].get("text", "")) if isinstance(d.get("text"), dict) else 0
+    return total + sum(len(el.get("text", "")) for el in d.get("elements", []) if isinstance(el, dict))
 
 
 def _messages(blocks: Sequence[Block], title: str) -> list[Payload]:
     """Blocks split into messages that each stay inside the block count and total size."""
-    chunks: list[list[Block]] = []
-    current: list[Block] = []
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
     size = 0
-    for b in blocks:
-        n = _block_chars(b)
+    for d in (b.to_dict() for b in blocks):  # to_dict() validates each block once
+        n = _block_chars(d)
         if current and (len(current) >= MESSAGE_BLOCKS or size + n > MESSAGE_CHARS):
             chunks.append(current)
             current, size = [], 0
-        current.append(b)
+        current.append(d)
         size += n
     if current:
         chunks.append(current)
     out = []
     for i, chunk in enumerate(chunks, 1):
         label = title if len(chunks) == 1 else f"{title} ({i}/{len(chunks)})"
-        out.append(Payload(text=label[:TEXT_CHARS], blocks=[b.to_dict() for b in chunk]))
+        out.append(Payload(text=label[:TEXT_CHARS], blocks=chunk))
     return out
+
+
+def _more(n: int, word: str) -> list[str]:
+    if n <= 0:
+        return []
+    return [f"…and {_plural(n, 'more ' + word)}: `countermap stats` on the server lists everything loaded."]
 
 
 def _plural(n: int, word: str) -> str:
@@ -263,11 +266,18 @@ def render_digest(view: DigestView, *, full: bool = False) -> RenderedDigest:
         if len(ch.releases) > MAIN_CHANGES:
             thread += _pack(
                 f"Mapping releases loaded ({len(ch.releases)})",
-                [f"• {esc(c.release.label)} — {c.mapping_count} mappings" for c in ch.releases],
+                [
+                    f"• {esc(c.release.label)} — {c.mapping_count} mappings"
+                    for c in ch.releases[:THREAD_CHANGES]
+                ]
+                + _more(len(ch.releases) - THREAD_CHANGES, "release"),
             )
             overflow.append(_plural(len(ch.releases) - MAIN_CHANGES, "more release"))
         if len(ch.kev) > MAIN_CHANGES:
-            thread += _pack(f"New CISA KEV CVEs ({len(ch.kev)})", [kev_line(k) for k in ch.kev])
+            thread += _pack(
+                f"New CISA KEV CVEs ({len(ch.kev)})",
+                [kev_line(k) for k in ch.kev[:THREAD_CHANGES]] + _more(len(ch.kev) - THREAD_CHANGES, "CVE"),
+            )
             overflow.append(_plural(len(ch.kev) - MAIN_CHANGES, "more CVE"))
 
     tod = view.technique_of_day

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.config import Settings
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock, as_utc
-from bot.digest.content import DigestView, SubscriptionSpec, compose
+from bot.digest.content import Composer, DigestView, SubscriptionSpec
 from bot.digest.posting import DigestPoster, DigestTag, PostFailed
 from bot.digest.render import render_digest
 from bot.digest.schedule import Due, plan
@@ -49,7 +49,7 @@ from store.models import DigestRun
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-COMPOSE_BATCH = 50
+COMPOSE_BATCH = 200  # digests composed together (shared data is loaded once per pass)
 UNFINISHED = ("claimed", "posted")
 # Test-only: kill this process with SIGKILL right after Slack accepted a digest's main message
 # and before its ts is recorded, to prove that a restart neither loses nor repeats it.
@@ -202,11 +202,15 @@ class DigestRunner:
         # a process that dies holds at most the one claim it was posting.
         work: list[tuple[int, Due, dict[str, Any] | None]] = [(sid, d, None) for sid, d in fresh]
         work += takeovers
+        composer: Composer | None = None
         for i in range(0, len(work), COMPOSE_BATCH):
             if self.stop.is_set():
                 break
             batch = work[i : i + COMPOSE_BATCH]
-            views = self._compose([(specs[sid][0], d) for sid, d, _ in batch])
+            if composer is None:
+                with session_scope(self.engine) as session:
+                    composer = Composer(session, self.clock.now())
+            views = self._compose(composer, [(specs[sid][0], d) for sid, d, _ in batch])
             for (sid, d, row), view in zip(batch, views, strict=True):
                 if self.stop.is_set():
                     break
@@ -377,14 +381,11 @@ class DigestRunner:
 
     # ------------------------------------------------------------------ posting
 
-    def _compose(self, items: Sequence[tuple[SubscriptionSpec, Due]]) -> list[DigestView]:
+    def _compose(self, composer: Composer, items: Sequence[tuple[SubscriptionSpec, Due]]) -> list[DigestView]:
         dates = {spec.id: due.local_date for spec, due in items}
         with session_scope(self.engine) as session:
-            return compose(
-                session,
-                [spec for spec, _ in items],
-                now=self.clock.now(),
-                local_date_for=lambda s: dates[s.id],
+            return composer.compose(
+                session, [spec for spec, _ in items], local_date_for=lambda s: dates[s.id]
             )
 
     def _attempt(self, job: _Job, view: DigestView, report: PassReport) -> None:
