@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, inspect
 
+from bot.cli import main as cli_main
 from store.db import make_engine
 from store.migrate import current_revision, head_revision, schema_diff, upgrade_to_head
 from store.models import Base
@@ -31,22 +33,36 @@ def test_upgrade_at_head_is_a_no_op(engine: Engine) -> None:
     assert schema_diff(engine) == []
 
 
-_UPGRADE = "import sys; from store.db import make_engine, upgrade; upgrade(make_engine(sys.argv[1]))"
+# Each process imports everything, then waits at a file barrier so the upgrades really race.
+_UPGRADE = """
+import sys, time
+from pathlib import Path
+from store.db import make_engine, upgrade
+url, barrier, me, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+engine = make_engine(url)
+(barrier / me).touch()
+deadline = time.time() + 60
+while len(list(barrier.iterdir())) < n and time.time() < deadline:
+    time.sleep(0.01)
+upgrade(engine)
+"""
 
 
-def test_concurrent_upgrades_of_a_fresh_database_all_succeed(database_url: str) -> None:
+def test_concurrent_upgrades_of_a_fresh_database_all_succeed(database_url: str, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _UPGRADE, database_url],
+            [sys.executable, "-c", _UPGRADE, database_url, str(barrier), str(i), "2"],
             cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(3)
+        for i in range(2)
     ]
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
-    assert [code for code, _ in results] == [0, 0, 0], [err for _, err in results]
+    assert [code for code, _ in results] == [0, 0], [err for _, err in results]
     eng = make_engine(database_url)
     try:
         assert current_revision(eng) == head_revision()
@@ -55,11 +71,9 @@ def test_concurrent_upgrades_of_a_fresh_database_all_succeed(database_url: str) 
         eng.dispose()
 
 
-def test_countermap_db_upgrade_and_current(database_url: str) -> None:
-    cli = [str(Path(sys.executable).parent / "countermap"), "--db", database_url, "db"]
-    before = subprocess.run([*cli, "current"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert before.returncode == 3 and "(empty database)" in before.stdout
-    up = subprocess.run([*cli, "upgrade"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert up.returncode == 0, up.stderr
-    after = subprocess.run([*cli, "current"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert after.returncode == 0 and f"current: {head_revision()}" in after.stdout
+def test_countermap_db_upgrade_and_current(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--db", database_url, "db", "current"]) == 3
+    assert "(empty database)" in capsys.readouterr().out
+    assert cli_main(["--db", database_url, "db", "upgrade"]) == 0
+    assert cli_main(["--db", database_url, "db", "current"]) == 0
+    assert f"current: {head_revision()}" in capsys.readouterr().out
