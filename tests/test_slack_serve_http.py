@@ -111,6 +111,13 @@ def test_every_worker_answers(server: ServerProcess, fake: FakeSlack) -> None:
     assert statuses == [200] * 12
 
 
+def test_the_server_log_never_holds_the_bot_token(server: ServerProcess, fake: FakeSlack) -> None:
+    slash(server, fake, "/t1048", "SC-07")
+    log = server.log()
+    assert "Booting worker" in log  # the log is the server's
+    assert BOT_TOKEN not in log and SIGNING_SECRET not in log
+
+
 def test_forged_signature_is_refused(server: ServerProcess, fake: FakeSlack) -> None:
     body = command_body("/t1048", "SC-07", response_url=fake.response_url("forged"))
     reply = post(server.url + constants.EVENTS_PATH, body, secret="not-the-signing-secret")
