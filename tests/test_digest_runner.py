@@ -331,3 +331,34 @@ def test_a_takeover_resumes_thread_replies_without_reposting(db: Engine, slack: 
     posts = slack.calls_to("chat.postMessage")
     assert [c.body.get("thread_ts") for c in posts] == ["1700000000.000001"]
     assert slack.calls_to("conversations.replies")  # checked the thread first
+
+
+def test_each_workspace_is_posted_to_with_its_own_installation_token(db: Engine, slack: FakeSlack) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.slack.oauth import ensure_oauth_tables, installation_store
+
+    config = cfg(slack, slack_bot_token=None, slack_client_id="111.222", slack_client_secret="shh")
+    store = installation_store(config, db)
+    ensure_oauth_tables([store], db)
+    for team, token in (("T0TEAM001", "xoxb-team-one"), ("T0TEAM002", "xoxb-team-two")):
+        store.save(
+            Installation(
+                app_id="A1", team_id=team, user_id="U1", bot_token=token, bot_id="B1", bot_user_id="UB"
+            )
+        )
+    subscribe(db, "C1")
+    with write_session(db) as s:
+        for team, channel in (("T0TEAM002", "C2"), ("T0GONE", "C3")):
+            subscriptions.subscribe(
+                s, team_id=team, channel_id=channel, user_id="U1", changes=subscriptions.Changes(),
+                defaults=subscriptions.Defaults("09:00", "Europe/Paris", ("nist_800_53",)),
+                now=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
+            )  # fmt: skip
+    r = DigestRunner(db, config, clock=FixedClock(DUE), instance="test")
+    report = r.run_once()
+    assert (report.sent, report.failed) == (2, 1)
+    tokens = {c.body["channel"]: c.token for c in slack.calls_to("chat.postMessage")}
+    assert tokens == {"C1": "xoxb-team-one", "C2": "xoxb-team-two"}
+    failed = [x for x in runs(db) if x.status == "failed"]
+    assert len(failed) == 1 and failed[0].error and "T0GONE" in failed[0].error

@@ -116,7 +116,19 @@ def default_poster_factory(
 
     def make(spec: SubscriptionSpec) -> DigestPoster:
         if bot_token_for is not None:
-            token = bot_token_for(engine, settings, spec.team_id, spec.enterprise_id)
+            from bot.slack.installations import NotInstalled
+            from bot.slack.oauth import SlackNotConfigured
+
+            try:
+                token = bot_token_for(engine, settings, spec.team_id, spec.enterprise_id)
+            except (NotInstalled, SlackNotConfigured) as exc:  # uninstalled or no credentials
+                raise PostFailed(
+                    f"no bot token for {spec.team_id}: {str(exc).splitlines()[0]}", permanent=True
+                ) from exc
+            except Exception as exc:  # token rotation failed: Slack or the database, try again later
+                raise PostFailed(
+                    f"cannot get the bot token of {spec.team_id}: {exc}", permanent=False
+                ) from exc
         elif settings.slack_bot_token:
             token = settings.slack_bot_token
         else:
