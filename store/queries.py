@@ -282,7 +282,9 @@ _COUNTS_BY_CAPABILITY = (
 _CAPABILITY_RELEASES = select(Mapping.release_id).where(_CAPABILITY_WHERE).distinct()
 _CAPABILITY_ROWS = (
     select(*_MAPPING_COLS)
-    .where(_CAPABILITY_WHERE, Mapping.release_id == bindparam("pk"))
+    # "+ 0" keeps SQLite (no ANALYZE statistics) from picking the release index, which would
+    # walk a whole release's rows, over the (framework, capability_id) one.
+    .where(_CAPABILITY_WHERE, (Mapping.release_id + 0) == bindparam("pk"))
     .order_by(Mapping.position)
 )
 _PAIR_ROWS = (
@@ -500,10 +502,21 @@ _SUBTECHNIQUES = (
 )
 
 
+# "T1048." < "T1048.001" < "T1048/" ('/' follows '.'), so one parent's sub-techniques are a
+# range of the attack_id index instead of a scan of the table and its long descriptions.
+_SUBTECHNIQUES_OF_ONE = _SUBTECHNIQUES.where(
+    Technique.attack_id > bindparam("lo"), Technique.attack_id < bindparam("hi")
+)
+
+
 def _subtechniques(session: Session, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     if not parent_ids:
         return {}
-    rows = _q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)})
+    if len(parent_ids) == 1:  # the common case: a range the attack_id index serves
+        p = parent_ids[0]
+        rows = _q(session, _SUBTECHNIQUES_OF_ONE, {"lo": f"{p}.", "hi": f"{p}/", "parents": [p]})
+    else:
+        rows = _q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)})
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
         if r.parent_attack_id:
