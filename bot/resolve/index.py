@@ -17,7 +17,8 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 from sqlalchemy.orm import Session
 
 from bot.resolve.aliases import AliasSet
@@ -174,13 +175,17 @@ class ResolverIndex:
                 for w in prefixed:
                     found[self.vocab[w]] = 0.9 if len(prefixed) <= 3 else 0.8
         if n >= 5:
-            cutoff = 86.0 if n <= 6 else 80.0
+            # Optimal string alignment: one typo (a transposition included) costs one edit, and
+            # "ipconfig" is not a typo of "config" as it would be under plain similarity ratios.
+            cutoff = 0.8
             pool: list[str] = []
             for length in range(n - 2, n + 3):
                 pool.extend(self._by_length.get(length, ()))
-            for w, score, _ in process.extract(token, pool, scorer=fuzz.ratio, score_cutoff=cutoff, limit=4):
+            for w, score, _ in process.extract(
+                token, pool, scorer=OSA.normalized_similarity, score_cutoff=cutoff, limit=4
+            ):
                 tid2 = self.vocab[w]
-                sim = 0.6 + 0.35 * (score - cutoff) / (100.0 - cutoff)
+                sim = 0.6 + 0.35 * (score - cutoff) / (1.0 - cutoff)
                 if found.get(tid2, 0.0) < sim:
                     found[tid2] = sim
         return tuple(sorted(found.items(), key=lambda kv: -kv[1]))
@@ -424,8 +429,13 @@ class _Builder:
         raw: list[tuple[int, tuple[int, ...], float, bool]] = []
         abbr = ix.abbreviations
         for entry, text, prior, alias in self.names:
+            plain = name_tokens(text)
+            ws = words(text)
+            if len(plain) < len(ws) <= 2 and ws[0] in STOP_WORDS:
+                # "At (Windows)" must not become just "windows": short names keep every word
+                plain = [stem(w) for w in ws if w not in FRAMEWORK_WORDS]
             expanded: list[str] = []
-            for t in name_tokens(text):
+            for t in plain:
                 expanded.extend(abbr.get(t, (t,)))
             toks = list(dict.fromkeys(expanded))
             if not toks:

@@ -39,6 +39,7 @@ CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you me
 CONFIDENT = 78.0
 MAX_ALTERNATIVES = 5
 NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
+HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 
 
@@ -57,6 +58,7 @@ class _Match:
     name_cov: float
     used: frozenset[int]
     length: int = 0  # tokens in the matched name: on a tie the shorter, more general name wins
+    eligible: bool = True  # may be the answer, not only a "did you mean"
 
 
 @dataclass
@@ -336,7 +338,7 @@ class _Resolver:
                 if gi is not None:
                     self._add_entry(self.ix.entries[gi], 100.0)
                     self._blank(m.start(), m.end())
-        if groupish:
+        if any(w in vocab.FAMILY_WORDS for w in content):
             self.st.group_words = True
 
     # ------------------------------------------------------------------ names
@@ -347,7 +349,7 @@ class _Resolver:
         plain = [
             w
             for w in raw
-            if w not in STOP_WORDS and w not in vocab.GROUP_WORDS and w not in vocab.FRAMEWORK_WORDS
+            if w not in STOP_WORDS and w not in vocab.FAMILY_WORDS and w not in vocab.FRAMEWORK_WORDS
         ]
         expanded: list[str] = []
         for w in plain[: MAX_SLOTS * 2]:
@@ -359,7 +361,11 @@ class _Resolver:
         i = 0
         while i < len(expanded):
             w = expanded[i]
-            if i + 1 < len(expanded) and stem(w + expanded[i + 1]) in ix.vocab:
+            if (
+                i + 1 < len(expanded)
+                and stem(w + expanded[i + 1]) in ix.vocab
+                and (w, expanded[i + 1]) not in ix.bigrams  # "hash cracking" is already two words
+            ):
                 toks.append(stem(w + expanded[i + 1]))
                 i += 2
                 continue
@@ -413,18 +419,23 @@ class _Resolver:
                 continue
             got = sum(slots[s].weight * sim for s, sim in used.items())
             q_cov = got / total_q
+            eligible = True
             if not v.alias and got:
                 # A rare word that the whole question consists of ("moveit", "log4j") names its
-                # entity even when the full name is much longer; a common one ("detection") not.
+                # entity even when the full name is much longer.  A commoner one ("fortinet",
+                # "kerberos") only makes it a candidate worth offering, unless it covers half the name.
                 rarity = sum(slots[s].weight * sim * slots[s].rarity for s, sim in used.items()) / got
                 if rarity >= RARE:
                     name_cov = max(name_cov, 0.85 * q_cov)
+                elif name_cov < HALF:
+                    eligible = False
+                    name_cov = max(name_cov, 0.55 * rarity * q_cov)
             e = ix.entries[v.entry]
             score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)
             if prev is None or score > prev.score:
-                best[v.entry] = _Match(v.entry, score, name_cov, frozenset(used), len(v.tids))
+                best[v.entry] = _Match(v.entry, score, name_cov, frozenset(used), len(v.tids), eligible)
         return best
 
     def _tactics_named(self, slots: list[_Slot], active: set[int]) -> set[str]:
@@ -473,7 +484,11 @@ class _Resolver:
         # Next to an ID the leftover words are usually context ("detection", "logs"), so a
         # name then has to be as convincing as a second entity.
         by_id = bool(self.st.techniques or self.st.capabilities or self.st.groups)
-        if top.score >= (ACCEPT_MORE if by_id else ACCEPT) and (not by_id or top.name_cov >= 0.75):
+        if (
+            top.eligible
+            and top.score >= (ACCEPT_MORE if by_id else ACCEPT)
+            and (not by_id or top.name_cov >= 0.75)
+        ):
             accepted.append(top)
             remaining = active - top.used
             while remaining and len(accepted) < 3:
@@ -487,7 +502,12 @@ class _Resolver:
                     if all(m.entry != a.entry for a in accepted)
                     and any(slots[u].token not in nouns for u in m.used)
                 ]
-                if not again or again[0].score < ACCEPT_MORE or again[0].name_cov < 0.75:
+                if (
+                    not again
+                    or not again[0].eligible
+                    or again[0].score < ACCEPT_MORE
+                    or again[0].name_cov < 0.75
+                ):
                     break
                 accepted.append(again[0])
                 remaining -= again[0].used

@@ -33,7 +33,7 @@ STOP_WORDS = frozenset(
     looking need want know any all some every each which one ones about regarding re
     mitre att ck attack attck mitigate mitigates mitigated mitigating mitigation mitigations
     control controls cover covers covered covering coverage map maps mapped mapping mappings
-    technique techniques subtechnique sub tactic ttp ttps capability capabilities security
+    technique techniques subtechnique sub tactic ttp ttps capability capabilities
     against stop stops block blocks handle handles address addresses deal help helps
     relevant related apply applies applicable use used using is if then also just only than
     me us os cve cves vulnerability vulnerabilities vuln vulns explain describe
@@ -79,6 +79,12 @@ def stem(word: str) -> str:
     n = len(word)
     if n <= 3 or word.isdigit():
         return word
+    if n > 7 and word.endswith("ication"):  # modification → modify, identification → identify
+        return word[:-6] + "y"
+    if n > 6 and word.endswith("ation"):  # escalation, escalate, escalating → escalat
+        return word[:-3]
+    if n > 6 and word.endswith("ate"):
+        return word[:-1]
     if word.endswith("ies") and n > 4:
         return word[:-3] + "y"
     if word.endswith("sses"):

@@ -64,7 +64,7 @@ FRAMEWORK_QUERY_WORD = {
 # ("Amazon GuardDuty" is found by "guardduty" once "aws" has picked the framework).
 FRAMEWORK_WORDS = frozenset(
     w for phrase in FRAMEWORK_PHRASES for w in re.findall(r"[a-z0-9]+", phrase) if len(phrase.split()) == 1
-) | {"google", "microsoft", "web", "services"}
+) | {"google", "microsoft"}
 
 _FRAMEWORK_RE = re.compile(
     r"(?<![\w.&-])("
@@ -121,6 +121,7 @@ CATEGORY_VERBS = {
 }
 CATEGORY_NOUNS = {
     "protection": "protect",
+    "protections": "protect",
     "prevention": "protect",
     "preventive": "protect",
     "preventative": "protect",
@@ -129,6 +130,7 @@ CATEGORY_NOUNS = {
     "detections": "detect",
     "detective": "detect",
     "response": "respond",
+    "responses": "respond",
     "remediation": "respond",
 }
 _CATEGORY_RE = re.compile(
@@ -152,6 +154,7 @@ HELP_WORDS = frozenset(
     {"help", "usage", "commands", "command", "howto", "start", "examples", "example", "man"}
 )
 GROUP_WORDS = frozenset({"family", "families", "group", "groups", "category", "categories"})
+FAMILY_WORDS = frozenset({"family", "families"})  # never part of a name, unlike "Domain Groups"
 
 
 def framework_spans(text: str) -> list[tuple[int, int, str]]:
