@@ -70,11 +70,19 @@ def _line(line: MappingLine, *, subject: str = "capability", comments: bool = Tr
         head.append(f"  {bar}", style="yellow")
     out: list[RenderableType] = [head]
     if line.license_requirements:
-        out.append(Padding(Text(f"License: {line.license_requirements}", style="magenta"), (0, 0, 0, 4)))
+        out.append(
+            Padding(
+                Text(f"License: {line.license_requirements}", style="magenta"), (0, 0, 0, 4), expand=False
+            )
+        )
     if comments and line.comments:
-        out.append(Padding(Text(line.comments, style="dim"), (0, 0, 0, 4)))
+        out.append(Padding(Text(line.comments, style="dim"), (0, 0, 0, 4), expand=False))
     if comments and line.references:
-        out.append(Padding(Text("References: " + " ".join(line.references), style="dim blue"), (0, 0, 0, 4)))
+        out.append(
+            Padding(
+                Text("References: " + " ".join(line.references), style="dim blue"), (0, 0, 0, 4), expand=False
+            )
+        )
     return out
 
 
