@@ -362,3 +362,21 @@ def test_each_workspace_is_posted_to_with_its_own_installation_token(db: Engine,
     assert tokens == {"C1": "xoxb-team-one", "C2": "xoxb-team-two"}
     failed = [x for x in runs(db) if x.status == "failed"]
     assert len(failed) == 1 and failed[0].error and "T0GONE" in failed[0].error
+
+
+def test_a_subscription_with_an_unusable_schedule_does_not_stop_the_others(
+    db: Engine, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    subscribe(db, "C1")
+    bad = subscribe(db, "C2")
+    with write_session(db) as s:
+        row = s.get(subscriptions.DigestSubscription, bad)
+        assert row is not None
+        row.timezone = "Mars/Olympus_Mons"
+    r, clock = runner(db, slack, DUE)
+    with caplog.at_level(logging.ERROR, logger="bot.digest.runner"):
+        assert r.run_once().sent == 1
+        clock.advance(minutes=1)
+        r.run_once()
+    assert [m["channel"] for m in slack.messages("C1")] == ["C1"] and slack.messages("C2") == []
+    assert len([x for x in caplog.records if "unusable schedule" in x.getMessage()]) == 1

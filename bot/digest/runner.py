@@ -42,7 +42,7 @@ from bot.digest.clock import Clock, SystemClock, as_utc
 from bot.digest.content import Composer, DigestView, SubscriptionSpec
 from bot.digest.posting import DigestPoster, DigestTag, PostFailed
 from bot.digest.render import render_digest
-from bot.digest.schedule import Due, plan
+from bot.digest.schedule import Due, Plan, plan
 from store.db import session_scope, write_connection
 from store.models import DigestRun
 
@@ -158,6 +158,7 @@ class DigestRunner:
         self.catch_up = dt.timedelta(minutes=settings.digest_catch_up_minutes)
         self.claim_timeout = dt.timedelta(seconds=settings.digest_claim_timeout_seconds)
         self.die_after_post = os.environ.get(DIE_AFTER_POST_ENV) == "1"
+        self._bad_schedules: set[int] = set()  # logged once each
 
     # ------------------------------------------------------------------ the loop
 
@@ -183,10 +184,16 @@ class DigestRunner:
         with session_scope(self.engine) as session:
             subs = subscriptions.active_subscriptions(session)
             specs = {s.id: (SubscriptionSpec.of(s), as_utc(s.active_since)) for s in subs}
-        plans = {
-            sid: plan(spec.time_local, spec.timezone, now, self.catch_up, not_before=since)
-            for sid, (spec, since) in specs.items()
-        }
+        plans: dict[int, Plan] = {}
+        for sid, (spec, since) in specs.items():
+            try:
+                plans[sid] = plan(spec.time_local, spec.timezone, now, self.catch_up, not_before=since)
+            except (ValueError, LookupError) as exc:  # a row edited by hand: skip it, keep the rest
+                if sid not in self._bad_schedules:
+                    log.error(
+                        "digest subscription %s (%s) has an unusable schedule: %s", sid, spec.channel_id, exc
+                    )
+                    self._bad_schedules.add(sid)
         existing = self._existing_runs(list(plans), plans)
 
         missed = [(sid, d) for sid, p in plans.items() for d in p.skip if (sid, d.local_date) not in existing]
@@ -238,7 +245,7 @@ class DigestRunner:
     # ------------------------------------------------------------------ database
 
     def _existing_runs(
-        self, sub_ids: Sequence[int], plans: dict[int, Any]
+        self, sub_ids: Sequence[int], plans: dict[int, Plan]
     ) -> dict[tuple[int, dt.date], dict[str, Any]]:
         dates = [d.local_date for p in plans.values() for d in ([p.send] if p.send else []) + list(p.skip)]
         if not sub_ids or not dates:

@@ -1,0 +1,51 @@
+"""``countermap digest list`` and ``preview`` for operators, and ``--now`` checking."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.cli import main
+from bot.digest import subscriptions
+from store.db import write_session
+from tests.digest_support import TEAM, seed
+
+
+@pytest.fixture
+def db(engine: Engine) -> Engine:
+    seed(engine)
+    with write_session(engine) as s:
+        subscriptions.subscribe(
+            s, team_id=TEAM, channel_id="C1", user_id="U1",
+            changes=subscriptions.Changes(watch=("T1048", "T1566")),
+            defaults=subscriptions.Defaults("08:30", "Asia/Tokyo", ("nist_800_53", "m365")),
+            now=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        )  # fmt: skip
+    return engine
+
+
+def test_list_shows_each_subscription_and_its_next_digest(
+    db: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", database_url, "digest", "list", "--now", "2026-11-28T00:00:00+00:00"]) == 0
+    out = capsys.readouterr().out
+    assert f"{TEAM}/C1: daily at 08:30 Asia/Tokyo" in out
+    assert "next: Sun 29 Nov 08:30" in out  # 00:00Z is 09:00 in Tokyo: today's 08:30 has passed
+
+
+def test_preview_prints_the_block_kit_of_a_channel(
+    db: Engine, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", database_url, "digest", "preview", "--team", TEAM, "--channel", "C1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["main"]["blocks"] and isinstance(out["thread"], list)
+
+
+def test_now_without_an_offset_is_refused(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--db", database_url, "digest", "run", "--once", "--now", "2026-11-28T09:01:00"])
+    assert exit_.value.code == 2
+    assert "no UTC offset" in capsys.readouterr().err
