@@ -201,8 +201,9 @@ class Answerer:
         self._ensure_fresh()
         return self._answer_state(state, shared_by=shared_by)
 
-    def card(self, technique_id: str) -> Answer:
-        """The compact card for incident channels, thread replies and link unfurls."""
+    def card(self, technique_id: str, *, frameworks: Sequence[str] = ()) -> Answer:
+        """The compact card for incident channels, thread replies and link unfurls
+        (``frameworks``: e.g. the channel's own list; default ``default_frameworks``)."""
         import re
 
         from bot.render.state import State
@@ -212,7 +213,8 @@ class Answerer:
         if not re.fullmatch(r"T\d{4}(\.\d{3})?", tid):
             return self._error(f"{technique_id[:40]} is not an ATT&CK technique ID.")
         self._ensure_fresh()
-        request = ViewRequest("technique", (tid,), frameworks=tuple(self.settings.default_frameworks))
+        fws = tuple(dict.fromkeys(frameworks or self.settings.default_frameworks))
+        request = ViewRequest("technique", (tid,), frameworks=fws)
         return self._answer_state(State(request, compact=True))
 
     def export(self, value: str, fmt: str) -> tuple[str, bytes]:
