@@ -138,9 +138,10 @@ def _apologise(surface: str, error_id: str, kwargs: dict[str, Any]) -> None:
         log.exception("could not deliver the apology for error ID %s on %s", error_id, surface)
 
 
-def guarded(surface: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def guarded(surface: str, *, apologise: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Wrap a lazy listener: an exception is logged with its traceback and an error ID, and the user
-    gets a short apology where they asked (Bolt itself logs lazy failures without a traceback).
+    gets a short apology where they asked (Bolt itself logs lazy failures without a traceback);
+    ``apologise=False`` where nobody asked (a link preview simply does not appear).
     Bolt injects arguments by the wrapped function's parameter names (it unwraps)."""
 
     def wrap(func: Callable[..., None]) -> Callable[..., None]:
@@ -150,7 +151,8 @@ def guarded(surface: str) -> Callable[[Callable[..., None]], Callable[..., None]
                 func(**kwargs)
             except Exception as exc:
                 error_id = report(surface, exc)
-                _apologise(surface, error_id, kwargs)
+                if apologise:
+                    _apologise(surface, error_id, kwargs)
 
         return run
 

@@ -76,7 +76,7 @@ def parse_link(url: str) -> LinkTarget | None:
 
 
 def register(app: App, deps: Deps) -> None:
-    @guarded("unfurl")
+    @guarded("unfurl", apologise=False)
     def unfurl(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         event = body.get("event") or {}
         unfurls: dict[str, Any] = {}
