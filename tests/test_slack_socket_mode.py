@@ -11,10 +11,13 @@ accepts_response_payload}``; the app acknowledges each with ``{"envelope_id", "p
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +26,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 from bot.config import Settings
 from bot.slack.socket_mode import serve_socket
 from tests.fake_slack import FakeSlack
-from tests.serve_helpers import APP_TOKEN, BOT_TOKEN
+from tests.serve_helpers import APP_TOKEN, BOT_TOKEN, COUNTERMAP, clean_env
 
 pytestmark = pytest.mark.slow
 
@@ -237,3 +240,36 @@ def test_refresh_requested_disconnect_reconnects_and_keeps_answering(
 
     answer = ask(running, fake, "/attack", "T1048 SC-07")  # sent on the new connection
     assert "Boundary Protection" in json.dumps(answer["blocks"])
+
+
+def test_the_worker_process_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """``countermap serve --socket`` as the Procfile's worker runs it: schema created on a fresh
+    database, connected, envelopes acknowledged, and a clean exit on SIGTERM."""
+    with FakeSlack() as fake, SocketModeServer() as sockets:
+        fake.socket_url = sockets.url
+        env = clean_env(
+            DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}",
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_APP_TOKEN=APP_TOKEN,
+            SLACK_API_URL=fake.base_url,
+        )
+        log = tmp_path / "worker.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [*COUNTERMAP, "serve", "--socket"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            sockets.wait_connections(1, timeout=60)
+            name = f"w{time.time_ns()}"
+            ack = sockets.envelope(
+                "slash_commands", command_payload("/attack", "help", fake.response_url(name)),
+                accepts_response_payload=True,
+            )  # fmt: skip
+            assert ack["payload"]["blocks"], ack
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        assert BOT_TOKEN not in log.read_text() and APP_TOKEN not in log.read_text()
