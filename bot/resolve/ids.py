@@ -21,6 +21,9 @@ TECHNIQUE_WORD_RE = re.compile(
     r"(?<![\w-])(?:sub-?\s?)?(?:technique|tech|ttp)\s*(?:id\s*)?#?\s*(\d{4})(?:\s?[./]\s?(\d{1,3}))?(?![\d.])",
     re.I,
 )
+TECHNIQUE_HINT_RE = re.compile(r"[tT]\s?\d{4}")
+TACTIC_HINT_RE = re.compile(r"[tT][aA]\s?\d{4}")
+TWO_LETTERS_RE = re.compile(r"\b[A-Za-z]{2}\b")
 CVE_RE = re.compile(
     r"(?<![A-Za-z0-9])[cC][vV][eE]\s?[-_\s]?\s?((?:19|20)\d{2})\s?[-_\s]\s?(\d{4,7})(?![0-9])"
 )
@@ -42,7 +45,6 @@ CSA_RE = re.compile(
 M365_RE = re.compile(r"(?<![\w-])(def|eid|eop|pur)-([a-z]{2,6})(?:-(e3|e5))?(?![\w-])", re.I)
 ID_TOKEN_RE = re.compile(r"(?<![\w.\-])([a-z0-9]+(?:[_\-][a-z0-9]+)+)(?![\w\-])", re.I)
 VERIS_START_RE = re.compile(r"(?<![\w.])(action|actor|attribute|asset|value_chain|discovery_method)\.", re.I)
-NIST_FAMILY_RE = re.compile(r"(?<![\w.&\-/])(" + "|".join(NIST_FAMILIES) + r")(?![\w&\-.(])", re.I)
 WORD_RE = re.compile(r"(?<![\w.\-])[A-Za-z][A-Za-z0-9]+(?![\w\-])")
 URL_RE = re.compile(r"https?://[^\s<>\"']{1,2000}", re.I)
 TACTIC_ID_RE = re.compile(r"(?<![A-Za-z0-9])[tT][aA]\s?(\d{4})(?![0-9])")

@@ -16,6 +16,7 @@ import math
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -96,7 +97,7 @@ class ResolverIndex:
     default_weight: float = 3.0
     max_idf: float = 1.0
     _sorted_words: list[str] = field(default_factory=list)
-    _by_length: dict[int, list[str]] = field(default_factory=dict)
+    _by_length: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
     _token_cache: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -178,9 +179,12 @@ class ResolverIndex:
             # Optimal string alignment: one typo (a transposition included) costs one edit, and
             # "ipconfig" is not a typo of "config" as it would be under plain similarity ratios.
             cutoff = 0.8
+            # A typo rarely changes both of the first two letters: compare only with words of a
+            # similar length that share one of them, a tenth of the vocabulary.
             pool: list[str] = []
             for length in range(n - 2, n + 3):
-                pool.extend(self._by_length.get(length, ()))
+                pool.extend(self._by_length.get((length, token[0]), ()))
+                pool.extend(w for w in self._by_length.get((length, "", token[1]), ()) if w[0] != token[0])
             for w, score, _ in process.extract(
                 token, pool, scorer=OSA.normalized_similarity, score_cutoff=cutoff, limit=4
             ):
@@ -467,8 +471,9 @@ class _Builder:
             for tid in vtids:
                 ix.postings[tid].append(vid)
         ix._sorted_words = sorted(ix.words)
-        by_len: dict[int, list[str]] = defaultdict(list)
+        by_len: dict[tuple[Any, ...], list[str]] = defaultdict(list)
         for w in ix.words:
-            if not w.isdigit():
-                by_len[len(w)].append(w)
+            if not w.isdigit() and len(w) >= 2:
+                by_len[(len(w), w[0])].append(w)
+                by_len[(len(w), "", w[1])].append(w)
         ix._by_length = dict(by_len)

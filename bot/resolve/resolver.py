@@ -30,7 +30,7 @@ from store.ids import canonical_capability_id
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_NOTE = "Sorry, I could not read that question."
-SCAN_CHARS = 500  # steering words, control IDs and names are looked for in this much text
+SCAN_CHARS = 300  # steering words, control IDs and names are looked for in this much text
 MAX_SLOTS = 24  # content words considered for names; questions are short, pastes are not
 MAX_FUZZY = 8  # unknown words looked up approximately per question (typos are few; noise is not)
 ACCEPT = 58.0  # lowest score a name match needs to count as an answer
@@ -111,6 +111,14 @@ class _Resolver:
             self._joined = "".join(self.buf)
             self._dirty = False
         return self._joined
+
+    def _low(self) -> str:
+        """The text lower-cased, character for character (positions stay valid)."""
+        cur = self._cur()
+        low = cur.lower()
+        if len(low) != len(cur):  # "İ" lower-cases to two characters
+            low = cur.encode("ascii", "replace").decode("ascii").lower()
+        return low
 
     def _blank(self, start: int, end: int) -> None:
         self.buf[start:end] = " " * (end - start)
@@ -193,13 +201,17 @@ class _Resolver:
             self._blank(m.start(), m.end())
         cur = self._cur()
         low = cur.lower()
-        wordy = "tech" in low or "ttp" in low
-        for rx in (idre.TECHNIQUE_WORD_RE, idre.TECHNIQUE_RE) if wordy else (idre.TECHNIQUE_RE,):
+        finders = []
+        if "tech" in low or "ttp" in low:
+            finders.append(idre.TECHNIQUE_WORD_RE)
+        if idre.TECHNIQUE_HINT_RE.search(cur):  # the full pattern's look-behind is slow on long text
+            finders.append(idre.TECHNIQUE_RE)
+        for rx in finders:
             for m in rx.finditer(cur):
                 self._tech(idre.technique_id(m.group(1), m.group(2)))
                 self._blank(m.start(), m.end())
             cur = self._cur()
-        for m in idre.TACTIC_ID_RE.finditer(cur):
+        for m in idre.TACTIC_ID_RE.finditer(cur) if idre.TACTIC_HINT_RE.search(cur) else ():
             self._blank(m.start(), m.end())
         # Technique IDs and CVEs are found anywhere in a long paste; everything else only in
         # its first part, which bounds the work a 4,000-character message can cause.
@@ -281,34 +293,34 @@ class _Resolver:
 
     def _steering(self) -> None:
         st = self.st
-        for start, end, version in vocab.attack_version_spans(self._cur()):
+        for start, end, version in vocab.attack_version_spans(self._low()):
             st.attack_version = st.attack_version or version
             self._blank(start, end)
-        for start, end, rev in vocab.nist_revision_spans(self._cur()):
+        for start, end, rev in vocab.nist_revision_spans(self._low()):
             st.framework_version = st.framework_version or rev
             self._framework("nist_800_53")
             self._blank(start, end)
-        for start, end, version in vocab.framework_version_spans(self._cur()):
+        for start, end, version in vocab.framework_version_spans(self._low()):
             st.framework_version = st.framework_version or version
             self._blank(start, end)
-        for start, end, key in vocab.framework_spans(self._cur()):
+        for start, end, key in vocab.framework_spans(self._low()):
             self._framework(key)
             self._blank(start, end)
-        for start, end, domain in vocab.domain_spans(self._cur()):
+        for start, end, domain in vocab.domain_spans(self._low()):
             st.domain = st.domain or domain
             if domain != "mobile":
                 self._blank(start, end)
-        for start, end, value in vocab.min_score_spans(self._cur()):
+        for start, end, value in vocab.min_score_spans(self._low()):
             st.min_score = st.min_score or value
             self._blank(start, end)
-        for start, end, category, is_verb in vocab.category_spans(self._cur()):
+        for start, end, category, is_verb in vocab.category_spans(self._low()):
             if is_verb:
                 if category not in st.categories:
                     st.categories.append(category)
                 self._blank(start, end)
             else:  # "protection" may be part of a name ("Boundary Protection"): decided later
                 self._nouns.append((category, stem(fold(self.text[start:end]))))
-        for start, end in vocab.compare_spans(self._cur()):
+        for start, end in vocab.compare_spans(self._low()):
             st.compare = True
             self._blank(start, end)
         self._families()
@@ -328,8 +340,12 @@ class _Resolver:
         cur = self._cur()
         content = [w for w in words(cur) if w not in STOP_WORDS]
         groupish = any(w in vocab.GROUP_WORDS for w in content)
-        for m in idre.NIST_FAMILY_RE.finditer(cur):
-            code = m.group(1)
+        for m in idre.TWO_LETTERS_RE.finditer(cur):
+            code = m.group(0)
+            before = cur[m.start() - 1] if m.start() else " "
+            after = cur[m.end()] if m.end() < len(cur) else " "
+            if before in ".&-/" or after in "&-.(":
+                continue
             if code.upper() not in self.ix.nist_families:
                 continue
             alone = [w for w in content if w not in vocab.GROUP_WORDS] == [code.lower()]
