@@ -8,6 +8,7 @@ never matched again as a name.  Pure: no I/O, and no exception escapes ``resolve
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you me
 CONFIDENT = 78.0
 MAX_ALTERNATIVES = 5
 NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
+SHORTLIST = 80  # name variants scored exactly per question
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 
@@ -412,9 +414,7 @@ class _Resolver:
             for tid, sim in slots[s].cands:
                 hits.setdefault(tid, []).append((s, sim))
         total_q = sum(slots[s].weight for s in active) or 1.0
-        touched: set[int] = set()
-        for tid in hits:
-            touched.update(ix.postings[tid])
+        touched = self._shortlist(hits, total_q)
         best: dict[int, _Match] = {}
         tactics = self._tactics_named(slots, active)
         platforms = {ix.platform_words[slots[s].token] for s in active if slots[s].token in ix.platform_words}
@@ -453,6 +453,36 @@ class _Resolver:
             if prev is None or score > prev.score:
                 best[v.entry] = _Match(v.entry, score, name_cov, frozenset(used), len(v.tids), eligible)
         return best
+
+    def _shortlist(self, hits: dict[int, list[tuple[int, float]]], total_q: float) -> list[int]:
+        """The name variants worth scoring exactly: a cheap bound from posting lists first.
+
+        Common words ("data", "system") touch hundreds of names; their matched weight alone
+        ranks them well enough to keep only the best ``SHORTLIST`` for the exact score.
+        """
+        ix = self.ix
+        acc: dict[int, float] = {}
+        rare: set[int] = set()
+        for tid, pairs in hits.items():
+            w = ix.idf[tid] * max(p[1] for p in pairs)
+            is_rare = ix.idf[tid] / ix.max_idf >= RARE
+            for vid in ix.postings[tid]:
+                acc[vid] = acc.get(vid, 0.0) + w
+                if is_rare:
+                    rare.add(vid)
+        if len(acc) <= SHORTLIST:
+            return list(acc)
+        variants = ix.variants
+        bound = {
+            vid: (
+                max(a / variants[vid].total, 0.85 * a / total_q) if vid in rare else a / variants[vid].total
+            )
+            ** 0.6
+            * a
+            * variants[vid].prior
+            for vid, a in acc.items()
+        }
+        return heapq.nlargest(SHORTLIST, bound, key=bound.__getitem__)
 
     def _tactics_named(self, slots: list[_Slot], active: set[int]) -> set[str]:
         present = {slots[s].token for s in active}
