@@ -31,7 +31,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Python puts this script's folder first on the path, where bench/http.py would shadow the
+# standard library's http package: replace it with the project root.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if p and Path(p).resolve() != ROOT / "bench"]
 
 from sqlalchemy import Engine, select  # noqa: E402
 
