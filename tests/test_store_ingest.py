@@ -279,6 +279,25 @@ def _junk(tmp: Path) -> Path:
     return path
 
 
+def _yaml_alias_bomb(tmp: Path) -> Path:
+    lines = ["metadata: &a [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"k{i}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+    lines.append("mapping_objects: [*i]")
+    return _write(tmp / "bomb.yaml", ("\n".join(lines) + "\n").encode())
+
+
+def _stix_object_without_id(tmp: Path) -> Path:
+    bundle = stix_bundle()
+    del bundle["objects"][2]["id"]
+    return write_json(tmp / "stix.json", bundle)
+
+
+def _stix_overlong_url(tmp: Path) -> Path:
+    bundle = stix_bundle()
+    bundle["objects"][2]["external_references"][0]["url"] = "https://x/" + "a" * 400
+    return write_json(tmp / "stix-url.json", bundle)
+
+
 def _missing_path(tmp: Path) -> Path:
     return tmp / "no-such-folder"
 
@@ -296,6 +315,9 @@ BAD_FILES = {
     "ID too long": (_overlong_id, "long.json", "mapping_objects[0].attack_object_id"),
     "100 MB of junk": (_junk, "junk.json", "not a data file"),
     "unreadable path": (_missing_path, "no-such-folder", "no such file"),
+    "YAML alias bomb": (_yaml_alias_bomb, "bomb.yaml", "aliases"),
+    "STIX object without id": (_stix_object_without_id, "stix.json", "objects[2]"),
+    "STIX value too long": (_stix_overlong_url, "stix-url.json", "url must be text of at most 300"),
 }
 
 

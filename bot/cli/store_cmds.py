@@ -46,6 +46,8 @@ def register(sub: Any) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from store.ingest import IngestError, ingest_paths
 
     engine = engine_from(args)
@@ -55,6 +57,12 @@ def run_ingest(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"countermap ingest: {problem}", file=sys.stderr)
         print(f"countermap ingest: nothing loaded ({len(exc.problems)} problem(s))", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(
+            f"countermap ingest: database error, nothing loaded: {exc.__class__.__name__}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         engine.dispose()
@@ -153,7 +161,8 @@ def run_sync(args: argparse.Namespace) -> int:
             progress=sys.stderr.isatty() and not args.quiet,
         )
     except SyncError as exc:
-        print(f"countermap sync: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"countermap sync: {line}", file=sys.stderr)
         print("countermap sync: nothing changed", file=sys.stderr)
         return 1
     finally:

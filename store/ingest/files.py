@@ -128,7 +128,17 @@ def read_candidate(candidate: Candidate, known: Container[str] = ()) -> RawFile 
 
 class _StringLoader(yaml.SafeLoader):
     """YAML without implicit numbers and dates: ``attack_version: 16.1`` stays the string the
-    unified schema requires, exactly as the JSON form of the same file has it."""
+    unified schema requires, exactly as the JSON form of the same file has it.  Aliases are
+    refused: data files never need them, and nested ones expand exponentially
+    ("billion laughs") when the document is walked."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "aliases (*name) are not allowed in data files", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 _StringLoader.yaml_implicit_resolvers = {

@@ -14,8 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import String
+
 from store.ids import attack_id_or_none
 from store.ingest.errors import FileProblem
+from store.models import Base
 
 __all__ = ["AttackData", "parse_stix_bundle"]
 
@@ -77,10 +80,51 @@ def _domain(objects: list[dict[str, Any]], matrices: list[dict[str, Any]]) -> st
 
 
 def parse_stix_bundle(document: dict[str, Any], name_hint: str = "") -> AttackData:
+    """The domain's objects; a malformed bundle raises ``FileProblem`` rather than anything
+    that would surface later as a database error."""
+    try:
+        data = _parse(document, name_hint)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        raise FileProblem("objects", f"malformed ATT&CK object: {type(exc).__name__}: {exc}") from None
+    for kind, rows, limits in (
+        ("tactic", data.tactics, _TACTIC_LIMITS),
+        ("technique", data.techniques, _TECHNIQUE_LIMITS),
+        ("mitigation", data.mitigations, _MITIGATION_LIMITS),
+        ("mitigates relationship", data.links, _LINK_LIMITS),
+    ):
+        for row in rows:
+            for name, limit in limits.items():
+                value = row.get(name)
+                if value is not None and (not isinstance(value, str) or len(value) > limit):
+                    raise FileProblem(
+                        f"{kind} {row.get('stix_id') or row.get('attack_id')}",
+                        f"{name} must be text of at most {limit} characters",
+                    )
+            for name in ("name", "description"):
+                if row.get(name) is not None and not isinstance(row[name], str):
+                    raise FileProblem(f"{kind} {row.get('stix_id')}", f"{name} must be text")
+    return data
+
+
+def _limits(table: Any) -> dict[str, int]:
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
+
+
+_TACTIC_LIMITS = _limits(Base.metadata.tables["tactics"])
+_TECHNIQUE_LIMITS = _limits(Base.metadata.tables["techniques"])
+_MITIGATION_LIMITS = _limits(Base.metadata.tables["mitigations"])
+_LINK_LIMITS = _limits(Base.metadata.tables["mitigation_links"])
+
+
+def _parse(document: dict[str, Any], name_hint: str) -> AttackData:
     objects = document["objects"]
-    if not all(isinstance(o, dict) for o in objects):
-        bad = next(i for i, o in enumerate(objects) if not isinstance(o, dict))
-        raise FileProblem(f"objects[{bad}]", "not a STIX object")
+    for i, obj in enumerate(objects):
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("id"), str)
+            or not isinstance(obj.get("type"), str)
+        ):
+            raise FileProblem(f"objects[{i}]", "not a STIX object (an object with string type and id)")
 
     by_type: dict[str, list[dict[str, Any]]] = {}
     for obj in objects:
