@@ -53,6 +53,7 @@ from bot.views import (
     ViewKind,
     ViewRequest,
     framework_label,
+    score_rank,
 )
 
 SECTION_CHUNK = 2_800  # packed lines per section, under the 3,000 limit with room for a heading
@@ -757,7 +758,7 @@ def render_card(view: TechniqueView, state: State, *, ids: _Ids | None = None, c
         parts = []
         for g in sec.groups:
             mark = category_mark(g.score_category) if g.score_category else esc(g.label)
-            best = max((ln.score_value for ln in g.lines if ln.score_value), key=_rank, default=None)
+            best = max((ln.score_value for ln in g.lines if ln.score_value), key=score_rank, default=None)
             parts.append(
                 f"{mark} {len(g.lines)}" + (f" {esc(score_bar(best).split(' ')[0])}" if best else "")
             )
@@ -780,19 +781,13 @@ def render_card(view: TechniqueView, state: State, *, ids: _Ids | None = None, c
     return Rendered(text=text, blocks=[b.to_dict() for b in blocks])
 
 
-def _rank(value: str | None) -> int:
-    from bot.views import score_rank
-
-    return score_rank(value)
-
-
 def _top_lines(view: TechniqueView, limit: int) -> list[str]:
     """Strongest mapping of each framework in turn, up to ``limit``."""
     queues = []
     for sec in view.sections:
         lines = sorted(
             (ln for g in sec.groups for ln in g.lines),
-            key=lambda ln: (-_rank(ln.score_value), ln.capability_id),
+            key=lambda ln: (-score_rank(ln.score_value), ln.capability_id),
         )
         queues.append(lines)
     out: list[str] = []

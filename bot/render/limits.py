@@ -180,9 +180,3 @@ def violations(
             if kind_ == "mrkdwn":
                 out.extend(mrkdwn_problems(t, where, allow_users))
     return out
-
-
-def assert_valid(payload: dict[str, Any], *, allow_users: Iterable[str] = ()) -> None:
-    problems = violations(payload, allow_users=allow_users)
-    if problems:
-        raise ValueError("; ".join(problems[:10]))
