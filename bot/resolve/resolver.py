@@ -40,7 +40,7 @@ CLEAR_LEAD = 7.0  # a best guess this far ahead of the next needs no "did you me
 CONFIDENT = 78.0
 MAX_ALTERNATIVES = 5
 NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
-SHORTLIST = 80  # name variants scored exactly per question
+SHORTLIST = 50  # name variants scored exactly per question
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 
@@ -418,22 +418,24 @@ class _Resolver:
         best: dict[int, _Match] = {}
         tactics = self._tactics_named(slots, active)
         platforms = {ix.platform_words[slots[s].token] for s in active if slots[s].token in ix.platform_words}
+        best_pair = {tid: max(pairs, key=lambda p: p[1]) for tid, pairs in hits.items()}
+        weights = [slots[s].weight for s in range(len(slots))]
         for vid in touched:
             v = ix.variants[vid]
             matched = 0.0
             used: dict[int, float] = {}
             for t, w in zip(v.tids, v.weights, strict=True):
-                pairs = hits.get(t)
-                if not pairs:
+                pair = best_pair.get(t)
+                if pair is None:
                     continue
-                s, sim = max(pairs, key=lambda p: p[1])
+                s, sim = pair
                 matched += w * sim
                 if used.get(s, 0.0) < sim:
                     used[s] = sim
             name_cov = matched / v.total if v.total else 0.0
             if v.alias and name_cov < 0.95:
                 continue
-            got = sum(slots[s].weight * sim for s, sim in used.items())
+            got = sum(weights[s] * sim for s, sim in used.items())
             q_cov = got / total_q
             eligible = True
             if not v.alias and got:
