@@ -194,49 +194,6 @@ class ResolverIndex:
                     found[tid2] = sim
         return tuple(sorted(found.items(), key=lambda kv: -kv[1]))
 
-    def memory_estimate(self) -> int:
-        """Rough bytes held by the index (for the benchmark; Python object overheads included)."""
-        import sys
-
-        seen: set[int] = set()
-
-        def size(obj: object) -> int:
-            if id(obj) in seen:
-                return 0
-            seen.add(id(obj))
-            total = sys.getsizeof(obj)
-            if isinstance(obj, dict):
-                total += sum(size(k) + size(v) for k, v in obj.items())
-            elif isinstance(obj, list | tuple | set | frozenset):
-                total += sum(size(v) for v in obj)
-            elif hasattr(obj, "__slots__"):
-                total += sum(size(getattr(obj, s)) for s in obj.__slots__ if hasattr(obj, s))
-            return total
-
-        return sum(size(getattr(self, name)) for name in _INDEX_FIELDS)
-
-
-_INDEX_FIELDS = (
-    "entries",
-    "techniques",
-    "capabilities",
-    "groups",
-    "ids",
-    "m365_bases",
-    "veris_paths",
-    "vocab",
-    "words",
-    "idf",
-    "postings",
-    "variants",
-    "abbreviations",
-    "tactic_names",
-    "platform_words",
-    "_sorted_words",
-    "_by_length",
-    "bigrams",
-)
-
 
 class _Builder:
     def __init__(self, src: IndexSource, aliases: AliasSet) -> None:
