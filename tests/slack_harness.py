@@ -117,7 +117,7 @@ def running_app(
         app = build_app(settings, engine, answerer)
         url = stack.enter_context(serve(SlackWSGI(app, engine)))
         yield SlackUnderTest(fake, app, url, settings, engine)
-        app._countermap_deps.lookups.close()  # type: ignore[attr-defined]
+        app._countermap_deps.close()  # type: ignore[attr-defined]
 
 
 def action_ids(blocks: list[dict[str, Any]]) -> list[str]:

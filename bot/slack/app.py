@@ -26,6 +26,7 @@ from bot.slack.dedup import Deduplicator, request_key
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, just_ack, report
 from bot.slack.lookups import LookupLog
+from bot.slack.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,13 @@ def build_app(
         cards=CardPolicy(engine, settings),
         admin=AdminPolicy(settings),
         pool=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
+        readiness=Readiness(answerer),
     )
-    # Build the resolver index now, in the background, rather than in the first user's ack.
-    deps.pool.submit(_warm_up, answerer)
+    # Build the resolver index now, in the background, rather than in the first user's ack; then
+    # keep checking for new data off the request path.
+    deps.readiness.start()
+    if not deps.readiness.judgeable:
+        deps.pool.submit(_warm_up, answerer)
     app.middleware(delivery_guard(Deduplicator(engine)))
     register_all(app, deps)
     # Events nobody needs to act on (most channel messages) still get their 200, or Slack retries;

@@ -80,7 +80,7 @@ def _make_handler(deps: Deps) -> Callable[..., None]:
             return answer.payload
 
         try:
-            result = deps.within_budget(work)
+            result = deps.within_budget(work, quick=first not in ("watch", "digest"))
         except Exception as exc:
             _ack(ack, apology_payload(report("command", exc)))
             return

@@ -25,6 +25,7 @@ from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.lookups import LookupLog
 from bot.slack.messages.common import apology_payload
+from bot.slack.readiness import Readiness
 
 log = logging.getLogger("bot.slack")
 
@@ -42,10 +43,21 @@ class Deps:
     cards: CardPolicy
     admin: AdminPolicy
     pool: ThreadPoolExecutor  # answers that may outlive the ack budget finish here
+    readiness: Readiness
     ack_budget: float = ACK_BUDGET_SECONDS
 
-    def within_budget(self, work: Callable[[], T]) -> T | Future[T]:
-        """``work()``'s result if it finishes within the ack budget, else its still-running future."""
+    def close(self) -> None:
+        """Stop the background workers (tests build many apps in one process)."""
+        self.readiness.stop()
+        self.lookups.close()
+        self.pool.shutdown(wait=False)
+
+    def within_budget(self, work: Callable[[], T], *, quick: bool = False) -> T | Future[T]:
+        """``work()``'s result if it finishes within the ack budget, else its still-running future.
+        ``quick`` work (a plain answer) runs on this thread while the Answerer is warm and not
+        rebuilding: it cannot then take long, and a thread hand-off costs more than the answer."""
+        if quick and self.readiness.inline_ok():
+            return work()
         future = self.pool.submit(work)
         try:
             return future.result(timeout=self.ack_budget)

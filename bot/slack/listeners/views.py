@@ -67,7 +67,7 @@ def register(app: App, deps: Deps) -> None:
             return results_view(form, modal_form(answer.payload))
 
         try:
-            result = deps.within_budget(work)
+            result = deps.within_budget(work, quick=True)
         except Exception as exc:
             ack(response_action="update", view=_apology_view(form, apology_payload(report("modal", exc))))
             return
