@@ -12,6 +12,7 @@ Two kinds of key go into ``processed_events`` (its primary key is the guard):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -52,6 +53,12 @@ class Deduplicator:
         )
         self._last_prune = 0.0
         self._prune_lock = threading.Lock()
+        # SQLite has one write lock per database and its busy handler sleeps in growing steps
+        # (up to 100 ms) while it waits.  Queueing this process's claims on a Python lock leaves
+        # one contender per process instead of one per thread; PostgreSQL locks rows, not needed.
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if engine.dialect.name == "sqlite" else None
+        )
 
     def claim(self, keys: Sequence[tuple[str, str | None]]) -> list[bool]:
         """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen)."""
@@ -59,7 +66,7 @@ class Deduplicator:
             return []
         now = dt.datetime.now(dt.UTC)
         results = []
-        with write_connection(self.engine) as conn:
+        with self._write_lock or contextlib.nullcontext(), write_connection(self.engine) as conn:
             for key, team_id in keys:
                 row = {"event_id": key[:100], "team_id": team_id, "received_at": now}
                 results.append(conn.execute(self._claim, row).first() is not None)
