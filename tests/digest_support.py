@@ -7,13 +7,23 @@ that need real data use the session-scoped ``corpus_engine``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from bot.config import Settings
 from store.db import write_session
-from store.models import Capability, Lookup, Mapping, Release, Technique
+from store.models import (
+    Capability,
+    DigestRun,
+    DigestSubscription,
+    IncidentCard,
+    Lookup,
+    Mapping,
+    Release,
+    Technique,
+)
 
 TEAM = "T0TEAM001"
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)  # data loaded long before the digests under test
@@ -164,3 +174,32 @@ def lookup(engine: Engine, channel: str, techniques: list[str], at: dt.datetime,
                 created_at=at,
             )
         )
+
+
+def module_database(backend: str, tmp_path_factory: Any) -> Iterator[Engine]:
+    """One seeded database per test module and backend (creating a PostgreSQL database per test
+    costs more than the tests themselves); ``reset`` empties the digest state between tests."""
+    from store.db import make_engine, upgrade
+    from tests.conftest import create_pg_database, drop_pg_database
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('digest') / 'digest.db'}"
+    else:
+        url = create_pg_database("cm_digest")
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        seed(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        if backend != "sqlite":
+            drop_pg_database(url)
+
+
+def reset(engine: Engine) -> Engine:
+    with write_session(engine) as s:
+        for model in (DigestRun, DigestSubscription, Lookup, IncidentCard):
+            s.execute(delete(model))
+        s.execute(delete(Technique).where(Technique.stix_id.like("attack-pattern--w%")))
+    return engine

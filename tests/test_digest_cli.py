@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -44,8 +45,18 @@ def test_preview_prints_the_block_kit_of_a_channel(
     assert out["main"]["blocks"] and isinstance(out["thread"], list)
 
 
-def test_now_without_an_offset_is_refused(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_now_without_an_offset_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["--db", database_url, "digest", "run", "--once", "--now", "2026-11-28T09:01:00"])
+        main(
+            [
+                "--db",
+                f"sqlite:///{tmp_path / 'x.db'}",
+                "digest",
+                "run",
+                "--once",
+                "--now",
+                "2026-11-28T09:01:00",
+            ]
+        )
     assert exit_.value.code == 2
     assert "no UTC offset" in capsys.readouterr().err

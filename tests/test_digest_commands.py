@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import pytest
 from slack_sdk.models.blocks import Block
@@ -15,15 +16,19 @@ from bot.digest.clock import FixedClock
 from bot.digest.commands import handle_digest_command
 from bot.digest.subscriptions import describe_subscription, get
 from store.db import session_scope
-from tests.digest_support import TEAM, seed, settings
+from tests.digest_support import TEAM, module_database, reset, settings
 
 NOW = dt.datetime(2026, 11, 28, 7, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture(scope="module")
+def module_db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from module_database(backend, tmp_path_factory)
+
+
 @pytest.fixture
-def db(engine: Engine) -> Engine:
-    seed(engine)
-    return engine
+def db(module_db: Engine) -> Engine:
+    return reset(module_db)
 
 
 def run(

@@ -84,7 +84,7 @@ def statuses(engine: Engine) -> Counter[str]:
 def test_two_looping_processes_post_every_digest_exactly_once(
     engine: Engine, database_url: str, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    channels = subscribe_many(engine, 120)
+    channels = subscribe_many(engine, 60)
     env = env_for(slack, tmp_path)
     cmd = [COUNTERMAP, "--db", database_url, "digest", "run", "--now", NOW.isoformat()]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
@@ -108,7 +108,7 @@ def test_two_looping_processes_post_every_digest_exactly_once(
 def test_two_single_passes_started_together_post_each_digest_once(
     engine: Engine, database_url: str, slack: FakeSlack, tmp_path: Path
 ) -> None:
-    channels = subscribe_many(engine, 60)
+    channels = subscribe_many(engine, 40)
     env = env_for(slack, tmp_path)
     cmd = [COUNTERMAP, "--db", database_url, "digest", "run", "--once", "--now", NOW.isoformat()]
     procs = [

@@ -20,7 +20,7 @@ from bot.digest.runner import DigestRunner, PassReport, default_poster_factory
 from bot.render.limits import violations
 from store.db import session_scope, write_session
 from store.models import DigestRun
-from tests.digest_support import TEAM, lookup, seed, settings
+from tests.digest_support import TEAM, lookup, module_database, reset, settings
 from tests.fake_slack import FakeSlack
 
 # Europe/Paris is UTC+1 in November: 09:00 local is 08:00Z.
@@ -34,10 +34,14 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
+@pytest.fixture(scope="module")
+def module_db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from module_database(backend, tmp_path_factory)
+
+
 @pytest.fixture
-def db(engine: Engine) -> Engine:
-    seed(engine)
-    return engine
+def db(module_db: Engine) -> Engine:
+    return reset(module_db)
 
 
 def cfg(slack: FakeSlack, **changes: Any) -> Settings:
