@@ -204,3 +204,31 @@ def test_top_controls_prefers_scores_and_takes_turns_between_frameworks(session:
     assert top["T1048"][0].score_value == "significant"
     per = q.top_controls(session, ["T1048"], ["m365", "nist_800_53"], limit=2, per_framework=True)
     assert [c.framework for c in per["T1048"]] == ["m365", "m365", "nist_800_53", "nist_800_53"]
+
+
+def test_batch_queries_do_not_grow_with_the_number_of_techniques(corpus_engine: Engine) -> None:
+    from sqlalchemy import event, select
+
+    from store.models import Technique
+
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with session_scope(corpus_engine) as s:
+        many = list(s.scalars(select(Technique.attack_id).where(Technique.domain == "enterprise")).all())[
+            :400
+        ]
+        event.listen(corpus_engine, "before_cursor_execute", count)
+        try:
+            q.technique_coverage(s, many[:2], ALL)
+            q.top_controls(s, many[:2], ALL)
+            few = len(statements)
+            statements.clear()
+            cov = q.technique_coverage(s, many, ALL)
+            top = q.top_controls(s, many, ALL)
+        finally:
+            event.remove(corpus_engine, "before_cursor_execute", count)
+    assert len(cov) == len(top) == len(many) == 400
+    assert len(statements) == few <= 6
