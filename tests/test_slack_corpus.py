@@ -54,10 +54,9 @@ def slack(tmp_path: Path, real_answerer: Answerer) -> Iterator[SlackUnderTest]:
 
 def valid(message: dict[str, Any], *, attributed_to: str | None = None) -> dict[str, Any]:
     """No violation of Slack's limits or of our escaping rules.  A shared answer names its sharer
-    with a real user mention (``<@U…>``), the one raw ``<…>`` the validator does not know about."""
-    problems = violations({"text": message.get("text", ""), "blocks": message.get("blocks", [])})
-    if attributed_to:
-        problems = [p for p in problems if not p.endswith(f"unescaped <@{attributed_to}>")]
+    with a real user mention (``<@U…>``): allowed for that user only."""
+    payload = {"text": message.get("text", ""), "blocks": message.get("blocks", [])}
+    problems = violations(payload, allow_users=(attributed_to,) if attributed_to else ())
     assert problems == [], problems
     return message
 
