@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 
 from bot.resolve.aliases import AliasSet
 from bot.resolve.source import IndexSource, TechniqueRow, source_from_session
-from bot.resolve.text import STOP_WORDS, fold, joined_variant, stem, words
+from bot.resolve.text import SOFT_WEIGHT, SOFT_WORDS, STOP_WORDS, fold, joined_variant, stem, words
 from bot.resolve.vocab import FRAMEWORK_WORDS
 from store.ids import canonical_capability_id
 
 log = logging.getLogger(__name__)
 
+SOFT_STEMS = frozenset(stem(w) for w in SOFT_WORDS)
 DOMAIN_ORDER = {"enterprise": 0, "mobile": 1, "ics": 2}
 
 # How much a kind of name is trusted, before any framework/domain context.
@@ -422,7 +423,7 @@ class _Builder:
             if (entry, vtids) in seen:
                 continue
             seen.add((entry, vtids))
-            weights = tuple(ix.idf[t] for t in vtids)
+            weights = tuple(ix.idf[t] * (SOFT_WEIGHT if ix.words[t] in SOFT_STEMS else 1.0) for t in vtids)
             vid = len(ix.variants)
             ix.variants.append(Variant(entry, vtids, weights, sum(weights), prior, alias))
             for tid in vtids:

@@ -24,8 +24,17 @@ from bot.resolution import (
 )
 from bot.resolve import ids as idre
 from bot.resolve import vocab
-from bot.resolve.index import Entry, ResolverIndex
-from bot.resolve.text import MAX_INPUT_CHARS, MAX_NAME_CHARS, STOP_WORDS, clean, fold, stem, words
+from bot.resolve.index import SOFT_STEMS, Entry, ResolverIndex
+from bot.resolve.text import (
+    MAX_INPUT_CHARS,
+    MAX_NAME_CHARS,
+    SOFT_WEIGHT,
+    STOP_WORDS,
+    clean,
+    fold,
+    stem,
+    words,
+)
 from store.ids import canonical_capability_id
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,7 @@ CONFIDENT = 78.0
 MAX_ALTERNATIVES = 5
 NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
 SHORTLIST = 50  # name variants scored exactly per question
+SPECIFIC = 0.55  # rarity a second or third entity's own words need
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 
@@ -404,7 +414,8 @@ class _Resolver:
             if best is None:
                 slots.append(_Slot(t, cands, ix.default_weight))
             else:
-                slots.append(_Slot(t, cands, ix.idf[best[0]] * best[1], ix.idf[best[0]] / ix.max_idf))
+                soft = SOFT_WEIGHT if t in SOFT_STEMS else 1.0
+                slots.append(_Slot(t, cands, ix.idf[best[0]] * best[1] * soft, ix.idf[best[0]] / ix.max_idf))
         return slots, raw
 
     def _score(self, slots: list[_Slot], active: set[int]) -> dict[int, _Match]:
@@ -517,8 +528,8 @@ class _Resolver:
         if not slots:
             return []
         active = set(range(len(slots)))
-        # A match made only of filter nouns ("detection", "response") names nothing.
-        nouns = {token for _, token in self._nouns}
+        # A match made only of filter nouns ("detection") or soft words ("controls") names nothing.
+        nouns = {token for _, token in self._nouns} | SOFT_STEMS
         ranked = [
             m
             for m in sorted(self._score(slots, active).values(), key=self._order)

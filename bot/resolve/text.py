@@ -29,16 +29,27 @@ STOP_WORDS = frozenset(
     is are was were be been being am do does did doing done have has had having can could should
     would will shall may might must i me my we us our you your it its they them their he she this
     that these those there here what which who whom whose when where why how whats hows
-    please pls plz thanks thank hi hey hello yo show list give find get tell see look lookup
-    looking need want know any all some every each which one ones about regarding re
-    mitre att ck attack attck mitigate mitigates mitigated mitigating mitigation mitigations
-    control controls cover covers covered covering coverage map maps mapped mapping mappings
-    technique techniques subtechnique sub tactic ttp ttps capability capabilities
-    against stop stops block blocks handle handles address addresses deal help helps
-    relevant related apply applies applicable use used using is if then also just only than
-    me us os cve cves vulnerability vulnerabilities vuln vulns explain describe
+    please pls plz thanks thank hi hey hello yo show give find get tell see look lookup
+    looking need want know any all some every each which about regarding re
+    mitre att ck attck mitigate mitigates mitigated mitigating mitigation mitigations
+    cover covers covered covering coverage map maps mapped mapping mappings
+    technique techniques subtechnique sub tactic ttp ttps
+    against handle handles deal help helps
+    relevant related apply applies applicable is if then also just only than
+    me us os cve cves explain describe
     """.split()  # noqa: SIM905
 )
+
+# Words that are filler in a question ("controls for", "vulnerability in") but part of some
+# names ("Access Control", "Use Alternate Authentication Material", "IP Addresses"): kept on
+# both sides at a fraction of their weight, so they neither dominate nor vanish.
+SOFT_WORDS = frozenset(
+    """
+    control controls vulnerability vulnerabilities vuln vulns use used using address addresses
+    capability capabilities block blocks stop stops one ones list attack security
+    """.split()  # noqa: SIM905
+)
+SOFT_WEIGHT = 0.4
 
 
 def clean(text: object) -> str:
