@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from bot.config import ALL_FRAMEWORKS
 from bot.digest.content import SubscriptionSpec, compose
 from bot.digest.render import render_digest
-from bot.render.limits import violations
+from bot.render.limits import total_text, violations
 from store.db import session_scope
 from store.models import Capability, Mapping, Release, Technique
 
@@ -106,6 +106,7 @@ def test_a_watch_list_of_every_mapped_technique_renders_within_limits(corpus_eng
     view = one(corpus_engine, spec(frameworks=ALL_FRAMEWORKS, watch=tuple(ids)))
     rendered = render_digest(view, full=True)
     assert len(rendered.main.blocks) <= 20
+    assert total_text(rendered.main.blocks) <= 6000  # the main message stays a summary
     payloads = (rendered.main, *rendered.thread)
     for payload in payloads:
         assert violations(payload.to_dict()) == [], payload.text

@@ -36,6 +36,7 @@ MAIN_WATCH = 6
 MAIN_CHANGES = 3
 SECTION_CHARS = 2800  # Slack: 3,000
 MESSAGE_CHARS = 9000  # Slack refuses roughly 12-13k characters of blocks in one message
+MAIN_CHARS = 6000  # the main message is a summary: fewer lines when it would be longer
 MESSAGE_BLOCKS = 40  # Slack: 50
 TEXT_CHARS = 3000  # notification fallback; Slack cuts at 40k, keep far below 4k
 NAME_CHARS = 60
@@ -209,7 +210,17 @@ def quiet_line(view: DigestView) -> str:
 
 
 def render_digest(view: DigestView, *, full: bool = False) -> RenderedDigest:
-    """The digest of one channel for one day.  A quiet day is a single line unless ``full``."""
+    """The digest of one channel for one day.  A quiet day is a single line unless ``full``.
+    The main message shows fewer lines when long names and many frameworks would make it big."""
+    rendered = _render(view, full, MAIN_RECENT, MAIN_WATCH)
+    for recent, watch in ((3, 3), (1, 1), (0, 0)):
+        if sum(_block_chars(b) for b in rendered.main.blocks) <= MAIN_CHARS:
+            break
+        rendered = _render(view, full, recent, watch)
+    return rendered
+
+
+def _render(view: DigestView, full: bool, main_recent: int, main_watch: int) -> RenderedDigest:
     fws = view.frameworks
     tz = view.subscription.timezone
     if view.quiet and not full:
@@ -238,18 +249,18 @@ def render_digest(view: DigestView, *, full: bool = False) -> RenderedDigest:
     if view.recent:
         title = f"Looked up here in the last 24 hours ({len(view.recent)})"
         lines = [recent_line(t, fws) for t in view.recent]
-        main += _pack(title, lines[:MAIN_RECENT])
-        if len(lines) > MAIN_RECENT:
+        main += _pack(title, lines[:main_recent])
+        if len(lines) > main_recent:
             thread += _pack(f"All techniques looked up in the last 24 hours ({len(lines)})", lines)
-            overflow.append(_plural(len(lines) - MAIN_RECENT, "more look-up"))
+            overflow.append(_plural(len(lines) - main_recent, "more look-up"))
 
     if view.watch:
         title = f"Watch list ({len(view.watch)})"
         lines = [watch_line(w, fws) for w in view.watch]
-        main += _pack(title, lines[:MAIN_WATCH])
-        if len(lines) > MAIN_WATCH:
+        main += _pack(title, lines[:main_watch])
+        if len(lines) > main_watch:
             thread += _pack(f"Watch list coverage ({len(lines)})", lines)
-            overflow.append(_plural(len(lines) - MAIN_WATCH, "more watched technique"))
+            overflow.append(_plural(len(lines) - main_watch, "more watched technique"))
 
     ch = view.changes
     if not ch.empty:
