@@ -172,3 +172,20 @@ def test_modal_search_with_filters_and_app_home_show_real_data(slack: SlackUnder
     (home,) = slack.fake.wait_for("views.publish", timeout=10)
     text = shown_text(home.body["view"]["blocks"])
     assert "NIST 800-53" in text and "mappings" in text
+
+
+def test_link_to_a_mappings_explorer_capability_page_unfurls_into_that_capability(
+    slack: SlackUnderTest,
+) -> None:
+    url = (
+        "https://center-for-threat-informed-defense.github.io/mappings-explorer/external/m365/attack-14.1/"
+        "domain-enterprise/m365/DEF-ATH-E5/"
+    )
+    link = {"domain": "center-for-threat-informed-defense.github.io", "url": url}
+    slack.event(
+        {"type": "link_shared", "channel": CHANNEL, "user": USER, "message_ts": new_ts(), "links": [link]}
+    )
+    (call,) = slack.fake.wait_for("chat.unfurl", timeout=10)
+    blocks = call.body["unfurls"][url]["blocks"]
+    valid({"text": "unfurls carry no fallback text", "blocks": blocks})
+    assert "DEF-ATH-E5" in shown_text(blocks) and "Advanced Threat Hunting" in shown_text(blocks)

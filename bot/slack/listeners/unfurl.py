@@ -88,7 +88,8 @@ def register(app: App, deps: Deps) -> None:
             if target.kind == "technique":
                 answer = deps.answerer.card(target.id)
             else:
-                answer = deps.answerer.answer(f"{target.id} {target.framework}", compact=True)
+                frameworks = (target.framework,) if target.framework else ()
+                answer = deps.answerer.answer(target.id, frameworks=frameworks, compact=True)
             if answer.ok:
                 unfurls[url] = {"blocks": public(answer.payload).blocks}
                 deps.lookups.record(
