@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
 
-from store.ingest.descriptions import DescriptionData, attribute_descriptions, parse_description_list
+from store.ingest.descriptions import attribute_descriptions, parse_description_list
 from store.ingest.errors import FileProblem, FileResult, IngestError, IngestReport, Problem
 from store.ingest.files import Candidate, classify, discover, parse_document, read_candidate
 from store.ingest.loader import (
@@ -33,14 +33,8 @@ from store.ingest.loader import (
     write_mappings,
     write_release,
 )
-from store.ingest.mapping_files import (
-    CAPABILITY_ID,
-    ReleaseData,
-    ReleaseKey,
-    parse_mapping_document,
-    release_key_text,
-)
-from store.ingest.stix import AttackData, parse_stix_bundle
+from store.ingest.mapping_files import CAPABILITY_ID, ReleaseData, parse_mapping_document, release_key_text
+from store.ingest.stix import parse_stix_bundle
 
 __all__ = ["FileResult", "IngestError", "IngestReport", "Problem", "ingest_paths"]
 
@@ -53,6 +47,7 @@ class _Parsed:
     key: str
     data: Any  # ReleaseData | AttackData | DescriptionData
     content: str | None  # content digest (mappings) or the file's sha256
+    duplicates: list[_Parsed] = field(default_factory=list)  # identical copies in this run
 
 
 def ingest_paths(
@@ -155,22 +150,11 @@ def _attribute(engine: Engine, parsed: list[_Parsed], problems: list[Problem]) -
         if p.kind != "descriptions":
             continue
         try:
-            attribute_descriptions(p.data, Path(p.path).name, _Lazy(known_ids))
+            attribute_descriptions(p.data, Path(p.path).name, known_ids)
         except FileProblem as exc:
             problems.append(Problem(p.path, exc.place, exc.reason))
             continue
         p.key = p.data.source
-
-
-class _Lazy(dict[str, set[str]]):
-    """A mapping filled on first use, so pattern-matched lists never load the known IDs."""
-
-    def __init__(self, fill: Any) -> None:
-        super().__init__()
-        self._fill = fill
-
-    def items(self) -> Any:
-        return self._fill().items()
 
 
 def _pick_one_per_key(parsed: list[_Parsed], problems: list[Problem], report: IngestReport) -> list[_Parsed]:
@@ -193,7 +177,7 @@ def _pick_one_per_key(parsed: list[_Parsed], problems: list[Problem], report: In
                 )
             )
     for slot, dups in duplicates.items():
-        chosen[slot].duplicates = dups  # type: ignore[attr-defined]
+        chosen[slot].duplicates = dups
     return list(chosen.values())
 
 
@@ -206,6 +190,10 @@ def _write(engine: Engine, chosen: list[_Parsed], report: IngestReport, kind: st
         if conn.dialect.name == "sqlite":
             # Four indexes on mappings: a larger page cache keeps their inserts off the disk.
             conn.exec_driver_sql("PRAGMA cache_size=-32768")
+        else:
+            # One writer at a time (SQLite's BEGIN IMMEDIATE does this there): two runs loading
+            # the same new release would otherwise both insert it.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
         for p in chosen:
             if p.kind == "attack":
                 write_attack(conn, p.data, p.sha256, p.path)
@@ -260,6 +248,7 @@ def _write(engine: Engine, chosen: list[_Parsed], report: IngestReport, kind: st
 
 
 _BULK_ROWS = 10_000
+_INGEST_LOCK = 0x636D6169  # "cmai": every countermap ingest/sync takes this lock to write
 
 
 @contextmanager
@@ -281,7 +270,7 @@ def _indexes_rebuilt_after(conn: Any, rows: int) -> Iterator[None]:
 
 
 def _remember(conn: Any, p: _Parsed, action: str, report: IngestReport, rows: int = 0) -> None:
-    files = [p, *getattr(p, "duplicates", [])]
+    files = [p, *p.duplicates]
     remember_files(
         conn,
         p.kind,
@@ -318,7 +307,3 @@ def progress_bar(enabled: bool, total: int, label: str = "ingest") -> Iterator[A
             bar.update(task, advance=1, description=name[:50])
 
         yield advance
-
-
-def _unused(_: Sequence[Any], __: AttackData, ___: DescriptionData, ____: ReleaseKey) -> None:
-    """Keeps type names imported for readers of this module's signatures."""

@@ -10,7 +10,7 @@ The file name is only a tie-break hint (NIST rev, KEV catalogue date).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +86,12 @@ def parse_description_list(document: list[Any]) -> DescriptionData:
     return DescriptionData(ids, descriptions, blank)
 
 
-def attribute_descriptions(data: DescriptionData, name_hint: str, known_ids: Mapping[str, set[str]]) -> None:
-    """Set ``framework`` and ``framework_version`` from the IDs; ``known_ids`` maps framework →
-    canonical capability IDs already known (database and this run)."""
+def attribute_descriptions(
+    data: DescriptionData, name_hint: str, known_ids: Callable[[], Mapping[str, set[str]]]
+) -> None:
+    """Set ``framework`` and ``framework_version`` from the IDs; ``known_ids()`` gives
+    framework → canonical capability IDs already known (database and this run), and is only
+    called for lists that no ID pattern recognises."""
     ids = [i.strip() for i in data.ids]
     if all(_CVE.match(i) for i in ids):
         m = _DATE_HINT.search(name_hint)
@@ -115,7 +118,7 @@ def attribute_descriptions(data: DescriptionData, name_hint: str, known_ids: Map
             data.framework_version = f"rev{m.group(1)}" if m else "rev4"
         return
     best, share = None, 0.0
-    for framework, known in known_ids.items():
+    for framework, known in known_ids().items():
         if not known:
             continue
         hits = sum(1 for i in ids if canonical_capability_id(framework, i) in known)
