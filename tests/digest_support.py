@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Engine, delete, insert, update
 
 from bot.config import Settings
 from store.db import write_session
@@ -202,4 +202,6 @@ def reset(engine: Engine) -> Engine:
         for model in (DigestRun, DigestSubscription, Lookup, IncidentCard):
             s.execute(delete(model))
         s.execute(delete(Technique).where(Technique.stix_id.like("attack-pattern--w%")))
+        s.execute(update(Release).values(loaded_at=T0))
+        s.execute(update(Capability).values(first_seen_at=T0))
     return engine

@@ -384,3 +384,40 @@ def test_a_subscription_with_an_unusable_schedule_does_not_stop_the_others(
         r.run_once()
     assert [m["channel"] for m in slack.messages("C1")] == ["C1"] and slack.messages("C2") == []
     assert len([x for x in caplog.records if "unusable schedule" in x.getMessage()]) == 1
+
+
+def test_data_changes_since_the_last_digest_are_reported_to_channels_that_follow_them(
+    db: Engine, slack: FakeSlack
+) -> None:
+    from sqlalchemy import update
+
+    from store.models import Capability, Release
+
+    subscribe(db, "C1")  # NIST 800-53 and M365
+    with write_session(db) as s:
+        subscriptions.subscribe(
+            s, team_id=TEAM, channel_id="C2", user_id="U1",
+            changes=subscriptions.Changes(frameworks=("aws",)),
+            defaults=subscriptions.Defaults("09:00", "Europe/Paris", ("nist_800_53",)),
+            now=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
+        )  # fmt: skip
+        s.execute(
+            update(Release).where(Release.framework == "m365").values(loaded_at=DUE - dt.timedelta(hours=2))
+        )
+    r, clock = runner(db, slack, DUE)
+    r.run_once()
+    [c1] = slack.messages("C1")
+    [c2] = slack.messages("C2")
+    assert "1 mapping release loaded" in str(c1["blocks"]) and "Microsoft 365 07/18/2025" in str(c1["blocks"])
+    assert "Quiet day" in c2["text"]  # the M365 reload is no news to an AWS channel
+
+    # Next day: a new KEV CVE is news everywhere, with its technique; the reload is old news.
+    with write_session(db) as s:
+        s.execute(update(Capability).values(first_seen_at=DUE + dt.timedelta(hours=20)))
+    clock.set(DUE + dt.timedelta(days=1))
+    r.run_once()
+    for channel in ("C1", "C2"):
+        latest = slack.messages(channel)[-1]
+        body = str(latest["blocks"])
+        assert "1 new CISA KEV CVE" in body and "CVE-2023-34362" in body and "T1190" in body
+        assert "mapping release" not in body

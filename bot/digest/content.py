@@ -339,7 +339,7 @@ class Composer:
         self.syncs = _sync_times(session, horizon)
         self.kev = _new_kev(session, horizon)
         self.releases = load_releases(session)
-        self._changes: dict[dt.datetime, DataChanges] = {}
+        self._changes: dict[tuple[dt.datetime, tuple[str, ...]], DataChanges] = {}
         # technique → (frameworks asked, result): later batches reuse what earlier ones read
         self._coverage: dict[str, tuple[frozenset[str], dict[str, Coverage]]] = {}
         self._controls: dict[str, tuple[frozenset[str], list[ControlLine]]] = {}
@@ -368,14 +368,21 @@ class Composer:
                 cache[t] = (frozenset(ordered), result)
         return {t: cache[t][1] for t in ids if t in cache}
 
-    def changes_since(self, since: dt.datetime) -> DataChanges:
-        if since not in self._changes:
-            self._changes[since] = DataChanges(
-                releases=tuple(c for c in self.releases_changed if c.loaded_at > since),
+    def changes_since(self, since: dt.datetime, frameworks: Sequence[str]) -> DataChanges:
+        """Releases of the channel's frameworks loaded since ``since``, and every new KEV CVE
+        (known-exploited vulnerabilities matter whatever frameworks a channel follows)."""
+        key = (since, tuple(frameworks))
+        if key not in self._changes:
+            self._changes[key] = DataChanges(
+                releases=tuple(
+                    c
+                    for c in self.releases_changed
+                    if c.loaded_at > since and c.release.framework in frameworks
+                ),
                 syncs=sum(1 for t in self.syncs if t > since),
                 kev=tuple(k for k in self.kev if k.first_seen_at > since),
             )
-        return self._changes[since]
+        return self._changes[key]
 
     def compose(
         self,
@@ -471,7 +478,7 @@ class Composer:
                 if day_pick
                 else None
             )
-            changes = self.changes_since(since)
+            changes = self.changes_since(since, s.frameworks)
             views.append(
                 DigestView(
                     subscription=s,
