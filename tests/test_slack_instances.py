@@ -100,3 +100,16 @@ def test_one_card_per_technique_per_thread_across_instances(
     time.sleep(0.8)
     cards = a.fake.calls_to("chat.postMessage")
     assert [(c.body["thread_ts"], c.body["text"]) for c in cards] == [(root, "card: T1486")]
+
+
+def test_a_request_replayed_to_another_instance_is_refused(
+    two_instances: tuple[SlackUnderTest, SlackUnderTest],
+) -> None:
+    from tests.fake_slack import command_body
+
+    a, b = two_instances
+    body = command_body("/attack", "T1078", response_url=a.fake.response_url())
+    ct = "application/x-www-form-urlencoded"
+    now = int(time.time())
+    assert a.send(body, ct, timestamp=now).status == 200
+    assert b.send(body, ct, timestamp=now).status == 401

@@ -8,6 +8,7 @@ so the 3-second ack always holds.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 from collections.abc import Callable
@@ -88,6 +89,7 @@ def build_app(
         report(f"bolt ({body.get('type') or body.get('command') or 'request'})", error)
         return BoltResponse(status=500, body="")
 
+    atexit.register(deps.lookups.close)  # write the last queued look-ups when the worker exits
     app._countermap_deps = deps  # type: ignore[attr-defined]  # for tests and the runner's shutdown
     return app
 
