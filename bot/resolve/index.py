@@ -179,7 +179,7 @@ class ResolverIndex:
         if n >= 5:
             # Optimal string alignment: one typo (a transposition included) costs one edit, and
             # "ipconfig" is not a typo of "config" as it would be under plain similarity ratios.
-            cutoff = 0.8
+            cutoff = 0.8 if tid is None else 0.85  # a known word only reaches near-identical ones
             # A typo rarely changes both of the first two letters: compare only with words of a
             # similar length that share one of them, a tenth of the vocabulary.
             pool: list[str] = []
@@ -320,8 +320,11 @@ class _Builder:
                 self.name(i, display)
             else:
                 self.name(i, name)
-                if c.framework in ("aws", "azure", "gcp", "intel-vpro"):
-                    self.name(i, c.capability_id.replace("_", " ").replace("-", " "))
+                id_words = c.capability_id.replace("_", " ").replace("-", " ")
+                if c.framework in ("aws", "azure", "gcp", "intel-vpro") and set(name_tokens(id_words)) - set(
+                    name_tokens(name)
+                ):  # only when the ID says something the name does not ("google_threat_intel" does not)
+                    self.name(i, id_words)
         for framework, cid, name in self.src.capability_names:
             i2 = ix.capabilities.get((framework, cid))
             if i2 is not None and fold(name) != fold(ix.entries[i2].name):

@@ -115,6 +115,7 @@ class _Resolver:
         self._slot_list: list[_Slot] = []
         self._ranked: list[_Match] = []
         self._accepted: list[_Match] = []
+        self._by_id = False
 
     # ------------------------------------------------------------------ helpers
 
@@ -410,7 +411,12 @@ class _Resolver:
                 cands = ix.match_token(t)
             else:
                 cands = ()
-            best = max(cands, key=lambda c: ix.idf[c[0]] * c[1], default=None)
+            # the word itself when known, else its best approximate match
+            best = (
+                cands[0]
+                if cands and cands[0][1] >= 1.0
+                else max(cands, key=lambda c: ix.idf[c[0]] * c[1], default=None)
+            )
             if best is None:
                 slots.append(_Slot(t, cands, ix.default_weight))
             else:
@@ -453,7 +459,11 @@ class _Resolver:
                 # A rare word that the whole question consists of ("moveit", "log4j") names its
                 # entity even when the full name is much longer.  A commoner one ("fortinet",
                 # "kerberos") only makes it a candidate worth offering, unless it covers half the name.
-                rarity = sum(slots[s].weight * sim * slots[s].rarity for s, sim in used.items()) / got
+                rarity = (
+                    max(slots[s].rarity for s, sim in used.items() if sim >= 0.9)
+                    if max(used.values()) >= 0.9
+                    else 0.0
+                )
                 if rarity >= RARE:
                     name_cov = max(name_cov, 0.85 * q_cov)
                 elif name_cov < HALF:
@@ -542,7 +552,7 @@ class _Resolver:
         top = ranked[0]
         # Next to an ID the leftover words are usually context ("detection", "logs"), so a
         # name then has to be as convincing as a second entity.
-        by_id = bool(self.st.techniques or self.st.capabilities or self.st.groups)
+        by_id = self._by_id = bool(self.st.techniques or self.st.capabilities or self.st.groups)
         if (
             top.eligible
             and top.score >= (ACCEPT_MORE if by_id else ACCEPT)
@@ -677,6 +687,8 @@ class _Resolver:
         others = [m for m in ranked if m.entry not in chosen]
         if not others:
             return ()
+        if self._by_id:
+            return ()  # an ID was typed: the question is not in doubt
         if accepted:
             top = accepted[0].score
             if top >= CONFIDENT and others[0].score < top - CLEAR_LEAD:

@@ -90,8 +90,8 @@ def stem(word: str) -> str:
     n = len(word)
     if n <= 3 or word.isdigit():
         return word
-    if n > 7 and word.endswith("ication"):  # modification → modify, identification → identify
-        return word[:-6] + "y"
+    if n > 8 and word.endswith("fication"):  # modification → modify, identification → identify
+        return word[:-7] + "y"
     if n > 6 and word.endswith("ation"):  # escalation, escalate, escalating → escalat
         return word[:-3]
     if n > 6 and word.endswith("ate"):
