@@ -103,7 +103,7 @@ def app(tmp_path: Path) -> Iterator[App]:
     yield built
     deps = getattr(built, "_countermap_deps", None)
     if deps is not None:
-        deps.pool.shutdown(wait=False)
+        deps.close()
     engine.dispose()
 
 

@@ -103,7 +103,7 @@ def served(settings: Settings, engine: Engine) -> Iterator[str]:
         with serve_wsgi_thread(SlackWSGI(running.app, running.engine)) as url:
             yield url
     finally:
-        running.engine.dispose()
+        running.close()
 
 
 def mention(team_id: str, event_id: str) -> str:

@@ -34,6 +34,16 @@ class Running:
     engine: Engine
     answerer: Answerer | None
 
+    def close(self) -> None:
+        """Stop the app's background workers (flushing queued look-ups) and release the pool."""
+        deps = getattr(self.app, "_countermap_deps", None)
+        if deps is not None and hasattr(deps, "close"):
+            try:
+                deps.close()
+            except Exception:
+                log.exception("stopping the app's background workers failed")
+        self.engine.dispose()
+
 
 def default_factory() -> AppFactory:
     from bot.slack.app import build_app

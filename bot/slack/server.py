@@ -23,7 +23,7 @@ from bot.slack import constants
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-    from bot.slack.runtime import AppFactory
+    from bot.slack.runtime import AppFactory, Running
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +80,22 @@ class SlackWSGI:
         return _plain("404 Not Found", "Not Found\n", start_response, "text/plain")
 
 
+_worker_running: list[Running] = []  # this worker process's app, closed by gunicorn's worker_exit
+
+
 def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWSGI:
     """One worker's application: its own engine, Answerer and Bolt app."""
     from bot.slack.runtime import start_app
 
     running = start_app(settings, factory=factory)
+    _worker_running.append(running)
     return SlackWSGI(running.app, running.engine)
+
+
+def _on_worker_exit(_server: Any, _worker: Any) -> None:
+    """In the exiting worker: stop the app's background threads so queued writes are flushed."""
+    while _worker_running:
+        _worker_running.pop().close()
 
 
 def gunicorn_options(
@@ -112,6 +122,7 @@ def gunicorn_options(
         # gunicorn >= 24 opens a control socket at a fixed per-user path: two servers on one host
         # (web + bench reference, blue/green) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
+        "worker_exit": _on_worker_exit,
     }
 
 

@@ -65,5 +65,5 @@ def serve_socket(
     try:
         stop.wait()
     finally:
-        handler.close()
-        running.engine.dispose()
+        handler.close()  # no new envelopes, then let the app finish what it holds
+        running.close()
