@@ -44,6 +44,9 @@ class StoreStats:
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:
+    """ISO text; times are UTC (SQLite hands them back without a zone)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
     return value.isoformat() if value is not None else None
 
 
