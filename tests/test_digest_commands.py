@@ -7,6 +7,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine
 
@@ -202,3 +205,25 @@ def test_preview_shows_the_watch_list_coverage(db: Engine) -> None:
     assert "Watch list" in text and "T1566" in text
     assert "Microsoft 365 07/18/2025: 2" in text  # two M365 mappings: protect partial, detect significant
     assert ":mag: 1 ●●● significant" in text  # detect, scored significant
+
+
+_WORDS = st.sampled_from(
+    ["09:00", "25:00", "9am", "12 pm", "tz", "timezone", "Europe/Paris", "../etc", "frameworks", "nist",
+     "all", "watch", "T1048", "t1566.001", "none", "quiet", "always", "<!channel>", "`", "*", "&", "x/y"]
+)  # fmt: skip
+
+
+@settings_(max_examples=150, deadline=None)
+@given(st.text(max_size=400) | st.lists(_WORDS | st.text(max_size=12), max_size=12).map(" ".join))
+def test_any_subscribe_text_is_parsed_or_refused_cleanly(text: str) -> None:
+    from bot.digest.commands import CommandError, _tokens, parse_subscribe
+    from bot.digest.schedule import ScheduleError
+
+    try:
+        changes, _ = parse_subscribe(_tokens(text))
+    except (CommandError, ScheduleError) as exc:
+        assert "<!" not in str(exc) and "<@" not in str(exc)
+        return
+    if changes.time_local is not None:
+        hour, minute = map(int, changes.time_local.split(":"))
+        assert 0 <= hour < 24 and 0 <= minute < 60
