@@ -125,6 +125,7 @@ def _assert_safe(payload: dict[str, Any]) -> None:
     assert violations(payload) == []
     for text in _all_text(payload):
         assert not PINGS.search(text), text
+        assert not re.search(r"&amp;(amp|lt|gt);", text), f"escaped twice: {text}"
 
 
 def test_hostile_data_is_escaped_in_every_view_and_detail(fixture_engine: Engine) -> None:

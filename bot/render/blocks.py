@@ -514,7 +514,11 @@ def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
         doc.items.append([_context(esc(note))])
     doc.provenance = _provenance(view.provenance[:1])
     doc.tools = _export_tools(state, ids)
-    doc.text = verdict.replace("*", "").replace(":white_check_mark: ", "").replace(":x: ", "")
+    doc.text = (
+        f"{cap.id} {cap.name} maps {t.id} {t.name} in {len(mapped_in)} of {len(view.releases)} {fw} releases"
+        if view.mapped
+        else f"{cap.id} {cap.name} does not map {t.id} {t.name} in any {fw} release"
+    )
     return doc
 
 
