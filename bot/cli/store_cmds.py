@@ -29,7 +29,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("sync", help="download the official files (data/sources.yaml) and ingest them")
     p.add_argument("--mirror", metavar="URL|DIR", help="read from a mirror with the same layout")
     p.add_argument("--sources", metavar="FILE", help="source catalogue (default: data/sources.yaml)")
-    p.add_argument("--only", action="append", metavar="NAME", help="only sources whose name starts with NAME")
+    p.add_argument(
+        "--only", action="append", metavar="TEXT", help="only sources whose path contains TEXT (repeatable)"
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per network operation (default 30)")
     p.add_argument("--retries", type=int, default=3, help="retries per file after the first try (default 3)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
