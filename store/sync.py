@@ -271,8 +271,10 @@ def _download(
                 return _save(response, target)
         except httpx.TimeoutException:
             last_error = "timed out"
-        except httpx.TransportError as exc:  # refused, reset, dropped mid-body, ...
+        except (httpx.TransportError, httpx.DecodingError) as exc:  # refused, reset, cut short, ...
             last_error = f"connection failed: {exc or type(exc).__name__}"
+        except OSError as exc:  # writing the temporary copy
+            raise _Failed(f"cannot write {target}: {exc.strerror or exc}") from None
     raise _Failed(f"{last_error} (after {retries + 1} attempts)")
 
 
