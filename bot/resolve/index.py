@@ -396,7 +396,7 @@ class _Builder:
         for entry, text, prior, alias in self.names:
             plain = name_tokens(text)
             ws = words(text)
-            if len(plain) < len(ws) <= 2 and ws[0] in STOP_WORDS:
+            if not alias and len(plain) < len(ws) <= 2 and ws[0] in STOP_WORDS:
                 # "At (Windows)" must not become just "windows": short names keep every word
                 plain = [stem(w) for w in ws if w not in FRAMEWORK_WORDS]
             expanded: list[str] = []
