@@ -305,9 +305,10 @@ class DigestRunner:
         )
         with write_connection(self.engine) as conn:
             done = conn.execute(stmt).all()
+        by_key = {(sid, d.local_date): d for sid, d in missed}
         for sid, local_date in done:
             spec = specs[sid][0]
-            d = next(d for s, d in missed if s == sid and d.local_date == local_date)
+            d = by_key[(sid, local_date)]
             log.warning(
                 "skipping the digest of %s for %s in %s: due %s, %s min ago,"
                 " beyond the %s min catch-up window",
