@@ -179,7 +179,9 @@ class ResolverIndex:
         if n >= 5:
             # Optimal string alignment: one typo (a transposition included) costs one edit, and
             # "ipconfig" is not a typo of "config" as it would be under plain similarity ratios.
-            cutoff = 0.8 if tid is None else 0.85  # a known word only reaches near-identical ones
+            # A known word only reaches near-identical ones.  (Cut-offs sit just under 4/5 and
+            # 5/6: rapidfuzz compares the normalised distance, where 1/5 rounds above 0.2.)
+            cutoff = 0.79 if tid is None else 0.84
             # A typo rarely changes both of the first two letters: compare only with words of a
             # similar length that share one of them, a tenth of the vocabulary.
             pool: list[str] = []
@@ -190,7 +192,7 @@ class ResolverIndex:
                 token, pool, scorer=OSA.normalized_similarity, score_cutoff=cutoff, limit=4
             ):
                 tid2 = self.vocab[w]
-                sim = 0.6 + 0.35 * (score - cutoff) / (1.0 - cutoff)
+                sim = 0.6 + 0.35 * max(0.0, score - 0.8) / 0.2
                 if found.get(tid2, 0.0) < sim:
                     found[tid2] = sim
         return tuple(sorted(found.items(), key=lambda kv: -kv[1]))

@@ -553,6 +553,13 @@ class _Resolver:
         # Next to an ID the leftover words are usually context ("detection", "logs"), so a
         # name then has to be as convincing as a second entity.
         by_id = self._by_id = bool(self.st.techniques or self.st.capabilities or self.st.groups)
+        if by_id:
+            # "spearphishing attachment T1193": the name restates the ID, it is not a second entity
+            typed = {fold(name) for _, _, name in self.st.techniques.values()}
+            ranked = [m for m in ranked if fold(self.ix.entries[m.entry].name) not in typed]
+            if not ranked:
+                return []
+            top = ranked[0]
         if (
             top.eligible
             and top.score >= (ACCEPT_MORE if by_id else ACCEPT)
