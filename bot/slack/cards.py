@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Engine, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.config import Settings
+from bot.slack.dedup import process_write_lock
 from store.db import write_connection
 from store.models import ChannelSettings, IncidentCard
 
@@ -157,7 +158,7 @@ class CardPolicy:
             index_elements=["team_id", "channel_id"],
             set_={"watch": watch, "updated_by": user_id, "updated_at": now},
         )
-        with write_connection(self.engine) as conn:
+        with process_write_lock(self.engine), write_connection(self.engine) as conn:
             conn.execute(stmt)
         with self._lock:
             self._watch[(team_id, channel_id)] = (time.monotonic() + WATCH_SETTING_SECONDS, watch)
@@ -175,7 +176,7 @@ class CardPolicy:
 
     def claim(self, team_id: str, channel_id: str, thread_ts: str, technique_id: str) -> Claim:
         now = dt.datetime.now(dt.UTC)
-        with write_connection(self.engine) as conn:
+        with process_write_lock(self.engine), write_connection(self.engine) as conn:
             if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
@@ -219,7 +220,7 @@ class CardPolicy:
     def posted(
         self, team_id: str, channel_id: str, thread_ts: str, technique_id: str, message_ts: str
     ) -> None:
-        with write_connection(self.engine) as conn:
+        with process_write_lock(self.engine), write_connection(self.engine) as conn:
             conn.execute(
                 update(IncidentCard)
                 .where(*self._card(team_id, channel_id, thread_ts, technique_id))
@@ -228,7 +229,7 @@ class CardPolicy:
 
     def release(self, team_id: str, channel_id: str, thread_ts: str, technique_id: str) -> None:
         """Give a claim back after the post failed, so a later message can try again."""
-        with write_connection(self.engine) as conn:
+        with process_write_lock(self.engine), write_connection(self.engine) as conn:
             conn.execute(
                 delete(IncidentCard).where(*self._card(team_id, channel_id, thread_ts, technique_id))
             )

@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,9 +35,35 @@ EVENT_KEY_SECONDS = 2 * 86400  # Slack retries within minutes; keep a comfortabl
 PRUNE_EVERY_SECONDS = 300
 
 
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def process_write_lock(engine: Engine) -> AbstractContextManager[object]:
+    """One lock per SQLite database per process, held around the Slack side's write transactions.
+
+    SQLite has a single write lock and its busy handler sleeps in growing steps (up to 100 ms)
+    while it waits, so writers in one process queue here instead, leaving one contender per
+    process.  PostgreSQL locks rows: nothing to do.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    key = engine.url.render_as_string(hide_password=True)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 def request_key(signature: str) -> str:
     """``rq:`` plus the hex digest of a ``v0=...`` signature (fits the 100-character key)."""
     return REQUEST_PREFIX + signature.split("=", 1)[-1][:90]
+
+
+@dataclass
+class _Claim:
+    keys: list[tuple[str, str | None]]
+    results: list[bool] = field(default_factory=list)
+    error: Exception | None = None
+    done: bool = False
 
 
 class Deduplicator:
@@ -53,25 +81,56 @@ class Deduplicator:
         )
         self._last_prune = 0.0
         self._prune_lock = threading.Lock()
-        # SQLite has one write lock per database and its busy handler sleeps in growing steps
-        # (up to 100 ms) while it waits.  Queueing this process's claims on a Python lock leaves
-        # one contender per process instead of one per thread; PostgreSQL locks rows, not needed.
-        self._write_lock: threading.Lock | None = (
-            threading.Lock() if engine.dialect.name == "sqlite" else None
-        )
+        self._cv = threading.Condition()
+        self._pending: list[_Claim] = []
+        self._committing = False
 
     def claim(self, keys: Sequence[tuple[str, str | None]]) -> list[bool]:
-        """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen)."""
+        """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen).
+
+        Group commit: the thread that finds no transaction running commits every claim queued
+        so far in one transaction; claims arriving meanwhile wait and go in the next one.  Alone,
+        a request commits its own claim on its own thread; under load, one commit serves many.
+        """
         if not keys:
             return []
-        now = dt.datetime.now(dt.UTC)
-        results = []
-        with self._write_lock or contextlib.nullcontext(), write_connection(self.engine) as conn:
-            for key, team_id in keys:
-                row = {"event_id": key[:100], "team_id": team_id, "received_at": now}
-                results.append(conn.execute(self._claim, row).first() is not None)
+        mine = _Claim(list(keys))
+        with self._cv:
+            self._pending.append(mine)
+            while self._committing and not mine.done:
+                self._cv.wait()
+            if not mine.done:
+                batch, self._pending = self._pending, []
+                self._committing = True
+        if not mine.done:
+            try:
+                self._commit(batch)
+            finally:
+                with self._cv:
+                    self._committing = False
+                    self._cv.notify_all()
         self._maybe_prune()
-        return results
+        if mine.error is not None:
+            raise mine.error
+        return mine.results
+
+    def _commit(self, batch: list[_Claim]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            with process_write_lock(self.engine), write_connection(self.engine) as conn:
+                for claim in batch:
+                    claim.results = [
+                        conn.execute(
+                            self._claim, {"event_id": key[:100], "team_id": team_id, "received_at": now}
+                        ).first()
+                        is not None
+                        for key, team_id in claim.keys
+                    ]
+        except Exception as exc:
+            for claim in batch:
+                claim.error = exc
+        for claim in batch:
+            claim.done = True
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
@@ -88,7 +147,7 @@ class Deduplicator:
     def prune(self) -> int:
         """Forget request keys past the replay window and event keys past the retry window."""
         now = dt.datetime.now(dt.UTC)
-        with write_connection(self.engine) as conn:
+        with process_write_lock(self.engine), write_connection(self.engine) as conn:
             gone = conn.execute(
                 delete(ProcessedEvent).where(
                     ProcessedEvent.event_id.startswith(REQUEST_PREFIX),

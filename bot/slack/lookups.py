@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, insert, select
 
 from bot.answer import Answer
+from bot.slack.dedup import process_write_lock
 from store.db import write_connection
 from store.models import Lookup
 
@@ -97,7 +98,7 @@ class LookupLog:
 
     def _write(self, rows: list[dict[str, object]]) -> None:
         try:
-            with write_connection(self.engine) as conn:
+            with process_write_lock(self.engine), write_connection(self.engine) as conn:
                 conn.execute(insert(Lookup), rows)
         except Exception:
             log.exception("could not log %d look-up(s)", len(rows))
