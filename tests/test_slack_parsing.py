@@ -3,9 +3,12 @@ questions behind commands, modal forms, and who may change channel settings."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import actions
 from bot.answer import Payload
@@ -151,3 +154,28 @@ def test_admin_modes() -> None:
     assert workspace.may_change_settings(_Users(admin=True), "T1", "U2").allowed  # type: ignore[arg-type]
     typo = AdminPolicy(Settings(admin_mode="everyone"))
     assert not typo.may_change_settings(users, "T1", "U1").allowed  # type: ignore[arg-type]
+
+
+_slackish = st.text(
+    alphabet=st.sampled_from(list("T1048.0359 <>|@!#`*_~:/-htpsattack.mitre.orgCVE\n")), max_size=300
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_slackish, st.text(max_size=300)))
+def test_any_message_yields_only_well_formed_technique_ids(text: str) -> None:
+    for ids in (technique_ids_in(text), technique_ids_in(text, include_links=True)):
+        assert len(ids) <= 5 and len(set(ids)) == len(ids)
+        assert all(re.fullmatch(r"T\d{4}(\.\d{3})?", i) for i in ids)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_slackish, st.text(max_size=300)))
+def test_any_link_is_parsed_without_error(text: str) -> None:
+    for url in (
+        text,
+        "https://attack.mitre.org/" + text,
+        "https://center-for-threat-informed-defense.github.io/" + text,
+    ):
+        target = parse_link(url)
+        assert target is None or target.kind in ("technique", "capability")
