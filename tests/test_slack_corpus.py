@@ -108,6 +108,13 @@ def test_share_then_export_a_navigator_layer_into_the_shared_messages_thread(sla
     layer = json.loads(upload["content"])
     assert any(t["techniqueID"] == "T1048" for t in layer["techniques"])
 
+    # switching framework on the shared message keeps who shared it
+    picker = element(message["blocks"], actions.PICK_FRAMEWORK)
+    slack.interact(block_actions(picker, message=message, response_url=slack.fake.response_url("p")))
+    (update,) = slack.fake.wait_for("chat.update", timeout=10)
+    valid(update.body, attributed_to=USER)
+    assert f"Shared by <@{USER}>" in shown_text(update.body["blocks"])
+
 
 def test_framework_picker_on_a_shared_message_updates_it_in_place(slack: SlackUnderTest) -> None:
     answer = slack.command("T1059").json()

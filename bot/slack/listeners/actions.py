@@ -5,6 +5,7 @@ so any instance can serve any click.  Acked at once; the work is lazy."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt import App, Respond
@@ -41,6 +42,20 @@ def value_of(action: dict[str, Any]) -> str:
     return str(action.get("value") or "")
 
 
+_SHARED_BY = re.compile(r"Shared by <@([UW][A-Z0-9]+)>")
+
+
+def sharer_of(message: dict[str, Any]) -> str | None:
+    """Who shared a channel message (its "Shared by @user" line), so a re-rendering keeps it."""
+    for block in message.get("blocks") or []:
+        if isinstance(block, dict) and block.get("type") == "context":
+            for el in block.get("elements") or []:
+                m = _SHARED_BY.search(str((el or {}).get("text") or "")) if isinstance(el, dict) else None
+                if m:
+                    return m.group(1)
+    return None
+
+
 def _first_action(body: dict[str, Any]) -> dict[str, Any]:
     acts = body.get("actions") or [{}]
     return acts[0] if isinstance(acts[0], dict) else {}
@@ -52,7 +67,9 @@ def register(app: App, deps: Deps) -> None:
         value = value_of(_first_action(body))
         if not value:
             return
-        answer = deps.answerer.answer_from_state(value)
+        container = body.get("container") or {}
+        shared_by = None if container.get("is_ephemeral") else sharer_of(body.get("message") or {})
+        answer = deps.answerer.answer_from_state(value, shared_by=shared_by)
         _replace(client, respond, body, answer.payload)
 
     for action_id in RERENDER:
