@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Capability, Mapping, Release, Tactic, Technique
@@ -97,48 +97,32 @@ def source_from_session(session: Session) -> IndexSource:
                 revoked_by=t.revoked_by,
             )
         )
-    src.mapped_names = [
-        (r[0] or "", r[1] or "")
-        for r in session.execute(
-            select(Mapping.attack_id, Mapping.attack_name)
-            .where(Mapping.attack_id.is_not(None), Mapping.attack_name.is_not(None))
-            .distinct()
-        )
-    ]
+    # Two scans of the mapping rows, each giving names as written and how often they are mapped.
+    for attack_id_or_none, name, n in session.execute(
+        select(Mapping.attack_id, Mapping.attack_name, func.count())
+        .where(Mapping.attack_id.is_not(None))
+        .group_by(Mapping.attack_id, Mapping.attack_name)
+    ):
+        attack_id = attack_id_or_none or ""
+        src.technique_counts[attack_id] = src.technique_counts.get(attack_id, 0) + n
+        if name:
+            src.mapped_names.append((attack_id, name))
+    renamed = case((Mapping.framework.in_(_RENAMED_FRAMEWORKS), Mapping.capability_name), else_=None)
+    for framework, capability_id, name, n in session.execute(
+        select(Mapping.framework, Mapping.capability_id, renamed, func.count())
+        .where(Mapping.capability_id.is_not(None))
+        .group_by(Mapping.framework, Mapping.capability_id, renamed)
+    ):
+        key = (framework, capability_id or "")
+        src.capability_counts[key] = src.capability_counts.get(key, 0) + n
+        if name:
+            src.capability_names.append((framework, key[1], name))
     src.capabilities = [
         CapabilityRow(framework=r[0], capability_id=r[1], name=r[2] or "", group=r[3])
         for r in session.execute(
             select(Capability.framework, Capability.capability_id, Capability.name, Capability.group)
         )
     ]
-    src.capability_names = [
-        (r[0], r[1] or "", r[2] or "")
-        for r in session.execute(
-            select(Mapping.framework, Mapping.capability_id, Mapping.capability_name)
-            .where(
-                Mapping.framework.in_(_RENAMED_FRAMEWORKS),
-                Mapping.capability_id.is_not(None),
-                Mapping.capability_name.is_not(None),
-            )
-            .distinct()
-        )
-    ]
-    src.technique_counts = {
-        r[0] or "": r[1]
-        for r in session.execute(
-            select(Mapping.attack_id, func.count())
-            .where(Mapping.attack_id.is_not(None))
-            .group_by(Mapping.attack_id)
-        )
-    }
-    src.capability_counts = {
-        (r[0], r[1] or ""): r[2]
-        for r in session.execute(
-            select(Mapping.framework, Mapping.capability_id, func.count())
-            .where(Mapping.capability_id.is_not(None))
-            .group_by(Mapping.framework, Mapping.capability_id)
-        )
-    }
     seen: set[tuple[str, str]] = set()
     for framework, groups in session.execute(
         select(Release.framework, Release.capability_groups).order_by(Release.id.desc())
