@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from bot.resolution import Resolution
-from bot.resolve import resolve
+from bot.resolve import ResolverIndex, load_aliases, resolve
 from bot.resolve.resolver import INTERNAL_ERROR_NOTE
 from tests.test_resolve_unit import INDEX
 
@@ -58,3 +60,17 @@ def test_the_longest_hostile_message_resolves() -> None:
 def test_non_string_input_is_treated_as_text() -> None:
     assert resolve(INDEX, None).intent == "help"  # type: ignore[arg-type]
     assert resolve(INDEX, 1048).intent in INTENTS  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def corpus_index(corpus_engine: Engine) -> ResolverIndex:
+    from store.db import session_scope
+
+    with session_scope(corpus_engine) as session:
+        return ResolverIndex.build(session, aliases=load_aliases())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=text_strategy)
+def test_any_text_resolves_on_the_real_corpus_index(corpus_index: ResolverIndex, text: str) -> None:
+    check(resolve(corpus_index, text), text)
