@@ -410,3 +410,38 @@ def test_to_json_has_the_cli_contract_shape() -> None:
         "pair",
         "significant",
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "framework", "entity", "version"),
+    [
+        (
+            "https://center-for-threat-informed-defense.github.io/mappings-explorer/external/nist/attack-14.1/"
+            "domain-enterprise/nist-rev5/SC-07/",
+            "nist_800_53",
+            "SC-07",
+            "rev5",
+        ),
+        (
+            "https://center-for-threat-informed-defense.github.io/mappings-explorer/external/m365/attack-16.1/"
+            "domain-enterprise/m365-07.18.2025/DEF-CAPP-E5/",
+            "m365",
+            "DEF-CAPP-E5",
+            "07/18/2025",
+        ),
+        (
+            "https://center-for-threat-informed-defense.github.io/mappings-explorer/external/nist/attack-14.1/"
+            "domain-enterprise/nist-rev5/AC/",
+            "nist_800_53",
+            "AC",
+            "rev5",
+        ),
+    ],
+)
+def test_a_mappings_explorer_url_names_its_capability_or_group_and_release(
+    url: str, framework: str, entity: str, version: str
+) -> None:
+    res = r(f"<{url}|mappings explorer>")
+    got = [c.id for c in res.capabilities] + [g.id for g in res.groups]
+    assert got == [entity] and res.frameworks == (framework,)
+    assert res.filters.framework_version == version and res.filters.attack_version in ("14.1", "16.1")

@@ -110,6 +110,12 @@ def read_url(url: str) -> UrlFacts:
             fv = re.fullmatch(r"nist-(rev[45])", p)
             if fv:
                 framework_version = fv.group(1)
+            dated = re.fullmatch(r"[a-z0-9_-]+-(\d{2})\.(\d{2})\.(\d{4})", p)  # m365-07.18.2025
+            if dated:
+                framework_version = "/".join(dated.groups())
+            versioned = re.fullmatch(r"(?:veris|cri_profile|csa_ccm)-(v?\d+(?:\.\d+)+)", p)  # veris-1.4.0
+            if versioned:
+                framework_version = versioned.group(1)
     else:
         v = re.search(r"attack\.mitre\.org/versions/v(\d{1,2})", url, re.I)
         if v:

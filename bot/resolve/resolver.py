@@ -199,7 +199,13 @@ class _Resolver:
                 self._framework(facts.framework)
                 if facts.capability:
                     cid = canonical_capability_id(facts.framework, facts.capability.replace("%20", " "))
-                    self._add_cap(facts.framework, cid, 100.0)
+                    group = self.ix.groups.get((facts.framework, cid)) or self.ix.groups.get(
+                        (facts.framework, facts.capability)
+                    )
+                    if self.ix.capability(facts.framework, cid) is None and group is not None:
+                        self._add_entry(self.ix.entries[group], 100.0)  # a family page: .../nist-rev5/AC/
+                    else:
+                        self._add_cap(facts.framework, cid, 100.0)
             if facts.attack_version and not self.st.attack_version:
                 self.st.attack_version = facts.attack_version
             if facts.framework_version and not self.st.framework_version:
