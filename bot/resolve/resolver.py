@@ -633,6 +633,8 @@ class _Resolver:
         notes = [n for n in (*(t.note for t in techniques), *(c.note for c in capabilities)) if n]
         alternatives = self._alternatives(ranked, techniques, capabilities, groups)
         intent = self._intent(techniques, capabilities, groups)
+        if intent == "help":
+            alternatives = ()
         if intent == "unknown" and not alternatives and self.text:
             notes.append("Nothing recognised: try a technique ID (T1048), a control (SC-07) or a name.")
         filters = Filters(
@@ -680,6 +682,8 @@ class _Resolver:
             return "help"
         if not self.text.strip():
             return "help"
+        if not st.frameworks and all(w in vocab.HELP_WORDS or w in vocab.HELP_FILLER for w in content):
+            return "help"  # "what can you do?", "how does this work": nothing but question words
         if st.frameworks and not self._ranked:
             return "framework"
         if st.frameworks and not [w for w in content if w not in vocab.HELP_WORDS]:

@@ -151,6 +151,9 @@ HELP_WORDS = frozenset(
     {"help", "usage", "commands", "command", "howto", "start", "examples", "example", "man"}
 )
 GROUP_WORDS = frozenset({"family", "families", "group", "groups", "category", "categories"})
+HELP_FILLER = frozenset(
+    {"work", "works", "bot", "use", "using", "hi", "hello", "hey", "start", "started", "get"}
+)
 FAMILY_WORDS = frozenset({"family", "families"})  # never part of a name, unlike "Domain Groups"
 
 
