@@ -189,6 +189,7 @@ class StubAnswerer:
     settings: Settings = field(default_factory=Settings)
     slow_seconds: float = 3.0
     asked: list[str] = field(default_factory=list)
+    frameworks_asked: list[tuple[str, ...]] = field(default_factory=list)
 
     def _payload(self, title: str, state: str, *, shared_by: str | None = None) -> Payload:
         from bot.slack.messages import esc
@@ -213,6 +214,7 @@ class StubAnswerer:
         from bot.slack.cards import technique_ids_in
 
         self.asked.append(text)
+        self.frameworks_asked.append(tuple(frameworks))
         if "boom" in text:
             raise RuntimeError("the answerer broke")
         if "slow" in text:

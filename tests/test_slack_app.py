@@ -496,3 +496,17 @@ def test_failed_unfurl_posts_nothing_in_the_channel(slack: SlackUnderTest, answe
     )
     time.sleep(0.5)
     assert [c.method for c in slack.fake.calls if c.method != "auth.test"] == []
+
+
+def test_channel_frameworks_become_the_default_for_answers_in_that_channel(
+    slack: SlackUnderTest, answerer: StubAnswerer
+) -> None:
+    assert "don't know the framework `cobit`" in slack.command("frameworks aws cobit").json()["text"]
+    confirmed = slack.command("frameworks aws, microsoft").json()["text"]
+    assert "Amazon Web Services" in confirmed or "AWS" in confirmed
+    slack.command("T1048")
+    slack.command("T1048", channel_id="C0OTHER1")
+    assert answerer.frameworks_asked == [("aws", "m365"), ()]
+    slack.command("frameworks default")
+    slack.command("T1048")
+    assert answerer.frameworks_asked[-1] == ()

@@ -91,7 +91,7 @@ class CardPolicy:
         self.settings = settings
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
-        self._watch: dict[tuple[str, str], tuple[float, bool | None]] = {}
+        self._watch: dict[tuple[str, str], tuple[float, tuple[bool | None, tuple[str, ...]]]] = {}
         self._lock = threading.Lock()
 
     # -- which channels ------------------------------------------------------------------------
@@ -104,7 +104,8 @@ class CardPolicy:
             fnmatch.fnmatchcase(name, p.lower().lstrip("#")) for p in self.settings.incident_channel_patterns
         )
 
-    def watch_setting(self, team_id: str, channel_id: str) -> bool | None:
+    def _settings(self, team_id: str, channel_id: str) -> tuple[bool | None, tuple[str, ...]]:
+        """(watch, frameworks) of a channel, cached briefly: read on every message and command."""
         key = (team_id, channel_id)
         now = time.monotonic()
         with self._lock:
@@ -112,14 +113,24 @@ class CardPolicy:
         if hit and hit[0] > now:
             return hit[1]
         with self.engine.connect() as conn:
-            value = conn.execute(
-                select(ChannelSettings.watch).where(
+            row = conn.execute(
+                select(ChannelSettings.watch, ChannelSettings.frameworks).where(
                     ChannelSettings.team_id == team_id, ChannelSettings.channel_id == channel_id
                 )
-            ).scalar_one_or_none()
+            ).first()
+        value = (row.watch, tuple(row.frameworks or ())) if row else (None, ())
         with self._lock:
             self._watch[key] = (now + WATCH_SETTING_SECONDS, value)
         return value
+
+    def watch_setting(self, team_id: str, channel_id: str) -> bool | None:
+        return self._settings(team_id, channel_id)[0]
+
+    def channel_frameworks(self, team_id: str, channel_id: str | None) -> tuple[str, ...]:
+        """The channel's default frameworks (``/attack frameworks ...``); () for the global default."""
+        if not team_id or not channel_id:
+            return ()
+        return self._settings(team_id, channel_id)[1]
 
     def channel_name(self, client: WebClient, team_id: str, channel_id: str) -> str | None:
         key = (team_id, channel_id)
@@ -145,23 +156,25 @@ class CardPolicy:
         return self.matches_pattern(self.channel_name(client, team_id, channel_id))
 
     def set_watch(self, team_id: str, channel_id: str, watch: bool | None, user_id: str) -> None:
+        self._save(team_id, channel_id, user_id, {"watch": watch})
+
+    def set_frameworks(
+        self, team_id: str, channel_id: str, frameworks: tuple[str, ...], user_id: str
+    ) -> None:
+        self._save(team_id, channel_id, user_id, {"frameworks": list(frameworks) or None})
+
+    def _save(self, team_id: str, channel_id: str, user_id: str, changes: dict[str, object]) -> None:
         now = dt.datetime.now(dt.UTC)
-        values = {
-            "team_id": team_id,
-            "channel_id": channel_id,
-            "watch": watch,
-            "updated_by": user_id,
-            "updated_at": now,
-        }
-        stmt = self._insert(ChannelSettings).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["team_id", "channel_id"],
-            set_={"watch": watch, "updated_by": user_id, "updated_at": now},
+        set_ = {**changes, "updated_by": user_id, "updated_at": now}
+        stmt = (
+            self._insert(ChannelSettings)
+            .values(team_id=team_id, channel_id=channel_id, **set_)
+            .on_conflict_do_update(index_elements=["team_id", "channel_id"], set_=set_)
         )
         with process_write_lock(self.engine), write_connection(self.engine) as conn:
             conn.execute(stmt)
         with self._lock:
-            self._watch[(team_id, channel_id)] = (time.monotonic() + WATCH_SETTING_SECONDS, watch)
+            self._watch.pop((team_id, channel_id), None)
 
     def team_watches(self, team_id: str) -> list[ChannelWatch]:
         with self.engine.connect() as conn:

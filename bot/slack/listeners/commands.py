@@ -16,6 +16,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from bot.answer import Payload
+from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, log, message_args, report
 from bot.slack.messages import esc
@@ -26,6 +27,7 @@ from bot.slack.messages.common import (
     watch_status_payload,
     working_payload,
 )
+from bot.views import framework_label
 
 HELP_WORDS = frozenset({"help", "?", "examples", "usage"})
 DIGEST_CHANGES = frozenset({"subscribe", "sub", "on", "set", "unsubscribe", "unsub", "off", "stop"})
@@ -66,9 +68,12 @@ def _make_handler(deps: Deps) -> Callable[..., None]:
         def work() -> Payload:
             if is_main and first == "watch":
                 return _watch(deps, client, body, words[1:])
+            if is_main and first == "frameworks":
+                return _frameworks(deps, client, body, words[1:])
             if is_main and first == "digest":
                 return _digest(deps, client, body, text)
-            answer = deps.answerer.answer(text)
+            frameworks = deps.cards.channel_frameworks(body.get("team_id") or "", body.get("channel_id"))
+            answer = deps.answerer.answer(text, frameworks=frameworks)
             deps.lookups.record(
                 answer,
                 source="command",
@@ -80,7 +85,7 @@ def _make_handler(deps: Deps) -> Callable[..., None]:
             return answer.payload
 
         try:
-            result = deps.within_budget(work, quick=first not in ("watch", "digest"))
+            result = deps.within_budget(work, quick=first not in ("watch", "digest", "frameworks"))
         except Exception as exc:
             _ack(ack, apology_payload(report("command", exc)))
             return
@@ -134,6 +139,69 @@ def _watch(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str])
     )
     watched = explicit if explicit is not None else pattern
     return watch_status_payload(channel_id, watched=watched, explicit=explicit, pattern_match=pattern)
+
+
+FRAMEWORK_WORDS = {
+    **{key: key for key in ALL_FRAMEWORKS},
+    "nist": "nist_800_53",
+    "800-53": "nist_800_53",
+    "microsoft": "m365",
+    "ms365": "m365",
+    "o365": "m365",
+    "google": "gcp",
+    "cri": "cri_profile",
+    "ccm": "csa_ccm",
+    "csa": "csa_ccm",
+    "vpro": "intel-vpro",
+    "intel": "intel-vpro",
+}
+
+
+def framework_keys(words: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Framework keys named by ``words`` (commas allowed), and the words that named none."""
+    keys: dict[str, None] = {}
+    unknown: list[str] = []
+    for word in (w.strip().lower() for part in words for w in part.split(",")):
+        if not word:
+            continue
+        key = FRAMEWORK_WORDS.get(word)
+        if key:
+            keys.setdefault(key, None)
+        else:
+            unknown.append(word)
+    return tuple(keys), unknown
+
+
+def _frameworks(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str]) -> Payload:
+    """``frameworks``: show; ``frameworks aws m365``: this channel's answers default to those;
+    ``frameworks default``: back to the configured default."""
+    team_id, channel_id, user_id = (
+        body.get("team_id") or "",
+        body.get("channel_id") or "",
+        body.get("user_id") or "",
+    )
+    cmd = esc(deps.settings.command_name)
+    if args:
+        if channel_id.startswith("D"):
+            return notice_payload(
+                "Channel frameworks are for channels; in a DM, name the framework in the question."
+            )
+        keys, unknown = framework_keys(args) if args[0].lower() not in ("default", "reset") else ((), [])
+        if unknown:
+            known = ", ".join(f"`{k}`" for k in ALL_FRAMEWORKS)
+            return notice_payload(f"I don't know the framework `{esc(unknown[0][:40])}`. Known: {known}.")
+        decision = deps.admin.may_change_settings(client, team_id, user_id)
+        if not decision.allowed:
+            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+        deps.cards.set_frameworks(team_id, channel_id, keys, user_id)
+    current = deps.cards.channel_frameworks(team_id, channel_id)
+    names = ", ".join(framework_label(f) for f in current or deps.settings.default_frameworks)
+    origin = "this channel's choice" if current else "the default"
+    return notice_payload(
+        f"Answers in <#{esc(channel_id)}> show *{esc(names)}* ({origin})"
+        " unless a question names a framework. "
+        f"Change with `{cmd} frameworks aws m365`, or `{cmd} frameworks default`."
+    )
 
 
 def _digest(deps: Deps, client: WebClient, body: dict[str, Any], text: str) -> Payload:

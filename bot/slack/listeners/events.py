@@ -92,7 +92,10 @@ def _answer_in(
     if not question:
         payload = help_payload(deps.settings, intro="Ask me about an ATT&CK technique, a control or a CVE.")
     else:
-        answer = deps.answerer.answer(question)
+        frameworks = deps.cards.channel_frameworks(
+            team_id or "", None if channel.startswith("D") else channel
+        )
+        answer = deps.answerer.answer(question, frameworks=frameworks)
         deps.lookups.record(
             answer,
             source=source,

@@ -53,7 +53,10 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         query = " ".join(ids)
-        answer = deps.answerer.answer(query)
+        team_id = context.team_id or (body.get("team") or {}).get("id") or ""
+        answer = deps.answerer.answer(
+            query, frameworks=deps.cards.channel_frameworks(team_id, (body.get("channel") or {}).get("id"))
+        )
         deps.lookups.record(
             answer,
             source="shortcut",

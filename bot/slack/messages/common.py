@@ -40,6 +40,7 @@ def help_payload(settings: Settings, *, intro: str | None = None) -> Payload:
         else "",
         "• Mention me in a thread, or send me a direct message: every message is a question.",
         f"• `{cmd} watch on|off|status`: compact cards in this channel whenever a message names a technique.",
+        f"• `{cmd} frameworks aws m365`: this channel's answers default to those frameworks.",
         f"• `{cmd} digest help`: a daily digest of new mappings and this channel's look-ups.",
         f"• Message menu → *{esc(constants.MESSAGE_SHORTCUT_NAME)}*: the techniques named in any message.",
         f"• Shortcuts menu → *{esc(constants.GLOBAL_SHORTCUT_NAME)}*: search with filters.",
