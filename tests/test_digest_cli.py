@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from bot.cli import main
 from bot.digest import subscriptions
 from store.db import write_session
+from store.models import DigestRun
 from tests.digest_support import TEAM, seed
 
 
@@ -35,6 +36,21 @@ def test_list_shows_each_subscription_and_its_next_digest(
     out = capsys.readouterr().out
     assert f"{TEAM}/C1: daily at 08:30 Asia/Tokyo" in out
     assert "next: Sun 29 Nov 08:30" in out  # 00:00Z is 09:00 in Tokyo: today's 08:30 has passed
+    assert "last:" not in out
+    with write_session(db) as s:
+        sub = subscriptions.get(s, TEAM, "C1")
+        assert sub is not None
+        for day, status in ((27, "sent"), (28, "failed")):
+            due = dt.datetime(2026, 11, day - 1, 23, 30, tzinfo=dt.UTC)
+            sent = due if status == "sent" else None
+            s.add(
+                DigestRun(
+                    subscription_id=sub.id, local_date=dt.date(2026, 11, day), due_at=due, status=status,
+                    claimed_at=due, attempts=1, sent_at=sent,
+                )
+            )  # fmt: skip
+    assert main(["--db", database_url, "digest", "list", "--now", "2026-11-28T00:00:00+00:00"]) == 0
+    assert "last: 2026-11-28 failed" in capsys.readouterr().out
 
 
 def test_preview_prints_the_block_kit_of_a_channel(

@@ -81,7 +81,7 @@ def run_cmd(args: argparse.Namespace) -> int:
 
 
 def list_cmd(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from bot.cli.common import engine_from
     from bot.digest import subscriptions
@@ -100,13 +100,27 @@ def list_cmd(args: argparse.Namespace) -> int:
         if not subs:
             print("no active digest subscriptions")
             return 0
+        # The newest run of each subscription, in one query.
+        newest = (
+            select(DigestRun.subscription_id, func.max(DigestRun.local_date).label("day"))
+            .where(DigestRun.subscription_id.in_([s.id for s in subs]))
+            .group_by(DigestRun.subscription_id)
+            .subquery()
+        )
+        last_runs = {
+            r.subscription_id: r
+            for r in session.execute(
+                select(
+                    DigestRun.subscription_id, DigestRun.local_date, DigestRun.status, DigestRun.sent_at
+                ).join(
+                    newest,
+                    (DigestRun.subscription_id == newest.c.subscription_id)
+                    & (DigestRun.local_date == newest.c.day),
+                )
+            )
+        }
         for s in subs:
-            last = session.execute(
-                select(DigestRun.local_date, DigestRun.status, DigestRun.sent_at)
-                .where(DigestRun.subscription_id == s.id)
-                .order_by(DigestRun.local_date.desc())
-                .limit(1)
-            ).first()
+            last = last_runs.get(s.id)
             tail = (
                 f" | last: {last.local_date} {last.status}"
                 + (f" at {as_utc(last.sent_at):%Y-%m-%d %H:%M}Z" if last.sent_at else "")
