@@ -353,6 +353,8 @@ def test_modal_submission_without_a_query_shows_an_error_on_the_field(slack: Sla
 
 
 def test_app_home_is_published_with_the_users_recent_look_ups(slack: SlackUnderTest, state: Engine) -> None:
+    slack.command("watch on")
+    slack.command("frameworks gcp")
     slack.command("T1190 exploit")
 
     def logged() -> int:
@@ -364,6 +366,7 @@ def test_app_home_is_published_with_the_users_recent_look_ups(slack: SlackUnderT
     (call,) = slack.fake.wait_for("views.publish")
     view = json.dumps(call.body["view"])
     assert call.body["user_id"] == USER and "T1190 exploit" in view and "How to" in view
+    assert f"<#{CHANNEL}>: incident cards on; answers from GCP" in view
 
 
 def test_links_to_technique_pages_unfurl_into_the_card(slack: SlackUnderTest) -> None:

@@ -81,6 +81,7 @@ class ChannelWatch:
     channel_id: str
     watch: bool | None
     updated_by: str | None
+    frameworks: tuple[str, ...] = ()
 
 
 class CardPolicy:
@@ -176,14 +177,24 @@ class CardPolicy:
         with self._lock:
             self._watch.pop((team_id, channel_id), None)
 
-    def team_watches(self, team_id: str) -> list[ChannelWatch]:
+    def team_channels(self, team_id: str) -> list[ChannelWatch]:
+        """Channels of the team with a setting of their own (cards on/off, frameworks)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(ChannelSettings.channel_id, ChannelSettings.watch, ChannelSettings.updated_by)
-                .where(ChannelSettings.team_id == team_id, ChannelSettings.watch.is_not(None))
+                select(
+                    ChannelSettings.channel_id,
+                    ChannelSettings.watch,
+                    ChannelSettings.updated_by,
+                    ChannelSettings.frameworks,
+                )
+                .where(ChannelSettings.team_id == team_id)
                 .order_by(ChannelSettings.channel_id)
             ).all()
-        return [ChannelWatch(team_id, r.channel_id, r.watch, r.updated_by) for r in rows]
+        found = [
+            ChannelWatch(team_id, r.channel_id, r.watch, r.updated_by, tuple(r.frameworks or ()))
+            for r in rows
+        ]
+        return [c for c in found if c.watch is not None or c.frameworks]
 
     # -- one card per technique per thread -------------------------------------------------------
 

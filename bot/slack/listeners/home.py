@@ -43,13 +43,13 @@ def home_data(deps: Deps, team_id: str, user_id: str) -> HomeData:
         attacks.setdefault(attack, None)
         total[0] += int(count or 0)
     loaded = [LoadedFramework(fw, tuple(v), tuple(a), t[0]) for fw, (v, a, t) in by_fw.items()]
-    watches = [(w.channel_id, bool(w.watch)) for w in deps.cards.team_watches(team_id)]
+    channels = deps.cards.team_channels(team_id)
     return HomeData(
         loaded=loaded,
         last_sync=last.finished_at if last else None,
         last_sync_kind=last.kind if last else None,
         recent=recent_for_user(deps.engine, team_id, user_id),
-        watches=watches,
+        channels=channels,
         digests=_digests(deps, team_id),
     )
 

@@ -18,6 +18,7 @@ from slack_sdk.models.views import View
 
 from bot.config import Settings
 from bot.slack import constants
+from bot.slack.cards import ChannelWatch
 from bot.slack.lookups import RecentLookup
 from bot.slack.messages import esc
 from bot.views import framework_label
@@ -47,7 +48,7 @@ class HomeData:
     last_sync: dt.datetime | None
     last_sync_kind: str | None
     recent: Sequence[RecentLookup]
-    watches: Sequence[tuple[str, bool]]  # (channel_id, on/off) set explicitly
+    channels: Sequence[ChannelWatch]  # channels with settings of their own
     digests: Sequence[DigestLine]
 
 
@@ -109,8 +110,11 @@ def home_view(settings: Settings, data: HomeData) -> View:
 
     blocks += [DividerBlock(), _section("*Channel settings*")]
     lines = []
-    for channel_id, on in data.watches[:MAX_LINES]:
-        lines.append(f"• <#{esc(channel_id)}>: incident cards {'on' if on else 'off'}")
+    for c in data.channels[:MAX_LINES]:
+        parts = [] if c.watch is None else [f"incident cards {'on' if c.watch else 'off'}"]
+        if c.frameworks:
+            parts.append("answers from " + ", ".join(esc(framework_label(f)) for f in c.frameworks))
+        lines.append(f"• <#{esc(c.channel_id)}>: {'; '.join(parts)}")
     for d in data.digests[:MAX_LINES]:
         fws = ", ".join(esc(framework_label(f)) for f in d.frameworks) or "default frameworks"
         lines.append(
