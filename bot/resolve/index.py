@@ -13,6 +13,7 @@ import gc
 import itertools
 import logging
 import math
+import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot.resolve.aliases import AliasSet
 from bot.resolve.source import IndexSource, TechniqueRow, source_from_session
 from bot.resolve.text import SOFT_WEIGHT, SOFT_WORDS, STOP_WORDS, fold, joined_variant, stem, words
-from bot.resolve.vocab import FRAMEWORK_WORDS
+from bot.resolve.vocab import FRAMEWORK_WORDS, framework_spans
 from store.ids import canonical_capability_id
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,12 @@ class _Builder:
         return len(self.ix.entries) - 1
 
     def name(self, entry: int, text: str, prior: float = 1.0, alias: bool = False) -> None:
+        # "Microsoft 365 Defender" is found as "m365 defender": framework phrases go from names as
+        # they go from questions (single framework words are dropped by ``name_tokens``).
+        low = text.lower()
+        if len(low) == len(text):
+            for start, end, _ in reversed(framework_spans(low)):
+                text = text[:start] + " " + text[end:]
         if text and text.strip():
             self.names.append((entry, text, prior, alias))
             joined = joined_variant(text)
@@ -350,10 +357,15 @@ class _Builder:
                 cri.add(g.group_id.upper())
             elif g.framework == "veris":
                 ix.veris_paths.append((folded, i))
+            id_words = re.sub(r"[_\-.]", " ", g.group_id)
             if g.name != g.group_id:
                 self.name(i, g.name)
+                if g.framework not in ("nist_800_53", "cri_profile") and set(name_tokens(id_words)) - set(
+                    name_tokens(g.name)
+                ):  # "eop" names Exchange Online Protection too
+                    self.name(i, id_words)
             elif g.framework == "kev" or "_" in g.group_id:
-                self.name(i, g.group_id.replace("_", " "))
+                self.name(i, id_words)
         ix.nist_families = frozenset(families)
         ix.cri_groups = frozenset(cri)
 
