@@ -78,7 +78,7 @@ def ingest_paths(
 
     names = {str(Path(k).resolve()): v for k, v in (labels or {}).items()}
     parsed: list[_Parsed] = []
-    with progress_bar(progress, len(candidates)) as advance:
+    with progress_bar(progress, len(candidates) + 1) as advance:
         for cand in candidates:
             name = names.get(str(cand.path.resolve()), str(cand.path))
             try:
@@ -90,13 +90,14 @@ def ingest_paths(
                 parsed.append(item)
             advance(cand.path.name)
 
-    if any(p.kind == "descriptions" for p in parsed):
-        _attribute(engine, parsed, problems)
-    chosen = _pick_one_per_key(parsed, problems, report)
-    if problems:
-        raise IngestError(problems)
-
-    _write(engine, chosen, report, kind)
+        if any(p.kind == "descriptions" for p in parsed):
+            _attribute(engine, parsed, problems)
+        chosen = _pick_one_per_key(parsed, problems, report)
+        if problems:
+            raise IngestError(problems)
+        advance("writing to the database", step=0)
+        _write(engine, chosen, report, kind)
+        advance("done")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -285,9 +286,9 @@ def _remember(conn: Any, p: _Parsed, action: str, report: IngestReport, rows: in
 
 @contextmanager
 def progress_bar(enabled: bool, total: int, label: str = "ingest") -> Iterator[Any]:
-    """A rich progress bar on stderr (only when ``enabled``); yields ``advance(name)``."""
+    """A rich progress bar on stderr (only when ``enabled``); yields ``advance(name, step=1)``."""
     if not enabled or total == 0:
-        yield lambda _name: None
+        yield lambda _name, step=1: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -303,7 +304,7 @@ def progress_bar(enabled: bool, total: int, label: str = "ingest") -> Iterator[A
     ) as bar:
         task = bar.add_task("", total=total)
 
-        def advance(name: str) -> None:
-            bar.update(task, advance=1, description=name[:50])
+        def advance(name: str, step: int = 1) -> None:
+            bar.update(task, advance=step, description=name[:50])
 
         yield advance
