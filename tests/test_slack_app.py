@@ -513,3 +513,13 @@ def test_channel_frameworks_become_the_default_for_answers_in_that_channel(
     slack.command("frameworks default")
     slack.command("T1048")
     assert answerer.frameworks_asked[-1] == ()
+
+
+def test_response_url_posts_are_retried_after_a_server_error(slack: SlackUnderTest) -> None:
+    answer = slack.command("T1048").json()
+    el = element(answer["blocks"], actions.PAGE)
+    slack.fake.fail_next("response_url", "500")
+    slack.interact(block_actions(el, ephemeral=True, response_url=slack.fake.response_url("retry")))
+    (call,) = slack.fake.wait_for("response_url", timeout=6)
+    assert call.body["text"] == "state: page2|T1048"
+    assert [c.outcome for c in slack.fake.calls_to("response_url")] == ["500", "ok"]

@@ -8,13 +8,13 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import App, Respond
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import actions
 from bot.answer import Payload
-from bot.slack.listeners.common import Deps, guarded, just_ack, message_args, modal_form, public
+from bot.slack.listeners.common import Deps, Responder, guarded, just_ack, message_args, modal_form, public
 from bot.slack.messages import esc
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import SearchForm, form_from_metadata, results_view
@@ -63,7 +63,8 @@ def _first_action(body: dict[str, Any]) -> dict[str, Any]:
 
 def register(app: App, deps: Deps) -> None:
     @guarded("rerender")
-    def rerender(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def rerender(body: dict[str, Any], client: WebClient) -> None:
+        respond = Responder.for_body(body)
         value = value_of(_first_action(body))
         if not value:
             return
@@ -76,7 +77,8 @@ def register(app: App, deps: Deps) -> None:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[rerender])
 
     @guarded("share")
-    def share(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def share(body: dict[str, Any], client: WebClient) -> None:
+        respond = Responder.for_body(body)
         value = value_of(_first_action(body))
         user_id = (body.get("user") or {}).get("id")
         channel = (body.get("channel") or {}).get("id")
@@ -102,7 +104,8 @@ def register(app: App, deps: Deps) -> None:
     app.action(actions.matcher(actions.SHARE))(ack=just_ack, lazy=[share])
 
     @guarded("export")
-    def export(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def export(body: dict[str, Any], client: WebClient) -> None:
+        respond = Responder.for_body(body)
         action = _first_action(body)
         base = str(action.get("action_id") or "").split(":", 1)[0]
         fmt = EXPORT_FORMATS.get(base)
@@ -151,7 +154,7 @@ def register(app: App, deps: Deps) -> None:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[export])
 
 
-def _replace(client: WebClient, respond: Respond, body: dict[str, Any], payload: Payload) -> None:
+def _replace(client: WebClient, respond: Responder, body: dict[str, Any], payload: Payload) -> None:
     """Put the new rendering where the click came from: a modal, an ephemeral answer (through its
     response URL: ephemeral messages cannot be edited with ``chat.update``) or a channel message."""
     container = body.get("container") or {}

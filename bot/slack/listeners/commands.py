@@ -12,13 +12,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from slack_bolt import App, Respond
+from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
-from bot.slack.listeners.common import Deps, log, message_args, report
+from bot.slack.listeners.common import Deps, Responder, log, message_args, report
 from bot.slack.messages import esc
 from bot.slack.messages.common import (
     apology_payload,
@@ -52,9 +52,7 @@ def register(app: App, deps: Deps) -> None:
 def _make_handler(deps: Deps) -> Callable[..., None]:
     settings = deps.settings
 
-    def on_command(
-        ack: Callable[..., None], body: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
+    def on_command(ack: Callable[..., None], body: dict[str, Any], client: WebClient) -> None:
         command = str(body.get("command") or settings.command_name)
         text = question_of(command, str(body.get("text") or ""), settings.command_name)
         words = text.split()
@@ -91,7 +89,7 @@ def _make_handler(deps: Deps) -> Callable[..., None]:
             return
         if isinstance(result, Future):
             _ack(ack, working_payload(text))
-            result.add_done_callback(lambda f: _respond_later(f, respond))
+            result.add_done_callback(lambda f: _respond_later(f, Responder.for_body(body)))
             return
         _ack(ack, result)
 
@@ -102,7 +100,7 @@ def _ack(ack: Callable[..., None], payload: Payload) -> None:
     ack(response_type="ephemeral", **message_args(payload))
 
 
-def _respond_later(future: Future[Payload], respond: Respond) -> None:
+def _respond_later(future: Future[Payload], respond: Responder) -> None:
     try:
         payload = future.result()
     except Exception as exc:

@@ -116,19 +116,52 @@ def modal_form(payload: Payload) -> Payload:
     return without_actions(payload, _SHARE, *_EXPORTS)
 
 
+def _retry_handlers() -> list[Any]:
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+class Responder:
+    """Posts to a payload's ``response_url`` with the same retries as Web API calls (Bolt's own
+    ``respond`` retries only a dropped connection); raises when Slack does not take the message."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+    @classmethod
+    def for_body(cls, body: dict[str, Any]) -> Responder:
+        url = body.get("response_url") or next(
+            (r.get("response_url") for r in body.get("response_urls") or [] if isinstance(r, dict)), None
+        )
+        return cls(str(url) if url else None)
+
+    def __call__(self, **message: Any) -> None:
+        if not self.url:
+            raise ValueError("this payload has no response_url to answer through")
+        client = WebhookClient(self.url, timeout=15, retry_handlers=_retry_handlers())
+        sent = client.send_dict({k: v for k, v in message.items() if v is not None})
+        if sent.status_code >= 300:
+            raise RuntimeError(f"response_url refused the message: HTTP {sent.status_code} {sent.body[:200]}")
+
+
 def _apologise(surface: str, error_id: str, kwargs: dict[str, Any]) -> None:
     """Best effort: tell the user where they asked, and never raise from here."""
     body: dict[str, Any] = kwargs.get("body") or {}
     client: WebClient | None = kwargs.get("client")
     apology = apology_payload(error_id)
     try:
-        response_url = body.get("response_url") or next(
-            (r.get("response_url") for r in body.get("response_urls") or [] if isinstance(r, dict)), None
-        )
-        if response_url:
-            WebhookClient(response_url).send(
-                text=apology.text, blocks=apology.blocks, response_type="ephemeral", replace_original=False
-            )
+        respond = Responder.for_body(body)
+        if respond.url:
+            respond(response_type="ephemeral", replace_original=False, **message_args(apology))
             return
         event = body.get("event") or {}
         if client is not None and event.get("channel"):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack import constants
 from bot.slack.cards import technique_ids_in
-from bot.slack.listeners.common import Deps, guarded, just_ack, message_args
+from bot.slack.listeners.common import Deps, Responder, guarded, just_ack, message_args
 from bot.slack.listeners.views import form_options
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import loading_view, search_view
@@ -44,7 +44,8 @@ def ids_in_message(message: dict[str, Any]) -> list[str]:
 
 def register(app: App, deps: Deps) -> None:
     @guarded("message shortcut")
-    def look_up(body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    def look_up(body: dict[str, Any], context: BoltContext) -> None:
+        respond = Responder.for_body(body)
         ids = ids_in_message(body.get("message") or {})
         if not ids:
             respond(
