@@ -443,3 +443,36 @@ def test_cli_stats_json_has_releases_and_totals(
     assert (release["mapping_rows"], release["non_mappable_rows"], release["capabilities"]) == (4, 1, 2)
     assert release["last_update"] == "2024-02-03"
     assert stats["domains"] == ["enterprise"] and "14.1" in stats["attack_versions"]
+
+
+def test_parsing_on_worker_processes_gives_the_same_outcomes_in_the_same_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import store.ingest.reading as reading
+    from store.ingest.files import Candidate
+
+    write_json(tmp_path / "a.json", mapping_document())
+    write_json(tmp_path / "b.json", stix_bundle())
+    write_json(tmp_path / "c.json", [{"id": "SR-3", "description": "x"}])
+    _wrong_type(tmp_path)
+    (tmp_path / "notes.txt").write_text("not data")
+    work = [(Candidate(p, explicit=False), str(p)) for p in sorted(tmp_path.iterdir())]
+    sequential = reading.read_all(work, frozenset(), lambda _name: None)
+
+    pools: list[int] = []
+
+    class CountingPool(reading.ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pools.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(reading, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(reading, "_can_fork", lambda: True)
+    monkeypatch.setattr(reading, "ProcessPoolExecutor", CountingPool)
+    parallel = reading.read_all(work, frozenset(), lambda _name: None)
+    assert pools == [1]
+    assert [(o.status, o.place, o.reason) for o in parallel] == [
+        (o.status, o.place, o.reason) for o in sequential
+    ]
+    assert [o.parsed.data for o in parallel if o.parsed] == [o.parsed.data for o in sequential if o.parsed]
+    assert [o.status for o in parallel] == ["parsed", "parsed", "parsed", "skipped", "problem"]

@@ -13,15 +13,14 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, text
 
-from store.ingest.descriptions import attribute_descriptions, parse_description_list
+from store.ingest.descriptions import attribute_descriptions
 from store.ingest.errors import FileProblem, FileResult, IngestError, IngestReport, Problem
-from store.ingest.files import Candidate, classify, discover, parse_document, read_candidate
+from store.ingest.files import discover
 from store.ingest.loader import (
     LoadedFile,
     find_release,
@@ -33,21 +32,10 @@ from store.ingest.loader import (
     write_mappings,
     write_release,
 )
-from store.ingest.mapping_files import CAPABILITY_ID, ReleaseData, parse_mapping_document, release_key_text
-from store.ingest.stix import parse_stix_bundle
+from store.ingest.mapping_files import CAPABILITY_ID, ReleaseData
+from store.ingest.reading import Parsed, read_all
 
 __all__ = ["FileResult", "IngestError", "IngestReport", "Problem", "ingest_paths"]
-
-
-@dataclass
-class _Parsed:
-    path: str
-    sha256: str
-    kind: str
-    key: str
-    data: Any  # ReleaseData | AttackData | DescriptionData
-    content: str | None  # content digest (mappings) or the file's sha256
-    duplicates: list[_Parsed] = field(default_factory=list)  # identical copies in this run
 
 
 def ingest_paths(
@@ -77,18 +65,18 @@ def ingest_paths(
         known = set(conn.execute(select(IngestedFile.sha256)).scalars())
 
     names = {str(Path(k).resolve()): v for k, v in (labels or {}).items()}
-    parsed: list[_Parsed] = []
+    work = [(cand, names.get(str(cand.path.resolve()), str(cand.path))) for cand in candidates]
+    parsed: list[Parsed] = []
     with progress_bar(progress, len(candidates) + 1) as advance:
-        for cand in candidates:
-            name = names.get(str(cand.path.resolve()), str(cand.path))
-            try:
-                item = _read_one(cand, name, known, report)
-            except FileProblem as exc:
-                problems.append(Problem(name, exc.place, exc.reason))
-                item = None
-            if item is not None:
-                parsed.append(item)
-            advance(cand.path.name)
+        for (_, name), outcome in zip(work, read_all(work, frozenset(known), advance), strict=True):
+            if outcome.status == "parsed" and outcome.parsed is not None:
+                parsed.append(outcome.parsed)
+            elif outcome.status == "problem":
+                problems.append(Problem(name, outcome.place, outcome.reason))
+            elif outcome.status == "skipped":
+                report.files.append(FileResult(name, "skipped", outcome.reason, "skipped"))
+            else:
+                report.files.append(FileResult(name, "unchanged", "", "unchanged"))
 
         if any(p.kind == "descriptions" for p in parsed):
             _attribute(engine, parsed, problems)
@@ -102,35 +90,7 @@ def ingest_paths(
     return report
 
 
-def _read_one(cand: Candidate, path: str, known: set[str], report: IngestReport) -> _Parsed | None:
-    raw = read_candidate(cand, known)
-    if raw is None:
-        report.files.append(FileResult(path, "skipped", "not a data file", "skipped"))
-        return None
-    if raw.known:
-        report.files.append(FileResult(path, "unchanged", "", "unchanged"))
-        return None
-    document = parse_document(raw)
-    kind = classify(document)
-    if kind == "mapping":
-        data: Any = parse_mapping_document(document)
-        return _Parsed(path, raw.sha256, kind, release_key_text(data.key), data, data.content_sha256)
-    if kind == "attack":
-        data = parse_stix_bundle(document, cand.path.name)
-        return _Parsed(path, raw.sha256, kind, data.domain, data, raw.sha256)
-    if kind == "descriptions":
-        data = parse_description_list(document)
-        return _Parsed(path, raw.sha256, kind, "", data, raw.sha256)
-    if cand.explicit:
-        raise FileProblem(
-            "(top level)",
-            "not a Mappings Explorer mapping file, ATT&CK STIX bundle or capability description list",
-        )
-    report.files.append(FileResult(path, "skipped", "JSON/YAML that is not ATT&CK mapping data", "skipped"))
-    return None
-
-
-def _attribute(engine: Engine, parsed: list[_Parsed], problems: list[Problem]) -> None:
+def _attribute(engine: Engine, parsed: list[Parsed], problems: list[Problem]) -> None:
     """Decide which framework each description list belongs to (see ``descriptions``)."""
     from store.models import Capability
 
@@ -158,10 +118,10 @@ def _attribute(engine: Engine, parsed: list[_Parsed], problems: list[Problem]) -
         p.key = p.data.source
 
 
-def _pick_one_per_key(parsed: list[_Parsed], problems: list[Problem], report: IngestReport) -> list[_Parsed]:
+def _pick_one_per_key(parsed: list[Parsed], problems: list[Problem], report: IngestReport) -> list[Parsed]:
     """One file per release / domain / description source; identical copies are duplicates."""
-    chosen: dict[tuple[str, str], _Parsed] = {}
-    duplicates: dict[tuple[str, str], list[_Parsed]] = {}
+    chosen: dict[tuple[str, str], Parsed] = {}
+    duplicates: dict[tuple[str, str], list[Parsed]] = {}
     for p in parsed:
         if p.kind == "descriptions" and p.data.framework is None:
             continue
@@ -182,7 +142,7 @@ def _pick_one_per_key(parsed: list[_Parsed], problems: list[Problem], report: In
     return list(chosen.values())
 
 
-def _write(engine: Engine, chosen: list[_Parsed], report: IngestReport, kind: str) -> None:
+def _write(engine: Engine, chosen: list[Parsed], report: IngestReport, kind: str) -> None:
     from store.db import write_connection
     from store.models import SyncRun, utcnow
 
@@ -270,7 +230,7 @@ def _indexes_rebuilt_after(conn: Any, rows: int) -> Iterator[None]:
         index.create(conn)
 
 
-def _remember(conn: Any, p: _Parsed, action: str, report: IngestReport, rows: int = 0) -> None:
+def _remember(conn: Any, p: Parsed, action: str, report: IngestReport, rows: int = 0) -> None:
     files = [p, *p.duplicates]
     remember_files(
         conn,
