@@ -112,10 +112,12 @@ class Answerer:
         cache_size: int = 4096,
         stale_check_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        index_cache: bool = False,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.stale_check_seconds = stale_check_seconds
+        self.index_cache = index_cache  # reuse a built index from disk (short-lived CLI processes)
         self._clock = clock
         self._lock = threading.RLock()
         self._index: Any = None
@@ -129,7 +131,8 @@ class Answerer:
 
     def refresh_if_stale(self) -> bool:
         """Rebuild the resolver index if the data changed since it was built; True if rebuilt."""
-        from bot.resolve import ResolverIndex, data_version, load_aliases
+        from bot.index_cache import build_index
+        from bot.resolve import data_version
         from store.db import session_scope
 
         with self._lock:
@@ -138,7 +141,7 @@ class Answerer:
                 version = data_version(session)
                 if version == self._version and self._index is not None:
                     return False
-                index = ResolverIndex.build(session, aliases=load_aliases(self.settings))
+                index = build_index(session, version, self.settings, use_cache=self.index_cache)
             self._index, self._version = index, version
             self._static = None
             self._views.clear()

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     query = " ".join(args.query).strip()
     settings = settings_from(args)
     engine = engine_from(args, upgrade=False)
-    answerer = Answerer(engine, settings)
+    answerer = Answerer(engine, settings, index_cache=True)
     filters = Filters(
         framework_version=args.framework_version,
         attack_version=args.attack_version,

@@ -103,6 +103,16 @@ class ResolverIndex:
     _token_cache: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    # Picklable for bot.index_cache: the lock is recreated, not stored.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # ------------------------------------------------------------------ building
 
     @classmethod

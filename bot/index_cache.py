@@ -1,0 +1,99 @@
+"""A disk cache of the built resolver index, so a cold ``countermap ask`` skips the build.
+
+Keyed by the data version, the alias files' bytes, the resolver's own source and the Python
+version: a stale, foreign or unreadable file is ignored and rebuilt, never trusted.  Written
+atomically (temp file + rename) under ``$XDG_CACHE_HOME/countermap/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+
+_KEEP = 4  # newest cache files kept; older ones are removed on write
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "countermap"
+
+
+def _code_fingerprint() -> str:
+    import bot.resolve
+
+    h = hashlib.sha256(sys.version.encode())
+    for path in sorted(Path(bot.resolve.__file__).parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(version: str, settings: Settings) -> str:
+    from bot.resolve.aliases import DEFAULT_ALIAS_FILE
+
+    h = hashlib.sha256(f"{version}|{_code_fingerprint()}".encode())
+    for path in [DEFAULT_ALIAS_FILE, *settings.alias_files]:
+        h.update(str(path).encode())
+        try:
+            h.update(Path(path).read_bytes())
+        except OSError:
+            h.update(b"<missing>")
+    return h.hexdigest()[:32]
+
+
+def load(key: str, directory: Path | None = None) -> Any | None:
+    """The cached index for ``key``, or None if absent or unreadable."""
+    from bot.resolve import ResolverIndex
+
+    path = (directory or cache_dir()) / f"index-{key}.pickle"
+    try:
+        with path.open("rb") as fh:
+            if fh.read(len(key)).decode("ascii", "replace") != key:
+                return None
+            obj = pickle.load(fh)
+    except Exception:  # any broken file is just a cache miss
+        return None
+    return obj if isinstance(obj, ResolverIndex) else None
+
+
+def store(key: str, index: Any, directory: Path | None = None) -> None:
+    """Write ``index`` for ``key`` atomically; failures (read-only home, full disk) are ignored."""
+    folder = directory or cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".index-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key.encode("ascii"))
+                pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, folder / f"index-{key}.pickle")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        old = sorted(folder.glob("index-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in old[_KEEP:]:
+            stale.unlink(missing_ok=True)
+    except Exception:  # the cache is an optimisation only
+        return
+
+
+def build_index(session: Any, version: str, settings: Settings, *, use_cache: bool = True) -> Any:
+    """The resolver index for this data: from the disk cache when valid, else built (and cached)."""
+    from bot.resolve import ResolverIndex, load_aliases
+
+    key = cache_key(version, settings) if use_cache else ""
+    if use_cache:
+        cached = load(key)
+        if cached is not None:
+            return cached
+    index = ResolverIndex.build(session, aliases=load_aliases(settings))
+    if use_cache:
+        store(key, index)
+    return index
