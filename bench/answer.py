@@ -61,7 +61,9 @@ def questions(engine: Engine, n: int, rng: random.Random) -> list[Question]:
     """A third each of technique, capability and pair questions, drawn from mapped rows."""
     with session_scope(engine) as s:
         techniques = sorted(
-            s.scalars(select(Mapping.attack_id).where(Mapping.attack_id.is_not(None)).distinct()).all()
+            t
+            for t in s.scalars(select(Mapping.attack_id).where(Mapping.attack_id.is_not(None)).distinct())
+            if t
         )
         caps = sorted(
             s.execute(
@@ -126,13 +128,16 @@ def reference(engine: Engine, items: Sequence[Question]) -> list[float]:
 
 
 def cold_ask(url: str, runs: int = 5) -> list[float]:
+    """Wall times; the first run starts with an empty index cache (it builds and stores the
+    index), the others reuse it, as every ask after the first on the same data does."""
     exe = ROOT / ".venv" / "bin" / "countermap"
-    env = {**os.environ, "DATABASE_URL": url}
     out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([str(exe), "ask", "T1048"], env=env, check=True, stdout=subprocess.DEVNULL)
-        out.append(time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "DATABASE_URL": url, "XDG_CACHE_HOME": cache}
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([str(exe), "ask", "T1048"], env=env, check=True, stdout=subprocess.DEVNULL)
+            out.append(time.perf_counter() - t0)
     return out
 
 
@@ -177,8 +182,9 @@ def bench(label: str, url: str, n: int, seed: int) -> None:
     print(f"  uncached p50 / reference p50 = {ratio:.0f}x;  warm p50 target 1 ms, p99 target 5 ms")
     walls = cold_ask(url)
     print(
-        f"  cold `countermap ask T1048`: min {min(walls):.2f} s, median {statistics.median(walls):.2f} s "
-        f"(target 1.0 s) over {len(walls)} runs"
+        f"  cold `countermap ask T1048`: first (index cache empty) {walls[0]:.2f} s; then min "
+        f"{min(walls[1:]):.2f} s, median {statistics.median(walls[1:]):.2f} s (target 1.0 s) "
+        f"over {len(walls) - 1} runs"
     )
     engine.dispose()
 
