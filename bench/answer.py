@@ -89,8 +89,8 @@ def questions(engine: Engine, n: int, rng: random.Random) -> list[Question]:
             fw, cid, written = rng.choice(caps)
             out.append((kind, str(written or cid), (str(fw), str(cid))))
         else:
-            t, cid, written = rng.choice(pairs)
-            out.append((kind, f"{t} {written or cid}", (str(t), str(cid))))
+            pt, cid, written = rng.choice(pairs)
+            out.append((kind, f"{pt} {written or cid}", (str(pt), str(cid))))
     return out
 
 
