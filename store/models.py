@@ -136,8 +136,9 @@ class Mapping(Base):
 
     __tablename__ = "mappings"
     __table_args__ = (
-        Index("ix_mappings_attack", "attack_id"),
-        Index("ix_mappings_capability", "framework", "capability_id"),
+        # Covering the names lets the resolver's grouped scans read the indexes alone.
+        Index("ix_mappings_attack", "attack_id", "attack_name"),
+        Index("ix_mappings_capability", "framework", "capability_id", "capability_name"),
         Index("ix_mappings_pair", "attack_id", "capability_id"),
         Index("ix_mappings_release", "release_id"),
     )

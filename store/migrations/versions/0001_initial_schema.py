@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 05:10:13.995125
+Create Date: 2026-11-28 10:17:59.446941
 """
 
 from __future__ import annotations
@@ -304,8 +304,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("mappings", schema=None) as batch_op:
-        batch_op.create_index("ix_mappings_attack", ["attack_id"], unique=False)
-        batch_op.create_index("ix_mappings_capability", ["framework", "capability_id"], unique=False)
+        batch_op.create_index("ix_mappings_attack", ["attack_id", "attack_name"], unique=False)
+        batch_op.create_index(
+            "ix_mappings_capability", ["framework", "capability_id", "capability_name"], unique=False
+        )
         batch_op.create_index("ix_mappings_pair", ["attack_id", "capability_id"], unique=False)
         batch_op.create_index("ix_mappings_release", ["release_id"], unique=False)
 
