@@ -12,8 +12,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 
@@ -122,6 +120,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     known = {f.name for f in fields(Settings)}
     path = config_file or env.get("COUNTERMAP_CONFIG")
     if path:
+        import yaml  # here, not at the top: a cold `countermap ask` without a file never needs it
+
         p = Path(path).expanduser()
         try:
             raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}

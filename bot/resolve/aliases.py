@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.config import ALL_FRAMEWORKS, DATA_DIR, ConfigError, Settings
 
 DEFAULT_ALIAS_FILE = DATA_DIR / "aliases.yaml"
@@ -138,6 +136,8 @@ def parse_aliases(raw: Any, source: str) -> AliasSet:
 
 
 def read_alias_file(path: Path) -> AliasSet:
+    import yaml  # only an index build reads alias files; a cached index never imports YAML
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
