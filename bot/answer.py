@@ -294,19 +294,20 @@ class Answerer:
         return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
 
     def _view(self, request: ViewRequest) -> View:
-        from store.db import session_scope
-        from store.queries import RELEASES_KEY, TACTICS_KEY, build_view, load_releases, tactic_names
+        from store.queries import RELEASES_KEY, TACTICS_KEY, build_view, load_releases, reading, tactic_names
 
         with self._lock:
             cached = self._views.get_or_none(request)
         if cached is not None:
             return cached
-        with session_scope(self.engine) as session:
+        # A pooled connection in one read transaction, without an ORM Session (whose set-up
+        # and commit cost more than a view's queries).
+        with reading(self.engine) as reader:
             # Releases and tactics change only with the data version: read them once per version.
             if self._static is None:
-                self._static = (load_releases(session), tactic_names(session))
-            session.info[RELEASES_KEY], session.info[TACTICS_KEY] = self._static
-            view = build_view(session, request)
+                self._static = (load_releases(reader), tactic_names(reader))
+            reader.info[RELEASES_KEY], reader.info[TACTICS_KEY] = self._static
+            view = build_view(reader, request)
         with self._lock:
             self._views.put(request, view)
         return view
@@ -350,9 +351,12 @@ class Answerer:
         if hit is None:
             view = self._view(state.request)
             rendered = render_view(view, state, shared_by=shared_by, notes=notes)
+            # The blocks are fresh to_dict() output (slack_sdk's checks ran while rendering):
+            # our own checks only, without another Block.parse round trip.
             problems = violations(
                 {"text": rendered.text, "blocks": rendered.blocks},
                 allow_users=(shared_by,) if shared_by else (),
+                reparse=False,
             )
             if problems:  # never send what Slack would refuse; say so instead
                 log.error("answer %s breaks Slack limits: %s", state, "; ".join(problems[:5]))

@@ -8,12 +8,14 @@ hundreds of techniques in two or three queries.  Releases and tactics are tiny a
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import defaultdict, namedtuple
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+import orjson
+from sqlalchemy import Dialect, Engine, Text, bindparam, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.resolution import SCORE_CATEGORIES, Filters
@@ -69,17 +71,141 @@ NO_FILTERS = Filters()
 MAX_CLOSEST = 8
 OTHER_TACTIC = "Other"
 
-# --------------------------------------------------------------------------- releases
+# --------------------------------------------------------------------------- reading
 
 
-def _scalars(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
-    return session.connection().execute(stmt, params or {}).scalars().all()
+class _Prepared:
+    """A Core statement compiled once for one dialect: its SQL, how to bind its parameters and
+    how to shape its rows."""
+
+    __slots__ = ("compiled", "defaults", "expanding", "json", "names", "qmark", "row", "sql", "stmt")
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
+        self.stmt = stmt  # kept alive: the cache is keyed by id()
+        self.compiled = stmt.compile(dialect=dialect)
+        self.sql: str = self.compiled.string
+        self.qmark = dialect.paramstyle == "qmark"
+        self.names: list[str] = list(self.compiled.positiontup or ()) if self.qmark else []
+        self.expanding = "__[POSTCOMPILE_" in self.sql
+        # Values written into the statement (``status != "non_mappable"``), under their bind names.
+        self.defaults = {name: b.effective_value for name, b in self.compiled.binds.items() if not b.required}
+        keys = [str(c.key) if c.key else f"c{i}" for i, c in enumerate(stmt.selected_columns)]
+        # JSON columns are selected as text (``_json``) and decoded here with orjson, the same on
+        # both backends and far cheaper than the drivers' json.loads.
+        self.json = tuple(i for i, k in enumerate(keys) if k.endswith(JSON_SUFFIX))
+        fields = [k.removesuffix(JSON_SUFFIX) for k in keys]
+        self.row: Any = namedtuple("Row", fields, rename=True)  # type: ignore[misc]
+
+    def bind(self, given: dict[str, Any]) -> tuple[str, Any]:
+        params = {**self.defaults, **given} if self.defaults else given
+        if not self.qmark:  # psycopg: named parameters
+            if not self.expanding:
+                return self.sql, params
+            state = self.compiled.construct_expanded_state(params)
+            return state.statement, state.parameters
+        if not self.expanding:
+            return self.sql, tuple(params[n] for n in self.names)
+        sql, args = self.sql, []
+        for name in self.names:
+            value = params[name]
+            token = f"__[POSTCOMPILE_{name}]"
+            if token in sql:
+                if not value:  # SQLAlchemy's empty-set form, rare: let it render
+                    state = self.compiled.construct_expanded_state(params)
+                    return state.statement, state.positional_parameters
+                sql = sql.replace(token, ", ".join("?" * len(value)), 1)
+                args.extend(value)
+            else:
+                args.append(value)
+        return sql, tuple(args)
 
 
-def _q(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
-    """Rows of a column select through the session's connection: the Core path, without the
-    ORM's result machinery (a large share of a small query's cost)."""
-    return session.connection().execute(stmt, params or {}).all()
+JSON_SUFFIX = "__json"
+_PREPARED: dict[tuple[int, str], _Prepared] = {}
+
+
+def _json(column: Any) -> Any:
+    """A JSON column read as its text, decoded when the row is built."""
+    return cast(column, Text).label(column.key + JSON_SUFFIX)
+
+
+class Reader:
+    """The read side of one view: a DB-API cursor inside an open transaction, and ``info`` (as
+    on a Session: releases and tactics of the data version, seeded by the caller).
+
+    Statements are SQLAlchemy Core, compiled once per dialect, run on the driver's cursor:
+    SQLAlchemy's per-execution machinery (result objects, row processors) costs about twenty
+    times an indexed SQLite select, and an answer runs several.  Rows are named tuples of
+    the driver's values; the few typed columns read here are made backend-neutral (JSON as
+    text, booleans through ``bool()``, dates through ``_iso``)."""
+
+    def __init__(self, cursor: Any, dialect: Dialect, info: dict[str, Any] | None = None) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+        self.info: dict[str, Any] = {} if info is None else info
+
+    def rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        key = (id(stmt), self.dialect.name)
+        prep = _PREPARED.get(key)
+        if prep is None or prep.stmt is not stmt:
+            if len(_PREPARED) > 1000:  # only module-level statements belong here
+                _PREPARED.clear()
+            prep = _PREPARED[key] = _Prepared(stmt, self.dialect)
+        sql, args = prep.bind(params or {})
+        self.cursor.execute(sql, args)
+        fetched = self.cursor.fetchall()
+        make = prep.row._make
+        if not prep.json:
+            return [make(r) for r in fetched]
+        out = []
+        for r in fetched:
+            values = list(r)
+            for i in prep.json:
+                raw = values[i]
+                values[i] = orjson.loads(raw) if raw is not None else None
+            out.append(make(values))
+        return out
+
+
+@contextmanager
+def reading(engine: Engine, info: dict[str, Any] | None = None) -> Iterator[Reader]:
+    """A Reader on a pooled connection in one read transaction (one snapshot for all of a
+    view's statements), rolled back when the pool takes the connection back."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute("BEGIN")  # store.db hands SQLite transactions to us
+        yield Reader(cursor, engine.dialect, info)
+    finally:
+        raw.close()
+
+
+Source = Session | Reader
+
+
+def reader(source: Source) -> Reader:
+    """The Reader of a Session (its transaction's connection and its ``info``), or itself."""
+    if isinstance(source, Reader):
+        return source
+    conn = source.connection()
+    return Reader(conn.connection.dbapi_connection.cursor(), conn.dialect, source.info)  # type: ignore[union-attr]
+
+
+def _scalars(session: Source, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+    return [r[0] for r in reader(session).rows(stmt, params)]
+
+
+def _q(session: Source, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+    """Rows of a module-level column select (bound parameters only; see ``Reader``)."""
+    return reader(session).rows(stmt, params)
+
+
+def _iso(value: Any) -> str | None:
+    """A date column as ISO text: SQLite returns the text, psycopg a date."""
+    if not value:
+        return None
+    return value if isinstance(value, str) else str(value.isoformat())
 
 
 @dataclass(frozen=True)
@@ -125,8 +251,8 @@ _RELEASES = select(
     Release.domain,
     Release.last_update,
     Release.mapping_version,
-    Release.mapping_types,
-    Release.capability_groups,
+    _json(Release.mapping_types),
+    _json(Release.capability_groups),
     Release.mapping_count,
     Release.non_mappable_count,
 )
@@ -136,7 +262,7 @@ RELEASES_KEY = "countermap.releases"
 TACTICS_KEY = "countermap.tactics"
 
 
-def load_releases(session: Session) -> list[ReleaseInfo]:
+def load_releases(session: Source) -> list[ReleaseInfo]:
     """Every release, newest first.  A caller that knows the data has not changed (the
     Answerer, by data version) may put an earlier result in ``session.info[RELEASES_KEY]``."""
     seeded = session.info.get(RELEASES_KEY)
@@ -151,7 +277,7 @@ def load_releases(session: Session) -> list[ReleaseInfo]:
                 framework_version=r.framework_version,
                 attack_version=r.attack_version,
                 domain=r.domain,
-                last_update=r.last_update.isoformat() if r.last_update else None,
+                last_update=_iso(r.last_update),
                 mapping_version=r.mapping_version or None,
             ),
             mapping_types=r.mapping_types or {},
@@ -244,7 +370,7 @@ _MAPPING_COLS = (
     Mapping.score_category,
     Mapping.score_value,
     Mapping.comments,
-    Mapping.references,
+    _json(Mapping.references),
     Mapping.status,
     Mapping.license_requirements,
     Mapping.position,
@@ -383,7 +509,7 @@ def group_lines(lines: Iterable[MappingLine]) -> tuple[MappingGroup, ...]:
 _TACTICS = select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.position)
 
 
-def tactic_names(session: Session) -> dict[tuple[str, str], tuple[int, str]]:
+def tactic_names(session: Source) -> dict[tuple[str, str], tuple[int, str]]:
     seeded = session.info.get(TACTICS_KEY)
     if seeded is not None:
         return dict(seeded)
@@ -396,8 +522,8 @@ _TECHNIQUE_COLS = (
     Technique.name,
     Technique.domain,
     Technique.url,
-    Technique.tactics,
-    Technique.platforms,
+    _json(Technique.tactics),
+    _json(Technique.platforms),
     Technique.is_subtechnique,
     Technique.parent_attack_id,
     Technique.revoked,
@@ -412,7 +538,7 @@ _TECHNIQUES_DESCRIBED = select(*_TECHNIQUE_COLS, Technique.description).where(
 )
 
 
-def _techniques(session: Session, ids: Iterable[str], *, description: bool = False) -> dict[str, Any]:
+def _techniques(session: Source, ids: Iterable[str], *, description: bool = False) -> dict[str, Any]:
     """ATT&CK rows by ID (the description, long, only when asked for)."""
     ids = list(dict.fromkeys(ids))
     if not ids:
@@ -431,7 +557,7 @@ def _ordered_tactics(tech: Any, tactics: dict[tuple[str, str], tuple[int, str]])
 
 
 def technique_header(
-    session: Session,
+    session: Source,
     technique_id: str,
     *,
     attack_version: str | None = None,
@@ -500,7 +626,7 @@ _MITIGATIONS = (
 )
 
 
-def _mitigations(session: Session, technique_id: str) -> tuple[MitigationLine, ...]:
+def _mitigations(session: Source, technique_id: str) -> tuple[MitigationLine, ...]:
     rows = _q(session, _MITIGATIONS, {"tid": technique_id})
     return tuple(sorted((MitigationLine(r.attack_id, r.name, r.url) for r in rows), key=lambda m: m.id))
 
@@ -523,7 +649,7 @@ _SUBTECHNIQUES_OF_ONE = _SUBTECHNIQUES.where(
 )
 
 
-def _subtechniques(session: Session, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+def _subtechniques(session: Source, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     if not parent_ids:
         return {}
     if len(parent_ids) == 1:  # the common case: a range the attack_id index serves
@@ -538,7 +664,7 @@ def _subtechniques(session: Session, parent_ids: Sequence[str]) -> dict[str, lis
     return out
 
 
-def _release_counts(session: Session, stmt: Any, params: dict[str, Any]) -> dict[int, int]:
+def _release_counts(session: Source, stmt: Any, params: dict[str, Any]) -> dict[int, int]:
     """Mappings (not non-mappable rows) per release for one technique or one capability."""
     return {r[0]: int(r[1]) for r in _q(session, stmt, params)}
 
@@ -553,7 +679,7 @@ def _other_releases(
     )
 
 
-def _domain_of(session: Session, technique_id: str, hint: str | None) -> str:
+def _domain_of(session: Source, technique_id: str, hint: str | None) -> str:
     if hint:
         return hint
     tech = _techniques(session, [technique_id]).get(technique_id)
@@ -564,7 +690,7 @@ def _domain_of(session: Session, technique_id: str, hint: str | None) -> str:
 
 
 def technique_view(
-    session: Session,
+    session: Source,
     technique_id: str,
     *,
     frameworks: Sequence[str],
@@ -573,6 +699,7 @@ def technique_view(
 ) -> TechniqueView:
     """The technique page: header facts, mitigations, then per framework its newest (or the
     filtered) release's mappings, sub-technique counts and non-mappable notes."""
+    session = reader(session)
     releases = load_releases(session)
     loaded = _techniques(session, [technique_id], description=True)
     own = loaded.get(technique_id)
@@ -669,7 +796,7 @@ _STORED_DESCRIPTION = select(Capability.description).where(
 )
 
 
-def _capability_ref(session: Session, framework: str, capability_id: str) -> CapabilityRef:
+def _capability_ref(session: Source, framework: str, capability_id: str) -> CapabilityRef:
     found = _q(session, _CAPABILITY, {"fw": framework, "cid": capability_id})
     if not found:
         return CapabilityRef(framework, capability_id, capability_id)
@@ -680,7 +807,7 @@ def _capability_ref(session: Session, framework: str, capability_id: str) -> Cap
 
 
 def _capability_description(
-    session: Session, framework: str, capability_id: str, framework_version: str | None
+    session: Source, framework: str, capability_id: str, framework_version: str | None
 ) -> str | None:
     """The description list of the same framework version first, else any, else the stored one."""
     key = {"fw": framework, "cid": capability_id}
@@ -693,9 +820,10 @@ def _capability_description(
 
 
 def capability_view(
-    session: Session, framework: str, capability_id: str, *, filters: Filters = NO_FILTERS
+    session: Source, framework: str, capability_id: str, *, filters: Filters = NO_FILTERS
 ) -> CapabilityView:
     """A control's techniques in its framework's newest (or the filtered) release, by tactic."""
+    session = reader(session)
     releases = load_releases(session)
     ref = _capability_ref(session, framework, capability_id)
     key = {"fw": framework, "cid": ref.id}
@@ -762,7 +890,7 @@ def capability_view(
 
 
 def pair_view(
-    session: Session,
+    session: Source,
     technique_id: str,
     framework: str,
     capability_id: str,
@@ -771,6 +899,7 @@ def pair_view(
     domain: str | None = None,
 ) -> PairView:
     """Whether and how one capability maps one technique, release by release."""
+    session = reader(session)
     releases = load_releases(session)
     domain = filters.domain or _domain_of(session, technique_id, domain)
     ref = _capability_ref(session, framework, capability_id)
@@ -818,15 +947,17 @@ def pair_view(
     )
 
 
+_RELEASE_TECHNIQUE_ROWS = select(*_CONTROL_COLS).where(
+    Mapping.attack_id == bindparam("tid"), Mapping.release_id == bindparam("pk")
+)
+
+
 def _closest(
-    session: Session, technique_id: str, ref: CapabilityRef, info: ReleaseInfo
+    session: Source, technique_id: str, ref: CapabilityRef, info: ReleaseInfo
 ) -> tuple[ControlLine, ...]:
     """Capabilities of the same release that do map the technique: same group first, then
     strongest score, then ID."""
-    rows = _q(
-        session,
-        select(*_MAPPING_COLS).where(Mapping.attack_id == technique_id, Mapping.release_id == info.pk),
-    )
+    rows = _q(session, _RELEASE_TECHNIQUE_ROWS, {"tid": technique_id, "pk": info.pk})
     lines = _control_lines(r for r in rows if not _is_non_mappable(r) and r.capability_id)
     group = ref.group or ref.id.split("-")[0]
     lines.sort(
@@ -877,9 +1008,38 @@ def _control_rank(c: ControlLine) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- group / framework
 
 
-def group_view(
-    session: Session, framework: str, group_id: str, *, filters: Filters = NO_FILTERS
-) -> GroupView:
+_GROUP_CAPABILITIES = select(Capability.capability_id, Capability.name).where(
+    Capability.framework == bindparam("fw"), Capability.group == bindparam("group")
+)
+_GROUP_COUNTS = (
+    select(Mapping.capability_id, Mapping.capability_name, func.count())
+    .where(
+        Mapping.release_id == bindparam("pk"),
+        Mapping.capability_group == bindparam("group"),
+        Mapping.attack_id.is_not(None),
+        _LIVE,
+    )
+    .group_by(Mapping.capability_id, Mapping.capability_name)
+)
+_RELEASE_STATS = (
+    select(
+        Mapping.release_id,
+        func.count(Mapping.capability_id.distinct()),
+        func.count(Mapping.attack_id.distinct()),
+    )
+    .where(Mapping.release_id.in_(_ids("pks")), _LIVE)
+    .group_by(Mapping.release_id)
+)
+_RELEASE_TYPES = (
+    select(Mapping.release_id, Mapping.mapping_type, func.count())
+    .where(Mapping.release_id.in_(_ids("pks")), _LIVE)
+    .group_by(Mapping.release_id, Mapping.mapping_type)
+    .order_by(func.count().desc())
+)
+
+
+def group_view(session: Source, framework: str, group_id: str, *, filters: Filters = NO_FILTERS) -> GroupView:
+    session = reader(session)
     releases = load_releases(session)
     candidates = [
         i for i in releases if i.ref.framework == framework and _matches(i, filters, filters.domain)
@@ -890,26 +1050,11 @@ def group_view(
         if i.ref.framework == framework and isinstance(i.capability_groups.get(group_id), str):
             name = i.capability_groups[group_id]
             break
-    caps = _q(
-        session,
-        select(Capability.capability_id, Capability.name).where(
-            Capability.framework == framework, Capability.group == group_id
-        ),
-    )
+    caps = _q(session, _GROUP_CAPABILITIES, {"fw": framework, "group": group_id})
     counts: dict[str, int] = {}
     names = {c.capability_id: (c.name or c.capability_id).strip() for c in caps}
     if info:
-        rows = _q(
-            session,
-            select(Mapping.capability_id, Mapping.capability_name, func.count())
-            .where(
-                Mapping.release_id == info.pk,
-                Mapping.capability_group == group_id,
-                Mapping.attack_id.is_not(None),
-                or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE),
-            )
-            .group_by(Mapping.capability_id, Mapping.capability_name),
-        )
+        rows = _q(session, _GROUP_COUNTS, {"pk": info.pk, "group": group_id})
         for cid, cname, n in rows:
             if cid:
                 counts[cid] = counts.get(cid, 0) + int(n)
@@ -925,7 +1070,8 @@ def group_view(
     )
 
 
-def framework_view(session: Session, framework: str, *, filters: Filters = NO_FILTERS) -> FrameworkView:
+def framework_view(session: Source, framework: str, *, filters: Filters = NO_FILTERS) -> FrameworkView:
+    session = reader(session)
     releases = [
         i
         for i in load_releases(session)
@@ -935,25 +1081,9 @@ def framework_view(session: Session, framework: str, *, filters: Filters = NO_FI
     stats: dict[int, tuple[int, int]] = {}
     types: dict[int, list[tuple[str, int]]] = defaultdict(list)
     if pks:
-        live = or_(Mapping.status.is_(None), Mapping.status != NON_MAPPABLE)
-        for pk, caps, techs in _q(
-            session,
-            select(
-                Mapping.release_id,
-                func.count(Mapping.capability_id.distinct()),
-                func.count(Mapping.attack_id.distinct()),
-            )
-            .where(Mapping.release_id.in_(pks), live)
-            .group_by(Mapping.release_id),
-        ):
+        for pk, caps, techs in _q(session, _RELEASE_STATS, {"pks": pks}):
             stats[pk] = (int(caps), int(techs))
-        for pk, mt, n in _q(
-            session,
-            select(Mapping.release_id, Mapping.mapping_type, func.count())
-            .where(Mapping.release_id.in_(pks), live)
-            .group_by(Mapping.release_id, Mapping.mapping_type)
-            .order_by(func.count().desc()),
-        ):
+        for pk, mt, n in _q(session, _RELEASE_TYPES, {"pks": pks}):
             info = next(i for i in releases if i.pk == pk)
             types[pk].append((info.type_label(mt or ""), int(n)))
     return FrameworkView(
@@ -976,20 +1106,30 @@ def framework_view(session: Session, framework: str, *, filters: Filters = NO_FI
 # --------------------------------------------------------------------------- CVE / compare
 
 
+_CVE_ROWS = (
+    select(
+        Mapping.release_id,
+        Mapping.attack_id,
+        Mapping.attack_name,
+        Mapping.mapping_type,
+        Mapping.status,
+        Mapping.comments,
+    )
+    .where(_CAPABILITY_WHERE, Mapping.release_id.in_(_ids("pks")))
+    .order_by(Mapping.position)
+)
+
+
 def cve_view(
-    session: Session, cve_id: str, *, frameworks: Sequence[str], filters: Filters = NO_FILTERS
+    session: Source, cve_id: str, *, frameworks: Sequence[str], filters: Filters = NO_FILTERS
 ) -> CveView:
     """A KEV CVE's techniques and impact types, then the best controls for those techniques."""
+    session = reader(session)
     releases = load_releases(session)
     ref = _capability_ref(session, "kev", cve_id)
     kev_filters = Filters(domain=filters.domain)
     kev = [i for i in releases if i.ref.framework == "kev" and _matches(i, kev_filters, filters.domain)]
-    present = set(
-        _scalars(
-            session,
-            select(Mapping.release_id).where(Mapping.framework == "kev", Mapping.capability_id == ref.id),
-        )
-    )
+    present = set(_scalars(session, _CAPABILITY_RELEASES, {"fw": "kev", "cid": ref.id}))
     in_kev = [i for i in kev if i.pk in present]
     # Enterprise and mobile files of the newest KEV release that has the CVE.
     newest = in_kev[0].ref if in_kev else None
@@ -1001,20 +1141,7 @@ def cve_view(
         and i.ref.attack_version == newest.attack_version
     ]
     by_pk = {i.pk: i for i in infos}
-    rows = (
-        _q(
-            session,
-            select(*_MAPPING_COLS)
-            .where(
-                Mapping.capability_id == ref.id,
-                Mapping.framework == "kev",
-                Mapping.release_id.in_(list(by_pk)),
-            )
-            .order_by(Mapping.position),
-        )
-        if by_pk
-        else []
-    )
+    rows = _q(session, _CVE_ROWS, {"fw": "kev", "cid": ref.id, "pks": list(by_pk)}) if by_pk else []
     impacts: dict[str, list[str]] = {}
     names: dict[str, str] = {}
     comments: dict[str, str] = {}
@@ -1086,13 +1213,14 @@ def cve_view(
 
 
 def compare_view(
-    session: Session,
+    session: Source,
     technique_id: str,
     *,
     frameworks: Sequence[str],
     filters: Filters = NO_FILTERS,
     domain: str | None = None,
 ) -> CompareView:
+    session = reader(session)
     domain = filters.domain or _domain_of(session, technique_id, domain)
     coverage = technique_coverage(session, [technique_id], frameworks, filters=filters, domain=domain)
     rows = coverage.get(technique_id, {})
@@ -1118,12 +1246,22 @@ def _newest_by_domain(
     return out
 
 
-def _technique_domains(session: Session, ids: Sequence[str]) -> dict[str, str]:
+def _technique_domains(session: Source, ids: Sequence[str]) -> dict[str, str]:
     return {tid: t.domain for tid, t in _techniques(session, ids).items()}
 
 
+_COVERAGE_ROWS = select(
+    Mapping.attack_id,
+    Mapping.release_id,
+    Mapping.mapping_type,
+    Mapping.score_category,
+    Mapping.score_value,
+    Mapping.status,
+).where(Mapping.attack_id.in_(_ids("tids")), Mapping.release_id.in_(_ids("pks")))
+
+
 def technique_coverage(
-    session: Session,
+    session: Source,
     technique_ids: Sequence[str],
     frameworks: Sequence[str],
     *,
@@ -1134,26 +1272,13 @@ def technique_coverage(
     (or mapping type when unscored), count and best score.  Frameworks without a release in the
     technique's domain are absent; techniques are always present.  Three queries in all
     (releases, technique domains, mapping rows), whatever the number of techniques."""
+    session = reader(session)
     ids = list(dict.fromkeys(technique_ids))
     releases = load_releases(session)
     newest = _newest_by_domain(releases, frameworks, filters)
     domains = _technique_domains(session, ids)
     pks = {i.pk: i for i in newest.values()}
-    rows = (
-        _q(
-            session,
-            select(
-                Mapping.attack_id,
-                Mapping.release_id,
-                Mapping.mapping_type,
-                Mapping.score_category,
-                Mapping.score_value,
-                Mapping.status,
-            ).where(Mapping.attack_id.in_(ids), Mapping.release_id.in_(list(pks))),
-        )
-        if ids and pks
-        else []
-    )
+    rows = _q(session, _COVERAGE_ROWS, {"tids": ids, "pks": list(pks)}) if ids and pks else []
     acc: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(dict)
     for r in rows:
         if _is_non_mappable(r) or not _passes(r, filters):
@@ -1183,8 +1308,13 @@ def technique_coverage(
     return out
 
 
+_CONTROL_ROWS = select(*_CONTROL_COLS).where(
+    Mapping.attack_id.in_(_ids("tids")), Mapping.release_id.in_(_ids("pks"))
+)
+
+
 def top_controls(
-    session: Session,
+    session: Source,
     technique_ids: Sequence[str],
     frameworks: Sequence[str],
     limit: int = 3,
@@ -1201,6 +1331,7 @@ def top_controls(
     from each framework in the order given so that one framework cannot crowd out the rest.
     Every technique asked about is a key.  Three queries in all.
     """
+    session = reader(session)
     ids = list(dict.fromkeys(technique_ids))
     releases = releases if releases is not None else load_releases(session)
     newest = _newest_by_domain(releases, frameworks, filters)
@@ -1208,14 +1339,7 @@ def top_controls(
     subs = _subtechniques(session, ids)
     parent_of = {sid: pid for pid, members in subs.items() for sid, _ in members}
     wanted = ids + [s for s in parent_of if s not in ids]
-    rows = (
-        _q(
-            session,
-            select(*_CONTROL_COLS).where(Mapping.attack_id.in_(wanted), Mapping.release_id.in_(list(pks))),
-        )
-        if ids and pks
-        else []
-    )
+    rows = _q(session, _CONTROL_ROWS, {"tids": wanted, "pks": list(pks)}) if ids and pks else []
     direct: dict[str, list[Any]] = defaultdict(list)
     breadth: dict[tuple[str, str, str], int] = defaultdict(int)  # (technique, framework, capability)
     for r in rows:
@@ -1267,8 +1391,9 @@ def top_controls(
 # --------------------------------------------------------------------------- dispatch
 
 
-def build_view(session: Session, request: ViewRequest) -> View:
+def build_view(session: Source, request: ViewRequest) -> View:
     """The view a request names; unknown subjects give a MessageView, never an exception."""
+    session = reader(session)
     f = request.filters
     fws = request.frameworks
     if request.kind == "technique" and request.techniques:

@@ -121,3 +121,46 @@ def test_every_t1048_pair_and_mapping_detail_renders_within_slack_limits(session
                     )
     assert details > 50
     assert problems == []
+
+
+def _docs(session: Session, backend: str) -> Iterator[tuple[str, object]]:
+    """Every technique and capability answer of the corpus, laid out before pagination."""
+    from bot.render.blocks import _DOCS, _Ids
+
+    techniques = sorted(set(session.scalars(select(Technique.attack_id)).all()))
+    caps = sorted(session.execute(select(Capability.framework, Capability.capability_id)).all())
+    requests = [ViewRequest("technique", (t,), frameworks=ALL_FRAMEWORKS) for t in techniques]
+    requests += [
+        ViewRequest(
+            "cve" if fw == "kev" else "capability",
+            capabilities=((fw, cid),),
+            frameworks=("nist_800_53", "m365") if fw == "kev" else (),
+        )
+        for fw, cid in caps
+    ]
+    for request in requests[:: _stride(backend)]:
+        view = build_view(session, request)
+        yield (
+            f"{request.kind} {request.techniques or request.capabilities}",
+            _DOCS[type(view)](view, State(request), _Ids()),
+        )
+
+
+def test_page_sizes_read_off_the_blocks_equal_their_to_dict_sizes(session: Session, backend: str) -> None:
+    """Pages are cut from each item's block count and text length, read off the slack_sdk
+    objects without serialising them; on every answer of the corpus those equal what
+    ``to_dict()`` gives (so the pages are the ones the serialise-everything layout gave)."""
+    from bot.render.blocks import _cost, _text_len
+    from bot.render.limits import total_text
+
+    checked = 0
+    for what, doc in _docs(session, backend):
+        for item in doc.items:  # type: ignore[attr-defined]
+            want = (len(item), total_text([b.to_dict() for b in item]))
+            assert _cost(item) == want, what
+            checked += 1
+        intro = doc.intro  # type: ignore[attr-defined]
+        assert sum(_text_len(b) for b in intro) == total_text([b.to_dict() for b in intro]), what
+        tools = [t for t in doc.tools if t is not None]  # type: ignore[attr-defined]
+        assert sum(_text_len(t) for t in tools) == total_text([t.to_dict() for t in tools]), what
+    assert checked > 10_000

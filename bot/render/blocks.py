@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
     StaticSelectElement,
+    TextObject,
 )
 
 from bot import actions
@@ -228,14 +229,14 @@ def _framework_items(sec: FrameworkSection, state: State, ids: _Ids) -> list[lis
 
 
 def _paginate(
-    items: list[list[dict[str, Any]]], first_budget: tuple[int, int], budget: tuple[int, int]
+    costs: Sequence[tuple[int, int]], first_budget: tuple[int, int], budget: tuple[int, int]
 ) -> list[list[int]]:
-    """Greedy packing of item indexes into pages of (blocks, characters)."""
+    """Greedy packing of item indexes into pages of (blocks, characters); ``costs`` holds
+    each item's (block count, characters of text)."""
     pages: list[list[int]] = [[]]
     max_blocks, max_chars = first_budget
     used_blocks = used_chars = 0
-    for i, item in enumerate(items):
-        nb, nc = len(item), total_text(item)
+    for i, (nb, nc) in enumerate(costs):
         if pages[-1] and (used_blocks + nb > max_blocks or used_chars + nc > max_chars):
             pages.append([])
             max_blocks, max_chars = budget
@@ -244,6 +245,40 @@ def _paginate(
         used_blocks += nb
         used_chars += nc
     return pages
+
+
+def _text_len(obj: Any) -> int:
+    """Characters of text objects in a block or element, as ``total_text`` counts them in its
+    ``to_dict()`` output, read off the slack_sdk objects without running their validators
+    (pagination needs every item's size, but only the page shown is serialised)."""
+    if isinstance(obj, TextObject):
+        return len(obj.text) if obj.type in ("mrkdwn", "plain_text") and isinstance(obj.text, str) else 0
+    if isinstance(obj, SectionBlock):
+        n = _text_len(obj.text) if obj.text is not None else 0
+        if obj.fields:
+            n += sum(_text_len(f) for f in obj.fields)
+        return n + (_text_len(obj.accessory) if obj.accessory is not None else 0)
+    if isinstance(obj, (ContextBlock, ActionsBlock)):
+        return sum(_text_len(e) for e in obj.elements)
+    if isinstance(obj, HeaderBlock):
+        return _text_len(obj.text)
+    if isinstance(obj, ButtonElement) and obj.confirm is None:
+        return _text_len(obj.text)
+    if isinstance(obj, Option) and obj._block_description is None:
+        text = obj._text
+        return len(text.text or "") if text is not None else len(obj.label or "")
+    if isinstance(obj, StaticSelectElement) and obj.confirm is None and obj.initial_option is None:
+        n = _text_len(obj.placeholder) if obj.placeholder is not None else 0
+        for group in obj.option_groups or ():
+            n += total_text([group if isinstance(group, dict) else group.to_dict()])
+        return n + sum(_text_len(o) for o in obj.options or ())
+    if obj is None:
+        return 0
+    return total_text([obj.to_dict()])  # anything else: the exact count, the slow way
+
+
+def _cost(item: Sequence[Block]) -> tuple[int, int]:
+    return len(item), sum(_text_len(b) for b in item)
 
 
 @dataclass
@@ -260,27 +295,27 @@ class _Doc:
 
 def _assemble(doc: _Doc, state: State, ids: _Ids, *, shared_by: str | None) -> Rendered:
     compact = state.compact
-    # Each block goes through slack_sdk's to_dict() (its validation) exactly once.
-    intro = [b.to_dict() for b in doc.intro]
-    items = [[b.to_dict() for b in item] for item in doc.items]
+    # Pagination needs only each item's size; slack_sdk's to_dict() (its validation, most of
+    # a render's cost) runs once per block of the page shown.
+    costs = [_cost(item) for item in doc.items]
     provenance = doc.provenance.to_dict() if doc.provenance else None
     chrome_blocks = 4 + (1 if shared_by else 0)  # header, page context, provenance, actions
     chrome_chars = 600 + (total_text([provenance]) if provenance else 0)
-    intro_cost = total_text(intro)
+    intro_cost = sum(_text_len(b) for b in doc.intro)
     if compact:
-        first = (COMPACT_MAX_BLOCKS - len(intro) - 3, COMPACT_TEXT_BUDGET - intro_cost)
-        pages = _paginate(items, first, first)
+        first = (COMPACT_MAX_BLOCKS - len(doc.intro) - 3, COMPACT_TEXT_BUDGET - intro_cost)
+        pages = _paginate(costs, first, first)
     else:
-        first = (MAX_BLOCKS - chrome_blocks - len(intro), PAGE_TEXT_BUDGET - chrome_chars - intro_cost)
+        first = (MAX_BLOCKS - chrome_blocks - len(doc.intro), PAGE_TEXT_BUDGET - chrome_chars - intro_cost)
         rest = (MAX_BLOCKS - chrome_blocks, PAGE_TEXT_BUDGET - chrome_chars)
-        pages = _paginate(items, first, rest)
+        pages = _paginate(costs, first, rest)
     total = len(pages)
     page = min(max(state.page, 1), total)
     blocks: list[dict[str, Any]] = [_header(doc.title).to_dict()]
     if page == 1:
-        blocks.extend(intro)
+        blocks.extend(b.to_dict() for b in doc.intro)
     for i in pages[page - 1]:
-        blocks.extend(items[i])
+        blocks.extend(b.to_dict() for b in doc.items[i])
     if total > 1 and not compact:
         blocks.append(_context(f"Page {page} of {total}").to_dict())
     if provenance:

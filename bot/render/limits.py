@@ -10,7 +10,7 @@ link are our own rules.  ``violations`` returns every problem; an empty list mea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 MAX_BLOCKS = 50
@@ -40,25 +40,38 @@ class _Skip(Exception):
     pass
 
 
-def _texts(obj: Any) -> Iterator[tuple[str, str]]:
-    """Every (type, text) of text objects in a block structure."""
+def _collect(obj: Any, out: list[tuple[str, str]]) -> None:
+    """Append every (type, text) of text objects in a block structure to ``out`` (one plain
+    recursive walk: the hot path checks every payload it sends)."""
     if isinstance(obj, dict):
-        if obj.get("type") in ("mrkdwn", "plain_text") and isinstance(obj.get("text"), str):
-            yield obj["type"], obj["text"]
+        kind = obj.get("type")
+        if kind == "mrkdwn" or kind == "plain_text":
+            text = obj.get("text")
+            if isinstance(text, str):
+                out.append((kind, text))
         for v in obj.values():
-            yield from _texts(v)
+            if isinstance(v, (dict, list)):
+                _collect(v, out)
     elif isinstance(obj, list):
         for v in obj:
-            yield from _texts(v)
+            if isinstance(v, (dict, list)):
+                _collect(v, out)
 
 
 def total_text(blocks: list[dict[str, Any]]) -> int:
-    return sum(len(t) for _, t in _texts(blocks))
+    out: list[tuple[str, str]] = []
+    _collect(blocks, out)
+    return sum(len(t) for _, t in out)
+
+
+_BAD_AMP = re.compile(r"&(?!amp;|lt;|gt;)")
 
 
 def mrkdwn_problems(text: str, where: str, allow_users: Iterable[str] = ()) -> list[str]:
     """Raw ``<...>`` other than our http(s) links (and mentions of ``allow_users``, such as the
     user who shared an answer), and ``&`` not starting an entity."""
+    if "<" not in text and ">" not in text and "&" not in text:
+        return []  # nothing any rule below could object to
     problems = []
     for user in allow_users:
         text = text.replace(f"<@{user}>", "")
@@ -69,7 +82,7 @@ def mrkdwn_problems(text: str, where: str, allow_users: Iterable[str] = ()) -> l
     stripped = _ANGLE.sub("", text)
     if "<" in stripped or ">" in stripped:
         problems.append(f"{where}: unescaped angle bracket")
-    if re.search(r"&(?!amp;|lt;|gt;)", text):
+    if _BAD_AMP.search(text):
         problems.append(f"{where}: unescaped &")
     return problems
 
@@ -119,7 +132,11 @@ def violations(
         out.extend(mrkdwn_problems(text, "text"))
     if len(blocks) > MAX_BLOCKS:
         out.append(f"{len(blocks)} blocks, over {MAX_BLOCKS}")
-    total = total_text(blocks)
+    texts: list[list[tuple[str, str]]] = []  # per block, walked once for the total and escaping
+    for block in blocks:
+        texts.append([])
+        _collect(block, texts[-1])
+    total = sum(len(t) for per_block in texts for _, t in per_block)
     if total > MAX_TOTAL_TEXT:
         out.append(f"blocks hold {total} characters of text, over {MAX_TOTAL_TEXT}")
     action_ids: set[str] = set()
@@ -176,7 +193,7 @@ def violations(
                 if aid in action_ids:
                     out.append(f"{where}: duplicate action_id {aid}")
                 action_ids.add(aid)
-        for kind_, t in _texts(block):
+        for kind_, t in texts[i]:
             if kind_ == "mrkdwn":
                 out.extend(mrkdwn_problems(t, where, allow_users))
     return out
