@@ -71,11 +71,11 @@ def schema_diff(engine: Engine) -> list[object]:
     """Differences between the database and ``store.models`` (empty when they agree)."""
     from alembic.autogenerate import compare_metadata
 
-    from store.models import Base
+    from store.models import full_metadata
 
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-        return list(compare_metadata(ctx, Base.metadata))
+        return list(compare_metadata(ctx, full_metadata()))
 
 
 def regenerate() -> Path:

@@ -1,4 +1,5 @@
-"""The database schema: mapping releases, ATT&CK objects and the bot's own state.
+"""The database schema: mapping releases and ATT&CK objects (the bot's own state is in
+``store.app_state``).
 
 Every mapping row keeps the IDs and names *as written* in its file next to the canonical
 forms, so nothing in the source data is lost or silently changed.  Columns that the hot
@@ -9,7 +10,7 @@ ATT&CK ID) so that an answer is one indexed select, not a chain of joins.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -281,131 +283,45 @@ class IngestedFile(Base):
     ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class SourceCache(Base):
-    """What ``countermap sync`` last fetched from a URL, for conditional requests."""
+# --------------------------------------------------------------------------- the bot's own state
 
-    __tablename__ = "source_cache"
+_APP_STATE = frozenset(
+    {
+        "SourceCache",
+        "SyncRun",
+        "ProcessedEvent",
+        "ChannelSettings",
+        "IncidentCard",
+        "Lookup",
+        "DigestSubscription",
+        "DigestRun",
+    }
+)
 
-    url: Mapped[str] = mapped_column(String(1000), primary_key=True)
-    etag: Mapped[str | None] = mapped_column(String(300))
-    last_modified: Mapped[str | None] = mapped_column(String(100))
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class SyncRun(Base):
-    """One finished ``sync`` or ``ingest`` that changed data, for App Home and digests."""
-
-    __tablename__ = "sync_runs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "sync" | "ingest"
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[dt.datetime | None]
-    releases_changed: Mapped[list[Any]] = mapped_column(JSON, default=list)  # release keys
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-
-# --------------------------------------------------------------------------- Slack-side state
-
-
-class ProcessedEvent(Base):
-    """Slack ``event_id``s already handled; the primary key makes duplicate replies impossible
-    even with several instances on one database."""
-
-    __tablename__ = "processed_events"
-
-    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    team_id: Mapped[str | None] = mapped_column(String(32))
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-
-
-class ChannelSettings(Base):
-    __tablename__ = "channel_settings"
-
-    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    watch: Mapped[bool | None] = mapped_column(Boolean)  # None: follow the name pattern
-    frameworks: Mapped[list[str] | None] = mapped_column(JSON)
-    updated_by: Mapped[str | None] = mapped_column(String(32))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class IncidentCard(Base):
-    """One compact card per technique per thread; the unique key is the de-duplication."""
-
-    __tablename__ = "incident_cards"
-    __table_args__ = (
-        UniqueConstraint("team_id", "channel_id", "thread_ts", "technique_id", name="uq_incident_card"),
-        Index("ix_incident_cards_channel_time", "team_id", "channel_id", "posted_at"),
+if TYPE_CHECKING:
+    from store.app_state import (
+        ChannelSettings,  # noqa: F401
+        DigestRun,  # noqa: F401
+        DigestSubscription,  # noqa: F401
+        IncidentCard,  # noqa: F401
+        Lookup,  # noqa: F401
+        ProcessedEvent,  # noqa: F401
+        SourceCache,  # noqa: F401
+        SyncRun,  # noqa: F401
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str] = mapped_column(String(32))
-    thread_ts: Mapped[str] = mapped_column(String(32))
-    technique_id: Mapped[str] = mapped_column(String(32))
-    posted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    message_ts: Mapped[str | None] = mapped_column(String(32))
+
+def __getattr__(name: str) -> Any:
+    """``from store.models import Lookup`` keeps working: the state models load on first use."""
+    if name in _APP_STATE:
+        from store import app_state
+
+        return getattr(app_state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Lookup(Base):
-    """A question answered, for App Home's recent look-ups and the channel digest."""
+def full_metadata() -> MetaData:
+    """Every table, the bot's own state included: what migrations and schema checks compare."""
+    import store.app_state  # noqa: F401  (declaring the classes registers their tables)
 
-    __tablename__ = "lookups"
-    __table_args__ = (
-        Index("ix_lookups_channel_time", "team_id", "channel_id", "created_at"),
-        Index("ix_lookups_user_time", "team_id", "user_id", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str | None] = mapped_column(String(32))
-    user_id: Mapped[str | None] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))  # command | mention | dm | card | shortcut | modal
-    query: Mapped[str] = mapped_column(Text)
-    technique_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
-    capability_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # "framework:ID"
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class DigestSubscription(Base):
-    __tablename__ = "digest_subscriptions"
-    __table_args__ = (UniqueConstraint("team_id", "channel_id", name="uq_digest_subscription"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str] = mapped_column(String(32))
-    enterprise_id: Mapped[str | None] = mapped_column(String(32))
-    time_local: Mapped[str] = mapped_column(String(5), default="09:00")  # HH:MM
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
-    frameworks: Mapped[list[str]] = mapped_column(JSON, default=list)
-    watch: Mapped[list[str]] = mapped_column(JSON, default=list)  # technique IDs
-    post_when_quiet: Mapped[bool] = mapped_column(Boolean, default=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Digests due before this instant were never owed (set on subscribe and re-subscribe).
-    active_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    created_by: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class DigestRun(Base):
-    """A claimed digest (subscription, local date).  The unique key is the exactly-once guard."""
-
-    __tablename__ = "digest_runs"
-    __table_args__ = (UniqueConstraint("subscription_id", "local_date", name="uq_digest_run"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("digest_subscriptions.id", ondelete="CASCADE"))
-    local_date: Mapped[dt.date]
-    due_at: Mapped[dt.datetime]
-    status: Mapped[str] = mapped_column(String(16))  # claimed | sent | skipped | failed
-    claimed_by: Mapped[str | None] = mapped_column(String(100))
-    claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    message_ts: Mapped[str | None] = mapped_column(String(32))
-    # Thread replies (long parts) already accepted by Slack, so a takeover resumes after them.
-    thread_parts_posted: Mapped[int] = mapped_column(Integer, default=0)
-    sent_at: Mapped[dt.datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)
+    return Base.metadata

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from store.models import AttackBundle, Capability, CapabilityDescription, Mapping, Release, SyncRun, Technique
+from store.app_state import SyncRun
+from store.models import AttackBundle, Capability, CapabilityDescription, Mapping, Release, Technique
 
 __all__ = ["ReleaseStats", "StoreStats", "collect_stats"]
 

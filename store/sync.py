@@ -25,9 +25,10 @@ import httpx
 import yaml
 from sqlalchemy import Engine, delete, insert, select
 
+from store.app_state import SourceCache
 from store.ingest import IngestError, IngestReport, ingest_paths
 from store.ingest.files import MAX_FILE_BYTES
-from store.models import IngestedFile, SourceCache, utcnow
+from store.models import IngestedFile, utcnow
 
 __all__ = ["Source", "SyncError", "SyncResult", "load_sources", "sync_sources"]
 

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from bot.cli import main
 from bot.digest import subscriptions
+from store.app_state import DigestRun
 from store.db import write_session
-from store.models import DigestRun
 from tests.digest_support import TEAM, seed
 
 

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, select
 
 from bot.digest import subscriptions
 from bot.digest.runner import DIE_AFTER_POST_ENV
+from store.app_state import DigestRun
 from store.db import session_scope, write_session
-from store.models import DigestRun
 from tests.digest_support import TEAM, lookup, seed
 from tests.fake_slack import FakeSlack
 

@@ -18,8 +18,8 @@ from bot.digest.clock import FixedClock
 from bot.digest.posting import EVENT_TYPE
 from bot.digest.runner import DigestRunner, PassReport, default_poster_factory
 from bot.render.limits import violations
+from store.app_state import DigestRun
 from store.db import session_scope, write_session
-from store.models import DigestRun
 from tests.digest_support import TEAM, lookup, module_database, reset, settings
 from tests.fake_slack import FakeSlack
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect
 from bot.cli import main as cli_main
 from store.db import make_engine
 from store.migrate import current_revision, head_revision, schema_diff, upgrade_to_head
-from store.models import Base
+from store.models import full_metadata
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,21 @@ def test_migrations_produce_exactly_the_models_schema(engine: Engine) -> None:
 
 def test_fresh_database_is_at_head_with_every_model_table(engine: Engine) -> None:
     assert current_revision(engine) == head_revision()
-    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    tables = set(full_metadata().tables)
+    assert {"mappings", "lookups", "digest_runs", "processed_events"} <= tables
+    assert tables <= set(inspect(engine).get_table_names())
+
+
+def test_state_models_stay_out_of_a_question_but_import_by_their_old_names() -> None:
+    code = (
+        "import sys, store.queries, bot.resolve\n"
+        "assert 'store.app_state' not in sys.modules, 'answering imports the bot state models'\n"
+        "from store.models import Lookup, DigestRun\n"
+        "from store.app_state import Lookup as L2\n"
+        "assert Lookup is L2 and DigestRun.__tablename__ == 'digest_runs'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_upgrade_at_head_is_a_no_op(engine: Engine) -> None:

@@ -16,7 +16,8 @@ import yaml
 from sqlalchemy import Engine, func, select
 
 from bot.cli import main as cli_main
-from store.models import AttackBundle, Release, SourceCache, SyncRun
+from store.app_state import SourceCache, SyncRun
+from store.models import AttackBundle, Release
 from store.sync import SyncError, load_sources, sync_sources
 from tests.test_store_ingest import snapshot
 

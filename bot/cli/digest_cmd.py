@@ -86,8 +86,8 @@ def list_cmd(args: argparse.Namespace) -> int:
     from bot.cli.common import engine_from
     from bot.digest import subscriptions
     from bot.digest.clock import as_utc
+    from store.app_state import DigestRun
     from store.db import session_scope
-    from store.models import DigestRun
 
     now = _clock(args.now, ticking=False).now()
     engine = engine_from(args)

@@ -43,8 +43,8 @@ from bot.digest.content import Composer, DigestView, SubscriptionSpec
 from bot.digest.posting import DigestPoster, DigestTag, PostFailed
 from bot.digest.render import render_digest
 from bot.digest.schedule import Due, Plan, plan
+from store.app_state import DigestRun
 from store.db import session_scope, write_connection
-from store.models import DigestRun
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
 from bot.render.mrkdwn import esc
-from store.models import DigestSubscription
+from store.app_state import DigestSubscription
 
 FRAMEWORK_LABELS = {
     "nist_800_53": "NIST 800-53",

@@ -143,8 +143,9 @@ def _pick_one_per_key(parsed: list[Parsed], problems: list[Problem], report: Ing
 
 
 def _write(engine: Engine, chosen: list[Parsed], report: IngestReport, kind: str) -> None:
+    from store.app_state import SyncRun
     from store.db import write_connection
-    from store.models import SyncRun, utcnow
+    from store.models import utcnow
 
     started_at = utcnow()
     with write_connection(engine) as conn:

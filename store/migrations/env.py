@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from store.models import Base
+from store.models import full_metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -14,7 +14,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=full_metadata(),
     compare_type=True,
     compare_server_default=True,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by copying tables
