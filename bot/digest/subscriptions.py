@@ -18,20 +18,11 @@ from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
 from bot.render.mrkdwn import esc
+from bot.views import FRAMEWORK_LABELS as VIEW_LABELS
 from store.app_state import DigestSubscription
 
-FRAMEWORK_LABELS = {
-    "nist_800_53": "NIST 800-53",
-    "m365": "M365",
-    "aws": "AWS",
-    "azure": "Azure",
-    "gcp": "GCP",
-    "veris": "VERIS",
-    "kev": "CISA KEV",
-    "cri_profile": "CRI Profile",
-    "csa_ccm": "CSA CCM",
-    "intel-vpro": "Intel vPro",
-}
+# The views' labels, with the short name digests have room for.
+FRAMEWORK_LABELS = {**VIEW_LABELS, "m365": "M365"}
 assert set(FRAMEWORK_LABELS) == set(ALL_FRAMEWORKS)
 
 

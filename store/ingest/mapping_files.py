@@ -26,22 +26,22 @@ __all__ = ["ReleaseData", "ReleaseKey", "parse_mapping_document", "release_key_t
 
 ReleaseKey = tuple[str, str, str, str]  # framework, framework version, ATT&CK version, domain
 
-_ROW_KEYS = frozenset(
-    {
-        "capability_id",
-        "capability_description",
-        "capability_group",
-        "attack_object_id",
-        "attack_object_name",
-        "mapping_type",
-        "score_category",
-        "score_value",
-        "related_score",
-        "comments",
-        "references",
-        "status",
-    }
+# The row keys read from each mapping object, in one C-level pick per row.
+_FIELDS = (
+    "capability_id",
+    "capability_description",
+    "capability_group",
+    "attack_object_id",
+    "attack_object_name",
+    "mapping_type",
+    "score_category",
+    "score_value",
+    "related_score",
+    "comments",
+    "references",
+    "status",
 )
+_ROW_KEYS = frozenset(_FIELDS)
 
 
 # Column order of ``ReleaseData.rows``; the writer puts release_id and capability_pk first.
@@ -82,21 +82,6 @@ _SOURCE_KEY = {
 }
 
 
-# The row keys read from each mapping object, in one C-level pick per row.
-_FIELDS = (
-    "capability_id",
-    "capability_description",
-    "capability_group",
-    "attack_object_id",
-    "attack_object_name",
-    "mapping_type",
-    "score_category",
-    "score_value",
-    "related_score",
-    "comments",
-    "references",
-    "status",
-)
 _DEFAULTS: dict[str, Any] = dict.fromkeys(_FIELDS)
 _pick = operator.itemgetter(*_FIELDS)
 _STATUS = ROW_COLUMNS.index("status")
