@@ -105,7 +105,7 @@ def _initials(name: str) -> str:
     )
 
 
-def test_every_capability_alias_is_an_initialism_of_its_name_or_part_of_its_id(corpus_engine: Engine) -> None:
+def test_every_capability_alias_is_an_initialism_its_id_or_a_nickname_of_the_named_product(corpus_engine: Engine) -> None:
     from store.ids import canonical_capability_id
     from store.models import Capability
 
@@ -121,6 +121,10 @@ def test_every_capability_alias_is_an_initialism_of_its_name_or_part_of_its_id(c
         key = (alias.framework or "", canonical_capability_id(alias.framework or "", alias.id))
         if key not in names:
             problems.append(f"{alias.term!r}: {key} is not a loaded capability")
+            continue
+        if alias.framework == "kev":  # a vulnerability nickname: its quote names the product
+            if not alias.quote or alias.quote.casefold() not in names[key].casefold():
+                problems.append(f"{alias.term!r}: quote {alias.quote!r} is not in {key[1]} {names[key]!r}")
             continue
         term = alias.term.replace(" ", "").lower()
         initials = _initials(names[key]).lower()
