@@ -122,6 +122,9 @@ class ResolverIndex:
     max_idf: float = 1.0
     _sorted_words: list[str] = field(default_factory=list)
     _by_length: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
+    # Words of names as written whose stem differs ("scheduled" → "schedul"): a typo is one edit
+    # from the written word but often two from its stem ("schedulde").
+    _surface: dict[str, str] = field(default_factory=dict)
     _token_cache: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -224,7 +227,7 @@ class ResolverIndex:
             for w, score, _ in process.extract(
                 token, pool, scorer=OSA.normalized_similarity, score_cutoff=cutoff, limit=4
             ):
-                tid2 = self.vocab[w]
+                tid2 = self.vocab[self._surface.get(w, w)]
                 sim = 0.6 + 0.35 * max(0.0, score - 0.8) / 0.2
                 if found.get(tid2, 0.0) < sim:
                     found[tid2] = sim
@@ -439,9 +442,13 @@ class _Builder:
         df: dict[int, set[int]] = defaultdict(set)
         raw: list[tuple[int, tuple[int, ...], float, bool]] = []
         abbr = ix.abbreviations
+        surface: dict[str, str] = {}
         for entry, text, prior, alias in self.names:
             plain = name_tokens(text)
             ws = words(text)
+            for w in ws:
+                if len(w) >= 5 and w not in surface:
+                    surface[w] = stem(w)
             if not alias and len(plain) < len(ws) <= 2 and ws[0] in STOP_WORDS:
                 # "At (Windows)" must not become just "windows": short names keep every word
                 plain = [stem(w) for w in ws if w not in FRAMEWORK_WORDS]
@@ -478,8 +485,9 @@ class _Builder:
             for tid in vtids:
                 ix.postings[tid].append(vid)
         ix._sorted_words = sorted(ix.words)
+        ix._surface = {w: st for w, st in surface.items() if st != w and st in ix.vocab and w not in ix.vocab}
         by_len: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        for w in ix.words:
+        for w in itertools.chain(ix.words, ix._surface):
             if not w.isdigit() and len(w) >= 2:
                 by_len[(len(w), w[0])].append(w)
                 by_len[(len(w), "", w[1])].append(w)
