@@ -143,6 +143,10 @@ class Mapping(Base):
         Index("ix_mappings_capability", "framework", "capability_id", "capability_name"),
         Index("ix_mappings_pair", "attack_id", "capability_id"),
         Index("ix_mappings_release", "release_id"),
+        # An answer's rows of one technique or capability in a few releases, and its mapping
+        # counts per release (status tells non-mappable rows apart) from the index alone.
+        Index("ix_mappings_attack_release", "attack_id", "release_id", "status"),
+        Index("ix_mappings_capability_release", "framework", "capability_id", "release_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

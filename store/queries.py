@@ -405,10 +405,12 @@ _TECHNIQUE_ROWS = (
     .where(Mapping.attack_id == bindparam("tid"), Mapping.release_id.in_(_ids("pks")))
     .order_by(Mapping.position)
 )
+# By release (one per framework shown), so that the (attack_id, release_id, status) index
+# answers alone.
 _SUB_COUNTS = (
-    select(Mapping.attack_id, Mapping.framework, func.count())
+    select(Mapping.attack_id, Mapping.release_id, func.count())
     .where(Mapping.attack_id.in_(_ids("subs")), Mapping.release_id.in_(_ids("pks")), _LIVE)
-    .group_by(Mapping.attack_id, Mapping.framework)
+    .group_by(Mapping.attack_id, Mapping.release_id)
 )
 _COUNTS_BY_TECHNIQUE = (
     select(Mapping.release_id, func.count())
@@ -422,17 +424,19 @@ _COUNTS_BY_CAPABILITY = (
 _CAPABILITY_RELEASES = select(Mapping.release_id).where(_CAPABILITY_WHERE).distinct()
 _CAPABILITY_ROWS = (
     select(*_MAPPING_COLS)
-    # "+ 0" keeps SQLite (no ANALYZE statistics) from picking the release index, which would
-    # walk a whole release's rows, over the (framework, capability_id) one.
-    .where(_CAPABILITY_WHERE, (Mapping.release_id + 0) == bindparam("pk"))
+    .where(_CAPABILITY_WHERE, Mapping.release_id == bindparam("pk"))
     .order_by(Mapping.position)
 )
 _PAIR_ROWS = (
     select(*_MAPPING_COLS)
     .where(
-        _CAPABILITY_WHERE,
+        # framework || '' and release_id + 0 leave SQLite the (attack_id, capability_id) index:
+        # the capability or release ones walk every row of a big control (thousands for SC-07)
+        # or of whole releases for the few of one technique.
+        (Mapping.framework + "") == bindparam("fw"),
+        Mapping.capability_id == bindparam("cid"),
         Mapping.attack_id.in_(_ids("tids")),
-        Mapping.release_id.in_(_ids("pks")),
+        (Mapping.release_id + 0).in_(_ids("pks")),
     )
     .order_by(Mapping.position)
 )
@@ -652,10 +656,14 @@ _SUBTECHNIQUES_OF_ONE = _SUBTECHNIQUES.where(
 def _subtechniques(session: Source, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     if not parent_ids:
         return {}
-    if len(parent_ids) == 1:  # the common case: a range the attack_id index serves
-        p = parent_ids[0]
-        rows = _q(session, _SUBTECHNIQUES_OF_ONE, {"lo": f"{p}.", "hi": f"{p}/", "parents": [p]})
-    else:
+    if len(parent_ids) <= 8:  # a view's few: ranges the attack_id index serves
+        rows = [
+            r
+            for p in parent_ids
+            if "." not in p  # sub-techniques have none
+            for r in _q(session, _SUBTECHNIQUES_OF_ONE, {"lo": f"{p}.", "hi": f"{p}/", "parents": [p]})
+        ]
+    else:  # a digest's hundreds: one scan of the table
         rows = _q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)})
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
@@ -741,9 +749,11 @@ def technique_view(
     sub_counts: list[SubTechniqueCount] = []
     if sub_ids and pks:
         sub_rows = _q(session, _SUB_COUNTS, {"subs": sub_ids, "pks": pks})
+        fw_of = {info.pk: fw for fw, info in chosen.items()}
         per: dict[str, dict[str, int]] = defaultdict(dict)
-        for attack_id, fw, n in sub_rows:
-            per[str(attack_id)][fw] = int(n)
+        for attack_id, pk, n in sub_rows:
+            fw = fw_of[pk]
+            per[str(attack_id)][fw] = per[str(attack_id)].get(fw, 0) + int(n)
         for sid, sname in subs:
             fw_counts = tuple((fw, per[sid][fw]) for fw in chosen if fw in per[sid])
             sub_counts.append(SubTechniqueCount(sid, sname, sum(n for _, n in fw_counts), fw_counts))

@@ -163,4 +163,4 @@ def test_page_sizes_read_off_the_blocks_equal_their_to_dict_sizes(session: Sessi
         assert sum(_text_len(b) for b in intro) == total_text([b.to_dict() for b in intro]), what
         tools = [t for t in doc.tools if t is not None]  # type: ignore[attr-defined]
         assert sum(_text_len(t) for t in tools) == total_text([t.to_dict() for t in tools]), what
-    assert checked > 10_000
+    assert checked > 10_000 // _stride(backend)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:17:59.446941
+Create Date: 2026-11-28 10:34:33.377245
 """
 
 from __future__ import annotations
@@ -306,7 +306,15 @@ def upgrade() -> None:
     with op.batch_alter_table("mappings", schema=None) as batch_op:
         batch_op.create_index("ix_mappings_attack", ["attack_id", "attack_name"], unique=False)
         batch_op.create_index(
+            "ix_mappings_attack_release", ["attack_id", "release_id", "status"], unique=False
+        )
+        batch_op.create_index(
             "ix_mappings_capability", ["framework", "capability_id", "capability_name"], unique=False
+        )
+        batch_op.create_index(
+            "ix_mappings_capability_release",
+            ["framework", "capability_id", "release_id", "status"],
+            unique=False,
         )
         batch_op.create_index("ix_mappings_pair", ["attack_id", "capability_id"], unique=False)
         batch_op.create_index("ix_mappings_release", ["release_id"], unique=False)
@@ -343,7 +351,9 @@ def downgrade() -> None:
     with op.batch_alter_table("mappings", schema=None) as batch_op:
         batch_op.drop_index("ix_mappings_release")
         batch_op.drop_index("ix_mappings_pair")
+        batch_op.drop_index("ix_mappings_capability_release")
         batch_op.drop_index("ix_mappings_capability")
+        batch_op.drop_index("ix_mappings_attack_release")
         batch_op.drop_index("ix_mappings_attack")
 
     op.drop_table("mappings")
