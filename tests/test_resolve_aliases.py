@@ -105,9 +105,13 @@ def _initials(name: str) -> str:
     )
 
 
-def test_every_capability_alias_is_an_initialism_its_id_or_a_nickname_of_the_named_product(corpus_engine: Engine) -> None:
+def test_every_capability_alias_is_an_initialism_its_id_a_nickname_or_the_explorer_sites_id(
+    corpus_engine: Engine, corpus_dir: Path
+) -> None:
     from store.ids import canonical_capability_id
     from store.models import Capability
+
+    site = _norm((corpus_dir / "reference" / "T1048-technique-page.txt").read_text(encoding="utf-8"))
 
     with corpus_engine.connect() as conn:
         names = {
@@ -121,6 +125,11 @@ def test_every_capability_alias_is_an_initialism_its_id_or_a_nickname_of_the_nam
         key = (alias.framework or "", canonical_capability_id(alias.framework or "", alias.id))
         if key not in names:
             problems.append(f"{alias.term!r}: {key} is not a loaded capability")
+            continue
+        if alias.framework == "m365" and alias.quote:  # the site's ID: "ID Name" as the site shows it
+            shown_id, _, shown_name = alias.quote.partition(" ")
+            if _norm(alias.quote) not in site or shown_name != names[key] or alias.term not in shown_id:
+                problems.append(f"{alias.term!r}: {alias.quote!r} is not how the site shows {names[key]!r}")
             continue
         if alias.framework == "kev":  # a vulnerability nickname: its quote names the product
             if not alias.quote or alias.quote.casefold() not in names[key].casefold():
