@@ -46,7 +46,7 @@ STOP_WORDS = frozenset(
 SOFT_WORDS = frozenset(
     """
     control controls vulnerability vulnerabilities vuln vulns use used using address addresses
-    capability capabilities block blocks stop stops one ones list attack security
+    capability capabilities block blocks stop stops one ones list attack security framework frameworks
     """.split()  # noqa: SIM905
 )
 SOFT_WEIGHT = 0.4

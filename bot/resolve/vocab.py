@@ -145,7 +145,8 @@ _MIN_SCORE_RE = re.compile(
 
 _COMPARE_RE = re.compile(
     r"(?<![\w-])(compare|comparison|compared|versus|vs\.?|side[\s-]by[\s-]side|across(?:\s+(?:all\s+)?frameworks)?"
-    r"|all\s+frameworks|every\s+framework|each\s+framework|between\s+frameworks)(?![\w-])",
+    r"|all\s+(?:the\s+)?frameworks|every\s+framework|each\s+framework|between\s+frameworks"
+    r"|which\s+frameworks|what\s+frameworks)(?![\w-])",
 )
 HELP_WORDS = frozenset(
     {"help", "usage", "commands", "command", "howto", "start", "examples", "example", "man"}
