@@ -184,11 +184,11 @@ class Answerer:
                 return Answer(False, resolution, view, Payload(view.text))
             rendered = self._render_message(view)
             return Answer(False, resolution, view, Payload(rendered.text, rendered.blocks))
+        if not payload:  # the terminal: no button state (nor its schema) to build
+            return self._answer_view(request, resolution)
         from bot.render.state import State
 
         state = State(request, compact=compact, page=min(max(1, page), 200))
-        if not payload:
-            return self._answer_view(state, resolution)
         return self._answer_state(state, resolution=resolution, notes=self.notes_for(resolution))
 
     def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
@@ -312,8 +312,7 @@ class Answerer:
             self._views.put(request, view)
         return view
 
-    def _answer_view(self, state: State, resolution: Resolution) -> Answer:
-        req = state.request
+    def _answer_view(self, req: ViewRequest, resolution: Resolution) -> Answer:
         return Answer(
             ok=True,
             resolution=resolution,

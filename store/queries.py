@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Dialect, Engine, Text, bindparam, cast, func, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.resolution import SCORE_CATEGORIES, Filters
@@ -152,8 +153,12 @@ class Reader:
                 _PREPARED.clear()
             prep = _PREPARED[key] = _Prepared(stmt, self.dialect)
         sql, args = prep.bind(params or {})
-        self.cursor.execute(sql, args)
-        fetched = self.cursor.fetchall()
+        dbapi = self.dialect.loaded_dbapi
+        try:
+            self.cursor.execute(sql, args)
+            fetched = self.cursor.fetchall()
+        except dbapi.Error as exc:  # the exceptions callers know (OperationalError, ...)
+            raise DBAPIError.instance(sql, args, exc, dbapi.Error) from exc
         make = prep.row._make
         if not prep.json:
             return [make(r) for r in fetched]

@@ -54,7 +54,15 @@ _SCHEMA = {
         "cp": {"const": 1},
     },
 }
-_validate = fastjsonschema.compile(_SCHEMA)
+_compiled: Any = None
+
+
+def _validate(data: Any) -> None:
+    """The schema check, compiled on first use (a CLI answer for the terminal never needs it)."""
+    global _compiled
+    if _compiled is None:
+        _compiled = fastjsonschema.compile(_SCHEMA)
+    _compiled(data)
 
 
 class StateError(ValueError):
