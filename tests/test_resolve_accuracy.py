@@ -6,6 +6,7 @@ target: the test prints every miss so a regression names the questions it broke.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,57 @@ def test_top1_accuracy_on_the_evaluation_set(eval_index: ResolverIndex) -> None:
     for miss in misses:
         print("  MISS", miss)
     assert accuracy >= TARGET, f"top-1 accuracy {accuracy:.1%} < {TARGET:.0%}:\n" + "\n".join(misses)
+
+
+def _one_typo(word: str, rng: random.Random) -> str:
+    """One keyboard slip inside ``word`` (never its first letter): swap, drop, insert or replace."""
+    i = rng.randrange(1, len(word) - 1)
+    op = rng.choice("sdir")
+    if op == "s":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if op == "d":
+        return word[:i] + word[i + 1 :]
+    if op == "i":
+        return word[:i] + rng.choice("aeiourstn") + word[i:]
+    return word[:i] + rng.choice("aeiourstn") + word[i + 1 :]
+
+
+def test_names_with_one_typo_resolve_to_their_technique(
+    eval_index: ResolverIndex, corpus_engine: Any
+) -> None:
+    """Beyond the hand-written cases: 300 current enterprise technique names drawn at random, each
+    with one slip in one word of five letters or more, must mostly still find their technique (or
+    a namesake: "Web Services" is two sub-techniques)."""
+    from sqlalchemy import select
+
+    from store.models import Technique
+
+    with corpus_engine.connect() as conn:
+        rows = conn.execute(
+            select(Technique.attack_id, Technique.name).where(
+                Technique.domain == "enterprise",
+                Technique.revoked.is_(False),
+                Technique.deprecated.is_(False),
+            )
+        ).all()
+    namesakes: dict[str, set[str]] = {}
+    for attack_id, name in rows:
+        namesakes.setdefault(name.casefold(), set()).add(attack_id)
+    rng = random.Random(7)
+    tried, misses = 0, []
+    for _attack_id, name in rng.sample(sorted(rows), 300):
+        words_ = name.split()
+        slots = [i for i, w in enumerate(words_) if len(w) >= 5 and w.isalpha()]
+        if not slots:
+            continue
+        i = rng.choice(slots)
+        words_[i] = _one_typo(words_[i], rng)
+        query = " ".join(words_)
+        res = resolve(eval_index, query)
+        got = res.techniques[0].id if res.techniques else None
+        tried += 1
+        if got not in namesakes[name.casefold()]:
+            misses.append(f"{query!r} → {got} (wanted {name})")
+    accuracy = 1 - len(misses) / tried
+    print(f"\none-typo names: {accuracy:.1%} of {tried}; misses:\n  " + "\n  ".join(misses))
+    assert tried >= 250 and accuracy >= 0.95, "\n".join(misses)

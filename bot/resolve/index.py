@@ -212,11 +212,13 @@ class ResolverIndex:
             if prefixed and len(prefixed) <= 12 and tid is None:
                 for w in prefixed:
                     found[self.vocab[w]] = 0.9 if len(prefixed) <= 3 else 0.8
-        if n >= 5:
+        if n >= 5 or (n == 4 and tid is None):
             # Optimal string alignment: one typo (a transposition included) costs one edit, and
             # "ipconfig" is not a typo of "config" as it would be under plain similarity ratios.
             # A known word only reaches near-identical ones.  (Cut-offs sit just under 4/5 and
-            # 5/6: rapidfuzz compares the normalised distance, where 1/5 rounds above 0.2.)
+            # 5/6: rapidfuzz compares the normalised distance, where 1/5 rounds above 0.2.)  An
+            # unknown four-letter word thus reaches only five-letter words one letter longer
+            # ("usrs" → "users", "shll" → "shell"), never a word of its own length.
             cutoff = 0.79 if tid is None else 0.84
             # A typo rarely changes both of the first two letters: compare only with words of a
             # similar length that share one of them, a tenth of the vocabulary.

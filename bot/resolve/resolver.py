@@ -387,8 +387,11 @@ class _Resolver:
             if w not in STOP_WORDS and w not in vocab.FAMILY_WORDS and w not in vocab.FRAMEWORK_WORDS
         ]
         expanded: list[str] = []
+        written: dict[str, str] = {}  # stem → the word as typed, for typos the stemmer mangled
         for w in plain[: MAX_SLOTS * 2]:
             sw = stem(w)
+            if sw != w and sw not in ix.abbreviations:
+                written.setdefault(sw, w)
             expanded.extend(ix.abbreviations.get(sw, (sw,)))
         expanded = list(dict.fromkeys(expanded))[:MAX_SLOTS]
         # Two words that together make one known word ("power shell", "side loading") are one.
@@ -415,6 +418,14 @@ class _Resolver:
             elif fuzzy_left > 0 and sum(c.isalpha() for c in t) >= 3:
                 fuzzy_left -= 1
                 cands = ix.match_token(t)
+                typed = written.get(t)
+                if typed and (not cands or cands[0][1] < 1.0):
+                    # "phshing" stems to "phsh", too far from anything; as typed it is one edit
+                    # from "phishing"
+                    merged: dict[int, float] = dict(cands)
+                    for tid, sim in ix.match_token(typed):
+                        merged[tid] = max(merged.get(tid, 0.0), sim)
+                    cands = tuple(sorted(merged.items(), key=lambda kv: -kv[1]))
             else:
                 cands = ()
             # the word itself when known, else its best approximate match
