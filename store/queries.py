@@ -467,25 +467,43 @@ def _passes(row: Any, filters: Filters) -> bool:
 
 
 def _line(row: Any, info: ReleaseInfo) -> MappingLine:
-    mt = row.mapping_type or ""
-    refs = row.references if isinstance(row.references, list) else []
-    return MappingLine(
-        key=f"{info.ref.framework_version}@{info.ref.attack_version}@{info.ref.domain}|{row.capability_id}|{row.attack_id}|{mt}",
-        framework=row.framework,
-        capability_id=row.capability_id or "",
-        capability_name=(row.capability_name or "").strip(),
-        capability_id_as_written=row.capability_id_as_written or row.capability_id or "",
-        group=row.capability_group,
-        attack_id=row.attack_id or "",
-        attack_name=(row.attack_name or "").strip(),
-        mapping_type=mt,
-        mapping_type_label=info.type_label(mt),
-        score_category=row.score_category,
-        score_value=row.score_value,
-        comments=split_comments(row.comments, row.license_requirements),
-        license_requirements=(row.license_requirements or "").strip() or None,
-        references=tuple(str(r) for r in refs if r),
-    )
+    return _lines([row], info)[0]
+
+
+def _lines(rows: Iterable[Any], info: ReleaseInfo) -> list[MappingLine]:
+    """Rows of one release as lines; its type labels and key prefix are worked out once (a
+    big control has hundreds of rows)."""
+    ref = info.ref
+    prefix = f"{ref.framework_version}@{ref.attack_version}@{ref.domain}|"
+    labels: dict[str, str] = {}
+    out = []
+    for row in rows:
+        mt = row.mapping_type or ""
+        label = labels.get(mt)
+        if label is None:
+            label = labels[mt] = info.type_label(mt)
+        refs = row.references
+        lic = row.license_requirements
+        out.append(
+            MappingLine(
+                key=f"{prefix}{row.capability_id}|{row.attack_id}|{mt}",
+                framework=row.framework,
+                capability_id=row.capability_id or "",
+                capability_name=(row.capability_name or "").strip(),
+                capability_id_as_written=row.capability_id_as_written or row.capability_id or "",
+                group=row.capability_group,
+                attack_id=row.attack_id or "",
+                attack_name=(row.attack_name or "").strip(),
+                mapping_type=mt,
+                mapping_type_label=label,
+                score_category=row.score_category,
+                score_value=row.score_value,
+                comments=split_comments(row.comments, lic) if row.comments else None,
+                license_requirements=(lic.strip() or None) if lic else None,
+                references=tuple(str(r) for r in refs if r) if isinstance(refs, list) else (),
+            )
+        )
+    return out
 
 
 def _line_order(line: MappingLine) -> tuple[Any, ...]:
@@ -542,17 +560,25 @@ _TECHNIQUE_COLS = (
 
 
 _TECHNIQUES = select(*_TECHNIQUE_COLS).where(Technique.attack_id.in_(bindparam("ids", expanding=True)))
+# What grouping a control's techniques by tactic needs, for hundreds of them.
+_TECHNIQUE_TACTICS = select(
+    Technique.attack_id, Technique.domain, _json(Technique.tactics), Technique.revoked
+).where(Technique.attack_id.in_(bindparam("ids", expanding=True)))
 _TECHNIQUES_DESCRIBED = select(*_TECHNIQUE_COLS, Technique.description).where(
     Technique.attack_id.in_(bindparam("ids", expanding=True))
 )
 
 
-def _techniques(session: Source, ids: Iterable[str], *, description: bool = False) -> dict[str, Any]:
-    """ATT&CK rows by ID (the description, long, only when asked for)."""
+def _techniques(
+    session: Source, ids: Iterable[str], *, description: bool = False, tactics_only: bool = False
+) -> dict[str, Any]:
+    """ATT&CK rows by ID (the description, long, only when asked for; ``tactics_only``: ID,
+    domain, tactics and revoked alone)."""
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    rows = _q(session, _TECHNIQUES_DESCRIBED if description else _TECHNIQUES, {"ids": ids})
+    stmt = _TECHNIQUE_TACTICS if tactics_only else _TECHNIQUES_DESCRIBED if description else _TECHNIQUES
+    rows = _q(session, stmt, {"ids": ids})
     out: dict[str, Any] = {}
     for t in rows:  # prefer a current object when a domain has the ID twice
         if t.attack_id not in out or (out[t.attack_id].revoked and not t.revoked):
@@ -739,7 +765,7 @@ def technique_view(
         shown = [r for r in mapped if _passes(r, filters)]
         hidden += len(mapped) - len(shown)
         file_name = file_name or next((r.attack_name for r in release_rows if r.attack_name), "")
-        lines = [_line(r, info) for r in shown]
+        lines = _lines(shown, info)
         sections.append(
             FrameworkSection(
                 framework=fw,
@@ -852,8 +878,8 @@ def capability_view(
     rows = _q(session, _CAPABILITY_ROWS, {**key, "pk": info.pk}) if info else []
     mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
     shown = [r for r in mapped if _passes(r, filters)]
-    lines = [_line(r, info) for r in shown] if info else []
-    techs = _techniques(session, [ln.attack_id for ln in lines])
+    lines = _lines(shown, info) if info else []
+    techs = _techniques(session, [ln.attack_id for ln in lines], tactics_only=True)
     tactic_lookup = tactic_names(session)
     by_tactic: dict[str, list[MappingLine]] = defaultdict(list)
     order: dict[str, int] = {}
