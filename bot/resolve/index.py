@@ -229,10 +229,11 @@ class ResolverIndex:
             for w, score, _ in process.extract(
                 token, pool, scorer=OSA.normalized_similarity, score_cutoff=cutoff, limit=4
             ):
-                tid2 = self.vocab[self._surface.get(w, w)]
                 sim = 0.6 + 0.35 * max(0.0, score - 0.8) / 0.2
-                if found.get(tid2, 0.0) < sim:
-                    found[tid2] = sim
+                for near in (w, self._surface.get(w)):  # the word, and the stem names index it by
+                    tid2 = self.vocab.get(near) if near else None
+                    if tid2 is not None and found.get(tid2, 0.0) < sim:
+                        found[tid2] = sim
         return tuple(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
@@ -487,9 +488,9 @@ class _Builder:
             for tid in vtids:
                 ix.postings[tid].append(vid)
         ix._sorted_words = sorted(ix.words)
-        ix._surface = {w: st for w, st in surface.items() if st != w and st in ix.vocab and w not in ix.vocab}
+        ix._surface = {w: st for w, st in surface.items() if st != w and st in ix.vocab}
         by_len: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        for w in itertools.chain(ix.words, ix._surface):
+        for w in itertools.chain(ix.words, (w for w in ix._surface if w not in ix.vocab)):
             if not w.isdigit() and len(w) >= 2:
                 by_len[(len(w), w[0])].append(w)
                 by_len[(len(w), "", w[1])].append(w)
