@@ -49,7 +49,8 @@ WORD_RE = re.compile(r"(?<![\w.\-])[A-Za-z][A-Za-z0-9]+(?![\w\-])")
 URL_RE = re.compile(r"https?://[^\s<>\"']{1,2000}", re.I)
 TACTIC_ID_RE = re.compile(r"(?<![A-Za-z0-9])[tT][aA]\s?(\d{4})(?![0-9])")
 
-_ME_FRAMEWORKS = {
+# Mappings Explorer project slugs (in its URLs) → framework keys of the data
+EXPLORER_PROJECTS = {
     "nist": "nist_800_53",
     "nist_800_53": "nist_800_53",
     "m365": "m365",
@@ -65,6 +66,8 @@ _ME_FRAMEWORKS = {
     "intel": "intel-vpro",
     "csa": "csa_ccm",
     "csa_ccm": "csa_ccm",
+    "ccm": "csa_ccm",
+    "intel_vpro": "intel-vpro",
 }
 
 
@@ -95,7 +98,7 @@ def read_url(url: str) -> UrlFacts:
         if "external" in lowered:
             i = lowered.index("external")
             if i + 1 < len(parts):
-                framework = _ME_FRAMEWORKS.get(lowered[i + 1])
+                framework = EXPLORER_PROJECTS.get(lowered[i + 1])
             tail = parts[i + 2 :]
             meta = re.compile(
                 r"(attack-\d|domain-|[a-z_-]*-?rev\d|[a-z_-]+-\d{2}\.\d{2}\.\d{4}|[a-z_-]+-v?\d+\.\d)", re.I

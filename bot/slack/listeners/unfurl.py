@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from bot.resolve.ids import EXPLORER_PROJECTS
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, guarded, just_ack, public
 
@@ -20,23 +21,6 @@ log = logging.getLogger(__name__)
 MAX_LINKS = 5
 _TECHNIQUE_PATH = re.compile(r"/techniques/(T\d{4})(?:[/.](\d{3}))?(?:/|$)", re.IGNORECASE)
 _EXPLORER = "/mappings-explorer/"
-# Mappings Explorer project slugs → framework keys of the data
-EXPLORER_PROJECTS = {
-    "nist": "nist_800_53",
-    "nist_800_53": "nist_800_53",
-    "m365": "m365",
-    "aws": "aws",
-    "azure": "azure",
-    "gcp": "gcp",
-    "veris": "veris",
-    "kev": "kev",
-    "cri_profile": "cri_profile",
-    "cri": "cri_profile",
-    "csa_ccm": "csa_ccm",
-    "ccm": "csa_ccm",
-    "intel-vpro": "intel-vpro",
-    "intel_vpro": "intel-vpro",
-}
 _CAPABILITY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.()\-]{0,80}$")
 _NOT_CAPABILITY = re.compile(
     r"^(attack-[\d.]+|domain-\w+|index\.html?|[\w-]*rev\d|capabilities?|groups?)$", re.IGNORECASE
