@@ -208,6 +208,8 @@ class Technique(Base):
     # One STIX object can sit in two domains' bundles, so STIX IDs are unique per domain.
     __table_args__ = (
         Index("ix_techniques_attack_id", "attack_id"),
+        # Sub-techniques of any number of parents in one indexed select.
+        Index("ix_techniques_parent", "parent_attack_id"),
         UniqueConstraint("domain", "stix_id", name="uq_technique_stix"),
     )
 

@@ -666,36 +666,20 @@ def _mitigations(session: Source, technique_id: str) -> tuple[MitigationLine, ..
     return tuple(sorted((MitigationLine(r.attack_id, r.name, r.url) for r in rows), key=lambda m: m.id))
 
 
-_SUBTECHNIQUES = (
-    select(Technique.parent_attack_id, Technique.attack_id, Technique.name)
-    .where(
-        Technique.parent_attack_id.in_(bindparam("parents", expanding=True)),
-        Technique.revoked.is_(False),
-        Technique.deprecated.is_(False),
-    )
-    .order_by(Technique.attack_id)
-)
-
-
-# "T1048." < "T1048.001" < "T1048/" ('/' follows '.'), so one parent's sub-techniques are a
-# range of the attack_id index instead of a scan of the table and its long descriptions.
-_SUBTECHNIQUES_OF_ONE = _SUBTECHNIQUES.where(
-    Technique.attack_id > bindparam("lo"), Technique.attack_id < bindparam("hi")
+# Ordered in Python: an ORDER BY attack_id would have SQLite walk the attack_id index (the
+# whole table) rather than seek the parent one.
+_SUBTECHNIQUES = select(Technique.parent_attack_id, Technique.attack_id, Technique.name).where(
+    Technique.parent_attack_id.in_(bindparam("parents", expanding=True)),
+    Technique.revoked.is_(False),
+    Technique.deprecated.is_(False),
 )
 
 
 def _subtechniques(session: Source, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Current sub-techniques per parent, by ID; one statement whatever the number of parents."""
     if not parent_ids:
         return {}
-    if len(parent_ids) <= 8:  # a view's few: ranges the attack_id index serves
-        rows = [
-            r
-            for p in parent_ids
-            if "." not in p  # sub-techniques have none
-            for r in _q(session, _SUBTECHNIQUES_OF_ONE, {"lo": f"{p}.", "hi": f"{p}/", "parents": [p]})
-        ]
-    else:  # a digest's hundreds: one scan of the table
-        rows = _q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)})
+    rows = sorted(_q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)}), key=lambda r: r.attack_id)
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
         if r.parent_attack_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -206,7 +207,9 @@ def test_top_controls_prefers_scores_and_takes_turns_between_frameworks(session:
     assert [c.framework for c in per["T1048"]] == ["m365", "m365", "nist_800_53", "nist_800_53"]
 
 
-def test_batch_queries_do_not_grow_with_the_number_of_techniques(corpus_engine: Engine) -> None:
+def test_batch_queries_do_not_grow_with_the_number_of_techniques(
+    corpus_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy import event, select
 
     from store.models import Technique
@@ -216,11 +219,20 @@ def test_batch_queries_do_not_grow_with_the_number_of_techniques(corpus_engine: 
     def count(*args: object) -> None:
         statements.append(str(args[2]))
 
+    # Views and batches read through ``Reader.rows`` on the driver's cursor, past SQLAlchemy's
+    # execution events: count there too.
+    rows = q.Reader.rows
+
+    def counted(self: q.Reader, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+        statements.append(str(stmt))
+        return rows(self, stmt, params)
+
     with session_scope(corpus_engine) as s:
         many = list(s.scalars(select(Technique.attack_id).where(Technique.domain == "enterprise")).all())[
             :400
         ]
         event.listen(corpus_engine, "before_cursor_execute", count)
+        monkeypatch.setattr(q.Reader, "rows", counted)
         try:
             q.technique_coverage(s, many[:2], ALL)
             q.top_controls(s, many[:2], ALL)
@@ -229,6 +241,49 @@ def test_batch_queries_do_not_grow_with_the_number_of_techniques(corpus_engine: 
             cov = q.technique_coverage(s, many, ALL)
             top = q.top_controls(s, many, ALL)
         finally:
+            monkeypatch.undo()
             event.remove(corpus_engine, "before_cursor_execute", count)
     assert len(cov) == len(top) == len(many) == 400
-    assert len(statements) == few <= 6
+    assert 0 < len(statements) == few <= 6
+
+
+def test_the_read_path_gives_the_orm_values_on_both_backends(corpus_engine: Engine) -> None:
+    """Views read raw driver rows: JSON columns, dates and booleans must come out as the ORM
+    gives them, whatever the backend."""
+    from sqlalchemy import select
+
+    from store.models import Mapping, Release, Technique
+
+    with session_scope(corpus_engine) as s, q.reading(corpus_engine) as reader:
+        releases = {i.pk: i for i in q.load_releases(reader)}
+        for rel in s.scalars(select(Release)):
+            info = releases[rel.id]
+            assert info.ref.last_update == (rel.last_update.isoformat() if rel.last_update else None)
+            assert info.mapping_types == (rel.mapping_types or {})
+            assert info.capability_groups == (rel.capability_groups or {})
+        techs = list(s.scalars(select(Technique).where(Technique.attack_id.like("T1048%"))))
+        got = q._techniques(reader, [t.attack_id for t in techs], description=True)
+        for t in techs:
+            row = got[t.attack_id]
+            assert (row.tactics, row.platforms) == (t.tactics, t.platforms)
+            assert (bool(row.revoked), bool(row.is_subtechnique)) == (t.revoked, t.is_subtechnique)
+        m365 = select(Mapping).where(Mapping.attack_id == "T1048", Mapping.framework == "m365")
+        orm = {(m.release_id, m.position): m for m in s.scalars(m365)}
+        rows = q._q(reader, q._TECHNIQUE_ROWS, {"tid": "T1048", "pks": sorted({pk for pk, _ in orm})})
+        assert len(rows) == len(orm) > 0
+        for r in rows:
+            m = orm[(r.release_id, r.position)]
+            assert r.references == m.references and r.comments == m.comments
+        assert any(r.references for r in rows)
+
+
+def test_driver_errors_on_the_read_path_are_sqlalchemy_errors(tmp_path: Path) -> None:
+    """Callers (the CLI's "run countermap ingest first") catch SQLAlchemy's exception classes."""
+    from sqlalchemy.exc import OperationalError
+
+    from store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(OperationalError, match="no such table"), q.reading(engine) as reader:
+        q.load_releases(reader)
+    engine.dispose()

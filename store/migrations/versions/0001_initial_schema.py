@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:34:33.377245
+Create Date: 2026-11-28 10:44:17.922067
 """
 
 from __future__ import annotations
@@ -254,6 +254,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("techniques", schema=None) as batch_op:
         batch_op.create_index("ix_techniques_attack_id", ["attack_id"], unique=False)
+        batch_op.create_index("ix_techniques_parent", ["parent_attack_id"], unique=False)
 
     op.create_table(
         "digest_runs",
@@ -359,6 +360,7 @@ def downgrade() -> None:
     op.drop_table("mappings")
     op.drop_table("digest_runs")
     with op.batch_alter_table("techniques", schema=None) as batch_op:
+        batch_op.drop_index("ix_techniques_parent")
         batch_op.drop_index("ix_techniques_attack_id")
 
     op.drop_table("techniques")
