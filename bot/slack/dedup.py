@@ -17,12 +17,12 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, delete
-from sqlalchemy.dialects import postgresql, sqlite
 
 from store.db import write_connection
 from store.models import ProcessedEvent
@@ -33,6 +33,11 @@ REQUEST_PREFIX = "rq:"
 REQUEST_KEY_SECONDS = 600  # twice Bolt's timestamp tolerance
 EVENT_KEY_SECONDS = 2 * 86400  # Slack retries within minutes; keep a comfortable margin
 PRUNE_EVERY_SECONDS = 300
+KEY_CHARS = 100  # the column's width
+RECENT_SECONDS = 330  # Bolt's 5-minute timestamp window, plus clock skew
+RECENT_MAX = 50_000  # keys kept in memory per process (a few MB)
+MAX_BATCH_ROWS = 300  # rows per claim statement (SQLite allows 32,766 parameters)
+IDLE_RECHECK_SECONDS = 10.0
 
 
 _write_locks: dict[str, threading.Lock] = {}
@@ -66,19 +71,66 @@ class _Claim:
     done: bool = False
 
 
+class _Recent:
+    """Keys this process already claimed (or saw claimed), newest last, for ``RECENT_SECONDS``
+    and at most ``RECENT_MAX``: a replay that lands here again is refused without the database.
+    Only a shortcut: the database row stays the guard, so forgetting early is harmless."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first(self, key: str, now: float) -> bool:
+        """Remember ``key``; False if it was already remembered."""
+        with self._lock:
+            until = self._until.get(key)
+            if until is not None:
+                if until > now:
+                    return False
+                del self._until[key]  # re-added at the end: insertion order stays expiry order
+            self._until[key] = now + RECENT_SECONDS
+            if len(self._until) > RECENT_MAX:
+                self._forget_old(now)
+            return True
+
+    def _forget_old(self, now: float) -> None:
+        # Insertion order is expiry order: drop expired keys, then the oldest above the cap.
+        excess = len(self._until) - RECENT_MAX // 2
+        for key, until in list(self._until.items()):
+            if until > now and excess <= 0:
+                break
+            del self._until[key]
+            excess -= 1
+
+
 class Deduplicator:
-    """Claims keys in ``processed_events``; ``claim`` is True only for the first claimant."""
+    """Claims keys in ``processed_events``; ``claim`` is True only for the first claimant.
+
+    The claim is on every signed request's path, so it is one statement on one connection this
+    Deduplicator keeps for itself (no pool checkout, ping or ORM round), and on PostgreSQL its
+    commit does not wait for the WAL flush (``synchronous_commit`` off for that transaction
+    only): the row is visible to every other instance, and so enforced, as soon as it commits;
+    only a database crash within a fraction of a second could forget it, and Bolt's 5-minute
+    timestamp window still bounds any replay.  SQLite (WAL, ``synchronous=NORMAL``) does not sync
+    on commit either.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        # Built once: the hot path only binds parameters (RETURNING: rowcount is not reliable
-        # for ON CONFLICT DO NOTHING across drivers).
-        self._claim = (
-            insert(ProcessedEvent)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(ProcessedEvent.event_id)
+        self._pg = engine.dialect.name == "postgresql"
+        bind = ProcessedEvent.received_at.type.bind_processor(engine.dialect)
+        self._stamp: Callable[[dt.datetime], object] = bind or (lambda d: d)
+        into = f"INSERT INTO {ProcessedEvent.__tablename__} (event_id, team_id, received_at) "
+        done = " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        # PostgreSQL: one text whatever the batch size, so the server prepares it once.
+        self._pg_sql = (
+            into + "SELECT u.k, u.t, %s FROM unnest(%s::text[], %s::text[]) AS u(k, t) "
+            "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS s" + done
         )
+        self._sqlite_sql = into + "VALUES {}" + done  # {}: one "(?, ?, ?)" per row
+        self._recent = _Recent()
+        self._conn: Any = None  # the pooled DBAPI connection only the committing thread uses
+        self._conn_used = 0.0
         self._last_prune = 0.0
         self._prune_lock = threading.Lock()
         self._cv = threading.Condition()
@@ -88,13 +140,18 @@ class Deduplicator:
     def claim(self, keys: Sequence[tuple[str, str | None]]) -> list[bool]:
         """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen).
 
-        Group commit: the thread that finds no transaction running commits every claim queued
-        so far in one transaction; claims arriving meanwhile wait and go in the next one.  Alone,
-        a request commits its own claim on its own thread; under load, one commit serves many.
+        A key this process has seen lately is refused at once.  The rest go to the database by
+        group commit: the thread that finds no statement running writes every claim queued so
+        far in one statement; claims arriving meanwhile wait and go in the next one.  Alone, a
+        request writes its own claim on its own thread; under load, one statement serves many.
         """
         if not keys:
             return []
-        mine = _Claim(list(keys))
+        now = time.monotonic()
+        fresh = [self._recent.first(key[:KEY_CHARS], now) for key, _team in keys]
+        if not any(fresh):
+            return fresh
+        mine = _Claim([(key[:KEY_CHARS], team) for (key, team), f in zip(keys, fresh, strict=True) if f])
         with self._cv:
             self._pending.append(mine)
             while self._committing and not mine.done:
@@ -112,25 +169,80 @@ class Deduplicator:
         self._maybe_prune()
         if mine.error is not None:
             raise mine.error
-        return mine.results
+        won = iter(mine.results)
+        return [f and next(won) for f in fresh]
 
     def _commit(self, batch: list[_Claim]) -> None:
-        now = dt.datetime.now(dt.UTC)
+        rows = list({key: team for claim in batch for key, team in claim.keys}.items())
         try:
-            with process_write_lock(self.engine), write_connection(self.engine) as conn:
-                for claim in batch:
-                    claim.results = [
-                        conn.execute(
-                            self._claim, {"event_id": key[:100], "team_id": team_id, "received_at": now}
-                        ).first()
-                        is not None
-                        for key, team_id in claim.keys
-                    ]
+            inserted: set[str] = set()
+            for i in range(0, len(rows), MAX_BATCH_ROWS):
+                inserted |= self._insert(rows[i : i + MAX_BATCH_ROWS])
+            for claim in batch:
+                claim.results = [key in inserted for key, _team in claim.keys]
         except Exception as exc:
             for claim in batch:
                 claim.error = exc
         for claim in batch:
             claim.done = True
+
+    def _insert(self, rows: list[tuple[str, str | None]]) -> set[str]:
+        """The keys of ``rows`` that this statement inserted (the others were there already)."""
+        stamp = self._stamp(dt.datetime.now(dt.UTC))
+        with process_write_lock(self.engine):
+            conn = self._connection()
+            try:
+                cur = conn.cursor()
+                try:
+                    if self._pg:
+                        cur.execute(self._pg_sql, (stamp, [k for k, _ in rows], [t for _, t in rows]))
+                    else:
+                        cur.execute(
+                            self._sqlite_sql.format(", ".join(["(?, ?, ?)"] * len(rows))),
+                            [v for key, team in rows for v in (key, team, stamp)],
+                        )
+                    return {str(r[0]) for r in cur.fetchall()}
+                finally:
+                    cur.close()
+            except Exception:
+                # Whatever went wrong, the next claim starts on a fresh connection; this one
+                # fails open (the guard lets the request through and logs it).
+                self._drop_connection(invalidate=True)
+                raise
+
+    def _connection(self) -> Any:
+        """The kept DBAPI connection, in autocommit (each claim statement is its own transaction).
+        After a quiet spell it goes back to the pool and a fresh checkout (pinged) replaces it."""
+        now = time.monotonic()
+        if self._conn is not None and now - self._conn_used > IDLE_RECHECK_SECONDS:
+            self._drop_connection()
+        if self._conn is None:
+            conn = self.engine.raw_connection()
+            if self._pg:
+                conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            self._conn = conn
+        self._conn_used = now
+        return self._conn
+
+    def _drop_connection(self, *, invalidate: bool = False) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if invalidate:
+                conn.invalidate()
+                return
+            if self._pg:
+                conn.dbapi_connection.autocommit = False
+            conn.close()
+        except Exception:
+            log.debug("releasing the claim connection failed", exc_info=True)
+
+    def close(self) -> None:
+        """Give the kept connection back (the worker is stopping)."""
+        with self._cv:
+            if not self._committing:
+                self._drop_connection()
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
