@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
@@ -27,6 +28,7 @@ from bot.slack.dedup import Deduplicator, request_key
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, just_ack, report
 from bot.slack.lookups import LookupLog
+from bot.slack.memo import AnswerMemo
 from bot.slack.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -71,13 +73,15 @@ def build_app(
         admin=AdminPolicy(settings),
         pool=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
         readiness=Readiness(answerer),
+        dedup=Deduplicator(engine),
+        memo=AnswerMemo(answerer),
     )
     # Build the resolver index now, in the background, rather than in the first user's ack; then
     # keep checking for new data off the request path.
     deps.readiness.start()
     if not deps.readiness.judgeable:
         deps.pool.submit(_warm_up, answerer)
-    app.middleware(delivery_guard(Deduplicator(engine)))
+    app.middleware(DeliveryGuard(deps.dedup))
     register_all(app, deps)
     # Events nobody needs to act on (most channel messages) still get their 200, or Slack retries;
     # link buttons (ATT&CK pages) send block_actions too, and an unanswered click shows an error.
@@ -104,12 +108,24 @@ def _warm_up(answerer: Answerer) -> None:
         log.exception("could not build the resolver index at start; the first question will try again")
 
 
-def delivery_guard(dedup: Deduplicator) -> Callable[..., BoltResponse]:
-    """Middleware: refuse a replayed signed request (401) and drop a duplicate event (200, no
-    listener).  Runs after Bolt's signature check, so only genuine requests are remembered.
-    Database trouble lets the request through: answering twice beats never answering."""
+class DeliveryGuard(Middleware):
+    """Refuse a replayed signed request (401) and drop a duplicate event (200, no listener).
+    Runs after Bolt's signature check, so only genuine requests are remembered.  Database
+    trouble lets the request through: answering twice beats never answering.
 
-    def guard(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+    A ``Middleware`` subclass rather than a function: Bolt then calls it directly, without
+    working out its arguments by name on every request."""
+
+    def __init__(self, dedup: Deduplicator) -> None:
+        self.dedup = dedup
+
+    @property
+    def name(self) -> str:
+        return "DeliveryGuard"
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
         body = req.body or {}
         team_id = body.get("team_id") or (body.get("team") or {}).get("id")
         keys: list[tuple[str, str | None]] = []
@@ -122,7 +138,7 @@ def delivery_guard(dedup: Deduplicator) -> Callable[..., BoltResponse]:
         if not keys:
             return next()
         try:
-            first_seen = dedup.claim(keys)
+            first_seen = self.dedup.claim(keys)
         except Exception:
             log.exception("could not record the delivery; handling it anyway")
             return next()
@@ -137,5 +153,3 @@ def delivery_guard(dedup: Deduplicator) -> Callable[..., BoltResponse]:
         if event_id and not first_seen[-1]:
             return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
         return next()
-
-    return guard

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, Responder, log, message_args, report
+from bot.slack.memo import Answered
 from bot.slack.messages import esc
 from bot.slack.messages.common import (
     apology_payload,
@@ -31,7 +32,11 @@ from bot.views import framework_label
 
 HELP_WORDS = frozenset({"help", "?", "examples", "usage"})
 DIGEST_CHANGES = frozenset({"subscribe", "sub", "on", "set", "unsubscribe", "unsub", "off", "stop"})
-_TECHNIQUE_COMMAND = re.compile(r"^/t\d{4}$", re.IGNORECASE)
+
+
+def commands_pattern(command_name: str) -> re.Pattern[str]:
+    """The main command exactly, or any ``/t`` + four digits (any case)."""
+    return re.compile(rf"^(?:{re.escape(command_name)}|(?i:/t\d{{4}}))$")
 
 
 def question_of(command: str, text: str, command_name: str) -> str:
@@ -43,16 +48,15 @@ def question_of(command: str, text: str, command_name: str) -> str:
 
 
 def register(app: App, deps: Deps) -> None:
-    handler = _make_handler(deps)
-    app.command(deps.settings.command_name)(handler)
-    # Every technique command the manifest may carry, configured or added later by an admin.
-    app.command(_TECHNIQUE_COMMAND)(handler)
+    # The main command and every technique command the manifest may carry (configured, or added
+    # later by an admin), in one listener: Bolt works out a matcher's arguments on every request.
+    app.command(commands_pattern(deps.settings.command_name))(_make_handler(deps))
 
 
-def _make_handler(deps: Deps) -> Callable[..., None]:
+def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
     settings = deps.settings
 
-    def on_command(ack: Callable[..., None], body: dict[str, Any], client: WebClient) -> None:
+    def on_command(ack: Callable[..., None], body: dict[str, Any], client: WebClient) -> BoltResponse | None:
         command = str(body.get("command") or settings.command_name)
         text = question_of(command, str(body.get("text") or ""), settings.command_name)
         words = text.split()
@@ -61,9 +65,9 @@ def _make_handler(deps: Deps) -> Callable[..., None]:
 
         if not words or first in HELP_WORDS:
             _ack(ack, help_payload(settings))
-            return
+            return None
 
-        def work() -> Payload:
+        def work() -> Payload | Answered:
             if is_main and first == "watch":
                 return _watch(deps, client, body, words[1:])
             if is_main and first == "frameworks":
@@ -71,27 +75,32 @@ def _make_handler(deps: Deps) -> Callable[..., None]:
             if is_main and first == "digest":
                 return _digest(deps, client, body, text)
             frameworks = deps.cards.channel_frameworks(body.get("team_id") or "", body.get("channel_id"))
-            answer = deps.answerer.answer(text, frameworks=frameworks)
+            answered = deps.memo.answer(text, frameworks)
             deps.lookups.record(
-                answer,
+                answered.answer,
                 source="command",
                 query=text,
                 team_id=body.get("team_id"),
                 channel_id=body.get("channel_id"),
                 user_id=body.get("user_id"),
             )
-            return answer.payload
+            return answered
 
         try:
             result = deps.within_budget(work, quick=first not in ("watch", "digest", "frameworks"))
         except Exception as exc:
             _ack(ack, apology_payload(report("command", exc)))
-            return
+            return None
         if isinstance(result, Future):
             _ack(ack, working_payload(text))
             result.add_done_callback(lambda f: _respond_later(f, Responder.for_body(body)))
-            return
+            return None
+        if isinstance(result, Answered):
+            # The same as ack(response_type="ephemeral", text=..., blocks=...), serialised once
+            # per answer rather than per request (Bolt sends a listener's returned response).
+            return BoltResponse(status=200, body=result.ack_body)
         _ack(ack, result)
+        return None
 
     return on_command
 
@@ -100,9 +109,10 @@ def _ack(ack: Callable[..., None], payload: Payload) -> None:
     ack(response_type="ephemeral", **message_args(payload))
 
 
-def _respond_later(future: Future[Payload], respond: Responder) -> None:
+def _respond_later(future: Future[Payload | Answered], respond: Responder) -> None:
     try:
-        payload = future.result()
+        result = future.result()
+        payload = result.answer.payload if isinstance(result, Answered) else result
     except Exception as exc:
         payload = apology_payload(report("command", exc))
     try:

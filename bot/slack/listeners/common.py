@@ -23,7 +23,9 @@ from bot.answer import Answerer, Payload
 from bot.config import Settings
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
+from bot.slack.dedup import Deduplicator
 from bot.slack.lookups import LookupLog
+from bot.slack.memo import AnswerMemo
 from bot.slack.messages.common import apology_payload
 from bot.slack.readiness import Readiness
 
@@ -44,12 +46,15 @@ class Deps:
     admin: AdminPolicy
     pool: ThreadPoolExecutor  # answers that may outlive the ack budget finish here
     readiness: Readiness
+    dedup: Deduplicator
+    memo: AnswerMemo
     ack_budget: float = ACK_BUDGET_SECONDS
 
     def close(self) -> None:
         """Stop the background workers (tests build many apps in one process)."""
         self.readiness.stop()
         self.lookups.close()
+        self.dedup.close()
         self.pool.shutdown(wait=False)
 
     def within_budget(self, work: Callable[[], T], *, quick: bool = False) -> T | Future[T]:
