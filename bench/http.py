@@ -30,9 +30,10 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import selectors  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -92,6 +93,8 @@ class Phase:
     seconds: float
     errors: int
     wrong: int
+    server_cpu: list[float]  # seconds of CPU each server worker used during the phase
+    client_cpu: float  # seconds of CPU this process used (the load generator)
 
     @property
     def throughput(self) -> float:
@@ -104,87 +107,173 @@ class Phase:
         return data[min(len(data) - 1, round(q / 100 * (len(data) - 1)))]
 
 
-def signed_requests(count: int, response_url: str) -> list[tuple[bytes, dict[str, str]]]:
-    """Distinct signed bodies (the app refuses a replayed signature), built before timing."""
+def signed_requests(count: int, response_url: str, port: int) -> list[bytes]:
+    """Distinct signed HTTP/1.1 requests (the app refuses a replayed signature), built before
+    timing so the client spends almost nothing per request.  Each is signed exactly as Slack signs
+    (``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}``) at the moment it is built."""
     from slack_sdk.signature import SignatureVerifier
 
     verifier = SignatureVerifier(SECRET)
-    ts = str(int(time.time()))
     out = []
     for i in range(count):
+        ts = str(int(time.time()))
         body = urlencode({
             "token": "unused", "team_id": "T0TEAM001", "team_domain": "bench", "channel_id": "C0BENCH01",
             "channel_name": "soc", "user_id": "U0BENCH01", "user_name": "bench", "command": "/t1048",
             "text": "SC-07", "api_app_id": "A0APP0001", "response_url": response_url,
             "trigger_id": f"{time.time_ns()}.{i}.bench",
         })  # fmt: skip
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body) or "",
-        }
-        out.append((body.encode(), headers))
+        signature = verifier.generate_signature(timestamp=ts, body=body) or ""
+        data = body.encode()
+        head = (
+            f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(data)}\r\n"
+            f"X-Slack-Request-Timestamp: {ts}\r\nX-Slack-Signature: {signature}\r\n\r\n"
+        )
+        out.append(head.encode() + data)
+    return out
+
+
+class _Conn:
+    """One keep-alive client connection: the request in flight and what came back so far."""
+
+    __slots__ = ("buf", "need", "out", "sock", "started")
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.out = memoryview(b"")
+        self.buf = bytearray()
+        self.started = 0.0
+        self.need = -1  # total response length once the headers are in
+
+    def response(self) -> tuple[int, bytes, bool] | None:
+        """(status, body, server closes) once the whole response is in, else None."""
+        if self.need < 0:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return None
+            head = bytes(self.buf[:end]).decode("latin-1").lower()
+            length = re.search(r"\ncontent-length:\s*(\d+)", head)
+            if length is None:
+                raise http.client.HTTPException("response without Content-Length")
+            self.need = end + 4 + int(length.group(1))
+        if len(self.buf) < self.need:
+            return None
+        head_end = self.buf.find(b"\r\n\r\n")
+        head = bytes(self.buf[:head_end]).decode("latin-1").lower()
+        status = int(head.split(None, 2)[1])
+        body = bytes(self.buf[head_end + 4 : self.need])
+        del self.buf[: self.need]
+        self.need = -1
+        return status, body, "\nconnection: close" in head
+
+
+def cpu_seconds(pids: list[int]) -> list[float]:
+    """utime + stime of each process, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            out.append(0.0)
+            continue
+        out.append((int(fields[11]) + int(fields[12])) / tick)
     return out
 
 
 def run_phase(
-    port: int, label: str, clients: int, requests: list[tuple[bytes, dict[str, str]]], expect: bytes | None
+    port: int, label: str, clients: int, requests: list[bytes], expect: bytes | None, workers: list[int]
 ) -> Phase:
+    """``clients`` keep-alive connections, each sending its next request as soon as the previous
+    answer is complete, driven by one thread with ``selectors`` (cheap: the client shares the
+    machine's cores with the server).  Latency: first byte sent to last byte received."""
     latencies: list[float] = []
     errors = wrong = 0
-    lock = threading.Lock()
     queue = iter(requests)
     deadline = time.monotonic() + MAX_PHASE_SECONDS
+    sel = selectors.DefaultSelector()
 
-    def client() -> None:
-        nonlocal errors, wrong
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        mine: list[float] = []
-        try:
-            while time.monotonic() < deadline:
-                with lock:
-                    item = next(queue, None)
-                if item is None:
-                    break
-                body, headers = item
-                started = time.perf_counter()
-                try:
-                    conn.request("POST", "/slack/events", body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                except (OSError, http.client.HTTPException):
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                    with lock:
-                        errors += 1
-                    continue
-                mine.append((time.perf_counter() - started) * 1000)
-                if resp.status != 200 or (expect is not None and expect not in data):
-                    with lock:
-                        wrong += 1
-        finally:
-            conn.close()
-            with lock:
-                latencies.extend(mine)
+    def send_next(conn: _Conn | None) -> None:
+        item = next(queue, None)
+        if item is None:
+            if conn is not None:
+                sel.unregister(conn.sock)
+                conn.sock.close()
+            return
+        if conn is None:
+            conn = _Conn(port)
+            sel.register(conn.sock, selectors.EVENT_READ, conn)
+        conn.out = memoryview(item)
+        conn.started = time.perf_counter()
+        sent = conn.sock.send(conn.out)
+        conn.out = conn.out[sent:]
+        if conn.out:
+            sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    def drop(conn: _Conn) -> None:
+        sel.unregister(conn.sock)
+        conn.sock.close()
+
+    cpu_before, client_before = cpu_seconds(workers), time.process_time()
     started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Phase(label, clients, latencies, time.perf_counter() - started, errors, wrong)
+    for _ in range(clients):
+        send_next(None)
+    while sel.get_map() and time.monotonic() < deadline:
+        for key, mask in sel.select(timeout=1.0):
+            conn: _Conn = key.data
+            try:
+                if mask & selectors.EVENT_WRITE and conn.out:
+                    sent = conn.sock.send(conn.out)
+                    conn.out = conn.out[sent:]
+                    if not conn.out:
+                        sel.modify(conn.sock, selectors.EVENT_READ, conn)
+                if not mask & selectors.EVENT_READ:
+                    continue
+                chunk = conn.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("server closed the connection mid-request")
+                conn.buf += chunk
+                done = conn.response()
+            except (OSError, http.client.HTTPException, ValueError):
+                errors += 1
+                drop(conn)
+                send_next(None)
+                continue
+            if done is None:
+                continue
+            latencies.append((time.perf_counter() - conn.started) * 1000)
+            status, body, closing = done
+            if status != 200 or (expect is not None and expect not in body):
+                wrong += 1
+            if closing:
+                drop(conn)
+                send_next(None)
+            else:
+                send_next(conn)
+    seconds = time.perf_counter() - started
+    client_cpu = time.process_time() - client_before
+    server_cpu = [b - a for a, b in zip(cpu_before, cpu_seconds(workers), strict=True)]
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    sel.close()
+    return Phase(label, clients, latencies, seconds, errors, wrong, server_cpu, client_cpu)
 
 
 # --------------------------------------------------------------------------- servers
 
 
+def worker_pids(master_pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
+
+
 def worker_rss_mb(master_pid: int) -> list[float]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(master_pid)], capture_output=True, text=True
-    ).stdout
     sizes = []
-    for pid in out.split():
+    for pid in worker_pids(master_pid):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
@@ -224,8 +313,6 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -255,13 +342,12 @@ def measure(
 ) -> tuple[list[Phase], list[float]]:
     proc = start_server(cmd, env, port, tmp / f"{name}.log")
     try:
-        warm = signed_requests(100, "http://127.0.0.1:9/response_url")
-        run_phase(port, "warm-up", 4, warm, expect)
+        url = "http://127.0.0.1:9/r"
+        workers = worker_pids(proc.pid)
+        run_phase(port, "warm-up", 4, signed_requests(100, url, port), expect, workers)
         phases = [
-            run_phase(port, f"{name} x1", 1, signed_requests(args.requests, "http://127.0.0.1:9/r"), expect),
-            run_phase(
-                port, f"{name} x20", 20, signed_requests(args.requests * 5, "http://127.0.0.1:9/r"), expect
-            ),
+            run_phase(port, f"{name} x1", 1, signed_requests(args.requests, url, port), expect, workers),
+            run_phase(port, f"{name} x20", 20, signed_requests(args.requests * 5, url, port), expect, workers),  # noqa: E501
         ]
         rss = worker_rss_mb(proc.pid)
     finally:
@@ -325,13 +411,16 @@ def main() -> int:
     print(f"\nHTTP mode, gunicorn {args.workers} workers x {args.threads} threads, signed /t1048 SC-07\n")
     print(
         f"{'run':<16}{'clients':>8}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'req/s':>9}{'errors':>8}{'wrong':>7}"
+        f"{'req/s':>9}{'errors':>8}{'wrong':>7}{'server CPU ms/req':>19}{'client':>8}"
     )
     for p in [*cm, *ref]:
+        n = len(p.latencies_ms) or 1
+        split = "/".join(f"{c * 1000 / n:.2f}" for c in p.server_cpu)
         print(
             f"{p.label:<16}{p.clients:>8}{len(p.latencies_ms):>10}{p.pct(50):>9.2f}{p.pct(99):>9.2f}"
-            f"{p.throughput:>9.0f}{p.errors:>8}{p.wrong:>7}"
+            f"{p.throughput:>9.0f}{p.errors:>8}{p.wrong:>7}{split:>19}{p.client_cpu * 1000 / n:>8.2f}"
         )
+    print("(server CPU: per worker, summed over the phase and divided by its requests)")
     print()
     ratio1 = cm[0].throughput / ref[0].throughput if ref[0].throughput else 0
     ratio20 = cm[1].throughput / ref[1].throughput if ref[1].throughput else 0
