@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,11 @@ from sqlalchemy import Engine, delete
 
 from store.db import write_connection
 from store.models import ProcessedEvent
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite's busy wait alone keeps writers apart
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +46,67 @@ MAX_BATCH_ROWS = 300  # rows per claim statement (SQLite allows 32,766 parameter
 IDLE_RECHECK_SECONDS = 10.0
 
 
-_write_locks: dict[str, threading.Lock] = {}
+class _WriteLock:
+    """A thread lock and, for a database file, an exclusive ``flock`` on a file beside it."""
+
+    def __init__(self, path: str | None) -> None:
+        self._thread = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> _WriteLock:
+        self._thread.acquire()
+        if self._path is not None and fcntl is not None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # waits without holding the GIL
+            except OSError:
+                # Cannot lock the file (read-only folder?): SQLite's own busy wait still keeps
+                # writers apart, only less promptly.
+                log.warning("no write lock file at %s; relying on SQLite's busy wait", self._path)
+                self._close_file()
+                self._path = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+_write_locks: dict[tuple[int, str], _WriteLock] = {}
 _write_locks_guard = threading.Lock()
 
 
 def process_write_lock(engine: Engine) -> AbstractContextManager[object]:
-    """One lock per SQLite database per process, held around the Slack side's write transactions.
+    """Held around the Slack side's write transactions on SQLite, so that they queue instead of
+    meeting in SQLite's busy handler, which sleeps in growing steps (1, 2, 5, ... up to 100 ms)
+    while it waits and so makes the slowest requests slower by tens of milliseconds.
 
-    SQLite has a single write lock and its busy handler sleeps in growing steps (up to 100 ms)
-    while it waits, so writers in one process queue here instead, leaving one contender per
-    process.  PostgreSQL locks rows: nothing to do.
+    Threads of one process queue on a lock; processes on the same database file (gunicorn
+    workers, several servers on one host) on an ``flock`` of ``<database>-cmlock``, which wakes
+    the next writer as soon as the last one is done.  Other programs (ingest, digest) still meet
+    these writers in the busy handler.  PostgreSQL locks rows: nothing to do.
     """
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
-    key = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database
+    path = f"{database}-cmlock" if database and database != ":memory:" else None
+    key = (os.getpid(), engine.url.render_as_string(hide_password=True))  # never across a fork
     with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+        lock = _write_locks.get(key)
+        if lock is None:
+            lock = _write_locks[key] = _WriteLock(path)
+        return lock
 
 
 def request_key(signature: str) -> str:
