@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import subprocess
+import sys
+import textwrap
 import threading
+import time
+from pathlib import Path
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, select
 
 from bot.slack.dedup import Deduplicator, request_key
+from tests.conftest import PROJECT_ROOT
 
 
 def test_concurrent_claims_of_one_key_have_one_winner(engine: Engine) -> None:
@@ -39,3 +47,83 @@ def test_request_keys_fit_the_column_and_differ_per_signature() -> None:
     a = request_key("v0=" + "a" * 64)
     assert a.startswith("rq:") and len(a) <= 100
     assert a != request_key("v0=" + "b" * 64)
+
+
+def test_a_key_is_refused_again_in_this_process_and_by_another(engine: Engine) -> None:
+    from store.db import make_engine
+
+    here = Deduplicator(engine)
+    assert here.claim([("rq:once", "T1"), ("Ev-once", "T1")]) == [True, True]
+    assert here.claim([("rq:once", "T1")]) == [False]  # remembered in this process
+    assert here.claim([("rq:other", "T1"), ("Ev-once", "T1")]) == [True, False]
+    elsewhere = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        there = Deduplicator(elsewhere)  # knows nothing in memory: the database refuses
+        assert there.claim([("rq:once", "T1"), ("Ev-once", "T1"), ("rq:new", "T1")]) == [False, False, True]
+        there.close()
+    finally:
+        elsewhere.dispose()
+    here.close()
+
+
+def test_claimed_keys_are_pruned_after_their_window_only(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim statement writes received_at as the ORM does, so pruning compares it right."""
+    import bot.slack.dedup as dedup
+    from store.models import ProcessedEvent
+
+    d = Deduplicator(engine)
+    d.claim([("rq:old", "T1"), ("Ev-kept", "T1")])
+    assert d.prune() == 0  # nothing is past its window yet
+    monkeypatch.setattr(dedup, "REQUEST_KEY_SECONDS", -5)  # every request key is now "old"
+    assert d.prune() == 1
+    with engine.connect() as conn:
+        left = conn.execute(select(ProcessedEvent.event_id, ProcessedEvent.received_at)).all()
+    assert [row.event_id for row in left] == ["Ev-kept"]
+    received = left[0].received_at
+    now = dt.datetime.now(dt.UTC)
+    assert abs((received.replace(tzinfo=received.tzinfo or dt.UTC) - now).total_seconds()) < 60
+    d.close()
+
+
+def test_a_broken_claim_connection_fails_that_claim_only(engine: Engine) -> None:
+    d = Deduplicator(engine)
+    assert d.claim([("rq:before", "T1")]) == [True]
+    d._conn.dbapi_connection.close()  # the database went away under the kept connection
+    with pytest.raises(Exception):  # noqa: B017  # the guard logs it and lets the request through
+        d.claim([("rq:during", "T1")])
+    assert d.claim([("rq:after", "T1"), ("rq:before", "T1")]) == [True, False]
+    d.close()
+
+
+def test_sqlite_writers_in_different_processes_take_turns(tmp_path: Path) -> None:
+    """The write lock holds across processes (an flock beside the database file)."""
+    from bot.slack.dedup import process_write_lock
+    from store.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'locks.db'}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            sys.path.insert(0, {str(PROJECT_ROOT)!r})
+            from bot.slack.dedup import process_write_lock
+            from store.db import make_engine
+            with process_write_lock(make_engine({url!r})):
+                print("held", flush=True)
+                time.sleep(0.6)
+        """)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        engine = make_engine(url)
+        started = time.monotonic()
+        with process_write_lock(engine):
+            waited = time.monotonic() - started
+        engine.dispose()
+    finally:
+        holder.wait(timeout=30)
+    assert waited > 0.3
+    assert (tmp_path / "locks.db-cmlock").exists()
