@@ -180,6 +180,7 @@ class Deduplicator:
         )
         self._sqlite_sql = into + "VALUES {}" + done  # {}: one "(?, ?, ?)" per row
         self._recent = _Recent()
+        self._write_lock = process_write_lock(engine)  # this process's, looked up once
         self._conn: Any = None  # the pooled DBAPI connection only the committing thread uses
         self._conn_used = 0.0
         self._last_prune = 0.0
@@ -240,7 +241,7 @@ class Deduplicator:
     def _insert(self, rows: list[tuple[str, str | None]]) -> set[str]:
         """The keys of ``rows`` that this statement inserted (the others were there already)."""
         stamp = self._stamp(dt.datetime.now(dt.UTC))
-        with process_write_lock(self.engine):
+        with self._write_lock:
             conn = self._connection()
             try:
                 cur = conn.cursor()
