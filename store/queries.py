@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Dialect, Engine, Text, bindparam, cast, func, or_, select
+from sqlalchemy import Dialect, Engine, Text, bindparam, case, cast, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -410,17 +410,12 @@ _TECHNIQUE_ROWS = (
     .where(Mapping.attack_id == bindparam("tid"), Mapping.release_id.in_(_ids("pks")))
     .order_by(Mapping.position)
 )
-# By release (one per framework shown), so that the (attack_id, release_id, status) index
-# answers alone.
-_SUB_COUNTS = (
+# A technique's and its sub-techniques' mappings per release: the (attack_id, release_id,
+# status) index answers alone.
+_COUNTS_BY_FAMILY = (
     select(Mapping.attack_id, Mapping.release_id, func.count())
-    .where(Mapping.attack_id.in_(_ids("subs")), Mapping.release_id.in_(_ids("pks")), _LIVE)
+    .where(Mapping.attack_id.in_(_ids("tids")), _LIVE)
     .group_by(Mapping.attack_id, Mapping.release_id)
-)
-_COUNTS_BY_TECHNIQUE = (
-    select(Mapping.release_id, func.count())
-    .where(Mapping.attack_id == bindparam("tid"), _LIVE)
-    .group_by(Mapping.release_id)
 )
 _CAPABILITY_WHERE = (Mapping.framework == bindparam("fw")) & (Mapping.capability_id == bindparam("cid"))
 _COUNTS_BY_CAPABILITY = (
@@ -586,6 +581,37 @@ def _techniques(
     return out
 
 
+# A technique, its parent and its sub-techniques in one select (the description, long, for the
+# technique alone): what a technique or pair answer needs of ATT&CK besides mitigations.
+_FAMILY = select(
+    *_TECHNIQUE_COLS,
+    case((Technique.attack_id == bindparam("tid"), Technique.description)).label("description"),
+).where(
+    or_(
+        Technique.attack_id.in_(bindparam("ids", expanding=True)),
+        Technique.parent_attack_id == bindparam("tid"),
+    )
+)
+
+
+def _family(session: Source, technique_id: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """(the technique and its parent by ID, as ``_techniques`` gives them; its current
+    sub-techniques as (ID, name), by ID)."""
+    parent = technique_id.split(".")[0]
+    ids = [technique_id] if parent == technique_id else [technique_id, parent]
+    rows = _q(session, _FAMILY, {"tid": technique_id, "ids": ids})
+    loaded: dict[str, Any] = {}
+    subs = []
+    for t in rows:
+        if t.attack_id in ids:
+            if t.attack_id not in loaded or (loaded[t.attack_id].revoked and not t.revoked):
+                loaded[t.attack_id] = t
+        elif t.parent_attack_id == technique_id and not t.revoked and not t.deprecated:
+            subs.append((t.attack_id, t.name))
+    subs.sort(key=lambda s: s[0])
+    return loaded, subs
+
+
 def _ordered_tactics(tech: Any, tactics: dict[tuple[str, str], tuple[int, str]]) -> tuple[str, ...]:
     named = [tactics.get((tech.domain, s), (99, s.replace("-", " ").title())) for s in tech.tactics or []]
     return tuple(name for _, name in sorted(named))
@@ -624,7 +650,10 @@ def technique_header(
         )
     tactics = tactics if tactics is not None else tactic_names(session)
     related = [i for i in (tech.parent_attack_id, tech.revoked_by) if i]
-    others = _techniques(session, related) if related else {}
+    others = {i: loaded[i] for i in related if loaded is not None and i in loaded}
+    missing = [i for i in related if i not in others]
+    if missing:
+        others.update(_techniques(session, missing))
     attack, explorer = _technique_urls(tech.attack_id, tech.domain, attack_version or "16.1")
     parent = others.get(tech.parent_attack_id or "")
     replacement = others.get(tech.revoked_by or "")
@@ -724,16 +753,22 @@ def technique_view(
     filtered) release's mappings, sub-technique counts and non-mappable notes."""
     session = reader(session)
     releases = load_releases(session)
-    loaded = _techniques(session, [technique_id], description=True)
+    loaded, subs = _family(session, technique_id)
     own = loaded.get(technique_id)
     domain = filters.domain or domain or (own.domain if own else "enterprise")
     all_frameworks = list(dict.fromkeys(i.ref.framework for i in releases))
     chosen = pick_releases(releases, frameworks, filters, domain)
     newest_any = pick_releases(releases, all_frameworks, Filters(), domain)
-    subs = _subtechniques(session, [technique_id]).get(technique_id, [])
     sub_ids = [s for s, _ in subs]
 
-    counts = _release_counts(session, _COUNTS_BY_TECHNIQUE, {"tid": technique_id})
+    # Mappings per release of the technique and of its sub-techniques, in one indexed select.
+    counts: dict[int, int] = {}
+    sub_per_release: dict[str, dict[int, int]] = defaultdict(dict)
+    for attack_id, pk, n in _q(session, _COUNTS_BY_FAMILY, {"tids": [technique_id, *sub_ids]}):
+        if attack_id == technique_id:
+            counts[pk] = counts.get(pk, 0) + int(n)
+        else:
+            sub_per_release[attack_id][pk] = int(n)
     pks = [i.pk for i in chosen.values()]
     rows = _q(session, _TECHNIQUE_ROWS, {"tid": technique_id, "pks": pks}) if pks else []
     by_release: dict[int, list[Any]] = defaultdict(list)
@@ -763,14 +798,9 @@ def technique_view(
 
     sub_counts: list[SubTechniqueCount] = []
     if sub_ids and pks:
-        sub_rows = _q(session, _SUB_COUNTS, {"subs": sub_ids, "pks": pks})
-        fw_of = {info.pk: fw for fw, info in chosen.items()}
-        per: dict[str, dict[str, int]] = defaultdict(dict)
-        for attack_id, pk, n in sub_rows:
-            fw = fw_of[pk]
-            per[str(attack_id)][fw] = per[str(attack_id)].get(fw, 0) + int(n)
         for sid, sname in subs:
-            fw_counts = tuple((fw, per[sid][fw]) for fw in chosen if fw in per[sid])
+            per = sub_per_release.get(sid, {})
+            fw_counts = tuple((fw, per[info.pk]) for fw, info in chosen.items() if info.pk in per)
             sub_counts.append(SubTechniqueCount(sid, sname, sum(n for _, n in fw_counts), fw_counts))
     else:
         sub_counts = [SubTechniqueCount(sid, sname, 0) for sid, sname in subs]
@@ -926,11 +956,14 @@ def pair_view(
     """Whether and how one capability maps one technique, release by release."""
     session = reader(session)
     releases = load_releases(session)
-    domain = filters.domain or _domain_of(session, technique_id, domain)
+    loaded, family = _family(session, technique_id)
+    own = loaded.get(technique_id)
+    domain = filters.domain or domain or (own.domain if own else "enterprise")
     ref = _capability_ref(session, framework, capability_id)
     candidates = [i for i in releases if i.ref.framework == framework and _matches(i, filters, domain)]
     by_pk = {i.pk: i for i in candidates}
-    subs = [s for s, _ in _subtechniques(session, [technique_id]).get(technique_id, [])]
+    sub_names = dict(reversed(family))  # the first row of an ID, as _techniques gives it
+    subs = list(sub_names)
     params = {"fw": framework, "cid": ref.id, "tids": [technique_id, *subs], "pks": list(by_pk)}
     rows = _q(session, _PAIR_ROWS, params) if by_pk else []
     per_release: dict[int, list[MappingLine]] = defaultdict(list)
@@ -947,16 +980,16 @@ def pair_view(
         PairRelease(i.ref, tuple(sorted(per_release.get(i.pk, []), key=_line_order))) for i in candidates
     )
     mapped = any(pr.lines for pr in pair_releases)
-    sub_techs = _techniques(session, list(sub_hits))
     subtechniques = tuple(
-        TechniqueRef(sid, sub_techs[sid].name if sid in sub_techs else name, domain)
-        for sid, name in sorted(sub_hits.items())
+        TechniqueRef(sid, sub_names.get(sid) or name, domain) for sid, name in sorted(sub_hits.items())
     )
     closest: tuple[ControlLine, ...] = ()
     if not mapped and candidates:
         closest = _closest(session, technique_id, ref, candidates[0])
     attack_version = candidates[0].ref.attack_version if candidates else None
-    header = technique_header(session, technique_id, attack_version=attack_version, domain=domain)
+    header = technique_header(
+        session, technique_id, attack_version=attack_version, domain=domain, loaded=loaded
+    )
     notes = (
         [] if candidates else [f"No {domain} release of {framework_label(framework)} matches the filters."]
     )
