@@ -418,8 +418,10 @@ _COUNTS_BY_FAMILY = (
     .group_by(Mapping.attack_id, Mapping.release_id)
 )
 _CAPABILITY_WHERE = (Mapping.framework == bindparam("fw")) & (Mapping.capability_id == bindparam("cid"))
-_COUNTS_BY_CAPABILITY = (
-    select(Mapping.release_id, func.count()).where(_CAPABILITY_WHERE, _LIVE).group_by(Mapping.release_id)
+_CAPABILITY_PRESENCE = (
+    select(Mapping.release_id, func.count(), func.sum(case((_LIVE, 1), else_=0)))
+    .where(_CAPABILITY_WHERE)
+    .group_by(Mapping.release_id)
 )
 _CAPABILITY_RELEASES = select(Mapping.release_id).where(_CAPABILITY_WHERE).distinct()
 _CAPABILITY_ROWS = (
@@ -716,11 +718,6 @@ def _subtechniques(session: Source, parent_ids: Sequence[str]) -> dict[str, list
     return out
 
 
-def _release_counts(session: Source, stmt: Any, params: dict[str, Any]) -> dict[int, int]:
-    """Mappings (not non-mappable rows) per release for one technique or one capability."""
-    return {r[0]: int(r[1]) for r in _q(session, stmt, params)}
-
-
 def _other_releases(
     releases: Sequence[ReleaseInfo], counts: dict[int, int], framework: str, shown: ReleaseInfo | None
 ) -> tuple[tuple[ReleaseRef, int], ...]:
@@ -842,6 +839,13 @@ def technique_view(
 _CAPABILITY = select(
     Capability.capability_id, Capability.name, Capability.group, Capability.group_name
 ).where(Capability.framework == bindparam("fw"), Capability.capability_id == bindparam("cid"))
+_CAPABILITY_DESCRIBED = select(
+    Capability.capability_id,
+    Capability.name,
+    Capability.group,
+    Capability.group_name,
+    Capability.description,
+).where(Capability.framework == bindparam("fw"), Capability.capability_id == bindparam("cid"))
 _DESCRIPTIONS = select(CapabilityDescription.framework_version, CapabilityDescription.description).where(
     CapabilityDescription.framework == bindparam("fw"),
     CapabilityDescription.capability_id == bindparam("cid"),
@@ -852,25 +856,41 @@ _STORED_DESCRIPTION = select(Capability.description).where(
 
 
 def _capability_ref(session: Source, framework: str, capability_id: str) -> CapabilityRef:
-    found = _q(session, _CAPABILITY, {"fw": framework, "cid": capability_id})
+    return _capability(session, framework, capability_id)[0]
+
+
+def _capability(
+    session: Source, framework: str, capability_id: str, *, described: bool = False
+) -> tuple[CapabilityRef, list[str | None]]:
+    """The capability, and (``described``) its stored description as ``[text]``, ``[]`` when
+    the capability is not stored."""
+    stmt = _CAPABILITY_DESCRIBED if described else _CAPABILITY
+    found = _q(session, stmt, {"fw": framework, "cid": capability_id})
     if not found:
-        return CapabilityRef(framework, capability_id, capability_id)
+        return CapabilityRef(framework, capability_id, capability_id), []
     cap = found[0]
-    return CapabilityRef(
+    ref = CapabilityRef(
         framework, cap.capability_id, (cap.name or cap.capability_id).strip(), cap.group, cap.group_name
     )
+    return ref, [cap.description] if described else []
 
 
 def _capability_description(
-    session: Source, framework: str, capability_id: str, framework_version: str | None
+    session: Source,
+    framework: str,
+    capability_id: str,
+    framework_version: str | None,
+    stored: list[str | None] | None = None,
 ) -> str | None:
-    """The description list of the same framework version first, else any, else the stored one."""
+    """The description list of the same framework version first, else any, else the stored one
+    (``stored``: already read with the capability)."""
     key = {"fw": framework, "cid": capability_id}
     rows = _q(session, _DESCRIPTIONS, key)
     if rows:
         rows = sorted(rows, key=lambda r: (r[0] != framework_version, [-n for n in version_key(r[0] or "")]))
         return str(rows[0][1]).strip() or None
-    stored = _scalars(session, _STORED_DESCRIPTION, key)
+    if stored is None:
+        stored = _scalars(session, _STORED_DESCRIPTION, key)
     return stored[0].strip() if stored and stored[0] else None
 
 
@@ -880,14 +900,16 @@ def capability_view(
     """A control's techniques in its framework's newest (or the filtered) release, by tactic."""
     session = reader(session)
     releases = load_releases(session)
-    ref = _capability_ref(session, framework, capability_id)
+    ref, stored = _capability(session, framework, capability_id, described=True)
     key = {"fw": framework, "cid": ref.id}
-    counts = _release_counts(session, _COUNTS_BY_CAPABILITY, key)
+    # Per release: rows at all (mapped or marked non-mappable) and mappings, in one select.
+    presence = _q(session, _CAPABILITY_PRESENCE, key)
+    counts = {pk: int(live) for pk, _, live in presence if live}
     candidates = [
         i for i in releases if i.ref.framework == framework and _matches(i, filters, filters.domain)
     ]
-    # Newest release that has the capability at all (mapped or marked non-mappable).
-    present = set(_scalars(session, _CAPABILITY_RELEASES, key))
+    # Newest release that has the capability at all.
+    present = {pk for pk, _, _ in presence}
     info = next((i for i in candidates if i.pk in present), candidates[0] if candidates else None)
     rows = _q(session, _CAPABILITY_ROWS, {**key, "pk": info.pk}) if info else []
     mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
@@ -928,7 +950,7 @@ def capability_view(
     return CapabilityView(
         capability=ref,
         description=_capability_description(
-            session, framework, ref.id, info.ref.framework_version if info else None
+            session, framework, ref.id, info.ref.framework_version if info else None, stored
         ),
         release=info.ref if info else None,
         tactics=tactics,
