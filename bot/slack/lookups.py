@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 
 SOURCES = ("command", "mention", "dm", "card", "shortcut", "modal", "unfurl")
 MAX_QUERY_CHARS = 500
+_COLUMNS = (
+    "team_id",
+    "channel_id",
+    "user_id",
+    "source",
+    "query",
+    "technique_ids",
+    "capability_ids",
+    "created_at",
+)
+_SQLITE_ROWS = 1000  # rows per statement: 8 parameters each, far below SQLite's 32,766
 
 
 @dataclass(frozen=True)
@@ -98,10 +109,42 @@ class LookupLog:
 
     def _write(self, rows: list[dict[str, object]]) -> None:
         try:
-            with process_write_lock(self.engine), write_connection(self.engine) as conn:
-                conn.execute(insert(Lookup), rows)
+            if self.engine.dialect.name == "sqlite":
+                self._write_sqlite(rows)
+            else:
+                with write_connection(self.engine) as conn:
+                    conn.execute(insert(Lookup), rows)
         except Exception:
             log.exception("could not log %d look-up(s)", len(rows))
+
+    def _write_sqlite(self, rows: list[dict[str, object]]) -> None:
+        """One multi-row statement per chunk, its parameters made before taking the write lock.
+
+        SQLite has one write lock for the whole database, and every request's replay guard needs
+        it.  Inserted row by row (``executemany``), the lock stays held across one call into
+        SQLite per row, and between calls this thread waits for the GIL behind the worker's busy
+        threads: tens of milliseconds under load, during which every worker's requests wait.
+        One statement takes the lock, inserts and commits inside a single call (no GIL held).
+        """
+        dialect = self.engine.dialect
+        table = Lookup.__table__
+        binds = [(name, table.c[name].type.bind_processor(dialect)) for name in _COLUMNS]
+        values = [bind(row[name]) if bind else row[name] for row in rows for name, bind in binds]
+        width = len(_COLUMNS)
+        placeholders = "(" + ", ".join("?" * width) + ")"
+        for start in range(0, len(rows), _SQLITE_ROWS):
+            chunk = values[start * width : (start + _SQLITE_ROWS) * width]
+            sql = f"INSERT INTO {Lookup.__tablename__} ({', '.join(_COLUMNS)}) VALUES " + ", ".join(
+                [placeholders] * (len(chunk) // width)
+            )
+            with process_write_lock(self.engine):
+                conn = self.engine.raw_connection()  # autocommit: the statement is its transaction
+                try:
+                    cur = conn.cursor()
+                    cur.execute(sql, chunk)
+                    cur.close()
+                finally:
+                    conn.close()
 
     def flush(self) -> None:
         self._queue.join()
