@@ -403,8 +403,7 @@ def _ids(name: str) -> Any:
     return bindparam(name, expanding=True)
 
 
-# Statements built once with bound parameters: SQLAlchemy then reuses the compiled form and its
-# result map, where a freshly built select pays for construction and result adaptation.
+# Statements built once, with bound parameters only: ``Reader`` compiles each once per dialect.
 _TECHNIQUE_ROWS = (
     select(*_MAPPING_COLS)
     .where(Mapping.attack_id == bindparam("tid"), Mapping.release_id.in_(_ids("pks")))
