@@ -42,7 +42,7 @@ PRUNE_EVERY_SECONDS = 300
 KEY_CHARS = 100  # the column's width
 RECENT_SECONDS = 330  # Bolt's 5-minute timestamp window, plus clock skew
 RECENT_MAX = 50_000  # keys kept in memory per process (a few MB)
-MAX_BATCH_ROWS = 300  # rows per claim statement (SQLite allows 32,766 parameters)
+MAX_BATCH_ROWS = 300  # rows per PostgreSQL claim statement
 IDLE_RECHECK_SECONDS = 10.0
 
 
@@ -88,9 +88,10 @@ _write_locks_guard = threading.Lock()
 
 
 def process_write_lock(engine: Engine) -> AbstractContextManager[object]:
-    """Held around the Slack side's write transactions on SQLite, so that they queue instead of
-    meeting in SQLite's busy handler, which sleeps in growing steps (1, 2, 5, ... up to 100 ms)
-    while it waits and so makes the slowest requests slower by tens of milliseconds.
+    """Held around the Slack side's write transactions on SQLite (look-ups, cards, channel
+    settings; not the replay guard's one-call claims), so that they queue instead of meeting in
+    SQLite's busy handler, which sleeps in growing steps (1, 2, 5, ... up to 100 ms) while it
+    waits and so makes the slowest requests slower by tens of milliseconds.
 
     Threads of one process queue on a lock; processes on the same database file (gunicorn
     workers, several servers on one host) on an ``flock`` of ``<database>-cmlock``, which wakes
@@ -157,13 +158,15 @@ class _Recent:
 class Deduplicator:
     """Claims keys in ``processed_events``; ``claim`` is True only for the first claimant.
 
-    The claim is on every signed request's path, so it is one statement on one connection this
-    Deduplicator keeps for itself (no pool checkout, ping or ORM round), and on PostgreSQL its
-    commit does not wait for the WAL flush (``synchronous_commit`` off for that transaction
-    only): the row is visible to every other instance, and so enforced, as soon as it commits;
-    only a database crash within a fraction of a second could forget it, and Bolt's 5-minute
-    timestamp window still bounds any replay.  SQLite (WAL, ``synchronous=NORMAL``) does not sync
-    on commit either.
+    The claim is on every signed request's path, so it runs on one DBAPI connection this
+    Deduplicator keeps for itself (no pool checkout, ping or ORM round), in autocommit.  On
+    PostgreSQL a batch is one statement whose commit does not wait for the WAL flush
+    (``synchronous_commit`` off for that transaction only): the row is visible to every other
+    instance, and so enforced, as soon as it commits; only a database crash within a fraction of
+    a second could forget it, and Bolt's 5-minute timestamp window still bounds any replay.  On
+    SQLite (WAL, ``synchronous=NORMAL``: no sync on commit either) each key is one statement
+    without RETURNING, so the database-wide write lock is taken and released inside one call
+    into SQLite (see ``_insert``); it is not under ``process_write_lock``.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -178,9 +181,8 @@ class Deduplicator:
             into + "SELECT u.k, u.t, %s FROM unnest(%s::text[], %s::text[]) AS u(k, t) "
             "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS s" + done
         )
-        self._sqlite_sql = into + "VALUES {}" + done  # {}: one "(?, ?, ?)" per row
+        self._sqlite_sql = into + "VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
         self._recent = _Recent()
-        self._write_lock = process_write_lock(engine)  # this process's, looked up once
         self._conn: Any = None  # the pooled DBAPI connection only the committing thread uses
         self._conn_used = 0.0
         self._last_prune = 0.0
@@ -193,9 +195,9 @@ class Deduplicator:
         """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen).
 
         A key this process has seen lately is refused at once.  The rest go to the database by
-        group commit: the thread that finds no statement running writes every claim queued so
-        far in one statement; claims arriving meanwhile wait and go in the next one.  Alone, a
-        request writes its own claim on its own thread; under load, one statement serves many.
+        group commit: the thread that finds no write running writes every claim queued so far;
+        claims arriving meanwhile wait and go in the next batch.  Alone, a request writes its own
+        claim on its own thread; under load, one batch (one statement on PostgreSQL) serves many.
         """
         if not keys:
             return []
@@ -239,28 +241,34 @@ class Deduplicator:
             claim.done = True
 
     def _insert(self, rows: list[tuple[str, str | None]]) -> set[str]:
-        """The keys of ``rows`` that this statement inserted (the others were there already)."""
+        """The keys of ``rows`` that this call inserted (the others were there already)."""
         stamp = self._stamp(dt.datetime.now(dt.UTC))
-        with self._write_lock:
-            conn = self._connection()
+        conn = self._connection()
+        try:
+            cur = conn.cursor()
             try:
-                cur = conn.cursor()
-                try:
-                    if self._pg:
-                        cur.execute(self._pg_sql, (stamp, [k for k, _ in rows], [t for _, t in rows]))
-                    else:
-                        cur.execute(
-                            self._sqlite_sql.format(", ".join(["(?, ?, ?)"] * len(rows))),
-                            [v for key, team in rows for v in (key, team, stamp)],
-                        )
+                if self._pg:
+                    cur.execute(self._pg_sql, (stamp, [k for k, _ in rows], [t for _, t in rows]))
                     return {str(r[0]) for r in cur.fetchall()}
-                finally:
-                    cur.close()
-            except Exception:
-                # Whatever went wrong, the next claim starts on a fresh connection; this one
-                # fails open (the guard lets the request through and logs it).
-                self._drop_connection(invalidate=True)
-                raise
+                # SQLite: one autocommit statement per row, without RETURNING, so that taking the
+                # database's write lock, inserting and committing all happen inside one call into
+                # SQLite, which runs without the GIL.  A statement with rows to fetch keeps its
+                # transaction open until they are fetched, and a process-wide lock held in Python
+                # both stay held while this thread waits for the GIL behind the worker's other
+                # threads, so every other worker's writers wait too.
+                inserted = set()
+                for key, team in rows:
+                    cur.execute(self._sqlite_sql, (key, team, stamp))
+                    if cur.rowcount == 1:
+                        inserted.add(key)
+                return inserted
+            finally:
+                cur.close()
+        except Exception:
+            # Whatever went wrong, the next claim starts on a fresh connection; this one
+            # fails open (the guard lets the request through and logs it).
+            self._drop_connection(invalidate=True)
+            raise
 
     def _connection(self) -> Any:
         """The kept DBAPI connection, in autocommit (each claim statement is its own transaction).
