@@ -127,3 +127,36 @@ def test_sqlite_writers_in_different_processes_take_turns(tmp_path: Path) -> Non
         holder.wait(timeout=30)
     assert waited > 0.3
     assert (tmp_path / "locks.db-cmlock").exists()
+
+
+def test_sqlite_claims_leave_wal_checkpoints_to_a_background_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.slack.dedup as dedup
+    from store.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    upgrade(engine)
+    monkeypatch.setattr(dedup, "CHECKPOINT_SECONDS", 0.05)
+    d = Deduplicator(engine)
+    results: list[tuple[int, int, int]] = []
+    real = d._checkpoint
+
+    def spy() -> tuple[int, int, int]:
+        results.append(real())
+        return results[-1]
+
+    d._checkpoint = spy  # type: ignore[method-assign]
+    d.claim([(f"rq:{i}", "T1") for i in range(50)])
+    kept = d._conn.dbapi_connection
+    assert kept.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # no checkpoint in an ack
+    deadline = time.monotonic() + 5
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert results and results[0][1] == results[0][2] > 0  # the whole log copied, off the request
+    d.close()
+    assert d._checkpointer is not None
+    d._checkpointer.join(timeout=5)
+    assert not d._checkpointer.is_alive()
+    assert kept.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # pooled as it came
+    engine.dispose()

@@ -44,6 +44,8 @@ RECENT_SECONDS = 330  # Bolt's 5-minute timestamp window, plus clock skew
 RECENT_MAX = 50_000  # keys kept in memory per process (a few MB)
 MAX_BATCH_ROWS = 300  # rows per PostgreSQL claim statement
 IDLE_RECHECK_SECONDS = 10.0
+CHECKPOINT_SECONDS = 1.0
+SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, restored on a connection given back to the pool
 
 
 class _WriteLock:
@@ -185,6 +187,9 @@ class Deduplicator:
         self._recent = _Recent()
         self._conn: Any = None  # the pooled DBAPI connection only the committing thread uses
         self._conn_used = 0.0
+        self._written = 0  # SQLite rows inserted, for the checkpointer
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._last_prune = 0.0
         self._prune_lock = threading.Lock()
         self._cv = threading.Condition()
@@ -261,6 +266,7 @@ class Deduplicator:
                     cur.execute(self._sqlite_sql, (key, team, stamp))
                     if cur.rowcount == 1:
                         inserted.add(key)
+                self._written += len(inserted)
                 return inserted
             finally:
                 cur.close()
@@ -280,6 +286,12 @@ class Deduplicator:
             conn = self.engine.raw_connection()
             if self._pg:
                 conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            else:
+                # A commit that fills the WAL past its limit copies it into the database file and
+                # syncs, milliseconds inside that request's ack: claims leave it to the
+                # checkpointer thread (and the look-up writer's connection, which keeps the default).
+                conn.dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+                self._start_checkpointer()
             self._conn = conn
         self._conn_used = now
         return self._conn
@@ -294,15 +306,45 @@ class Deduplicator:
                 return
             if self._pg:
                 conn.dbapi_connection.autocommit = False
+            else:
+                conn.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
             conn.close()
         except Exception:
             log.debug("releasing the claim connection failed", exc_info=True)
 
     def close(self) -> None:
-        """Give the kept connection back (the worker is stopping)."""
+        """Give the kept connection back and stop the checkpointer (the worker is stopping)."""
+        self._stopping.set()
         with self._cv:
             if not self._committing:
                 self._drop_connection()
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = threading.Thread(target=self._checkpoints, name="cm-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoints(self) -> None:
+        """SQLite: every ``CHECKPOINT_SECONDS`` in which claims were written, copy the WAL into
+        the database (PASSIVE: never waits for readers or writers), off the request path."""
+        written = self._written
+        while not self._stopping.wait(CHECKPOINT_SECONDS):
+            if self._written == written:
+                continue
+            written = self._written
+            try:
+                self._checkpoint()
+            except Exception:
+                log.warning("WAL checkpoint failed; retrying later", exc_info=True)
+
+    def _checkpoint(self) -> tuple[int, int, int]:
+        """(busy, pages in the log, pages copied) of one PASSIVE checkpoint."""
+        conn = self.engine.raw_connection()
+        try:
+            row = conn.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # type: ignore[union-attr]
+            return int(row[0]), int(row[1]), int(row[2])
+        finally:
+            conn.close()
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
