@@ -11,7 +11,7 @@ import re
 from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -1251,24 +1251,41 @@ def cve_view(
         categories=filters.categories,
         min_score=filters.min_score,
     )
-    best = top_controls(
+    # Every control of every technique (no per-technique cut), so that the controls covering the
+    # most of the CVE's techniques come first, then the strongest; ``count`` says how many.
+    every = top_controls(
         session,
         list(impacts),
         frameworks,
-        limit=5,
+        limit=100_000,
         per_framework=True,
         filters=control_filters,
         releases=releases,
     )
     per_fw: dict[str, dict[str, ControlLine]] = {fw: {} for fw in frameworks}
-    for lines in best.values():
+    covers: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for tid, lines in every.items():
         for c in lines:
+            covers[(c.framework, c.capability_id)].add(tid)
             slot = per_fw[c.framework]
             old = slot.get(c.capability_id)
             if old is None or _control_rank(c) < _control_rank(old):
                 slot[c.capability_id] = c
     controls = tuple(
-        (fw, tuple(sorted(slot.values(), key=lambda c: (*_control_rank(c), c.capability_id))[:8]))
+        (
+            fw,
+            tuple(
+                replace(c, count=len(covers[(fw, c.capability_id)]))
+                for c in sorted(
+                    slot.values(),
+                    key=lambda c: (
+                        -len(covers[(c.framework, c.capability_id)]),
+                        *_control_rank(c),
+                        c.capability_id,
+                    ),
+                )[:8]
+            ),
+        )
         for fw, slot in per_fw.items()
     )
     used_domains = sorted(set(domains.values())) or ["enterprise"]

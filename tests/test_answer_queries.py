@@ -179,6 +179,22 @@ def test_cve_view_lists_impacts_and_best_controls(session: Session) -> None:
     assert dict(view.controls)["nist_800_53"]
 
 
+def test_cve_controls_covering_most_of_its_techniques_come_first(session: Session) -> None:
+    view = q.cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53"])
+    controls = dict(view.controls)["nist_800_53"]
+    # What each technique's own answer lists, in the same (newest) NIST release
+    covered: dict[str, set[str]] = {}
+    for ct in view.techniques:
+        tv = q.technique_view(session, ct.technique.id, frameworks=["nist_800_53"])
+        for sec in tv.sections:
+            for g in sec.groups:
+                for ln in g.lines:
+                    covered.setdefault(ln.capability_id, set()).add(ct.technique.id)
+    assert [c.count for c in controls] == [len(covered[c.capability_id]) for c in controls]
+    assert [c.count for c in controls] == sorted((c.count for c in controls), reverse=True)
+    assert controls[0].count == max(len(v) for v in covered.values()) > 1
+
+
 def test_group_and_framework_views(session: Session) -> None:
     group = q.group_view(session, "nist_800_53", "SC")
     assert group.name == "System and Communications Protection"

@@ -605,8 +605,9 @@ def _cve_doc(view: CveView, state: State, ids: _Ids) -> _Doc:
             doc.items.append([_section(">" + esc(clip(one_line(comment), 600)))])
     else:
         doc.items.append([_section("No KEV release maps this CVE to a technique.")])
+    n = len(view.techniques)
     for fw, controls in view.controls:
-        lines = [_control_text(c) for c in controls]
+        lines = [f"{_control_text(c)} · covers {c.count} of {n}" for c in controls]
         if lines:
             doc.items.extend(
                 _packed(f"*Best {esc(framework_label(fw))} controls for these techniques*", lines)

@@ -169,12 +169,13 @@ def _capability(view: CapabilityView) -> list[RenderableType]:
     return out
 
 
-def _control(c: ControlLine) -> Text:
+def _control(c: ControlLine, *, covers: str = "") -> Text:
     lab = CATEGORY_LABEL.get(c.score_category or "", "")
     return Text.assemble(
         (f"  {c.capability_id}", "cyan"),
         f"  {c.name}  ",
         (f"{lab} {score_bar(c.score_value)}".strip(), "yellow"),
+        (f"  {covers}" if covers else "", "dim"),
     )
 
 
@@ -221,9 +222,10 @@ def _cve(view: CveView) -> list[RenderableType]:
     out.append(_heading("Techniques"))
     for ct in view.techniques:
         out.append(Text(f"  {ct.technique.id}  {ct.technique.name} — {', '.join(ct.impacts)}"))
+    n = len(view.techniques)
     for fw, controls in view.controls:
-        out.append(_heading(f"Best {framework_label(fw)} controls"))
-        out.extend(_control(c) for c in controls)
+        out.append(_heading(f"Best {framework_label(fw)} controls (techniques covered of {n})"))
+        out.extend(_control(c, covers=f"{c.count}/{n}") for c in controls)
         if not controls:
             out.append(Text("  none", style="dim"))
     return out
