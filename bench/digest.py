@@ -35,17 +35,9 @@ from bot.digest.content import Composer, SubscriptionSpec, compose  # noqa: E402
 from bot.digest.render import render_digest  # noqa: E402
 from bot.digest.runner import COMPOSE_BATCH  # noqa: E402
 from bot.render.limits import violations  # noqa: E402
+from store.app_state import DigestSubscription, IncidentCard, Lookup, SyncRun  # noqa: E402
 from store.db import make_engine, session_scope, upgrade, write_session  # noqa: E402
-from store.models import (  # noqa: E402
-    Capability,
-    DigestSubscription,
-    IncidentCard,
-    Lookup,
-    Mapping,
-    Release,
-    SyncRun,
-    Technique,
-)
+from store.models import Capability, Mapping, Release, Technique  # noqa: E402
 
 FRAMEWORK_SETS = [
     ("nist_800_53", "m365"),

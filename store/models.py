@@ -10,7 +10,7 @@ ATT&CK ID) so that an answer is one indexed select, not a chain of joins.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -289,41 +289,7 @@ class IngestedFile(Base):
     ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-# --------------------------------------------------------------------------- the bot's own state
-
-_APP_STATE = frozenset(
-    {
-        "SourceCache",
-        "SyncRun",
-        "ProcessedEvent",
-        "ChannelSettings",
-        "IncidentCard",
-        "Lookup",
-        "DigestSubscription",
-        "DigestRun",
-    }
-)
-
-if TYPE_CHECKING:
-    from store.app_state import (
-        ChannelSettings,  # noqa: F401
-        DigestRun,  # noqa: F401
-        DigestSubscription,  # noqa: F401
-        IncidentCard,  # noqa: F401
-        Lookup,  # noqa: F401
-        ProcessedEvent,  # noqa: F401
-        SourceCache,  # noqa: F401
-        SyncRun,  # noqa: F401
-    )
-
-
-def __getattr__(name: str) -> Any:
-    """``from store.models import Lookup`` keeps working: the state models load on first use."""
-    if name in _APP_STATE:
-        from store import app_state
-
-        return getattr(app_state, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# --------------------------------------------------------------------------- all tables
 
 
 def full_metadata() -> MetaData:

@@ -13,17 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, update
 
 from bot.config import Settings
+from store.app_state import DigestRun, DigestSubscription, IncidentCard, Lookup
 from store.db import write_session
-from store.models import (
-    Capability,
-    DigestRun,
-    DigestSubscription,
-    IncidentCard,
-    Lookup,
-    Mapping,
-    Release,
-    Technique,
-)
+from store.models import Capability, Mapping, Release, Technique
 
 TEAM = "T0TEAM001"
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)  # data loaded long before the digests under test

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from bot import actions
-from store.models import IncidentCard, Lookup
+from store.app_state import IncidentCard, Lookup
 from tests.fake_slack import FakeSlack, Team
 from tests.slack_harness import (
     CHANNEL,

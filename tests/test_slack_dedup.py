@@ -71,7 +71,7 @@ def test_claimed_keys_are_pruned_after_their_window_only(
 ) -> None:
     """The claim statement writes received_at as the ORM does, so pruning compares it right."""
     import bot.slack.dedup as dedup
-    from store.models import ProcessedEvent
+    from store.app_state import ProcessedEvent
 
     d = Deduplicator(engine)
     d.claim([("rq:old", "T1"), ("Ev-kept", "T1")])

@@ -16,16 +16,9 @@ from sqlalchemy import Engine, func, inspect, select, text
 
 import store.ingest as ingest_module
 from bot.cli import main as cli_main
+from store.app_state import SyncRun
 from store.ingest import IngestError, ingest_paths
-from store.models import (
-    Capability,
-    CapabilityDescription,
-    Mapping,
-    MitigationLink,
-    Release,
-    SyncRun,
-    Technique,
-)
+from store.models import Capability, CapabilityDescription, Mapping, MitigationLink, Release, Technique
 from tests.store_fixtures import mapping_document, mapping_row, stix_bundle, write_json, write_yaml
 
 

@@ -26,8 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.config import Settings
 from bot.slack.dedup import process_write_lock
+from store.app_state import ChannelSettings, IncidentCard
 from store.db import write_connection
-from store.models import ChannelSettings, IncidentCard
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlalchemy import Engine, delete
 
+from store.app_state import ProcessedEvent
 from store.db import write_connection
-from store.models import ProcessedEvent
 
 try:
     import fcntl

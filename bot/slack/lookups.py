@@ -17,8 +17,8 @@ from sqlalchemy import Engine, insert, select
 
 from bot.answer import Answer
 from bot.slack.dedup import process_write_lock
+from store.app_state import Lookup
 from store.db import write_connection
-from store.models import Lookup
 
 log = logging.getLogger(__name__)
 

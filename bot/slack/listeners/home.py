@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from bot.slack.listeners.common import Deps, guarded, just_ack
 from bot.slack.lookups import recent_for_user
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
+from store.app_state import SyncRun
 from store.db import session_scope
-from store.models import Release, SyncRun
+from store.models import Release
 
 log = logging.getLogger(__name__)
 
