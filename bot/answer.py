@@ -350,8 +350,8 @@ class Answerer:
         if hit is None:
             view = self._view(state.request)
             rendered = render_view(view, state, shared_by=shared_by, notes=notes)
-            # The blocks are fresh to_dict() output (slack_sdk's checks ran while rendering):
-            # our own checks only, without another Block.parse round trip.
+            # Every limit slack_sdk's validators hold is among our checks (bot.render.limits):
+            # no Block.parse round trip on the way out.
             problems = violations(
                 {"text": rendered.text, "blocks": rendered.blocks},
                 allow_users=(shared_by,) if shared_by else (),

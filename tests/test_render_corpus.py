@@ -3,7 +3,8 @@
 For every technique ID (ATT&CK objects and IDs only mapping files use), every capability and
 every pair of T1048 (and its sub-techniques) with the capabilities mapped to it, each page of
 the rendered payload (and the compact card, and every mapping's detail for T1048) passes
-``slack_sdk``'s ``to_dict()`` and our checks of what slack_sdk leaves out.  Rendered
+``slack_sdk``'s ``to_dict()`` (every block parsed back, validated, and given back unchanged)
+and our checks of what slack_sdk leaves out.  Rendered
 in-process over the session-scoped corpus: every entity on SQLite, every 4th on PostgreSQL.
 """
 
@@ -41,17 +42,14 @@ def _stride(backend: str) -> int:
     return 1 if backend == "sqlite" else 4
 
 
-def _check_all_pages(
-    session: Session, request: ViewRequest, problems: list[str], *, reparse: bool = False
-) -> object:
-    """Every page valid.  Blocks are slack_sdk ``to_dict()`` output (its checks ran while
-    rendering); ``reparse`` also round-trips them through ``Block.parse``."""
+def _check_all_pages(session: Session, request: ViewRequest, problems: list[str]) -> object:
+    """Every page valid, slack_sdk's validators included (``reparse``)."""
     view = build_view(session, request)
     assert not isinstance(view, MessageView), request
     first = render_view(view, State(request))
     for page in range(1, first.pages + 1):
         out = first if page == 1 else render_view(view, State(request, page=page))
-        for p in violations({"text": out.text, "blocks": out.blocks}, reparse=reparse):
+        for p in violations({"text": out.text, "blocks": out.blocks}, reparse=True):
             problems.append(f"{request.kind} {request.techniques or request.capabilities} p{page}: {p}")
         # Every button value must decode back to a state we accept.
         for block in out.blocks:
@@ -75,7 +73,7 @@ def test_every_technique_renders_within_slack_limits(session: Session, backend: 
         assert isinstance(view, TechniqueView)
         card = render_view(view, State(request, compact=True))
         problems.extend(
-            f"card {tid}: {p}" for p in violations({"text": card.text, "blocks": card.blocks}, reparse=False)
+            f"card {tid}: {p}" for p in violations({"text": card.text, "blocks": card.blocks}, reparse=True)
         )
     assert problems == []
 
@@ -103,7 +101,7 @@ def test_every_t1048_pair_and_mapping_detail_renders_within_slack_limits(session
     assert len(pairs) > 100
     problems: list[str] = []
     for tid, fw, cid in pairs:
-        _check_all_pages(session, ViewRequest("pair", (tid,), ((fw, cid),)), problems, reparse=True)
+        _check_all_pages(session, ViewRequest("pair", (tid,), ((fw, cid),)), problems)
     details = 0
     for tid in family:
         request = ViewRequest("technique", (tid,), frameworks=ALL_FRAMEWORKS)
@@ -125,7 +123,7 @@ def test_every_t1048_pair_and_mapping_detail_renders_within_slack_limits(session
 
 def _docs(session: Session, backend: str) -> Iterator[tuple[str, object]]:
     """Every technique and capability answer of the corpus, laid out before pagination."""
-    from bot.render.blocks import _DOCS, _Ids
+    from bot.render.blocks import _DOCS, _Message
 
     techniques = sorted(set(session.scalars(select(Technique.attack_id)).all()))
     caps = sorted(session.execute(select(Capability.framework, Capability.capability_id)).all())
@@ -142,25 +140,34 @@ def _docs(session: Session, backend: str) -> Iterator[tuple[str, object]]:
         view = build_view(session, request)
         yield (
             f"{request.kind} {request.techniques or request.capabilities}",
-            _DOCS[type(view)](view, State(request), _Ids()),
+            _DOCS[type(view)](view, State(request), _Message()),
         )
 
 
-def test_page_sizes_read_off_the_blocks_equal_their_to_dict_sizes(session: Session, backend: str) -> None:
-    """Pages are cut from each item's block count and text length, read off the slack_sdk
-    objects without serialising them; on every answer of the corpus those equal what
-    ``to_dict()`` gives (so the pages are the ones the serialise-everything layout gave)."""
-    from bot.render.blocks import _cost, _text_len
+def test_page_sizes_known_before_building_equal_the_built_blocks_sizes(
+    session: Session, backend: str
+) -> None:
+    """Pages are cut from each item's block count and text length, known before its blocks are
+    built (a section's from its text; built items' read off the slack_sdk objects); on every
+    answer of the corpus those equal what ``to_dict()`` of the built blocks gives, and the
+    fast writer gives exactly ``to_dict()``'s dicts."""
+    from bot.render.blocks import _built, _cost, _Message, _text_len
     from bot.render.limits import total_text
+    from bot.render.serialize import as_dict
 
     checked = 0
+    msg = _Message()
     for what, doc in _docs(session, backend):
         for item in doc.items:  # type: ignore[attr-defined]
-            want = (len(item), total_text([b.to_dict() for b in item]))
-            assert _cost(item) == want, what
+            blocks = _built(item, msg)
+            want = [b.to_dict() for b in blocks]
+            assert _cost(item) == (len(blocks), total_text(want)), what
+            assert [as_dict(b) for b in blocks] == want, what
             checked += 1
         intro = doc.intro  # type: ignore[attr-defined]
         assert sum(_text_len(b) for b in intro) == total_text([b.to_dict() for b in intro]), what
+        assert [as_dict(b) for b in intro] == [b.to_dict() for b in intro], what
         tools = [t for t in doc.tools if t is not None]  # type: ignore[attr-defined]
         assert sum(_text_len(t) for t in tools) == total_text([t.to_dict() for t in tools]), what
+        assert [as_dict(t) for t in tools] == [t.to_dict() for t in tools], what
     assert checked > 10_000 // _stride(backend)

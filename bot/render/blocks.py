@@ -32,7 +32,8 @@ from bot import actions
 from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import category_mark, score_bar
 from bot.render.mrkdwn import clip, clip_escaped, code, esc, esc_user, link, one_line
-from bot.render.state import MAX_OPTION_VALUE, State, StateError, encode_state
+from bot.render.serialize import as_dict
+from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
 from bot.resolution import Alternative, Filters
 from bot.views import (
     CapabilityView,
@@ -89,58 +90,83 @@ def _context(*texts: str) -> ContextBlock:
     return ContextBlock(elements=[_md(t) for t in texts if t][:10])
 
 
-def _plain(text: str, limit: int) -> PlainTextObject:
+def _plain_text(text: str, limit: int) -> str:
     """Plain text is never parsed for mentions, but angle brackets become look-alikes anyway
     so that no client or copy-paste can turn data into ``<!channel>``."""
     safe = one_line(text).replace("<", "‹").replace(">", "›")
-    return PlainTextObject(text=clip(safe, limit) or "…", emoji=True)
+    return clip(safe, limit) or "…"
+
+
+def _plain(text: str, limit: int) -> PlainTextObject:
+    return PlainTextObject(text=_plain_text(text, limit), emoji=True)
 
 
 def _header(text: str) -> HeaderBlock:
     return HeaderBlock(text=_plain(text, 150))
 
 
-def _packed(heading: str, lines: Sequence[str], limit: int = SECTION_CHUNK) -> list[list[Block]]:
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """A section item built only when its page is shown: its size is known from its text, and
+    an answer with hundreds of mappings shows one page of them."""
+
+    text: str
+    button: tuple[str, str, State] | None = None  # accessory: (action, label, state)
+
+    def cost(self) -> tuple[int, int]:
+        return 1, len(self.text) + (len(_plain_text(self.button[1], 75)) if self.button else 0)
+
+    def build(self, msg: _Message) -> list[Block]:
+        accessory = _button(msg, *self.button) if self.button else None
+        return [_section(self.text, accessory)]
+
+
+# An item: blocks that belong together on one page, built already or on demand.
+_Item = list[Block] | _Section
+
+
+def _packed(heading: str, lines: Sequence[str], limit: int = SECTION_CHUNK) -> list[_Item]:
     """Lines under a heading, as as few sections as fit; each section is its own item."""
-    items: list[list[Block]] = []
+    items: list[_Item] = []
     buf = heading
     for line in lines:
         line = clip(line, 600)
         if len(buf) + len(line) + 1 > limit and buf:
-            items.append([_section(buf)])
+            items.append(_Section(buf))
             buf = ""
         buf = f"{buf}\n{line}" if buf else line
     if buf:
-        items.append([_section(buf)])
+        items.append(_Section(buf))
     return items
 
 
-class _Ids:
-    """``action_id`` values unique within one message (``cm_expand``, ``cm_expand:1``, ...)."""
+class _Message:
+    """What must be unique or is shared within one message: ``action_id`` values
+    (``cm_expand``, ``cm_expand:1``, ...) and the button state encoder."""
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
+        self.encode = StateEncoder()
 
-    def __call__(self, base: str) -> str:
+    def action_id(self, base: str) -> str:
         n = self.seen.get(base, 0)
         self.seen[base] = n + 1
         return base if n == 0 else f"{base}:{n}"
 
-
-def _value(state: State, limit: int = 2000) -> str | None:
-    try:
-        return encode_state(state, limit=limit)
-    except StateError:
-        return None
+    def value(self, state: State, limit: int = 2000) -> str | None:
+        try:
+            return self.encode(state, limit=limit)
+        except StateError:
+            return None
 
 
 def _button(
-    ids: _Ids, action: str, label: str, state: State, style: str | None = None
+    msg: _Message, action: str, label: str, state: State, style: str | None = None
 ) -> ButtonElement | None:
-    value = _value(state)
+    value = msg.value(state)
     if value is None:
         return None
-    return ButtonElement(text=_plain(label, 75), action_id=ids(action), value=value, style=style)
+    return ButtonElement(text=_plain(label, 75), action_id=msg.action_id(action), value=value, style=style)
 
 
 def _release_short(ref: ReleaseRef) -> str:
@@ -185,8 +211,8 @@ def _has_detail(line: MappingLine) -> bool:
 
 
 def _group_items(
-    group: MappingGroup, state: State, ids: _Ids, *, subject: str = "capability"
-) -> list[list[Block]]:
+    group: MappingGroup, state: State, msg: _Message, *, subject: str = "capability"
+) -> list[_Item]:
     n = len(group.lines)
     heading = (category_mark(group.score_category) if group.score_category else f"*{esc(group.label)}*") + (
         f" ({n})"
@@ -198,28 +224,28 @@ def _group_items(
             for ln in group.lines
         ]
         return _packed(heading, plain)
-    items: list[list[Block]] = [[_section(heading)]]
+    items: list[_Item] = [_Section(heading)]
     for line in group.lines:
-        accessory = _button(ids, actions.EXPAND, "Details", state.with_(expanded=line.key))
-        items.append([_section(clip(_mapping_text(line, subject=subject), 2900), accessory)])
+        button = (actions.EXPAND, "Details", state.with_(expanded=line.key))
+        items.append(_Section(clip(_mapping_text(line, subject=subject), 2900), button))
     return items
 
 
-def _framework_items(sec: FrameworkSection, state: State, ids: _Ids) -> list[list[Block]]:
+def _framework_items(sec: FrameworkSection, state: State, msg: _Message) -> list[_Item]:
     title = f"*{esc(framework_label(sec.framework))} {esc(_release_short(sec.release))}*"
     count = f"{sec.total} mapping{'s' if sec.total != 1 else ''}"
-    items: list[list[Block]] = []
+    items: list[_Item] = []
     if not sec.groups:
-        msg = "No mappings in this release."
+        note = "No mappings in this release."
         if sec.non_mappable:
-            msg = "Marked *non-mappable* in this release: no capability of this framework applies."
+            note = "Marked *non-mappable* in this release: no capability of this framework applies."
         if sec.other_releases:
             older = ", ".join(f"{esc(_release_short(r))} ({n})" for r, n in sec.other_releases[:4])
-            msg += f"\nMapped in other releases: {older}"
-        return [[_section(f"{title}\n{msg}")]]
+            note += f"\nMapped in other releases: {older}"
+        return [[_section(f"{title}\n{note}")]]
     items.append([_section(f"{title} — {count}")])
     for group in sec.groups:
-        items.extend(_group_items(group, state, ids))
+        items.extend(_group_items(group, state, msg))
     if sec.non_mappable:
         items.append([_context("This release also marks the technique as non-mappable.")])
     return items
@@ -277,8 +303,14 @@ def _text_len(obj: Any) -> int:
     return total_text([obj.to_dict()])  # anything else: the exact count, the slow way
 
 
-def _cost(item: Sequence[Block]) -> tuple[int, int]:
+def _cost(item: _Item) -> tuple[int, int]:
+    if isinstance(item, _Section):
+        return item.cost()
     return len(item), sum(_text_len(b) for b in item)
+
+
+def _built(item: _Item, msg: _Message) -> list[Block]:
+    return item.build(msg) if isinstance(item, _Section) else item
 
 
 @dataclass
@@ -287,18 +319,17 @@ class _Doc:
 
     title: str
     intro: list[Block] = field(default_factory=list)
-    items: list[list[Block]] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
     provenance: ContextBlock | None = None
     tools: list[Any] = field(default_factory=list)  # extra action elements (exports, selects)
     text: str = ""
 
 
-def _assemble(doc: _Doc, state: State, ids: _Ids, *, shared_by: str | None) -> Rendered:
+def _assemble(doc: _Doc, state: State, msg: _Message, *, shared_by: str | None) -> Rendered:
     compact = state.compact
-    # Pagination needs only each item's size; slack_sdk's to_dict() (its validation, most of
-    # a render's cost) runs once per block of the page shown.
+    # Pagination needs only each item's size: the blocks of other pages are never built.
     costs = [_cost(item) for item in doc.items]
-    provenance = doc.provenance.to_dict() if doc.provenance else None
+    provenance = as_dict(doc.provenance) if doc.provenance else None
     chrome_blocks = 4 + (1 if shared_by else 0)  # header, page context, provenance, actions
     chrome_chars = 600 + (total_text([provenance]) if provenance else 0)
     intro_cost = sum(_text_len(b) for b in doc.intro)
@@ -311,73 +342,75 @@ def _assemble(doc: _Doc, state: State, ids: _Ids, *, shared_by: str | None) -> R
         pages = _paginate(costs, first, rest)
     total = len(pages)
     page = min(max(state.page, 1), total)
-    blocks: list[dict[str, Any]] = [_header(doc.title).to_dict()]
+    blocks: list[dict[str, Any]] = [as_dict(_header(doc.title))]
     if page == 1:
-        blocks.extend(b.to_dict() for b in doc.intro)
+        blocks.extend(as_dict(b) for b in doc.intro)
     for i in pages[page - 1]:
-        blocks.extend(b.to_dict() for b in doc.items[i])
+        blocks.extend(as_dict(b) for b in _built(doc.items[i], msg))
     if total > 1 and not compact:
-        blocks.append(_context(f"Page {page} of {total}").to_dict())
+        blocks.append(as_dict(_context(f"Page {page} of {total}")))
     if provenance:
         blocks.append(provenance)
     if shared_by and USER_ID.match(shared_by):
-        blocks.append(_context(f"Shared by <@{shared_by}>").to_dict())
+        blocks.append(as_dict(_context(f"Shared by <@{shared_by}>")))
     elements: list[Any] = []
     if compact:
-        more = _button(ids, actions.PAGE, "Full answer", state.with_(compact=False, page=1), style="primary")
+        more = _button(msg, actions.PAGE, "Full answer", state.with_(compact=False, page=1), style="primary")
         elements.append(more)
     else:
         if page > 1:
-            elements.append(_button(ids, actions.PAGE, "◀ Previous", state.with_(page=page - 1)))
+            elements.append(_button(msg, actions.PAGE, "◀ Previous", state.with_(page=page - 1)))
         if page < total:
-            elements.append(_button(ids, actions.PAGE, "Next ▶", state.with_(page=page + 1), style="primary"))
+            elements.append(_button(msg, actions.PAGE, "Next ▶", state.with_(page=page + 1), style="primary"))
         if not shared_by:
-            elements.append(_button(ids, actions.SHARE, "Share in channel", state.with_(page=page)))
+            elements.append(_button(msg, actions.SHARE, "Share in channel", state.with_(page=page)))
         elements.extend(doc.tools)
     elements = [e for e in elements if e is not None][:25]
     if elements:
-        blocks.append(ActionsBlock(elements=elements).to_dict())
+        blocks.append(as_dict(ActionsBlock(elements=elements)))
     text = clip(doc.text or doc.title, FALLBACK_LIMIT)
     if total > 1 and not compact:
         text = clip(f"{text} (page {page} of {total})", FALLBACK_LIMIT)
     return Rendered(text=esc(text), blocks=blocks, page=page, pages=total)
 
 
-def _export_tools(state: State, ids: _Ids) -> list[Any]:
+def _export_tools(state: State, msg: _Message) -> list[Any]:
     base = state.with_(page=1, expanded=None, compact=False)
     return [
-        _button(ids, actions.EXPORT_CSV, "CSV", base),
-        _button(ids, actions.EXPORT_NAVIGATOR, "Navigator layer", base),
+        _button(msg, actions.EXPORT_CSV, "CSV", base),
+        _button(msg, actions.EXPORT_NAVIGATOR, "Navigator layer", base),
     ]
 
 
 def _select(
-    ids: _Ids, action: str, placeholder: str, options: Sequence[tuple[str, State]]
+    msg: _Message, action: str, placeholder: str, options: Sequence[tuple[str, State]]
 ) -> StaticSelectElement | None:
     opts = []
     for label, st in options[:100]:
-        value = _value(st, MAX_OPTION_VALUE)
+        value = msg.value(st, MAX_OPTION_VALUE)
         if value is not None:
             opts.append(Option(text=_plain(label, 75), value=value))
     if not opts:
         return None
-    return StaticSelectElement(placeholder=_plain(placeholder, 150), action_id=ids(action), options=opts)
+    return StaticSelectElement(
+        placeholder=_plain(placeholder, 150), action_id=msg.action_id(action), options=opts
+    )
 
 
 # --------------------------------------------------------------------------- per view
 
 
-def _technique_intro(h: TechniqueHeader, state: State, ids: _Ids) -> list[Block]:
+def _technique_intro(h: TechniqueHeader, state: State, msg: _Message) -> list[Block]:
     blocks: list[Block] = []
     if h.revoked or h.deprecated:
         what = "revoked" if h.revoked else "deprecated"
-        msg = f":warning: *{esc(h.id)} is {what} in ATT&amp;CK.*"
+        note = f":warning: *{esc(h.id)} is {what} in ATT&amp;CK.*"
         accessory = None
         if h.replaced_by:
-            msg += f" Replaced by {code(h.replaced_by.id)} {esc(h.replaced_by.name)}."
+            note += f" Replaced by {code(h.replaced_by.id)} {esc(h.replaced_by.name)}."
             req = ViewRequest("technique", (h.replaced_by.id,), frameworks=state.request.frameworks)
-            accessory = _button(ids, actions.DID_YOU_MEAN, f"Show {h.replaced_by.id}", State(req))
-        blocks.append(_section(msg, accessory))
+            accessory = _button(msg, actions.DID_YOU_MEAN, f"Show {h.replaced_by.id}", State(req))
+        blocks.append(_section(note, accessory))
     if not h.known:
         blocks.append(
             _section(
@@ -398,14 +431,14 @@ def _technique_intro(h: TechniqueHeader, state: State, ids: _Ids) -> list[Block]
     return blocks
 
 
-def _technique_doc(view: TechniqueView, state: State, ids: _Ids) -> _Doc:
+def _technique_doc(view: TechniqueView, state: State, msg: _Message) -> _Doc:
     h = view.header
-    doc = _Doc(title=f"{h.id} {h.name}", intro=_technique_intro(h, state, ids))
+    doc = _Doc(title=f"{h.id} {h.name}", intro=_technique_intro(h, state, msg))
     if view.mitigations:
         mits = " · ".join(f"{link(m.url, m.id)} {esc(m.name)}" for m in view.mitigations)
         doc.intro.append(_section(clip(f"*ATT&amp;CK mitigations:* {mits}", 2900)))
     for sec in view.sections:
-        doc.items.extend(_framework_items(sec, state, ids))
+        doc.items.extend(_framework_items(sec, state, msg))
     if not view.sections:
         doc.items.append([_section("No release of the frameworks asked for covers this technique's domain.")])
     if view.subtechniques:
@@ -446,9 +479,9 @@ def _technique_doc(view: TechniqueView, state: State, ids: _Ids) -> _Doc:
         for r, n in sec.other_releases
     ]
     doc.tools = [
-        *_export_tools(state, ids),
-        _select(ids, actions.PICK_FRAMEWORK, "Framework…", fw_options) if len(fw_options) > 1 else None,
-        _select(ids, actions.PICK_RELEASE, "Other release…", rel_options),
+        *_export_tools(state, msg),
+        _select(msg, actions.PICK_FRAMEWORK, "Framework…", fw_options) if len(fw_options) > 1 else None,
+        _select(msg, actions.PICK_RELEASE, "Other release…", rel_options),
     ]
     counts = "; ".join(
         f"{framework_label(s.framework)} {s.release.framework_version}: {s.total}" for s in view.sections
@@ -457,7 +490,7 @@ def _technique_doc(view: TechniqueView, state: State, ids: _Ids) -> _Doc:
     return doc
 
 
-def _capability_doc(view: CapabilityView, state: State, ids: _Ids) -> _Doc:
+def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
     cap = view.capability
     doc = _Doc(title=f"{cap.id} {cap.name}")
     fam = f" · {esc(cap.group)} {esc(cap.group_name or '')}".rstrip() if cap.group else ""
@@ -485,7 +518,7 @@ def _capability_doc(view: CapabilityView, state: State, ids: _Ids) -> _Doc:
     for note in view.notes:
         doc.items.append([_context(esc(note))])
     doc.provenance = _provenance(view.provenance)
-    doc.tools = _export_tools(state, ids)
+    doc.tools = _export_tools(state, msg)
     doc.text = f"{cap.id} {cap.name} ({framework_label(cap.framework)}) — {view.total} techniques"
     return doc
 
@@ -495,7 +528,7 @@ def _control_text(c: ControlLine) -> str:
     return f"{mark}{code(c.capability_id)} {esc(c.name)}{_score(c)}"
 
 
-def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
+def _pair_doc(view: PairView, state: State, msg: _Message) -> _Doc:
     t, cap = view.technique, view.capability
     fw = framework_label(cap.framework)
     doc = _Doc(title=f"{t.id} × {cap.id} — {t.name} / {cap.name}")
@@ -523,12 +556,9 @@ def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
                 text += f"\n_License:_ {esc(clip(one_line(line.license_requirements), 300))}"
             if line.comments:
                 text += f"\n>{esc(clip(one_line(line.comments), EXCERPT))}"
-            accessory = (
-                _button(ids, actions.EXPAND, "Details", state.with_(expanded=line.key))
-                if _has_detail(line)
-                else None
-            )
-            doc.items.append([_section(clip(text, 2900), accessory)])
+            detail = _has_detail(line)
+            button = (actions.EXPAND, "Details", state.with_(expanded=line.key)) if detail else None
+            doc.items.append(_Section(clip(text, 2900), button))
     if view.subtechniques:
         lines = [f"{code(s.id)} {esc(s.name)}" for s in view.subtechniques]
         doc.items.extend(_packed(f"*Also maps these sub-techniques of {esc(t.id)}:*", lines))
@@ -537,7 +567,7 @@ def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
         doc.items.extend(_packed(f"*{esc(fw)} capabilities that do map {esc(t.id)}:*", lines))
         buttons = [
             _button(
-                ids,
+                msg,
                 actions.DID_YOU_MEAN,
                 f"{t.id} × {c.capability_id}",
                 State(ViewRequest("pair", (t.id,), ((c.framework, c.capability_id),), filters=view.filters)),
@@ -548,7 +578,7 @@ def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
     for note in view.notes:
         doc.items.append([_context(esc(note))])
     doc.provenance = _provenance(view.provenance[:1])
-    doc.tools = _export_tools(state, ids)
+    doc.tools = _export_tools(state, msg)
     doc.text = (
         f"{cap.id} {cap.name} maps {t.id} {t.name} in {len(mapped_in)} of {len(view.releases)} {fw} releases"
         if view.mapped
@@ -557,7 +587,7 @@ def _pair_doc(view: PairView, state: State, ids: _Ids) -> _Doc:
     return doc
 
 
-def _group_doc(view: GroupView, state: State, ids: _Ids) -> _Doc:
+def _group_doc(view: GroupView, state: State, msg: _Message) -> _Doc:
     doc = _Doc(title=f"{view.id} {view.name} ({framework_label(view.framework)})")
     where = esc(view.release.label) if view.release else "no matching release"
     doc.intro.append(_context(f"{len(view.members)} capabilities, {view.total} mappings in {where}"))
@@ -568,7 +598,7 @@ def _group_doc(view: GroupView, state: State, ids: _Ids) -> _Doc:
     return doc
 
 
-def _framework_doc(view: FrameworkView, state: State, ids: _Ids) -> _Doc:
+def _framework_doc(view: FrameworkView, state: State, msg: _Message) -> _Doc:
     label = framework_label(view.framework)
     doc = _Doc(title=f"{label} releases")
     for r in view.releases:
@@ -587,7 +617,7 @@ def _framework_doc(view: FrameworkView, state: State, ids: _Ids) -> _Doc:
     return doc
 
 
-def _cve_doc(view: CveView, state: State, ids: _Ids) -> _Doc:
+def _cve_doc(view: CveView, state: State, msg: _Message) -> _Doc:
     cve = view.cve
     doc = _Doc(title=f"{cve.id} {cve.name}")
     intro = f"*CISA KEV*{' · ' + esc(cve.group_name) if cve.group_name else ''}"
@@ -615,7 +645,7 @@ def _cve_doc(view: CveView, state: State, ids: _Ids) -> _Doc:
         else:
             doc.items.append([_section(f"*{esc(framework_label(fw))}*: no mappings for these techniques.")])
     doc.provenance = _provenance(view.provenance)
-    doc.tools = _export_tools(state, ids)
+    doc.tools = _export_tools(state, msg)
     doc.text = f"{cve.id} {cve.name}: {len(view.techniques)} techniques"
     return doc
 
@@ -632,7 +662,7 @@ def _coverage_text(cov: Coverage) -> str:
     return clip(head + "\n" + "\n".join(parts), 1900)
 
 
-def _compare_doc(view: CompareView, state: State, ids: _Ids) -> _Doc:
+def _compare_doc(view: CompareView, state: State, msg: _Message) -> _Doc:
     t = view.technique
     doc = _Doc(title=f"{t.id} {t.name} — frameworks compared")
     fields = [_md(_coverage_text(c)) for c in view.rows]
@@ -642,7 +672,7 @@ def _compare_doc(view: CompareView, state: State, ids: _Ids) -> _Doc:
         miss = ", ".join(framework_label(fw) for fw in view.missing)
         doc.items.append([_context(esc(f"No {t.domain} release: {miss}"))])
     doc.provenance = _provenance(view.provenance)
-    doc.tools = _export_tools(state, ids)
+    doc.tools = _export_tools(state, msg)
     doc.text = f"{t.id} {t.name}: " + "; ".join(
         f"{framework_label(c.framework)} {c.total}" for c in view.rows
     )
@@ -662,7 +692,7 @@ def _alternative_state(alt: Alternative, frameworks: tuple[str, ...]) -> State |
     return None
 
 
-def _message_doc(view: MessageView, state: State, ids: _Ids) -> _Doc:
+def _message_doc(view: MessageView, state: State, msg: _Message) -> _Doc:
     doc = _Doc(title=view.title)
     text = esc(view.text)
     if view.query:
@@ -672,7 +702,7 @@ def _message_doc(view: MessageView, state: State, ids: _Ids) -> _Doc:
     for alt in view.alternatives[:10]:
         st = _alternative_state(alt, state.request.frameworks)
         if st is not None:
-            buttons.append(_button(ids, actions.DID_YOU_MEAN, f"{alt.id} {alt.label}", st))
+            buttons.append(_button(msg, actions.DID_YOU_MEAN, f"{alt.id} {alt.label}", st))
     kept = [b for b in buttons if b is not None]
     if kept:
         doc.intro.append(_section("*Did you mean:*"))
@@ -717,7 +747,7 @@ def _chunks(text: str, size: int) -> list[str]:
     return out
 
 
-def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, ids: _Ids) -> _Doc:
+def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, msg: _Message) -> _Doc:
     doc = _Doc(
         title=f"{line.capability_id_as_written} {line.capability_name} → {line.attack_id} {line.attack_name}"
     )
@@ -737,7 +767,7 @@ def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, ids: _Ids)
         refs = [f"• {link(r, clip(r, 120))}" for r in line.references[:15]]
         doc.items.extend(_packed("*References*", refs))
     doc.provenance = _provenance([release])
-    back = _button(ids, actions.COLLAPSE, "◀ Back", state.with_(expanded=None))
+    back = _button(msg, actions.COLLAPSE, "◀ Back", state.with_(expanded=None))
     doc.tools = [back]
     doc.text = f"{line.capability_id} → {line.attack_id}: {one_line(line.comments)[:200]}"
     return doc
@@ -763,23 +793,25 @@ def render_view(
 ) -> Rendered:
     """The Slack message for ``view`` at the page/expansion/compactness in ``state``.
     ``notes`` (how the question was read: "T1085 was revoked; showing ...") head page 1."""
-    ids = _Ids()
+    msg = _Message()
     if state.expanded:
         found = find_line(view, state.expanded)
         if found is not None:
-            return _assemble(_detail_doc(*found, state, ids), state.with_(page=1), ids, shared_by=shared_by)
+            return _assemble(_detail_doc(*found, state, msg), state.with_(page=1), msg, shared_by=shared_by)
         state = state.with_(expanded=None)
     if state.compact and isinstance(view, TechniqueView):
-        return render_card(view, state, ids=ids)
-    doc = _DOCS[type(view)](view, state, ids)
+        return render_card(view, state, msg=msg)
+    doc = _DOCS[type(view)](view, state, msg)
     if notes:
         doc.intro.insert(0, _context(*(f":information_source: {esc(clip(n, 300))}" for n in notes[:3])))
-    return _assemble(doc, state, ids, shared_by=shared_by)
+    return _assemble(doc, state, msg, shared_by=shared_by)
 
 
-def render_card(view: TechniqueView, state: State, *, ids: _Ids | None = None, controls: int = 3) -> Rendered:
+def render_card(
+    view: TechniqueView, state: State, *, msg: _Message | None = None, controls: int = 3
+) -> Rendered:
     """The compact technique card: one glance per framework, the top controls, a way in."""
-    ids = ids or _Ids()
+    msg = msg or _Message()
     h = view.header
     lines = [
         f"*{link(h.attack_url, h.id)} {esc(h.name)}*"
@@ -812,13 +844,13 @@ def render_card(view: TechniqueView, state: State, *, ids: _Ids | None = None, c
     if prov:
         blocks.append(prov)
     full = _button(
-        ids, actions.PAGE, "Full answer", state.with_(compact=False, page=1, expanded=None), "primary"
+        msg, actions.PAGE, "Full answer", state.with_(compact=False, page=1, expanded=None), "primary"
     )
     if full:
         blocks.append(ActionsBlock(elements=[full]))
     counts = "; ".join(f"{framework_label(s.framework)}: {s.total}" for s in view.sections)
     text = esc(clip(f"{h.id} {h.name} — {counts}", FALLBACK_LIMIT))
-    return Rendered(text=text, blocks=[b.to_dict() for b in blocks])
+    return Rendered(text=text, blocks=[as_dict(b) for b in blocks])
 
 
 def _top_lines(view: TechniqueView, limit: int) -> list[str]:
@@ -842,4 +874,4 @@ def _top_lines(view: TechniqueView, limit: int) -> list[str]:
 def render_error(message: str) -> Rendered:
     """A clean refusal (stale or forged button, no data loaded)."""
     block = _section(f":warning: {esc(message)}")
-    return Rendered(text=esc(message), blocks=[block.to_dict()])
+    return Rendered(text=esc(message), blocks=[as_dict(block)])

@@ -1,10 +1,12 @@
 """Slack's message limits, checked on the final payload, including the ones slack_sdk skips.
 
-``slack_sdk`` validates most element limits in ``to_dict()``; Slack itself also refuses more
-than 50 blocks, fields over 2,000 characters, a ``text`` fallback that gets cut, and
-messages whose blocks are too long in total (``msg_blocks_too_long``, about 12k characters).
-Duplicate ``action_id``/``block_id`` values and raw ``<...>`` sequences that would ping or
-link are our own rules.  ``violations`` returns every problem; an empty list means sendable.
+Answers are written out without ``to_dict()``'s per-object validators (``bot.render.serialize``),
+so every limit those validators hold for the blocks we send is checked here, once per message,
+together with what Slack refuses and slack_sdk does not check: more than 50 blocks, fields
+over 2,000 characters, a ``text`` fallback that gets cut, and messages whose blocks are too
+long in total (``msg_blocks_too_long``, about 12k characters).  Duplicate
+``action_id``/``block_id`` values and raw ``<...>`` sequences that would ping or link are our
+own rules.  ``violations`` returns every problem; an empty list means sendable.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ MAX_OPTION_VALUE = 150
 MAX_OPTIONS = 100
 MAX_TOTAL_TEXT = 11_000  # Slack's undocumented cap is ~12k; stay well under it
 MAX_FALLBACK = 3_999
+MAX_PLACEHOLDER = 150
+BUTTON_STYLES = ("primary", "danger")
 
 # Our own links (<https://...|label>) are the only angle brackets allowed in mrkdwn.
 _ANGLE = re.compile(r"<([^<>]*)>")
@@ -92,6 +96,8 @@ def _check_element(el: dict[str, Any], where: str, out: list[str]) -> None:
     if "action_id" in el and len(str(el["action_id"])) > MAX_ID:
         out.append(f"{where}: action_id over {MAX_ID}")
     if kind == "button":
+        if "style" in el and el["style"] not in BUTTON_STYLES:
+            out.append(f"{where}: button style {str(el['style'])[:20]!r}")
         if len(el.get("text", {}).get("text", "")) > MAX_BUTTON_TEXT:
             out.append(f"{where}: button text over {MAX_BUTTON_TEXT}")
         if len(str(el.get("value", ""))) > MAX_VALUE:
@@ -102,6 +108,10 @@ def _check_element(el: dict[str, Any], where: str, out: list[str]) -> None:
         options = el.get("options", [])
         for group in el.get("option_groups", []):
             options = options + group.get("options", [])
+        if not options:
+            out.append(f"{where}: select without options")
+        if len(el.get("placeholder", {}).get("text", "")) > MAX_PLACEHOLDER:
+            out.append(f"{where}: placeholder over {MAX_PLACEHOLDER}")
         if len(options) > MAX_OPTIONS:
             out.append(f"{where}: over {MAX_OPTIONS} options")
         for o in options:
@@ -115,8 +125,9 @@ def violations(
     payload: dict[str, Any], *, allow_users: Iterable[str] = (), reparse: bool = True
 ) -> list[str]:
     """Every way ``{"text", "blocks"}`` breaks Slack's limits or our escaping rules.
-    ``reparse=False`` skips slack_sdk's ``Block.parse(...).to_dict()`` round trip, for blocks
-    that came out of ``to_dict()`` already."""
+    With ``reparse`` (the tests' mode) each block also goes through slack_sdk's
+    ``Block.parse(...).to_dict()``: its validators must pass and give back the same dict.
+    Sending code skips that round trip: every limit it holds is checked below as well."""
     allow_users = tuple(allow_users)
     from slack_sdk.errors import SlackObjectFormationError
     from slack_sdk.models.blocks import Block
@@ -150,7 +161,8 @@ def violations(
             if parsed is None:
                 out.append(f"{where}: unknown block type")
                 continue
-            parsed.to_dict()
+            if parsed.to_dict() != block:
+                out.append(f"{where}: not the form slack_sdk's to_dict() gives")
         except _Skip:
             pass
         except (SlackObjectFormationError, KeyError, TypeError, ValueError) as exc:
@@ -175,8 +187,12 @@ def violations(
                     out.append(f"{where}: field over {MAX_FIELD_TEXT}")
             if not t and not fields:
                 out.append(f"{where}: empty section")
-        elif kind == "header" and len(block.get("text", {}).get("text", "")) > MAX_HEADER_TEXT:
-            out.append(f"{where}: header over {MAX_HEADER_TEXT}")
+        elif kind == "header":
+            t = block.get("text", {}).get("text", "")
+            if len(t) > MAX_HEADER_TEXT:
+                out.append(f"{where}: header over {MAX_HEADER_TEXT}")
+            if not t:
+                out.append(f"{where}: empty header")
         elif kind == "context" and len(block.get("elements", [])) > MAX_CONTEXT_ELEMENTS:
             out.append(f"{where}: context over {MAX_CONTEXT_ELEMENTS} elements")
         elif kind == "actions" and len(block.get("elements", [])) > MAX_ACTIONS_ELEMENTS:
