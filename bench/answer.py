@@ -42,6 +42,7 @@ from sqlalchemy import Engine, select  # noqa: E402
 
 from bot.answer import Answerer  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.slack.runtime import warm_up  # noqa: E402
 from store.db import make_engine, session_scope  # noqa: E402
 from store.models import Mapping  # noqa: E402
 
@@ -190,6 +191,7 @@ def bench(label: str, url: str, n: int, seed: int) -> None:
     t0 = time.perf_counter()
     answerer.refresh_if_stale()
     build = time.perf_counter() - t0
+    warm_up(answerer)  # as a serving process leaves its heap after start-up
 
     def ask(q: Question) -> object:
         a = answerer.answer(q[1])

@@ -125,7 +125,7 @@ class Answerer:
         self._checked_at = float("-inf")
         self._views: _LRU[Any, Any] = _LRU(cache_size)
         self._payloads: _LRU[Any, Any] = _LRU(cache_size)
-        self._static: tuple[Any, Any] | None = None  # releases and tactics of this data version
+        self._static: dict[str, Any] | None = None  # releases, tactics, techniques of this data version
 
     # ------------------------------------------------------------------ data version / index
 
@@ -294,7 +294,7 @@ class Answerer:
         return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
 
     def _view(self, request: ViewRequest) -> View:
-        from store.queries import RELEASES_KEY, TACTICS_KEY, build_view, load_releases, reading, tactic_names
+        from store.queries import build_view, reading, static_info
 
         with self._lock:
             cached = self._views.get_or_none(request)
@@ -303,10 +303,10 @@ class Answerer:
         # A pooled connection in one read transaction, without an ORM Session (whose set-up
         # and commit cost more than a view's queries).
         with reading(self.engine) as reader:
-            # Releases and tactics change only with the data version: read them once per version.
+            # Releases, tactics and techniques change only with the data version: read once.
             if self._static is None:
-                self._static = (load_releases(reader), tactic_names(reader))
-            reader.info[RELEASES_KEY], reader.info[TACTICS_KEY] = self._static
+                self._static = static_info(reader)
+            reader.info.update(self._static)
             view = build_view(reader, request)
         with self._lock:
             self._views.put(request, view)

@@ -33,20 +33,24 @@ def framework_label(framework: str) -> str:
     return FRAMEWORK_LABELS.get(framework, framework)
 
 
+_SCORE_RANK = {v: i + 1 for i, v in enumerate(SCORE_VALUES)}
+_CATEGORY_RANK = {c: i for i, c in enumerate(SCORE_CATEGORIES)}
+
+
 def score_rank(value: str | None) -> int:
     """``significant`` 3, ``partial`` 2, ``minimal`` 1, anything else 0: for "best score"."""
-    return SCORE_VALUES.index(value) + 1 if value in SCORE_VALUES else 0
+    return _SCORE_RANK.get(value, 0) if value else 0
 
 
 def category_rank(category: str | None) -> int:
     """Protect, detect, respond, then anything else: the one order every surface uses."""
-    return SCORE_CATEGORIES.index(category) if category in SCORE_CATEGORIES else len(SCORE_CATEGORIES)
+    return _CATEGORY_RANK.get(category, len(SCORE_CATEGORIES)) if category else len(SCORE_CATEGORIES)
 
 
 # --------------------------------------------------------------------------- building blocks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReleaseRef:
     """One mapping release, and the provenance every view carries."""
 
@@ -66,7 +70,7 @@ class ReleaseRef:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MappingLine:
     """One mapping row as shown: capability and technique, how it maps, and why."""
 
@@ -87,7 +91,7 @@ class MappingLine:
     references: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MappingGroup:
     """Mappings of one mapping type, or of one score category for scored frameworks."""
 
@@ -97,7 +101,7 @@ class MappingGroup:
     lines: tuple[MappingLine, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameworkSection:
     """A framework's mappings for one subject in one release (the newest unless filtered)."""
 
@@ -110,14 +114,14 @@ class FrameworkSection:
     other_releases: tuple[tuple[ReleaseRef, int], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TechniqueRef:
     id: str
     name: str
     domain: str = "enterprise"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TechniqueHeader:
     id: str
     name: str
@@ -135,14 +139,14 @@ class TechniqueHeader:
     known: bool = True  # False: only mapping files name it (not in the loaded ATT&CK)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MitigationLine:
     id: str  # M1057
     name: str
     url: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubTechniqueCount:
     id: str
     name: str
@@ -153,7 +157,7 @@ class SubTechniqueCount:
 # --------------------------------------------------------------------------- views
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TechniqueView:
     header: TechniqueHeader
     mitigations: tuple[MitigationLine, ...]
@@ -171,7 +175,7 @@ class TechniqueView:
         return tuple(s.release for s in self.sections)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CapabilityRef:
     framework: str
     id: str
@@ -180,14 +184,14 @@ class CapabilityRef:
     group_name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TacticGroup:
     tactic: str  # display name, "Other" for techniques outside the loaded ATT&CK
     groups: tuple[MappingGroup, ...]
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CapabilityView:
     capability: CapabilityRef
     description: str | None
@@ -206,13 +210,13 @@ class CapabilityView:
         return (self.release,) if self.release else ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PairRelease:
     release: ReleaseRef
     lines: tuple[MappingLine, ...]  # empty: this release does not map the pair
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ControlLine:
     """A capability that maps a technique, summarised: for digests, CVE and "closest" lists."""
 
@@ -225,7 +229,7 @@ class ControlLine:
     count: int = 1  # mappings it has for the techniques asked about
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PairView:
     technique: TechniqueHeader
     capability: CapabilityRef
@@ -242,14 +246,14 @@ class PairView:
         return tuple(r.release for r in self.releases)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupMember:
     id: str
     name: str
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupView:
     framework: str
     id: str
@@ -265,7 +269,7 @@ class GroupView:
         return (self.release,) if self.release else ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReleaseSummary:
     release: ReleaseRef
     mappings: int
@@ -275,7 +279,7 @@ class ReleaseSummary:
     mapping_types: tuple[tuple[str, int], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameworkView:
     framework: str
     releases: tuple[ReleaseSummary, ...]  # newest first
@@ -287,14 +291,14 @@ class FrameworkView:
         return tuple(r.release for r in self.releases)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CveTechnique:
     technique: TechniqueRef
     impacts: tuple[str, ...]  # mapping type labels: "Primary impact", "Exploitation technique"
     comments: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CveView:
     cve: CapabilityRef  # name: the vulnerability name
     description: str | None
@@ -311,13 +315,13 @@ class CveView:
         return ((self.release,) if self.release else ()) + self.control_releases
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CategoryCoverage:
     count: int
     best: str | None  # best score value, None for unscored mapping types
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Coverage:
     """How one framework's newest release covers one technique."""
 
@@ -328,7 +332,7 @@ class Coverage:
     categories: dict[str, CategoryCoverage] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompareView:
     technique: TechniqueHeader
     rows: tuple[Coverage, ...]  # one per framework with a release in the domain, asked order
@@ -341,7 +345,7 @@ class CompareView:
         return tuple(r.release for r in self.rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageView:
     """Help, "did you mean", or a clean refusal: text plus clickable alternatives."""
 
@@ -368,7 +372,7 @@ View = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ViewRequest:
     """Everything needed to rebuild a view: what a button's state carries, what a Resolution
     becomes.  IDs are canonical; ``frameworks`` is the order to show."""

@@ -12,6 +12,7 @@ from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -265,6 +266,7 @@ _RELEASES = select(
 
 RELEASES_KEY = "countermap.releases"
 TACTICS_KEY = "countermap.tactics"
+TECHNIQUES_KEY = "countermap.techniques"
 
 
 def load_releases(session: Source) -> list[ReleaseInfo]:
@@ -321,6 +323,8 @@ def pick_releases(
 # --------------------------------------------------------------------------- text helpers
 
 _CITATION = re.compile(r"\s*\(Citation:[^)]*\)")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_SPACES = re.compile(r"[ \t]+")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?://[^)\s]+)\)")
 _TAGS = re.compile(r"</?(?:code|b|i|em|strong|br)\s*/?>", re.IGNORECASE)
 _LICENSE_HEADING = re.compile(
@@ -334,11 +338,13 @@ def summarise_description(description: str | None) -> str:
     """First paragraph of an ATT&CK description, without citations, links or HTML tags."""
     if not description:
         return ""
-    text = _CITATION.sub("", description.replace("\r\n", "\n"))
-    text = _MD_LINK.sub(r"\1", text)
-    text = _TAGS.sub("", text)
-    first = next((p for p in re.split(r"\n\s*\n", text) if p.strip()), "")
-    return re.sub(r"[ \t]+", " ", first).strip()
+    # Paragraph by paragraph, so that a long description is cleaned only as far as needed.
+    for paragraph in _PARAGRAPH.split(description.replace("\r\n", "\n")):
+        text = _TAGS.sub("", _MD_LINK.sub(r"\1", _CITATION.sub("", paragraph)))
+        text = _SPACES.sub(" ", text).strip()
+        if text:
+            return text
+    return ""
 
 
 def split_comments(comments: str | None, license_requirements: str | None) -> str | None:
@@ -423,13 +429,28 @@ _CAPABILITY_PRESENCE = (
     .group_by(Mapping.release_id)
 )
 _CAPABILITY_RELEASES = select(Mapping.release_id).where(_CAPABILITY_WHERE).distinct()
-_CAPABILITY_ROWS = (
-    select(*_MAPPING_COLS)
-    .where(_CAPABILITY_WHERE, Mapping.release_id == bindparam("pk"))
-    .order_by(Mapping.position)
-)
+# In file order, sorted in Python: SQLite's ORDER BY would copy a big control's rows into a
+# temporary B-tree first.
+_CAPABILITY_ROWS = select(*_MAPPING_COLS).where(_CAPABILITY_WHERE, Mapping.release_id == bindparam("pk"))
+
+
+def _own(column: Any, label: str) -> Any:
+    """``column`` on the pair's own technique's rows, NULL on its sub-techniques' (whose rows a
+    pair answer only counts): comments and references are most of a row's size."""
+    return case((Mapping.attack_id == bindparam("tid"), column)).label(label)
+
+
 _PAIR_ROWS = (
-    select(*_MAPPING_COLS)
+    select(
+        *(
+            c
+            for c in _MAPPING_COLS
+            if c.key not in ("comments", "references" + JSON_SUFFIX, "license_requirements")
+        ),
+        _own(Mapping.comments, "comments"),
+        _own(cast(Mapping.references, Text), "references" + JSON_SUFFIX),
+        _own(Mapping.license_requirements, "license_requirements"),
+    )
     .where(
         # framework || '' and release_id + 0 leave SQLite the (attack_id, capability_id) index:
         # the capability or release ones walk every row of a big control (thousands for SC-07)
@@ -438,6 +459,8 @@ _PAIR_ROWS = (
         Mapping.capability_id == bindparam("cid"),
         Mapping.attack_id.in_(_ids("tids")),
         (Mapping.release_id + 0).in_(_ids("pks")),
+        # Sub-techniques count in the newest release only.
+        or_(Mapping.attack_id == bindparam("tid"), (Mapping.release_id + 0) == bindparam("newest")),
     )
     .order_by(Mapping.position)
 )
@@ -496,7 +519,7 @@ def _lines(rows: Iterable[Any], info: ReleaseInfo) -> list[MappingLine]:
                 score_value=row.score_value,
                 comments=split_comments(row.comments, lic) if row.comments else None,
                 license_requirements=(lic.strip() or None) if lic else None,
-                references=tuple(str(r) for r in refs if r) if isinstance(refs, list) else (),
+                references=tuple(str(r) for r in refs if r) if refs and isinstance(refs, list) else (),
             )
         )
     return out
@@ -511,9 +534,9 @@ def _line_order(line: MappingLine) -> tuple[Any, ...]:
     )
 
 
-def group_lines(lines: Iterable[MappingLine]) -> tuple[MappingGroup, ...]:
+def group_lines(lines: Iterable[MappingLine], *, sort: bool = True) -> tuple[MappingGroup, ...]:
     """By score category (protect, detect, respond) when scored, else by mapping type in the
-    order first seen; strongest score first inside a group."""
+    order first seen; strongest score first inside a group (``sort=False``: as given)."""
     buckets: dict[tuple[str, str | None], list[MappingLine]] = {}
     for line in lines:
         key = (line.mapping_type, line.score_category)
@@ -522,7 +545,8 @@ def group_lines(lines: Iterable[MappingLine]) -> tuple[MappingGroup, ...]:
     groups = []
     for (mt, cat), members in ordered:
         label = cat.capitalize() if cat else members[0].mapping_type_label
-        groups.append(MappingGroup(label, mt, cat, tuple(sorted(members, key=_line_order))))
+        kept = sorted(members, key=_line_order) if sort else members
+        groups.append(MappingGroup(label, mt, cat, tuple(kept)))
     return tuple(groups)
 
 
@@ -565,21 +589,64 @@ _TECHNIQUES_DESCRIBED = select(*_TECHNIQUE_COLS, Technique.description).where(
 )
 
 
-def _techniques(
-    session: Source, ids: Iterable[str], *, description: bool = False, tactics_only: bool = False
-) -> dict[str, Any]:
-    """ATT&CK rows by ID (the description, long, only when asked for; ``tactics_only``: ID,
-    domain, tactics and revoked alone)."""
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        return {}
-    stmt = _TECHNIQUE_TACTICS if tactics_only else _TECHNIQUES_DESCRIBED if description else _TECHNIQUES
-    rows = _q(session, stmt, {"ids": ids})
+def _by_id(rows: Iterable[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for t in rows:  # prefer a current object when a domain has the ID twice
         if t.attack_id not in out or (out[t.attack_id].revoked and not t.revoked):
             out[t.attack_id] = t
     return out
+
+
+_CATALOGUE = select(*_TECHNIQUE_COLS, Technique.description)
+
+
+@dataclass(frozen=True)
+class TechniqueCatalogue:
+    """Every ATT&CK technique (about a thousand rows, 1.4 MB with descriptions, a few ms to
+    read), for the views' look-ups: a control's techniques by ID would otherwise be hundreds
+    of rows, each read past its long description for the tactics stored after it, and every
+    technique answer a select of the technique, its parent and its sub-techniques."""
+
+    techniques: dict[str, Any]  # attack_id -> row with description, as ``_techniques`` gives them
+    children: dict[str, list[tuple[str, str]]]  # parent -> current sub-techniques (ID, name), by ID
+
+
+def technique_catalogue(session: Source) -> TechniqueCatalogue:
+    seeded = session.info.get(TECHNIQUES_KEY)
+    if seeded is not None:
+        return seeded
+    rows = _q(session, _CATALOGUE)
+    children: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: r.attack_id):
+        if r.parent_attack_id and not r.revoked and not r.deprecated:
+            children[r.parent_attack_id].append((r.attack_id, r.name))
+    return TechniqueCatalogue(_by_id(rows), dict(children))
+
+
+def _techniques(
+    session: Source, ids: Iterable[str], *, description: bool = False, tactics_only: bool = False
+) -> dict[str, Any]:
+    """ATT&CK rows by ID (the description, long, only when asked for; ``tactics_only``: ID,
+    domain, tactics and revoked alone, or more when the catalogue is at hand)."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return {}
+    catalogue = session.info.get(TECHNIQUES_KEY)
+    if catalogue is not None:
+        known = catalogue.techniques
+        return {i: known[i] for i in ids if i in known}
+    stmt = _TECHNIQUE_TACTICS if tactics_only else _TECHNIQUES_DESCRIBED if description else _TECHNIQUES
+    return _by_id(_q(session, stmt, {"ids": ids}))
+
+
+def static_info(session: Source) -> dict[str, Any]:
+    """What changes only with the data version, for ``Source.info``: a caller that knows the
+    data has not changed (the Answerer, by data version) reads it once and seeds each reader."""
+    return {
+        RELEASES_KEY: load_releases(session),
+        TACTICS_KEY: tactic_names(session),
+        TECHNIQUES_KEY: technique_catalogue(session),
+    }
 
 
 # A technique, its parent and its sub-techniques in one select (the description, long, for the
@@ -600,6 +667,9 @@ def _family(session: Source, technique_id: str) -> tuple[dict[str, Any], list[tu
     sub-techniques as (ID, name), by ID)."""
     parent = technique_id.split(".")[0]
     ids = [technique_id] if parent == technique_id else [technique_id, parent]
+    catalogue = session.info.get(TECHNIQUES_KEY)
+    if catalogue is not None:
+        return _techniques(session, ids), list(catalogue.children.get(technique_id, ()))
     rows = _q(session, _FAMILY, {"tid": technique_id, "ids": ids})
     loaded: dict[str, Any] = {}
     subs = []
@@ -709,6 +779,9 @@ def _subtechniques(session: Source, parent_ids: Sequence[str]) -> dict[str, list
     """Current sub-techniques per parent, by ID; one statement whatever the number of parents."""
     if not parent_ids:
         return {}
+    catalogue = session.info.get(TECHNIQUES_KEY)
+    if catalogue is not None:
+        return {p: list(catalogue.children[p]) for p in parent_ids if p in catalogue.children}
     rows = sorted(_q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)}), key=lambda r: r.attack_id)
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in rows:
@@ -911,6 +984,7 @@ def capability_view(
     present = {pk for pk, _, _ in presence}
     info = next((i for i in candidates if i.pk in present), candidates[0] if candidates else None)
     rows = _q(session, _CAPABILITY_ROWS, {**key, "pk": info.pk}) if info else []
+    rows.sort(key=attrgetter("position"))
     mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
     shown = [r for r in mapped if _passes(r, filters)]
     lines = _lines(shown, info) if info else []
@@ -935,10 +1009,13 @@ def capability_view(
         for name, members in sorted(by_tactic.items(), key=lambda kv: (order[kv[0]], kv[0]))
     )
     count_by_label: dict[str, int] = {}
-    for g in group_lines(lines):
+    for g in group_lines(lines, sort=False):  # per group, strongest score first
+        per_value: dict[str | None, int] = {}
         for line in g.lines:
-            label = g.label + (f" · {line.score_value}" if line.score_value else "")
-            count_by_label[label] = count_by_label.get(label, 0) + 1
+            per_value[line.score_value] = per_value.get(line.score_value, 0) + 1
+        for value in sorted(per_value, key=lambda v: -score_rank(v)):
+            label = g.label + (f" · {value}" if value else "")
+            count_by_label[label] = count_by_label.get(label, 0) + per_value[value]
     notes = []
     if len(mapped) != len(shown):
         notes.append(f"{len(mapped) - len(shown)} mappings hidden by the category or score filter.")
@@ -985,11 +1062,18 @@ def pair_view(
     by_pk = {i.pk: i for i in candidates}
     sub_names = dict(reversed(family))  # the first row of an ID, as _techniques gives it
     subs = list(sub_names)
-    params = {"fw": framework, "cid": ref.id, "tids": [technique_id, *subs], "pks": list(by_pk)}
+    newest_pk = candidates[0].pk if candidates else None
+    params = {
+        "fw": framework,
+        "cid": ref.id,
+        "tid": technique_id,
+        "tids": [technique_id, *subs],
+        "pks": list(by_pk),
+        "newest": newest_pk,
+    }
     rows = _q(session, _PAIR_ROWS, params) if by_pk else []
     per_release: dict[int, list[MappingLine]] = defaultdict(list)
     sub_hits: dict[str, str] = {}
-    newest_pk = candidates[0].pk if candidates else None
     for r in rows:
         if _is_non_mappable(r):
             continue
@@ -1253,6 +1337,7 @@ def cve_view(
     )
     # Every control of every technique (no per-technique cut), so that the controls covering the
     # most of the CVE's techniques come first, then the strongest; ``count`` says how many.
+    # Ranked here, by coverage: sub-technique breadth plays no part.
     every = top_controls(
         session,
         list(impacts),
@@ -1261,6 +1346,7 @@ def cve_view(
         per_framework=True,
         filters=control_filters,
         releases=releases,
+        subtechniques=False,
     )
     per_fw: dict[str, dict[str, ControlLine]] = {fw: {} for fw in frameworks}
     covers: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -1418,6 +1504,7 @@ def top_controls(
     per_framework: bool = False,
     filters: Filters = NO_FILTERS,
     releases: Sequence[ReleaseInfo] | None = None,
+    subtechniques: bool = True,
 ) -> dict[str, list[ControlLine]]:
     """Per technique, its best controls in the newest release of each framework.
 
@@ -1425,14 +1512,15 @@ def top_controls(
     maps (``count`` counts the technique and those), then category and ID.  With
     ``per_framework`` up to ``limit`` per framework; otherwise ``limit`` in all, taken in turn
     from each framework in the order given so that one framework cannot crowd out the rest.
-    Every technique asked about is a key.  Three queries in all.
+    Every technique asked about is a key.  Three queries in all.  Without ``subtechniques``
+    they are not read (``count`` is 1, and ranking skips that step).
     """
     session = reader(session)
     ids = list(dict.fromkeys(technique_ids))
     releases = releases if releases is not None else load_releases(session)
     newest = _newest_by_domain(releases, frameworks, filters)
     pks = {i.pk for i in newest.values()}
-    subs = _subtechniques(session, ids)
+    subs = _subtechniques(session, ids) if subtechniques else {}
     parent_of = {sid: pid for pid, members in subs.items() for sid, _ in members}
     wanted = ids + [s for s in parent_of if s not in ids]
     rows = _q(session, _CONTROL_ROWS, {"tids": wanted, "pks": list(pks)}) if ids and pks else []
@@ -1517,6 +1605,7 @@ __all__ = [
     "RELEASES_KEY",
     "SCORE_CATEGORIES",
     "TACTICS_KEY",
+    "TECHNIQUES_KEY",
     "ReleaseInfo",
     "build_view",
     "capability_view",
@@ -1527,8 +1616,10 @@ __all__ = [
     "load_releases",
     "pair_view",
     "pick_releases",
+    "static_info",
     "summarise_description",
     "tactic_names",
+    "technique_catalogue",
     "technique_coverage",
     "technique_view",
     "top_controls",

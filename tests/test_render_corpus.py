@@ -23,7 +23,7 @@ from bot.render.state import State, decode_state
 from bot.views import MessageView, TechniqueView, ViewRequest
 from store.db import session_scope
 from store.models import Capability, Mapping, Technique
-from store.queries import RELEASES_KEY, TACTICS_KEY, build_view, load_releases, tactic_names
+from store.queries import build_view, static_info
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def session(corpus_engine: Engine) -> Iterator[Session]:
     with session_scope(corpus_engine) as s:
-        # As the Answerer does: releases and tactics read once for the data version.
-        s.info[RELEASES_KEY], s.info[TACTICS_KEY] = load_releases(s), tactic_names(s)
+        # As the Answerer does: what changes only with the data version, read once.
+        s.info.update(static_info(s))
         yield s
 
 

@@ -47,18 +47,21 @@ class _Skip(Exception):
 def _collect(obj: Any, out: list[tuple[str, str]]) -> None:
     """Append every (type, text) of text objects in a block structure to ``out`` (one plain
     recursive walk: the hot path checks every payload it sends)."""
-    if isinstance(obj, dict):
+    t = type(obj)
+    if t is dict:
         kind = obj.get("type")
         if kind == "mrkdwn" or kind == "plain_text":
             text = obj.get("text")
-            if isinstance(text, str):
+            if type(text) is str:
                 out.append((kind, text))
         for v in obj.values():
-            if isinstance(v, (dict, list)):
+            tv = type(v)
+            if tv is dict or tv is list:
                 _collect(v, out)
-    elif isinstance(obj, list):
+    elif t is list:
         for v in obj:
-            if isinstance(v, (dict, list)):
+            tv = type(v)
+            if tv is dict or tv is list:
                 _collect(v, out)
 
 
@@ -74,19 +77,21 @@ _BAD_AMP = re.compile(r"&(?!amp;|lt;|gt;)")
 def mrkdwn_problems(text: str, where: str, allow_users: Iterable[str] = ()) -> list[str]:
     """Raw ``<...>`` other than our http(s) links (and mentions of ``allow_users``, such as the
     user who shared an answer), and ``&`` not starting an entity."""
-    if "<" not in text and ">" not in text and "&" not in text:
+    angles = "<" in text or ">" in text
+    if not angles and "&" not in text:
         return []  # nothing any rule below could object to
     problems = []
-    for user in allow_users:
-        text = text.replace(f"<@{user}>", "")
-    text = _QUOTE.sub("", text)  # a ">" opening a line is mrkdwn's block quote
-    for m in _ANGLE.finditer(text):
-        if not _OUR_LINK.fullmatch(m.group(1)):
-            problems.append(f"{where}: unescaped <{m.group(1)[:40]}>")
-    stripped = _ANGLE.sub("", text)
-    if "<" in stripped or ">" in stripped:
-        problems.append(f"{where}: unescaped angle bracket")
-    if _BAD_AMP.search(text):
+    if angles:
+        for user in allow_users:
+            text = text.replace(f"<@{user}>", "")
+        text = _QUOTE.sub("", text)  # a ">" opening a line is mrkdwn's block quote
+        for m in _ANGLE.finditer(text):
+            if not _OUR_LINK.fullmatch(m.group(1)):
+                problems.append(f"{where}: unescaped <{m.group(1)[:40]}>")
+        stripped = _ANGLE.sub("", text)
+        if "<" in stripped or ">" in stripped:
+            problems.append(f"{where}: unescaped angle bracket")
+    if "&" in text and _BAD_AMP.search(text):
         problems.append(f"{where}: unescaped &")
     return problems
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TO_ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f&<>]")
 _URL = re.compile(r"https?://[^\s<>|]+", re.IGNORECASE)
 ELLIPSIS = "…"
 
 
 def esc(text: object) -> str:
     """Escape ``&``, ``<`` and ``>`` (and drop control characters) for any mrkdwn context."""
-    s = _CONTROL.sub("", str(text))
+    s = text if type(text) is str else str(text)
+    if not _TO_ESCAPE.search(s):  # most text: one scan, nothing to change
+        return s
+    s = _CONTROL.sub("", s)
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

@@ -97,39 +97,36 @@ class State:
 _FIELDS = frozenset(("request", "page", "expanded", "compact"))
 
 
-def _to_dict(state: State) -> dict[str, Any]:
+def _parts(state: State) -> list[tuple[str, Any, Any]]:
+    """(key, hashable form, JSON value) of each part a state's value holds."""
     r = state.request
     f = r.filters
-    d: dict[str, Any] = {"k": r.kind}
+    parts: list[tuple[str, Any, Any]] = [("k", r.kind, r.kind)]
     if r.techniques:
-        d["t"] = list(r.techniques)
+        parts.append(("t", r.techniques, list(r.techniques)))
     if r.capabilities:
-        d["c"] = [list(c) for c in r.capabilities]
+        parts.append(("c", r.capabilities, [list(c) for c in r.capabilities]))
     if r.group:
-        d["g"] = list(r.group)
+        parts.append(("g", r.group, list(r.group)))
     if r.frameworks:
-        d["f"] = list(r.frameworks)
+        parts.append(("f", r.frameworks, list(r.frameworks)))
     if f.framework_version:
-        d["fv"] = f.framework_version
+        parts.append(("fv", f.framework_version, f.framework_version))
     if f.attack_version:
-        d["av"] = f.attack_version
+        parts.append(("av", f.attack_version, f.attack_version))
     if f.domain or r.domain:
-        d["d"] = f.domain or r.domain
+        parts.append(("d", f.domain or r.domain, f.domain or r.domain))
     if f.categories:
-        d["cat"] = list(f.categories)
+        parts.append(("cat", f.categories, list(f.categories)))
     if f.min_score:
-        d["ms"] = f.min_score
+        parts.append(("ms", f.min_score, f.min_score))
     if state.page != 1:
-        d["p"] = state.page
+        parts.append(("p", state.page, state.page))
     if state.expanded:
-        d["x"] = state.expanded
+        parts.append(("x", state.expanded, state.expanded))
     if state.compact:
-        d["cp"] = 1
-    return d
-
-
-def _frozen(value: Any) -> Any:
-    return tuple(_frozen(v) for v in value) if isinstance(value, list) else value
+        parts.append(("cp", 1, 1))
+    return parts
 
 
 class StateEncoder:
@@ -143,17 +140,18 @@ class StateEncoder:
         """The value for a button (or, with ``limit=150``, a select option).  Raises StateError
         if it would not fit, so the caller leaves the element out rather than send a broken
         one."""
-        data = _to_dict(state)
-        for key, part in data.items():
-            memo = (key, _frozen(part))
-            problem = self._checked.get(memo)
+        data: dict[str, Any] = {}
+        checked = self._checked
+        for key, memo, part in _parts(state):
+            data[key] = part
+            problem = checked.get((key, memo))
             if problem is None:
                 try:
                     _validate({key: part}, "part")
                     problem = ""
                 except fastjsonschema.JsonSchemaException as exc:
                     problem = str(exc)
-                self._checked[memo] = problem
+                checked[(key, memo)] = problem
             if problem:
                 raise StateError(f"cannot encode this answer's state: {problem}")
         value = PREFIX + orjson.dumps(data).decode()
