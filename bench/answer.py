@@ -9,12 +9,14 @@ Ingest is not timed.  Figures, per backend:
 
 * uncached — every question with the view and payload caches emptied first (the index stays,
   as it does in a running bot): the true cost of a new question, and what the targets are for;
+  three passes, reported as the first pass and as each question's median of the three;
 * first pass — the 1,000 questions in order with the caches on (repeats hit them);
 * warm — the same 1,000 again (what a busy bot sees for popular questions; no target);
 * reference — a bare indexed select of the same mapping rows, in the same run, driver only;
 * first answer in a fresh process — imports, resolver index (from its disk cache), then the
   first question (statements compiled, pools opened) and a second, new one, timed apart;
-* cold ``countermap ask T1048`` wall time (a new process: imports, index build, query, render).
+* cold ``countermap ask T1048`` wall time (a new process: imports, the index from the cache that
+  ``ingest`` leaves, query, render), and once with that cache emptied (the index built).
 
 Targets (issue 4): uncached p50 <= 1 ms, p99 <= 5 ms on SQLite (PostgreSQL reported);
 cold ask <= 1.0 s.
@@ -133,7 +135,8 @@ def reference(engine: Engine, items: Sequence[Question]) -> list[float]:
 
 def cold_ask(url: str, runs: int = 5) -> list[float]:
     """Wall times; the first run starts with an empty index cache (it builds and stores the
-    index), the others reuse it, as every ask after the first on the same data does."""
+    index, as an ask would if nothing had run ``ingest`` on this machine), the others reuse it,
+    as every ask after ``ingest`` or ``sync`` does."""
     exe = ROOT / ".venv" / "bin" / "countermap"
     # An installed package gets its bytecode compiled by pip, and a normal first run writes it;
     # with PYTHONDONTWRITEBYTECODE set (as on CI machines) an editable checkout would compile
@@ -203,7 +206,13 @@ def bench(label: str, url: str, n: int, seed: int) -> None:
         answerer.clear_cache()
         return ask(q)
 
-    uncached = time_each(items, ask_uncached)
+    for q in items[:20]:  # statements compiled, pools opened: a fresh process's first answers are timed below
+        ask(q)
+    # Three passes of every question, each uncached: one pass as it came, and per question the
+    # median of the three (the same work with this shared machine's scheduling noise damped).
+    passes = [time_each(items, ask_uncached) for _ in range(3)]
+    uncached = passes[0]
+    steady = [statistics.median(t) for t in zip(*passes, strict=True)]
     answerer.clear_cache()
     first = time_each(items, ask)
     warm = time_each(items, ask)
@@ -212,6 +221,7 @@ def bench(label: str, url: str, n: int, seed: int) -> None:
         f"\n{label}: {n} questions ({url.split('://', 1)[0]}), resolver index built in {build * 1000:.0f} ms"
     )
     print(summary("uncached (resolve+query+render)", uncached))
+    print(summary("  median of 3 uncached runs", steady))
     for kind in ("technique", "capability", "pair"):
         print(
             summary(
@@ -222,18 +232,17 @@ def bench(label: str, url: str, n: int, seed: int) -> None:
     print(summary("warm (same questions again)", warm))
     print(summary("reference: bare indexed select", ref))
     ratio = pct(uncached, 0.5) / max(pct(ref, 0.5), 1e-6)
-    p50, p99 = pct(uncached, 0.5), pct(uncached, 0.99)
-    verdict = "met" if p50 <= 1.0 and p99 <= 5.0 else "NOT met"
-    print(
-        f"  uncached p50 / reference p50 = {ratio:.0f}x;  targets for uncached answers: "
-        f"p50 <= 1 ms, p99 <= 5 ms: {verdict} (p50 {p50:.2f} ms, p99 {p99:.2f} ms)"
-    )
+    print(f"  uncached p50 / reference p50 = {ratio:.0f}x;  targets (uncached): p50 <= 1 ms, p99 <= 5 ms:")
+    for name, ms in (("one pass", uncached), ("median of 3", steady)):
+        p50, p99 = pct(ms, 0.5), pct(ms, 0.99)
+        verdict = "met" if p50 <= 1.0 and p99 <= 5.0 else "NOT met"
+        print(f"    {name}: {verdict} (p50 {p50:.2f} ms, p99 {p99:.2f} ms)")
     print(first_answer(url))
     walls = cold_ask(url)
     print(
-        f"  cold `countermap ask T1048`: first (index cache empty) {walls[0]:.2f} s; then min "
-        f"{min(walls[1:]):.2f} s, median {statistics.median(walls[1:]):.2f} s (target 1.0 s) "
-        f"over {len(walls) - 1} runs"
+        f"  cold `countermap ask T1048` (new process, index cached as ingest leaves it): min "
+        f"{min(walls[1:]):.2f} s, median {statistics.median(walls[1:]):.2f} s over {len(walls) - 1} runs "
+        f"(target 1.0 s); with no index cache (built in the process): {walls[0]:.2f} s"
     )
     engine.dispose()
 

@@ -97,3 +97,21 @@ def build_index(session: Any, version: str, settings: Settings, *, use_cache: bo
     if use_cache:
         store(key, index)
     return index
+
+
+def warm(engine: Any, settings: Settings) -> bool:
+    """Build and cache the index for the data now in ``engine`` unless a file for it exists
+    (``ingest`` and ``sync`` call this, so the first ``ask`` after new data is as quick as the
+    rest).  True if it built one.  Never raises: the cache is an optimisation only."""
+    from bot.resolve import data_version
+    from store.db import session_scope
+
+    try:
+        with session_scope(engine) as session:
+            version = data_version(session)
+            if (cache_dir() / f"index-{cache_key(version, settings)}.pickle").exists():
+                return False
+            build_index(session, version, settings)
+        return True
+    except Exception:
+        return False

@@ -25,7 +25,7 @@ SCORE_CATEGORIES = ("protect", "detect", "respond")
 SCORE_VALUES = ("minimal", "partial", "significant")  # weakest first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TechniqueHit:
     id: str  # canonical: T1048 or T1048.003
     name: str
@@ -34,7 +34,7 @@ class TechniqueHit:
     note: str | None = None  # e.g. "T1085 was revoked; now T1218.011 Rundll32"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CapabilityHit:
     framework: str  # key as in the data: nist_800_53, m365, ...
     id: str  # canonical: SC-07, PR.DS-01.01, CVE-2023-34362, DEF-CAPP-E5
@@ -43,7 +43,7 @@ class CapabilityHit:
     note: str | None = None  # e.g. "AC-2(1) is an enhancement; showing AC-02"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupHit:
     framework: str
     id: str  # SC, entra-id, amazon_guardduty
@@ -51,7 +51,7 @@ class GroupHit:
     score: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Filters:
     framework_version: str | None = None  # rev4, rev5, 07/18/2025, v2.1
     attack_version: str | None = None  # 14.1
@@ -63,7 +63,7 @@ class Filters:
         return self == Filters()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alternative:
     """A "did you mean" candidate; ``query`` is the text that resolves to exactly it."""
 
@@ -75,7 +75,7 @@ class Alternative:
     query: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resolution:
     query: str
     intent: Intent

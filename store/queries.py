@@ -415,11 +415,17 @@ _TECHNIQUE_ROWS = (
     .where(Mapping.attack_id == bindparam("tid"), Mapping.release_id.in_(_ids("pks")))
     .order_by(Mapping.position)
 )
-# A technique's and its sub-techniques' mappings per release: the (attack_id, release_id,
-# status) index answers alone.
-_COUNTS_BY_FAMILY = (
+# A technique's mappings per release, and its sub-techniques' in the releases shown: the
+# (attack_id, release_id, status) index answers alone.  Two selects, because one over the
+# whole family would count every sub-technique in every release (887 rows for T1048's).
+_COUNTS_BY_RELEASE = (
+    select(Mapping.release_id, func.count())
+    .where(Mapping.attack_id == bindparam("tid"), _LIVE)
+    .group_by(Mapping.release_id)
+)
+_SUB_COUNTS = (
     select(Mapping.attack_id, Mapping.release_id, func.count())
-    .where(Mapping.attack_id.in_(_ids("tids")), _LIVE)
+    .where(Mapping.attack_id.in_(_ids("tids")), Mapping.release_id.in_(_ids("pks")), _LIVE)
     .group_by(Mapping.attack_id, Mapping.release_id)
 )
 _CAPABILITY_WHERE = (Mapping.framework == bindparam("fw")) & (Mapping.capability_id == bindparam("cid"))
@@ -830,15 +836,12 @@ def technique_view(
     newest_any = pick_releases(releases, all_frameworks, Filters(), domain)
     sub_ids = [s for s, _ in subs]
 
-    # Mappings per release of the technique and of its sub-techniques, in one indexed select.
-    counts: dict[int, int] = {}
-    sub_per_release: dict[str, dict[int, int]] = defaultdict(dict)
-    for attack_id, pk, n in _q(session, _COUNTS_BY_FAMILY, {"tids": [technique_id, *sub_ids]}):
-        if attack_id == technique_id:
-            counts[pk] = counts.get(pk, 0) + int(n)
-        else:
-            sub_per_release[attack_id][pk] = int(n)
+    counts = {pk: int(n) for pk, n in _q(session, _COUNTS_BY_RELEASE, {"tid": technique_id})}
     pks = [i.pk for i in chosen.values()]
+    sub_per_release: dict[str, dict[int, int]] = defaultdict(dict)
+    if sub_ids and pks:
+        for attack_id, pk, n in _q(session, _SUB_COUNTS, {"tids": sub_ids, "pks": pks}):
+            sub_per_release[attack_id][pk] = int(n)
     rows = _q(session, _TECHNIQUE_ROWS, {"tid": technique_id, "pks": pks}) if pks else []
     by_release: dict[int, list[Any]] = defaultdict(list)
     for r in rows:

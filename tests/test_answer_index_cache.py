@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot import index_cache
 from bot.config import Settings
 from bot.resolve import ResolverIndex
@@ -39,3 +41,32 @@ def test_the_key_changes_with_the_data_version_and_alias_files(tmp_path: Path) -
     assert index_cache.cache_key("v2", with_file) != base
     aliases.write_text("abbreviations: {waf: [web application firewall]}\n")
     assert index_cache.cache_key("v1", with_file) != base
+
+
+def test_ingest_leaves_the_index_cached_for_the_first_ask(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``countermap ingest`` builds the index for the data it loaded, so the first ``ask`` after
+    it reads the index from disk; an ingest that changed nothing does not build it again."""
+    from bot.cli import main
+    from bot.resolve import data_version
+    from store.db import make_engine, session_scope
+    from tests.store_fixtures import mapping_document, stix_bundle, write_json
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    write_json(tmp_path / "data" / "nist.json", mapping_document())
+    write_json(tmp_path / "data" / "enterprise-attack-18.1.json", stix_bundle())
+    assert main(["--db", database_url, "ingest", "-q", str(tmp_path / "data")]) == 0
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            key = index_cache.cache_key(data_version(session), Settings())
+        assert index_cache.load(key, cache / "countermap") is not None
+        assert index_cache.warm(engine, Settings()) is False  # already there: nothing built
+    finally:
+        engine.dispose()
+    before = {p.name: p.stat().st_mtime_ns for p in (cache / "countermap").iterdir()}
+    assert main(["--db", database_url, "ingest", "-q", str(tmp_path / "data")]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (cache / "countermap").iterdir()} == before

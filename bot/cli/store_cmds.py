@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import engine_from
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def register(sub: Any) -> None:
@@ -66,6 +69,8 @@ def run_ingest(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    else:
+        _warm_index_cache(engine, args)
     finally:
         engine.dispose()
     if args.verbose:
@@ -75,6 +80,15 @@ def run_ingest(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(report.summary())
     return 0
+
+
+def _warm_index_cache(engine: Engine, args: argparse.Namespace) -> None:
+    """The resolver index for the new data, cached for ``countermap ask`` (skipped when a file
+    for this data is there already, as after a run that changed nothing)."""
+    from bot.cli.common import settings_from
+    from bot.index_cache import warm
+
+    warm(engine, settings_from(args))
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -167,6 +181,8 @@ def run_sync(args: argparse.Namespace) -> int:
             print(f"countermap sync: {line}", file=sys.stderr)
         print("countermap sync: nothing changed", file=sys.stderr)
         return 1
+    else:
+        _warm_index_cache(engine, args)
     finally:
         engine.dispose()
     if not args.quiet:

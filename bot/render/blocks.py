@@ -505,12 +505,16 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
         doc.intro.append(_context(clip(f"{summary}{' — ' + counts if counts else ''}", 1900)))
     if view.non_mappable:
         doc.intro.append(_context("Marked non-mappable in this release: it maps to no ATT&amp;CK technique."))
+    texts: dict[int, str] = {}  # a technique in several tactics is written once
     for tg in view.tactics:
         lines = []
         for g in tg.groups:
             mark = category_mark(g.score_category) if g.score_category else esc(g.label)
             for ln in g.lines:
-                lines.append(f"{code(ln.attack_id)} {esc(ln.attack_name)} — {mark}{_score(ln)}")
+                text = texts.get(id(ln))
+                if text is None:
+                    text = texts[id(ln)] = f"{code(ln.attack_id)} {esc(ln.attack_name)} — {mark}{_score(ln)}"
+                lines.append(text)
         doc.items.extend(_packed(f"*{esc(tg.tactic)}* ({tg.count})", lines))
     if view.other_releases:
         older = " · ".join(f"{esc(_release_short(r))} ({n})" for r, n in view.other_releases[:8])

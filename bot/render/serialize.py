@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk.models.basic_objects import EMPTY_ALLOWED_TYPE_AND_PROPERTY_LIST, JsonObject
-from slack_sdk.models.blocks import Option, PlainTextObject
+from slack_sdk.models.blocks import MarkdownTextObject, Option, PlainTextObject
 
 # Per class: its attributes in the order to_dict() writes them, or None when the class has a
 # to_dict of its own (written out by that, or by ``_option``).
@@ -55,10 +55,24 @@ def _option(opt: Option) -> dict[str, Any]:
     return out
 
 
+def _text(obj: MarkdownTextObject | PlainTextObject) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": obj.type}
+    if obj.text:  # None or "" is left out, as to_dict() leaves out empty values
+        out["text"] = obj.text
+    key = "verbatim" if type(obj) is MarkdownTextObject else "emoji"
+    flag = getattr(obj, key, None)
+    if flag is not None:
+        out[key] = flag
+    return out
+
+
 def as_dict(obj: JsonObject) -> dict[str, Any]:
     """What ``obj.to_dict()`` returns, for the block, element and composition objects whose
     ``to_dict`` is ``JsonObject``'s own, and options; any other class is handed to its own
     ``to_dict``."""
+    cls = type(obj)
+    if cls is MarkdownTextObject or cls is PlainTextObject:  # half of all objects: the short way
+        return _text(obj)  # type: ignore[arg-type]
     keys = _keys(obj)
     if keys is None:
         return _option(obj) if isinstance(obj, Option) else obj.to_dict()

@@ -75,7 +75,7 @@ class StateError(ValueError):
     """The value is not one this bot wrote (or it is from an incompatible version)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class State:
     request: ViewRequest
     page: int = 1
