@@ -615,6 +615,7 @@ class TechniqueCatalogue:
 
     techniques: dict[str, Any]  # attack_id -> row with description, as ``_techniques`` gives them
     children: dict[str, list[tuple[str, str]]]  # parent -> current sub-techniques (ID, name), by ID
+    mitigations: dict[str, tuple[MitigationLine, ...]]  # technique -> current mitigations, by ID
 
 
 def technique_catalogue(session: Source) -> TechniqueCatalogue:
@@ -626,7 +627,14 @@ def technique_catalogue(session: Source) -> TechniqueCatalogue:
     for r in sorted(rows, key=lambda r: r.attack_id):
         if r.parent_attack_id and not r.revoked and not r.deprecated:
             children[r.parent_attack_id].append((r.attack_id, r.name))
-    return TechniqueCatalogue(_by_id(rows), dict(children))
+    mitigations: dict[str, set[MitigationLine]] = defaultdict(set)
+    for m in _q(session, _ALL_MITIGATIONS):
+        mitigations[m.technique_attack_id].add(MitigationLine(m.attack_id, m.name, m.url))
+    return TechniqueCatalogue(
+        _by_id(rows),
+        dict(children),
+        {tid: tuple(sorted(lines, key=lambda m: m.id)) for tid, lines in mitigations.items()},
+    )
 
 
 def _techniques(
@@ -765,9 +773,19 @@ _MITIGATIONS = (
     )
     .distinct()
 )
+_ALL_MITIGATIONS = select(
+    MitigationLink.technique_attack_id, Mitigation.attack_id, Mitigation.name, Mitigation.url
+).where(
+    MitigationLink.mitigation_pk == Mitigation.id,
+    Mitigation.revoked.is_(False),
+    Mitigation.deprecated.is_(False),
+)
 
 
 def _mitigations(session: Source, technique_id: str) -> tuple[MitigationLine, ...]:
+    catalogue = session.info.get(TECHNIQUES_KEY)
+    if catalogue is not None:
+        return catalogue.mitigations.get(technique_id, ())
     rows = _q(session, _MITIGATIONS, {"tid": technique_id})
     return tuple(sorted((MitigationLine(r.attack_id, r.name, r.url) for r in rows), key=lambda m: m.id))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.resolution import Filters
@@ -303,3 +303,31 @@ def test_driver_errors_on_the_read_path_are_sqlalchemy_errors(tmp_path: Path) ->
     with pytest.raises(OperationalError, match="no such table"), q.reading(engine) as reader:
         q.load_releases(reader)
     engine.dispose()
+
+
+def test_views_from_the_per_version_catalogue_equal_views_read_row_by_row(corpus_engine: Engine) -> None:
+    """The Answerer seeds each reader with releases, tactics and the technique catalogue
+    (``static_info``); the views must be the ones the per-view selects give without them."""
+    from bot.config import ALL_FRAMEWORKS
+    from bot.views import ViewRequest
+    from store.models import Capability, Mapping
+
+    with session_scope(corpus_engine) as s:
+        techniques = sorted({t for t in s.scalars(select(Mapping.attack_id).distinct()) if t})
+        caps = sorted(s.execute(select(Capability.framework, Capability.capability_id)).all())
+    requests = [ViewRequest("technique", (t,), frameworks=ALL_FRAMEWORKS) for t in techniques[::3]]
+    requests += [ViewRequest("compare", (t,), frameworks=ALL_FRAMEWORKS) for t in techniques[::17]]
+    requests += [
+        ViewRequest(
+            "cve" if fw == "kev" else "capability",
+            capabilities=((fw, cid),),
+            frameworks=("nist_800_53", "m365") if fw == "kev" else (),
+        )
+        for fw, cid in caps[::7]
+    ]
+    requests += [ViewRequest("pair", (t,), (("nist_800_53", "AC-02"),)) for t in techniques[::11]]
+    assert len(requests) > 500
+    with session_scope(corpus_engine) as seeded, session_scope(corpus_engine) as bare:
+        seeded.info.update(q.static_info(seeded))
+        for request in requests:
+            assert q.build_view(seeded, request) == q.build_view(bare, request), request
