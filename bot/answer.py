@@ -134,6 +134,7 @@ class Answerer:
         from bot.index_cache import build_index
         from bot.resolve import data_version
         from store.db import session_scope
+        from store.queries import static_info
 
         with self._lock:
             self._checked_at = self._clock()
@@ -142,8 +143,10 @@ class Answerer:
                 if version == self._version and self._index is not None:
                     return False
                 index = build_index(session, version, self.settings, use_cache=self.index_cache)
-            self._index, self._version = index, version
-            self._static = None
+                # Releases, tactics and techniques change only with the data version: read here,
+                # with the index (off the request path in a serving process), not in an answer.
+                static = static_info(session)
+            self._index, self._version, self._static = index, version, static
             self._views.clear()
             self._payloads.clear()
             return True
@@ -294,7 +297,7 @@ class Answerer:
         return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
 
     def _view(self, request: ViewRequest) -> View:
-        from store.queries import build_view, reading, static_info
+        from store.queries import build_view, reading
 
         with self._lock:
             cached = self._views.get_or_none(request)
@@ -303,10 +306,7 @@ class Answerer:
         # A pooled connection in one read transaction, without an ORM Session (whose set-up
         # and commit cost more than a view's queries).
         with reading(self.engine) as reader:
-            # Releases, tactics and techniques change only with the data version: read once.
-            if self._static is None:
-                self._static = static_info(reader)
-            reader.info.update(self._static)
+            reader.info.update(self._static or {})  # none yet: the views read what they need
             view = build_view(reader, request)
         with self._lock:
             self._views.put(request, view)

@@ -48,11 +48,15 @@ def cache_key(version: str, settings: Settings) -> str:
     return h.hexdigest()[:32]
 
 
+def _path(key: str, directory: Path | None = None) -> Path:
+    return (directory or cache_dir()) / f"index-{key}.pickle"
+
+
 def load(key: str, directory: Path | None = None) -> Any | None:
     """The cached index for ``key``, or None if absent or unreadable."""
     from bot.resolve import ResolverIndex
 
-    path = (directory or cache_dir()) / f"index-{key}.pickle"
+    path = _path(key, directory)
     try:
         with path.open("rb") as fh:
             if fh.read(len(key)).decode("ascii", "replace") != key:
@@ -73,7 +77,7 @@ def store(key: str, index: Any, directory: Path | None = None) -> None:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(key.encode("ascii"))
                 pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, folder / f"index-{key}.pickle")
+            os.replace(tmp, _path(key, folder))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -109,7 +113,7 @@ def warm(engine: Any, settings: Settings) -> bool:
     try:
         with session_scope(engine) as session:
             version = data_version(session)
-            if (cache_dir() / f"index-{cache_key(version, settings)}.pickle").exists():
+            if _path(cache_key(version, settings)).exists():
                 return False
             build_index(session, version, settings)
         return True
