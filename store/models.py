@@ -294,6 +294,8 @@ class IngestedFile(Base):
 
 def full_metadata() -> MetaData:
     """Every table, the bot's own state included: what migrations and schema checks compare."""
-    import store.app_state  # noqa: F401  (declaring the classes registers their tables)
+    # Declaring the classes registers their tables.
+    import store.app_state  # noqa: F401
+    from store.state import inventory  # noqa: F401
 
     return Base.metadata

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 10:44:17.922067
+Create Date: 2026-12-02 19:24:00.708100
 """
 
 from __future__ import annotations
@@ -125,6 +125,45 @@ def upgrade() -> None:
     with op.batch_alter_table("ingested_files", schema=None) as batch_op:
         batch_op.create_index("ix_ingested_files_key", ["kind", "key"], unique=False)
 
+    op.create_table(
+        "inventory_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("framework", sa.String(length=32), nullable=True),
+        sa.Column("capability_id", sa.String(length=200), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=True),
+        sa.Column("user_id", sa.String(length=64), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("inventory_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_inventory_changes_scope_time", ["team_id", "channel_id", "at"], unique=False
+        )
+
+    op.create_table(
+        "inventory_entries",
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("framework", sa.String(length=32), nullable=False),
+        sa.Column("capability_id", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("added_by", sa.String(length=64), nullable=True),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("team_id", "channel_id", "framework", "capability_id"),
+    )
+    op.create_table(
+        "inventory_scopes",
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_by", sa.String(length=64), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("team_id", "channel_id"),
+    )
     op.create_table(
         "lookups",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -385,6 +424,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_lookups_channel_time")
 
     op.drop_table("lookups")
+    op.drop_table("inventory_scopes")
+    op.drop_table("inventory_entries")
+    with op.batch_alter_table("inventory_changes", schema=None) as batch_op:
+        batch_op.drop_index("ix_inventory_changes_scope_time")
+
+    op.drop_table("inventory_changes")
     with op.batch_alter_table("ingested_files", schema=None) as batch_op:
         batch_op.drop_index("ix_ingested_files_key")
 
