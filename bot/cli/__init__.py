@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 # module name in bot.cli → each registers one or more subcommands
-_MODULES = ("store_cmds", "resolve_cmd", "ask_cmd", "serve_cmd", "digest_cmd", "inventory_cmd")
+_MODULES = ("store_cmds", "resolve_cmd", "ask_cmd", "serve_cmd", "digest_cmd", "inventory_cmd", "gaps_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

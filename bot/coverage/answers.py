@@ -1,0 +1,131 @@
+"""Answers to coverage questions, from text already resolved: gaps for a subject, pivots, several
+controls and diffs.  Each returns a view (``bot.coverage.views``) or a ``Refusal`` saying why not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bot.coverage import service
+from bot.coverage.questions import DiffQuestion, PivotQuestion, TogetherQuestion, coverage_question
+from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
+from bot.resolution import Resolution
+from store.db import session_scope
+from store.reads import coverage as reads
+from store.state.inventory import Inventory
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a coverage question could not be answered, in words for the user."""
+
+    message: str
+
+
+CoverageView = GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list[DiffAnswer]
+
+_WATCH = re.compile(r"^\s*(?:the\s+)?(?:watch(?:\s*list)?|watched)\s*$", re.I)
+
+
+def answer_coverage_question(
+    engine: Engine, text: str, r: Resolution, *, default_frameworks: Sequence[str]
+) -> CoverageView | Refusal | None:
+    """A pivot, several controls or a diff, when the text asks one; None otherwise."""
+    q = coverage_question(text, r)
+    if q is None:
+        return None
+    domain = r.filters.domain or "enterprise"
+    with session_scope(engine) as session:
+        if isinstance(q, PivotQuestion):
+            p = service.pivot_answer(session, q.framework, q.capability_id, q.target_framework, domain=domain)
+            return p if p is not None else Refusal(f"No {domain} release maps {q.capability_id}.")
+        if isinstance(q, TogetherQuestion):
+            return service.together_answer(session, q.controls, domain=domain)
+        return _diffs(session, q, r, domain, default_frameworks)
+
+
+def _diffs(session, q: DiffQuestion, r: Resolution, domain: str, defaults: Sequence[str]):  # type: ignore[no-untyped-def]
+    releases = reads.all_releases(session)
+    frameworks = q.frameworks or tuple(defaults)
+    out: list[DiffAnswer] = []
+    missing = []
+    for fw in frameworks:
+        pair = service.pick_pair(
+            releases, fw, domain, attack_versions=q.attack_versions, framework_versions=q.framework_versions
+        )
+        if pair is None:
+            missing.append(fw)
+            continue
+        if q.control is not None:
+            name = reads.control_names(session, [q.control]).get(q.control, "")
+            out.append(service.control_diff(session, fw, q.control[1], pair, name))
+        elif q.technique_id is not None:
+            name = next((t.name for t in r.techniques if t.id == q.technique_id), "")
+            out.append(service.technique_diff(session, q.technique_id, fw, pair, name))
+    if not out:
+        asked = " vs ".join(v for v in (*q.attack_versions, *q.framework_versions) if v)
+        return Refusal(f"No two loaded releases of {', '.join(frameworks)} match {asked} in {domain}.")
+    return out[0] if len(out) == 1 else out
+
+
+def gaps_subject(
+    engine: Engine, text: str, r: Resolution, *, watch: Sequence[str] = ()
+) -> tuple[Subject, list[str], str] | Refusal:
+    """What ``gaps …`` is about, as (subject, techniques, domain): the watch list, a KEV CVE, a
+    tactic, or techniques (each with its sub-techniques)."""
+    domain = r.filters.domain or "enterprise"
+    with session_scope(engine) as session:
+        if _WATCH.match(text):
+            if not watch:
+                return Refusal("This channel watches no techniques yet.")
+            return Subject("watch", "watch", "this channel's watch list"), list(dict.fromkeys(watch)), domain
+        cves = [c for c in r.capabilities if c.framework == "kev"]
+        if cves:
+            techniques = service.cve_techniques(session, cves[0].id)
+            if not techniques:
+                return Refusal(f"KEV maps {cves[0].id} to no technique.")
+            return Subject("cve", cves[0].id, cves[0].name), techniques, "enterprise"
+        tactic = service.tactic_techniques(session, text)
+        if tactic is not None:
+            found_tactic, techniques = tactic
+            return (
+                Subject("tactic", found_tactic.attack_id, found_tactic.name),
+                techniques,
+                found_tactic.domain,
+            )
+        if r.techniques:
+            ids: list[str] = []
+            for hit in r.techniques:
+                ids.extend(reads.technique_family(session, hit.id))
+            if len(r.techniques) == 1:
+                return Subject("technique", r.techniques[0].id, r.techniques[0].name), ids, domain
+            return Subject("techniques", "", f"{len(r.techniques)} techniques"), ids, domain
+    return Refusal("Name what to check: a CVE, a tactic (exfiltration, TA0010), techniques, or `watch`.")
+
+
+def gap_report_for(
+    engine: Engine,
+    text: str,
+    r: Resolution,
+    inventory: Inventory | None,
+    *,
+    watch: Sequence[str] = (),
+    frameworks: Sequence[str] = (),
+) -> GapReport | Refusal:
+    found = gaps_subject(engine, text, r, watch=watch)
+    if isinstance(found, Refusal):
+        return found
+    subject, techniques, domain = found
+    with session_scope(engine) as session:
+        return service.gap_report(
+            session,
+            subject,
+            techniques,
+            inventory,
+            domain=domain,
+            frameworks=() if inventory else frameworks,
+        )

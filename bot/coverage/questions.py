@@ -1,0 +1,78 @@
+"""Which coverage question a resolved text asks: a pivot (``SC-07 in aws``), several controls
+(``SC-07 SI-04``), a diff (``T1048 14.1 vs 16.1``, ``AC-02 rev4 vs rev5``), or none of these.
+
+Works on the resolver's ``Resolution`` plus the two versions a diff names, which a Resolution's
+single-valued filters cannot hold.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.resolution import Resolution
+
+# A diff names two versions around a comparison word.
+_ATTACK_VERSION = re.compile(r"(?<![\w.])(?:attack\s*|att&ck\s*|v)?(\d{1,2}\.\d{1,2})(?![\w.])", re.I)
+_FRAMEWORK_VERSION = re.compile(r"(?<![\w/])(rev\s?\d|\d{1,2}/\d{1,2}/\d{4})(?![\w/])", re.I)
+_DIFF_WORDS = re.compile(r"\b(?:vs\.?|versus|between|changed?|diff|difference|compare[ds]?)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class PivotQuestion:
+    framework: str
+    capability_id: str
+    target_framework: str
+
+
+@dataclass(frozen=True, slots=True)
+class TogetherQuestion:
+    controls: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DiffQuestion:
+    technique_id: str | None
+    control: tuple[str, str] | None
+    frameworks: tuple[str, ...]  # where to compare (a control's own, or the named ones)
+    attack_versions: tuple[str | None, str | None]
+    framework_versions: tuple[str | None, str | None]
+
+
+CoverageQuestion = PivotQuestion | TogetherQuestion | DiffQuestion
+
+
+def two_versions(text: str) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None]] | None:
+    """The two ATT&CK versions or two framework versions a diff names, in the order written."""
+    if not _DIFF_WORDS.search(text):
+        return None
+    attack = [m.group(1) for m in _ATTACK_VERSION.finditer(text)]
+    framework = [re.sub(r"\s+", "", m.group(1)).lower() for m in _FRAMEWORK_VERSION.finditer(text)]
+    if len(attack) >= 2 and attack[0] != attack[1]:
+        return (attack[0], attack[1]), (None, None)
+    if len(framework) >= 2 and framework[0] != framework[1]:
+        return (None, None), (framework[0], framework[1])
+    return None
+
+
+def coverage_question(text: str, r: Resolution) -> CoverageQuestion | None:
+    caps = [(c.framework, c.id) for c in r.capabilities]
+    techniques = [t.id for t in r.techniques]
+    versions = two_versions(text)
+    if versions and (len(techniques) == 1) != (len(caps) == 1) and len(techniques) + len(caps) == 1:
+        attack_versions, framework_versions = versions
+        if caps:
+            return DiffQuestion(None, caps[0], (caps[0][0],), attack_versions, framework_versions)
+        frameworks = tuple(r.frameworks)
+        if framework_versions != (None, None) and not frameworks:
+            frameworks = ("nist_800_53",)  # rev4 / rev5 are NIST's
+        return DiffQuestion(techniques[0], None, frameworks, attack_versions, framework_versions)
+    if techniques:
+        return None
+    if len(caps) == 1 and r.frameworks:
+        targets = [fw for fw in r.frameworks if fw != caps[0][0]]
+        if targets:
+            return PivotQuestion(caps[0][0], caps[0][1], targets[0])
+    if len(caps) >= 2:
+        return TogetherQuestion(tuple(dict.fromkeys(caps)))
+    return None
