@@ -180,6 +180,9 @@ class Answerer:
         resolution = resolve(self._index, text)
         if filters is not None:
             resolution = replace(resolution, filters=merge_filters(resolution.filters, filters))
+        coverage = self._coverage_answer(text, resolution, frameworks, payload=payload)
+        if coverage is not None:
+            return coverage
         request = self.request_for(resolution, frameworks)
         if request is None:
             view = self._message_for(resolution)
@@ -267,6 +270,31 @@ class Answerer:
         if r.intent == "technique" and tech:
             return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
         return None
+
+    def _coverage_answer(
+        self, text: str, resolution: Resolution, frameworks: Sequence[str], *, payload: bool
+    ) -> Answer | None:
+        """A pivot (``SC-07 in aws``), several controls (``SC-07 SI-04``) or a diff
+        (``T1048 rev4 vs rev5``); None when the text asks none of these."""
+        from bot.coverage.answers import Refusal, answer_coverage_question
+        from bot.coverage.questions import coverage_question
+
+        if coverage_question(text, resolution) is None:
+            return None
+        defaults = tuple(resolution.frameworks or frameworks or self.settings.default_frameworks)
+        found = answer_coverage_question(self.engine, text, resolution, default_frameworks=defaults)
+        if found is None:
+            return None
+        if isinstance(found, Refusal):
+            return self._error(found.message)
+        techniques = tuple(t.id for t in resolution.techniques)
+        caps = tuple(f"{c.framework}:{c.id}" for c in resolution.capabilities)
+        if not payload:
+            return Answer(True, resolution, found, Payload(text), techniques, caps)
+        from bot.render.coverage_blocks import coverage_message
+
+        fallback, blocks = coverage_message(found)
+        return Answer(True, resolution, found, Payload(fallback, blocks), techniques, caps)
 
     def _message_for(self, resolution: Resolution) -> MessageView:
         from bot.views import MessageView

@@ -15,7 +15,8 @@ from bot.coverage import compute, service
 from bot.coverage.answers import Refusal, answer_coverage_question, gap_report_for
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
 from bot.index_cache import build_index
-from bot.render.coverage import PLAIN, as_blocks, gap_report_lines, pivot_lines
+from bot.render.coverage import PLAIN, gap_report_lines, pivot_lines
+from bot.render.coverage_blocks import as_blocks
 from bot.render.gap_export import gap_csv, gap_layer
 from bot.resolve import data_version, resolve
 from store.db import session_scope
@@ -67,7 +68,7 @@ def test_pivot_ranks_by_shared_techniques_then_jaccard() -> None:
 def test_together_says_what_each_control_adds() -> None:
     t = compute.together([ct("SC-07", "T1", "T2"), ct("SI-04", "T2", "T3")])
     assert t.union == {"T1", "T2", "T3"} and t.shared_by_all == {"T2"}
-    assert t.adds == {("nist_800_53", "SC-07"): {"T1"}, ("nist_800_53", "SI-04"): {"T3"}}
+    assert t.adds == {"nist_800_53:SC-07": {"T1"}, "nist_800_53:SI-04": {"T3"}}
 
 
 def fact(

@@ -14,6 +14,11 @@ from store.reads.coverage import ControlTechniques, MappingFact
 Key = tuple[str, str]  # (framework, capability_id)
 
 
+def label(key: Key) -> str:
+    """``framework:ID``: how a control is keyed where a view goes out as JSON."""
+    return f"{key[0]}:{key[1]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     """A control to add and the gaps it would close on top of the ones listed before it."""
@@ -169,7 +174,7 @@ class Together:
     controls: tuple[ControlTechniques, ...]
     union: frozenset[str]
     shared_by_all: frozenset[str]
-    adds: dict[Key, frozenset[str]]  # techniques only this control covers among those named
+    adds: dict[str, frozenset[str]]  # "framework:ID" → what only it covers among those named
 
 
 def together(controls: Sequence[ControlTechniques]) -> Together:
@@ -178,7 +183,7 @@ def together(controls: Sequence[ControlTechniques]) -> Together:
     adds = {}
     for c in controls:
         others: set[str] = set().union(*(o.techniques for o in controls if o is not c))
-        adds[c.key] = frozenset(c.techniques - others)
+        adds[label(c.key)] = frozenset(c.techniques - others)
     return Together(tuple(controls), frozenset(union), frozenset(shared), adds)
 
 

@@ -44,6 +44,7 @@ def gap_report(
     names = {c.key: c.name for c in controls}
     if inventory:
         names.update(reads.control_names(session, [c.key for c in inventory.controls if c.key not in names]))
+    labels = {compute.label(k): v for k, v in names.items()}
     extra = list(notes)
     missing = sorted(used - set(chosen) - NOT_CONTROL_FRAMEWORKS)
     if missing:
@@ -54,7 +55,7 @@ def gap_report(
         technique_names=reads.technique_names(session, technique_ids),
         releases=tuple(chosen[fw] for fw in wanted_fw if fw in chosen),
         coverage=cov,
-        control_names=names,
+        control_names=labels,
         inventory_scope="none" if inventory is None else ("channel" if inventory.is_channel else "workspace"),
         notes=tuple(extra),
     )
@@ -114,12 +115,12 @@ def together_answer(
     chosen = reads.newest_releases(releases, {fw for fw, _ in controls}, domain)
     names = reads.control_names(session, controls)
     items = []
-    used: dict[tuple[str, str], ReleaseFacts] = {}
+    used: dict[str, ReleaseFacts] = {}
     for fw, cid in controls:
         rel = chosen.get(fw)
         techniques = reads.techniques_of_control(session, rel.pk, fw, cid) if rel else frozenset()
         if rel:
-            used[(fw, cid)] = rel
+            used[compute.label((fw, cid))] = rel
         items.append(reads.ControlTechniques(fw, cid, names.get((fw, cid), ""), techniques))
     result = compute.together(items)
     return TogetherAnswer(used, result, reads.technique_names(session, result.union))

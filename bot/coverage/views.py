@@ -27,9 +27,10 @@ class GapReport:
     technique_names: dict[str, str]
     releases: tuple[ReleaseFacts, ...]  # the newest release of each framework your controls are in
     coverage: Coverage
-    control_names: dict[tuple[str, str], str]
+    control_names: dict[str, str]  # "framework:ID" → name
     inventory_scope: str  # "workspace" | "channel" | "none"
     notes: tuple[str, ...] = ()
+    kind: str = "gaps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +44,15 @@ class PivotAnswer:
     source_techniques: frozenset[str]
     lines: tuple[PivotLine, ...]
     technique_names: dict[str, str] = field(default_factory=dict)
+    kind: str = "pivot"
 
 
 @dataclass(frozen=True, slots=True)
 class TogetherAnswer:
-    release: dict[tuple[str, str], ReleaseFacts]
+    release: dict[str, ReleaseFacts]  # "framework:ID" → the release its techniques come from
     together: Together
     technique_names: dict[str, str] = field(default_factory=dict)
+    kind: str = "together"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +65,4 @@ class DiffAnswer:
     after: ReleaseFacts
     diff: Diff
     notes: tuple[str, ...] = ()
+    kind: str = "diff"

@@ -1,7 +1,8 @@
 """Coverage, gaps, pivots, several controls and diffs in words, for Slack (mrkdwn) and the terminal.
 
 Each answer is written once as lines through a ``Style`` (how to escape, quote and embolden), so
-the two surfaces say the same thing.  Slack gets the lines as section blocks within its limits.
+the two surfaces say the same thing (``bot.render.coverage_blocks`` packs them for Slack).  No
+slack_sdk here: the terminal's cold ``ask`` does not pay for importing it.
 """
 
 from __future__ import annotations
@@ -9,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
-
-from bot.coverage.compute import Change
+from bot.coverage.compute import Change, label
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
 from bot.render.mrkdwn import esc
 from bot.views import framework_label
 from store.reads.coverage import ReleaseFacts
 
 MAX_ITEMS = 25  # techniques or controls listed in one line before "… and N more"
-SECTION_CHARS = 2900  # Slack's section text limit is 3000
 
 
 @dataclass(frozen=True)
@@ -143,9 +141,9 @@ def together_lines(t: TogetherAnswer, s: Style) -> list[str]:
     ids = [c.capability_id for c in tog.controls]
     lines = [s.bold(" + ".join(s.esc(i) for i in ids)) + f": {len(tog.union)} techniques between them"]
     for c in tog.controls:
-        rel = t.release.get(c.key)
+        rel = t.release.get(label(c.key))
         where = f" ({s.esc(release_label(rel))})" if rel else " (no release of its framework in this domain)"
-        adds = sorted(tog.adds.get(c.key, frozenset()))
+        adds = sorted(tog.adds.get(label(c.key), frozenset()))
         lines.append(
             f"• {s.code(c.capability_id)} {s.esc(c.name)} maps {len(c.techniques)}{where}; "
             f"only it: {len(adds)}" + (f" ({_few([s.code(x) for x in adds], 10)})" if adds else "")
@@ -171,9 +169,9 @@ def diff_lines(d: DiffAnswer, s: Style) -> list[str]:
     df = d.diff
     if not (df.added or df.removed or df.changed):
         lines.append(f"No mapping was added, removed or changed ({df.unchanged} the same).")
-    for label, items in (("Added", df.added), ("Removed", df.removed), ("Changed", df.changed)):
+    for head, items in (("Added", df.added), ("Removed", df.removed), ("Changed", df.changed)):
         if items:
-            lines.append(f"{s.bold(f'{label} ({len(items)})')}: " + _few([_change(c, s) for c in items], 20))
+            lines.append(f"{s.bold(f'{head} ({len(items)})')}: " + _few([_change(c, s) for c in items], 20))
     if df.unchanged and (df.added or df.removed or df.changed):
         lines.append(f"Unchanged: {df.unchanged}.")
     for before, after, n in df.renamed_types:
@@ -189,22 +187,23 @@ def as_text(lines: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
-def as_blocks(lines: Sequence[str], *, header: str | None = None, footer: str | None = None) -> list[Block]:
-    """Lines packed into section blocks under Slack's text limit (a line never split)."""
-    blocks: list[Block] = []
-    if header:
-        blocks.append(HeaderBlock(text=header[:150]))
-    chunk: list[str] = []
-    size = 0
-    for line in lines:
-        line = line if len(line) <= SECTION_CHARS else line[: SECTION_CHARS - 1] + "…"
-        if chunk and size + len(line) + 1 > SECTION_CHARS:
-            blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line) + 1
-    if chunk:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
-    if footer:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
-    return blocks[:50]
+CoverageViews = GapReport | PivotAnswer | TogetherAnswer | DiffAnswer
+
+
+def coverage_lines(view: CoverageViews | Sequence[DiffAnswer], s: Style) -> list[str]:
+    if isinstance(view, GapReport):
+        return gap_report_lines(view, s)
+    if isinstance(view, PivotAnswer):
+        return pivot_lines(view, s)
+    if isinstance(view, TogetherAnswer):
+        return together_lines(view, s)
+    if isinstance(view, DiffAnswer):
+        return diff_lines(view, s)
+    out: list[str] = []
+    for d in view:
+        out.extend([*diff_lines(d, s), ""])
+    return out[:-1]
+
+
+def coverage_text(view: CoverageViews | Sequence[DiffAnswer]) -> str:
+    return as_text(coverage_lines(view, PLAIN))

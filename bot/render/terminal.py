@@ -10,6 +10,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
+from bot.render.coverage import CoverageViews, coverage_text
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
 from bot.views import (
     CapabilityView,
@@ -296,7 +298,9 @@ def _message(view: MessageView) -> list[RenderableType]:
     return out
 
 
-def renderable(view: View) -> RenderableType:
+def renderable(view: View | CoverageViews | list[DiffAnswer]) -> RenderableType:
+    if isinstance(view, GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list):
+        return Text(coverage_text(view))
     if isinstance(view, TechniqueView):
         parts = _technique(view)
     elif isinstance(view, CapabilityView):
@@ -322,7 +326,7 @@ def renderable(view: View) -> RenderableType:
     return Group(*parts)
 
 
-def print_view(view: View, console: Console | None = None) -> None:
+def print_view(view: View | CoverageViews | list[DiffAnswer], console: Console | None = None) -> None:
     (console or Console(highlight=False)).print(renderable(view))
 
 
