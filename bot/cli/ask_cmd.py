@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.answer import Answer
 
 
 def register(subparsers: Any) -> None:
@@ -39,9 +42,27 @@ def register(subparsers: Any) -> None:
 
 
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, tuple | set | frozenset):
+    # Sets sorted: their iteration order changes with PYTHONHASHSEED, and the same question must
+    # print the same JSON in every process.
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    if isinstance(obj, tuple):
         return list(obj)
     raise TypeError
+
+
+def answer_json(result: Answer) -> bytes:
+    """What ``ask --json`` prints for an answer (the golden-answer test hashes exactly this)."""
+    import orjson
+
+    return (
+        orjson.dumps(
+            {"kind": getattr(result.view, "kind", None), "ok": result.ok, "view": result.view},
+            default=_json_default,
+            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+        )
+        + b"\n"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,14 +96,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.json:
-        sys.stdout.buffer.write(
-            orjson.dumps(
-                {"kind": getattr(result.view, "kind", None), "ok": result.ok, "view": result.view},
-                default=_json_default,
-                option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
-            )
-            + b"\n"
-        )
+        sys.stdout.buffer.write(answer_json(result))
     elif args.blocks:
         sys.stdout.buffer.write(orjson.dumps(result.payload.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     else:

@@ -228,7 +228,7 @@ def technique_names(session: Session, ids: Collection[str]) -> dict[str, str]:
         ):
             if aid not in out or (out[aid][0] and not revoked):
                 out[aid] = (bool(revoked), name)
-    return {k: v[1] for k, v in out.items()}
+    return {k: out[k][1] for k in sorted(out)}  # in ID order whatever order rows come in
 
 
 @dataclass(frozen=True, slots=True)
