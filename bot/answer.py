@@ -134,7 +134,7 @@ class Answerer:
         from bot.index_cache import build_index
         from bot.resolve import data_version
         from store.db import session_scope
-        from store.queries import static_info
+        from store.reads.catalogue import static_info
 
         with self._lock:
             self._checked_at = self._clock()
@@ -325,7 +325,8 @@ class Answerer:
         return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
 
     def _view(self, request: ViewRequest) -> View:
-        from store.queries import build_view, reading
+        from store.reads.dispatch import build_view
+        from store.reads.fast import reading
 
         with self._lock:
             cached = self._views.get_or_none(request)

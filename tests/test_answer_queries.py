@@ -16,8 +16,18 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.resolution import Filters
-from store import queries as q
 from store.db import session_scope
+from store.reads.capabilities import capability_view
+from store.reads.catalogue import _techniques, static_info
+from store.reads.compare import technique_coverage, top_controls
+from store.reads.cves import cve_view
+from store.reads.dispatch import build_view
+from store.reads.families import framework_view, group_view
+from store.reads.fast import Reader, _q, reading
+from store.reads.lines import _TECHNIQUE_ROWS
+from store.reads.pairs import pair_view
+from store.reads.releases import load_releases
+from store.reads.techniques import technique_view
 
 ALL = ("nist_800_53", "m365", "aws", "azure", "gcp", "veris", "kev", "cri_profile", "intel-vpro")
 
@@ -56,7 +66,7 @@ def test_reference_page_parses_into_the_facts_the_golden_tests_use(reference: di
 def test_t1048_nist_rev5_at_14_1_lists_exactly_the_reference_controls(
     session: Session, reference: dict[str, object]
 ) -> None:
-    view = q.technique_view(
+    view = technique_view(
         session,
         "T1048",
         frameworks=["nist_800_53"],
@@ -74,7 +84,7 @@ def test_t1048_nist_rev5_at_14_1_lists_exactly_the_reference_controls(
 def test_t1048_subtechnique_counts_match_the_reference(
     session: Session, reference: dict[str, object]
 ) -> None:
-    view = q.technique_view(
+    view = technique_view(
         session,
         "T1048",
         frameworks=["nist_800_53"],
@@ -86,7 +96,7 @@ def test_t1048_subtechnique_counts_match_the_reference(
 def test_t1048_m365_at_14_1_has_the_three_scored_capabilities_with_separate_licenses(
     session: Session, reference: dict[str, object]
 ) -> None:
-    view = q.technique_view(session, "T1048", frameworks=["m365"], filters=Filters(attack_version="14.1"))
+    view = technique_view(session, "T1048", frameworks=["m365"], filters=Filters(attack_version="14.1"))
     (section,) = view.sections
     lines = {ln.capability_name: ln for g in section.groups for ln in g.lines}
     ref = {name: comment for _, name, comment in reference["m365"]}  # type: ignore[attr-defined]
@@ -105,7 +115,7 @@ def test_t1048_m365_at_14_1_has_the_three_scored_capabilities_with_separate_lice
 
 
 def test_technique_view_header_has_facts_links_and_mitigations(session: Session) -> None:
-    view = q.technique_view(session, "T1048", frameworks=["nist_800_53", "m365"])
+    view = technique_view(session, "T1048", frameworks=["nist_800_53", "m365"])
     h = view.header
     assert h.name == "Exfiltration Over Alternative Protocol"
     assert h.tactics == ("Exfiltration",)
@@ -121,7 +131,7 @@ def test_technique_view_header_has_facts_links_and_mitigations(session: Session)
 
 
 def test_newest_release_is_the_default_and_older_ones_are_listed(session: Session) -> None:
-    view = q.technique_view(session, "T1048", frameworks=["nist_800_53"])
+    view = technique_view(session, "T1048", frameworks=["nist_800_53"])
     (section,) = view.sections
     assert (section.release.framework_version, section.release.attack_version) == ("rev5", "16.1")
     others = {(r.framework_version, r.attack_version): n for r, n in section.other_releases}
@@ -129,21 +139,21 @@ def test_newest_release_is_the_default_and_older_ones_are_listed(session: Sessio
 
 
 def test_filters_narrow_the_view_to_a_category(session: Session) -> None:
-    full = q.technique_view(session, "T1048", frameworks=["m365"])
-    detect = q.technique_view(session, "T1048", frameworks=["m365"], filters=Filters(categories=("detect",)))
+    full = technique_view(session, "T1048", frameworks=["m365"])
+    detect = technique_view(session, "T1048", frameworks=["m365"], filters=Filters(categories=("detect",)))
     assert {g.score_category for g in detect.sections[0].groups} == {"detect"}
     assert 0 < detect.sections[0].total < full.sections[0].total
     assert any("hidden" in n for n in detect.notes)
 
 
 def test_revoked_technique_names_its_replacement(session: Session) -> None:
-    view = q.technique_view(session, "T1085", frameworks=["nist_800_53"])
+    view = technique_view(session, "T1085", frameworks=["nist_800_53"])
     assert view.header.revoked
     assert view.header.replaced_by is not None and view.header.replaced_by.id == "T1218.011"
 
 
 def test_pair_view_shows_each_release_and_subtechniques(session: Session) -> None:
-    view = q.pair_view(session, "T1048", "nist_800_53", "SC-07")
+    view = pair_view(session, "T1048", "nist_800_53", "SC-07")
     assert view.mapped
     newest = view.releases[0]
     assert (newest.release.framework_version, newest.release.attack_version) == ("rev5", "16.1")
@@ -152,17 +162,17 @@ def test_pair_view_shows_each_release_and_subtechniques(session: Session) -> Non
 
 
 def test_pair_without_mapping_lists_closest_capabilities_that_do_map(session: Session) -> None:
-    view = q.pair_view(session, "T1048", "nist_800_53", "AC-01")
+    view = pair_view(session, "T1048", "nist_800_53", "AC-01")
     assert not view.mapped
     assert view.closest
     assert view.closest[0].capability_id.startswith("AC-")  # same family first
-    mapped = q.technique_view(session, "T1048", frameworks=["nist_800_53"]).sections[0]
+    mapped = technique_view(session, "T1048", frameworks=["nist_800_53"]).sections[0]
     ids = {ln.capability_id for g in mapped.groups for ln in g.lines}
     assert {c.capability_id for c in view.closest} <= ids
 
 
 def test_capability_view_groups_techniques_by_tactic_with_counts(session: Session) -> None:
-    view = q.capability_view(session, "nist_800_53", "SC-07")
+    view = capability_view(session, "nist_800_53", "SC-07")
     assert view.capability.name == "Boundary Protection"
     assert view.release is not None and view.release.attack_version == "16.1"
     tactics = {t.tactic: t for t in view.tactics}
@@ -172,7 +182,7 @@ def test_capability_view_groups_techniques_by_tactic_with_counts(session: Sessio
 
 
 def test_cve_view_lists_impacts_and_best_controls(session: Session) -> None:
-    view = q.cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53", "m365"])
+    view = cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53", "m365"])
     assert "MOVEit" in view.cve.name
     assert any(ct.technique.id == "T1190" for ct in view.techniques)
     assert all(ct.impacts for ct in view.techniques)
@@ -180,12 +190,12 @@ def test_cve_view_lists_impacts_and_best_controls(session: Session) -> None:
 
 
 def test_cve_controls_covering_most_of_its_techniques_come_first(session: Session) -> None:
-    view = q.cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53"])
+    view = cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53"])
     controls = dict(view.controls)["nist_800_53"]
     # What each technique's own answer lists, in the same (newest) NIST release
     covered: dict[str, set[str]] = {}
     for ct in view.techniques:
-        tv = q.technique_view(session, ct.technique.id, frameworks=["nist_800_53"])
+        tv = technique_view(session, ct.technique.id, frameworks=["nist_800_53"])
         for sec in tv.sections:
             for g in sec.groups:
                 for ln in g.lines:
@@ -196,30 +206,30 @@ def test_cve_controls_covering_most_of_its_techniques_come_first(session: Sessio
 
 
 def test_group_and_framework_views(session: Session) -> None:
-    group = q.group_view(session, "nist_800_53", "SC")
+    group = group_view(session, "nist_800_53", "SC")
     assert group.name == "System and Communications Protection"
     assert group.members[0].id == "SC-07"  # most mappings first
-    fw = q.framework_view(session, "nist_800_53")
+    fw = framework_view(session, "nist_800_53")
     assert len(fw.releases) == 11
     assert fw.releases[0].release.attack_version == "16.1"
 
 
 def test_coverage_batch_matches_the_single_technique_views(session: Session) -> None:
     ids = ["T1048", "T1059", "T1566.001", "T1190", "T9999"]
-    cov = q.technique_coverage(session, ids, ALL)
+    cov = technique_coverage(session, ids, ALL)
     assert set(cov) == set(ids)
     for tid in ids[:4]:
-        view = q.technique_view(session, tid, frameworks=ALL)
+        view = technique_view(session, tid, frameworks=ALL)
         assert {s.framework: s.total for s in view.sections} == {fw: c.total for fw, c in cov[tid].items()}
     assert cov["T1048"]["m365"].categories["protect"].best == "significant"
     assert all(c.total == 0 for c in cov["T9999"].values())
 
 
 def test_top_controls_prefers_scores_and_takes_turns_between_frameworks(session: Session) -> None:
-    top = q.top_controls(session, ["T1048", "T1059"], ["m365", "nist_800_53"], limit=3)
+    top = top_controls(session, ["T1048", "T1059"], ["m365", "nist_800_53"], limit=3)
     assert [c.framework for c in top["T1048"]] == ["m365", "nist_800_53", "m365"]
     assert top["T1048"][0].score_value == "significant"
-    per = q.top_controls(session, ["T1048"], ["m365", "nist_800_53"], limit=2, per_framework=True)
+    per = top_controls(session, ["T1048"], ["m365", "nist_800_53"], limit=2, per_framework=True)
     assert [c.framework for c in per["T1048"]] == ["m365", "m365", "nist_800_53", "nist_800_53"]
 
 
@@ -237,9 +247,9 @@ def test_batch_queries_do_not_grow_with_the_number_of_techniques(
 
     # Views and batches read through ``Reader.rows`` on the driver's cursor, past SQLAlchemy's
     # execution events: count there too.
-    rows = q.Reader.rows
+    rows = Reader.rows
 
-    def counted(self: q.Reader, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
+    def counted(self: Reader, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         statements.append(str(stmt))
         return rows(self, stmt, params)
 
@@ -248,14 +258,14 @@ def test_batch_queries_do_not_grow_with_the_number_of_techniques(
             :400
         ]
         event.listen(corpus_engine, "before_cursor_execute", count)
-        monkeypatch.setattr(q.Reader, "rows", counted)
+        monkeypatch.setattr(Reader, "rows", counted)
         try:
-            q.technique_coverage(s, many[:2], ALL)
-            q.top_controls(s, many[:2], ALL)
+            technique_coverage(s, many[:2], ALL)
+            top_controls(s, many[:2], ALL)
             few = len(statements)
             statements.clear()
-            cov = q.technique_coverage(s, many, ALL)
-            top = q.top_controls(s, many, ALL)
+            cov = technique_coverage(s, many, ALL)
+            top = top_controls(s, many, ALL)
         finally:
             monkeypatch.undo()
             event.remove(corpus_engine, "before_cursor_execute", count)
@@ -270,22 +280,22 @@ def test_the_read_path_gives_the_orm_values_on_both_backends(corpus_engine: Engi
 
     from store.models import Mapping, Release, Technique
 
-    with session_scope(corpus_engine) as s, q.reading(corpus_engine) as reader:
-        releases = {i.pk: i for i in q.load_releases(reader)}
+    with session_scope(corpus_engine) as s, reading(corpus_engine) as reader:
+        releases = {i.pk: i for i in load_releases(reader)}
         for rel in s.scalars(select(Release)):
             info = releases[rel.id]
             assert info.ref.last_update == (rel.last_update.isoformat() if rel.last_update else None)
             assert info.mapping_types == (rel.mapping_types or {})
             assert info.capability_groups == (rel.capability_groups or {})
         techs = list(s.scalars(select(Technique).where(Technique.attack_id.like("T1048%"))))
-        got = q._techniques(reader, [t.attack_id for t in techs], description=True)
+        got = _techniques(reader, [t.attack_id for t in techs], description=True)
         for t in techs:
             row = got[t.attack_id]
             assert (row.tactics, row.platforms) == (t.tactics, t.platforms)
             assert (bool(row.revoked), bool(row.is_subtechnique)) == (t.revoked, t.is_subtechnique)
         m365 = select(Mapping).where(Mapping.attack_id == "T1048", Mapping.framework == "m365")
         orm = {(m.release_id, m.position): m for m in s.scalars(m365)}
-        rows = q._q(reader, q._TECHNIQUE_ROWS, {"tid": "T1048", "pks": sorted({pk for pk, _ in orm})})
+        rows = _q(reader, _TECHNIQUE_ROWS, {"tid": "T1048", "pks": sorted({pk for pk, _ in orm})})
         assert len(rows) == len(orm) > 0
         for r in rows:
             m = orm[(r.release_id, r.position)]
@@ -300,8 +310,8 @@ def test_driver_errors_on_the_read_path_are_sqlalchemy_errors(tmp_path: Path) ->
     from store.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-    with pytest.raises(OperationalError, match="no such table"), q.reading(engine) as reader:
-        q.load_releases(reader)
+    with pytest.raises(OperationalError, match="no such table"), reading(engine) as reader:
+        load_releases(reader)
     engine.dispose()
 
 
@@ -328,6 +338,6 @@ def test_views_from_the_per_version_catalogue_equal_views_read_row_by_row(corpus
     requests += [ViewRequest("pair", (t,), (("nist_800_53", "AC-02"),)) for t in techniques[::11]]
     assert len(requests) > 500
     with session_scope(corpus_engine) as seeded, session_scope(corpus_engine) as bare:
-        seeded.info.update(q.static_info(seeded))
+        seeded.info.update(static_info(seeded))
         for request in requests:
-            assert q.build_view(seeded, request) == q.build_view(bare, request), request
+            assert build_view(seeded, request) == build_view(bare, request), request

@@ -23,7 +23,8 @@ from bot.render.state import State, decode_state
 from bot.views import MessageView, TechniqueView, ViewRequest
 from store.db import session_scope
 from store.models import Capability, Mapping, Technique
-from store.queries import build_view, static_info
+from store.reads.catalogue import static_info
+from store.reads.dispatch import build_view
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from bot.resolution import Alternative
 from bot.views import MessageView, ViewRequest
 from store.db import session_scope, write_connection
 from store.models import Capability, Mapping, Release, Technique
-from store.queries import build_view
+from store.reads.dispatch import build_view
 
 EVIL = "<!channel> <!here> <@U123ABC> <http://evil.example|ok> `x` & *bold*"
 PINGS = re.compile(r"<!channel>|<!here>|<@U123ABC>|<http://evil")

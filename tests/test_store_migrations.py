@@ -31,7 +31,7 @@ def test_fresh_database_is_at_head_with_every_model_table(engine: Engine) -> Non
 
 def test_the_bot_state_models_stay_out_of_answering_a_question() -> None:
     code = (
-        "import sys, store.queries, bot.resolve, bot.answer\n"
+        "import sys, store.reads.dispatch, bot.resolve, bot.answer\n"
         "assert 'store.app_state' not in sys.modules, 'answering imports the bot state models'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)

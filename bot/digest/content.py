@@ -320,7 +320,7 @@ class Composer:
     channel activity, coverage and controls."""
 
     def __init__(self, session: Session, now: dt.datetime) -> None:
-        from store.queries import load_releases
+        from store.reads.releases import load_releases
 
         self.now = as_utc(now)
         self.techs = _techniques(session)
@@ -382,7 +382,7 @@ class Composer:
         *,
         local_date_for: Callable[[SubscriptionSpec], dt.date],
     ) -> list[DigestView]:
-        from store.queries import technique_coverage, top_controls
+        from store.reads.compare import technique_coverage, top_controls
 
         now, techs = self.now, self.techs
         if not specs:

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from store.models import Capability, Mapping, Release, Tactic, Technique
-from store.queries import version_key
+from store.reads.releases import version_key
 
 _CHUNK = 500  # IN-list size: far below SQLite's parameter limit, one round trip per chunk
 

@@ -1,0 +1,151 @@
+"""Which controls cover a CVE's techniques (the CVE answer)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy import select
+
+from bot.resolution import Filters
+from bot.views import (
+    ControlLine,
+    CveTechnique,
+    CveView,
+    TechniqueRef,
+)
+from store.models import (
+    Mapping,
+)
+from store.reads.capabilities import _capability_description, _capability_ref
+from store.reads.catalogue import _techniques
+from store.reads.compare import top_controls
+from store.reads.fast import Source, _q, _scalars, reader
+from store.reads.lines import _CAPABILITY_RELEASES, _CAPABILITY_WHERE, _ids, _is_non_mappable
+from store.reads.ranking import _control_rank
+from store.reads.releases import NO_FILTERS, _matches, load_releases, pick_releases
+
+_CVE_ROWS = (
+    select(
+        Mapping.release_id,
+        Mapping.attack_id,
+        Mapping.attack_name,
+        Mapping.mapping_type,
+        Mapping.status,
+        Mapping.comments,
+    )
+    .where(_CAPABILITY_WHERE, Mapping.release_id.in_(_ids("pks")))
+    .order_by(Mapping.position)
+)
+
+
+def cve_view(
+    session: Source, cve_id: str, *, frameworks: Sequence[str], filters: Filters = NO_FILTERS
+) -> CveView:
+    """A KEV CVE's techniques and impact types, then the best controls for those techniques."""
+    session = reader(session)
+    releases = load_releases(session)
+    ref = _capability_ref(session, "kev", cve_id)
+    kev_filters = Filters(domain=filters.domain)
+    kev = [i for i in releases if i.ref.framework == "kev" and _matches(i, kev_filters, filters.domain)]
+    present = set(_scalars(session, _CAPABILITY_RELEASES, {"fw": "kev", "cid": ref.id}))
+    in_kev = [i for i in kev if i.pk in present]
+    # Enterprise and mobile files of the newest KEV release that has the CVE.
+    newest = in_kev[0].ref if in_kev else None
+    infos = [
+        i
+        for i in in_kev
+        if newest
+        and i.ref.framework_version == newest.framework_version
+        and i.ref.attack_version == newest.attack_version
+    ]
+    by_pk = {i.pk: i for i in infos}
+    rows = _q(session, _CVE_ROWS, {"fw": "kev", "cid": ref.id, "pks": list(by_pk)}) if by_pk else []
+    impacts: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    comments: dict[str, str] = {}
+    domains: dict[str, str] = {}
+    for r in rows:
+        if _is_non_mappable(r) or not r.attack_id:
+            continue
+        label = by_pk[r.release_id].type_label(r.mapping_type or "")
+        impacts.setdefault(r.attack_id, [])
+        if label not in impacts[r.attack_id]:
+            impacts[r.attack_id].append(label)
+        names.setdefault(r.attack_id, (r.attack_name or r.attack_id).strip())
+        domains.setdefault(r.attack_id, by_pk[r.release_id].ref.domain)
+        if r.comments:
+            comments.setdefault(r.attack_id, r.comments.strip())
+    techs = _techniques(session, list(impacts))
+    techniques = tuple(
+        CveTechnique(
+            TechniqueRef(tid, techs[tid].name if tid in techs else names[tid], domains[tid]),
+            tuple(labels),
+            comments.get(tid),
+        )
+        for tid, labels in impacts.items()
+    )
+    control_filters = Filters(
+        framework_version=filters.framework_version,
+        attack_version=filters.attack_version,
+        categories=filters.categories,
+        min_score=filters.min_score,
+    )
+    # Every control of every technique (no per-technique cut), so that the controls covering the
+    # most of the CVE's techniques come first, then the strongest; ``count`` says how many.
+    # Ranked here, by coverage: sub-technique breadth plays no part.
+    every = top_controls(
+        session,
+        list(impacts),
+        frameworks,
+        limit=100_000,
+        per_framework=True,
+        filters=control_filters,
+        releases=releases,
+        subtechniques=False,
+    )
+    per_fw: dict[str, dict[str, ControlLine]] = {fw: {} for fw in frameworks}
+    covers: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for tid, lines in every.items():
+        for c in lines:
+            covers[(c.framework, c.capability_id)].add(tid)
+            slot = per_fw[c.framework]
+            old = slot.get(c.capability_id)
+            if old is None or _control_rank(c) < _control_rank(old):
+                slot[c.capability_id] = c
+    controls = tuple(
+        (
+            fw,
+            tuple(
+                replace(c, count=len(covers[(fw, c.capability_id)]))
+                for c in sorted(
+                    slot.values(),
+                    key=lambda c: (
+                        -len(covers[(c.framework, c.capability_id)]),
+                        *_control_rank(c),
+                        c.capability_id,
+                    ),
+                )[:8]
+            ),
+        )
+        for fw, slot in per_fw.items()
+    )
+    used_domains = sorted(set(domains.values())) or ["enterprise"]
+    control_releases = tuple(
+        info.ref
+        for dom in used_domains
+        for info in pick_releases(releases, frameworks, control_filters, dom).values()
+    )
+    return CveView(
+        cve=ref,
+        description=_capability_description(
+            session, "kev", ref.id, newest.framework_version if newest else None
+        ),
+        release=newest,
+        techniques=techniques,
+        controls=controls,
+        frameworks=tuple(frameworks),
+        filters=filters,
+        control_releases=control_releases,
+    )

@@ -1,0 +1,42 @@
+"""The view a request names."""
+
+from __future__ import annotations
+
+from bot.views import (
+    MessageView,
+    View,
+    ViewRequest,
+)
+from store.reads.capabilities import capability_view
+from store.reads.compare import compare_view
+from store.reads.cves import cve_view
+from store.reads.families import framework_view, group_view
+from store.reads.fast import Source, reader
+from store.reads.pairs import pair_view
+from store.reads.techniques import technique_view
+
+
+def build_view(session: Source, request: ViewRequest) -> View:
+    """The view a request names; unknown subjects give a MessageView, never an exception."""
+    session = reader(session)
+    f = request.filters
+    fws = request.frameworks
+    if request.kind == "technique" and request.techniques:
+        return technique_view(
+            session, request.techniques[0], frameworks=fws, filters=f, domain=request.domain
+        )
+    if request.kind == "compare" and request.techniques:
+        return compare_view(session, request.techniques[0], frameworks=fws, filters=f, domain=request.domain)
+    if request.kind == "pair" and request.techniques and request.capabilities:
+        fw, cid = request.capabilities[0]
+        return pair_view(session, request.techniques[0], fw, cid, filters=f, domain=request.domain)
+    if request.kind == "cve" and request.capabilities:
+        return cve_view(session, request.capabilities[0][1], frameworks=fws, filters=f)
+    if request.kind == "capability" and request.capabilities:
+        fw, cid = request.capabilities[0]
+        return capability_view(session, fw, cid, filters=f)
+    if request.kind == "group" and request.group:
+        return group_view(session, request.group[0], request.group[1], filters=f)
+    if request.kind == "framework" and fws:
+        return framework_view(session, fws[0], filters=f)
+    return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")

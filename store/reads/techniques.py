@@ -1,0 +1,122 @@
+"""Which controls map a technique (the technique answer)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from bot.resolution import Filters
+from bot.views import (
+    FrameworkSection,
+    SubTechniqueCount,
+    TechniqueView,
+    framework_label,
+)
+from store.reads.catalogue import _family, _mitigations, _other_releases, technique_header
+from store.reads.fast import Source, _q, reader
+from store.reads.lines import (
+    _COUNTS_BY_RELEASE,
+    _SUB_COUNTS,
+    _TECHNIQUE_ROWS,
+    _is_non_mappable,
+    _lines,
+    _passes,
+    group_lines,
+)
+from store.reads.releases import NO_FILTERS, load_releases, pick_releases
+
+
+def technique_view(
+    session: Source,
+    technique_id: str,
+    *,
+    frameworks: Sequence[str],
+    filters: Filters = NO_FILTERS,
+    domain: str | None = None,
+) -> TechniqueView:
+    """The technique page: header facts, mitigations, then per framework its newest (or the
+    filtered) release's mappings, sub-technique counts and non-mappable notes."""
+    session = reader(session)
+    releases = load_releases(session)
+    loaded, subs = _family(session, technique_id)
+    own = loaded.get(technique_id)
+    domain = filters.domain or domain or (own.domain if own else "enterprise")
+    all_frameworks = list(dict.fromkeys(i.ref.framework for i in releases))
+    chosen = pick_releases(releases, frameworks, filters, domain)
+    newest_any = pick_releases(releases, all_frameworks, Filters(), domain)
+    sub_ids = [s for s, _ in subs]
+
+    counts = {pk: int(n) for pk, n in _q(session, _COUNTS_BY_RELEASE, {"tid": technique_id})}
+    pks = [i.pk for i in chosen.values()]
+    sub_per_release: dict[str, dict[int, int]] = defaultdict(dict)
+    if sub_ids and pks:
+        for attack_id, pk, n in _q(session, _SUB_COUNTS, {"tids": sub_ids, "pks": pks}):
+            sub_per_release[attack_id][pk] = int(n)
+    rows = _q(session, _TECHNIQUE_ROWS, {"tid": technique_id, "pks": pks}) if pks else []
+    by_release: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_release[r.release_id].append(r)
+
+    hidden = 0
+    sections = []
+    file_name = ""
+    for fw, info in chosen.items():
+        release_rows = by_release.get(info.pk, [])
+        mapped = [r for r in release_rows if not _is_non_mappable(r) and r.capability_id]
+        shown = [r for r in mapped if _passes(r, filters)]
+        hidden += len(mapped) - len(shown)
+        file_name = file_name or next((r.attack_name for r in release_rows if r.attack_name), "")
+        lines = _lines(shown, info)
+        sections.append(
+            FrameworkSection(
+                framework=fw,
+                release=info.ref,
+                groups=group_lines(lines),
+                total=len(lines),
+                non_mappable=any(_is_non_mappable(r) for r in release_rows),
+                other_releases=_other_releases(releases, counts, fw, info),
+            )
+        )
+
+    sub_counts: list[SubTechniqueCount] = []
+    if sub_ids and pks:
+        for sid, sname in subs:
+            per = sub_per_release.get(sid, {})
+            fw_counts = tuple((fw, per[info.pk]) for fw, info in chosen.items() if info.pk in per)
+            sub_counts.append(SubTechniqueCount(sid, sname, sum(n for _, n in fw_counts), fw_counts))
+    else:
+        sub_counts = [SubTechniqueCount(sid, sname, 0) for sid, sname in subs]
+
+    also = tuple(
+        (fw, counts[info.pk]) for fw, info in newest_any.items() if fw not in chosen and counts.get(info.pk)
+    )
+    attack_version = filters.attack_version or (sections[0].release.attack_version if sections else None)
+    header = technique_header(
+        session,
+        technique_id,
+        attack_version=attack_version,
+        fallback_name=file_name,
+        domain=domain,
+        loaded=loaded,
+    )
+    notes = []
+    if hidden:
+        notes.append(f"{hidden} mapping{'s' if hidden != 1 else ''} hidden by the category or score filter.")
+    missing = [fw for fw in frameworks if fw not in chosen]
+    if missing:
+        labels = ", ".join(framework_label(fw) for fw in missing)
+        notes.append(f"No {domain} release of {labels} matches the filters.")
+    return TechniqueView(
+        header=header,
+        mitigations=_mitigations(session, technique_id),
+        sections=tuple(sections),
+        subtechniques=tuple(sub_counts),
+        filters=filters,
+        frameworks=tuple(frameworks),
+        also_mapped_in=also,
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- capability view
