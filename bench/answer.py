@@ -165,7 +165,7 @@ def first_answer(url: str) -> str:
         f"a = Answerer(make_engine({url!r}), Settings(), index_cache=True)\n"
         "a.refresh_if_stale()\n"
         "t2 = time.perf_counter()\n"
-        "import bot.render.blocks, bot.render.limits, bot.views, store.reads.dispatch\n"
+        "import bot.render.blocks, bot.render.limits, store.views, store.reads.dispatch\n"
         "t3 = time.perf_counter()\n"
         "a.answer('T1048')\n"
         "t4 = time.perf_counter()\n"

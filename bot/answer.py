@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine
 
 from bot.config import ALL_FRAMEWORKS, Settings
-from bot.resolution import Filters, Resolution
+from bot.resolution import Resolution
+from store.views import Filters
 
 if TYPE_CHECKING:
     from bot.render.blocks import Rendered
     from bot.render.state import State
-    from bot.views import MessageView, View, ViewKind, ViewRequest
+    from store.views import MessageView, View, ViewKind, ViewRequest
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -216,7 +217,7 @@ class Answerer:
         import re
 
         from bot.render.state import State
-        from bot.views import ViewRequest
+        from store.views import ViewRequest
 
         tid = technique_id.strip().upper()
         if not re.fullmatch(r"T\d{4}(\.\d{3})?", tid):
@@ -243,7 +244,7 @@ class Answerer:
 
     def request_for(self, resolution: Resolution, frameworks: Sequence[str] = ()) -> ViewRequest | None:
         """The view a resolution asks for; None for help and unrecognised text."""
-        from bot.views import ViewRequest
+        from store.views import ViewRequest
 
         r = resolution
         fws = tuple(dict.fromkeys(r.frameworks or tuple(frameworks) or self.settings.default_frameworks))
@@ -297,7 +298,7 @@ class Answerer:
         return Answer(True, resolution, found, Payload(fallback, blocks), techniques, caps)
 
     def _message_for(self, resolution: Resolution) -> MessageView:
-        from bot.views import MessageView
+        from store.views import MessageView
 
         if resolution.intent == "help" or not resolution.query.strip():
             return MessageView("How to ask", HELP_TEXT, kind="help")
@@ -310,7 +311,7 @@ class Answerer:
     def _render_message(self, view: View) -> Rendered:
         from bot.render.blocks import render_view
         from bot.render.state import State
-        from bot.views import ViewRequest
+        from store.views import ViewRequest
 
         return render_view(
             view, State(ViewRequest("unknown", frameworks=tuple(self.settings.default_frameworks)))
@@ -318,7 +319,7 @@ class Answerer:
 
     def _error(self, message: str) -> Answer:
         from bot.render.blocks import render_error
-        from bot.views import MessageView
+        from store.views import MessageView
 
         rendered = render_error(message)
         view = MessageView("Cannot show that", message, kind="unknown")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from store.views import Alternative, Filters
+
 Intent = Literal[
     "technique",  # one or more techniques, no capability
     "capability",  # a control / product capability / CVE of one framework
@@ -20,9 +22,6 @@ Intent = Literal[
     "help",
     "unknown",  # nothing recognised: the caller shows alternatives / help
 ]
-
-SCORE_CATEGORIES = ("protect", "detect", "respond")
-SCORE_VALUES = ("minimal", "partial", "significant")  # weakest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,30 +48,6 @@ class GroupHit:
     id: str  # SC, entra-id, amazon_guardduty
     name: str
     score: float
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    framework_version: str | None = None  # rev4, rev5, 07/18/2025, v2.1
-    attack_version: str | None = None  # 14.1
-    domain: str | None = None  # enterprise | mobile | ics
-    categories: tuple[str, ...] = ()  # subset of SCORE_CATEGORIES
-    min_score: str | None = None  # one of SCORE_VALUES
-
-    def is_empty(self) -> bool:
-        return self == Filters()
-
-
-@dataclass(frozen=True, slots=True)
-class Alternative:
-    """A "did you mean" candidate; ``query`` is the text that resolves to exactly it."""
-
-    kind: Literal["technique", "capability", "group", "framework"]
-    id: str
-    label: str
-    score: float
-    framework: str | None = None
-    query: str = ""
 
 
 @dataclass(frozen=True, slots=True)

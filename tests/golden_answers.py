@@ -31,9 +31,9 @@ from sqlalchemy import Engine, select
 from bot.answer import Answerer
 from bot.cli.ask_cmd import answer_json
 from bot.config import Settings
-from bot.resolution import Filters
 from store.db import make_engine, session_scope
 from store.models import Capability, Mapping, Release, Technique
+from store.views import Filters
 
 GOLDEN_FILE = Path(__file__).with_name("golden_answers.json")
 SEED = 11

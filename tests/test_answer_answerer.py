@@ -17,7 +17,7 @@ from bot.answer import Answerer
 from bot.config import Settings
 from bot.render.limits import violations
 from bot.render.state import StateError, decode_state
-from bot.views import CapabilityView, CveView, MessageView, PairView, TechniqueView
+from store.views import CapabilityView, CveView, MessageView, PairView, TechniqueView
 
 
 @pytest.fixture(scope="module")

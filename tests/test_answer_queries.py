@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from bot.resolution import Filters
 from store.db import session_scope
 from store.reads.capabilities import capability_view
 from store.reads.catalogue import _techniques, static_info
@@ -28,6 +27,7 @@ from store.reads.lines import _TECHNIQUE_ROWS
 from store.reads.pairs import pair_view
 from store.reads.releases import load_releases
 from store.reads.techniques import technique_view
+from store.views import Filters
 
 ALL = ("nist_800_53", "m365", "aws", "azure", "gcp", "veris", "kev", "cri_profile", "intel-vpro")
 
@@ -319,8 +319,8 @@ def test_views_from_the_per_version_catalogue_equal_views_read_row_by_row(corpus
     """The Answerer seeds each reader with releases, tactics and the technique catalogue
     (``static_info``); the views must be the ones the per-view selects give without them."""
     from bot.config import ALL_FRAMEWORKS
-    from bot.views import ViewRequest
     from store.models import Capability, Mapping
+    from store.views import ViewRequest
 
     with session_scope(corpus_engine) as s:
         techniques = sorted({t for t in s.scalars(select(Mapping.attack_id).distinct()) if t})

@@ -20,11 +20,11 @@ from bot.config import ALL_FRAMEWORKS
 from bot.render.blocks import find_line, render_view
 from bot.render.limits import violations
 from bot.render.state import State, decode_state
-from bot.views import MessageView, TechniqueView, ViewRequest
 from store.db import session_scope
 from store.models import Capability, Mapping, Technique
 from store.reads.catalogue import static_info
 from store.reads.dispatch import build_view
+from store.views import MessageView, TechniqueView, ViewRequest
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,10 @@ from bot.render.blocks import render_view
 from bot.render.limits import mrkdwn_problems, violations
 from bot.render.mrkdwn import code, esc, esc_user, link
 from bot.render.state import State
-from bot.resolution import Alternative
-from bot.views import MessageView, ViewRequest
 from store.db import session_scope, write_connection
 from store.models import Capability, Mapping, Release, Technique
 from store.reads.dispatch import build_view
+from store.views import Alternative, MessageView, ViewRequest
 
 EVIL = "<!channel> <!here> <@U123ABC> <http://evil.example|ok> `x` & *bold*"
 PINGS = re.compile(r"<!channel>|<!here>|<@U123ABC>|<http://evil")

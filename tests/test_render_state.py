@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.render.state import MAX_VALUE, State, StateError, decode_state, encode_state
-from bot.resolution import Filters
-from bot.views import ViewRequest
+from store.views import Filters, ViewRequest
 
 
 def test_state_round_trips_view_filters_page_and_expansion() -> None:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from bot import actions
 from bot.answer import Payload
 from bot.config import Settings
-from bot.resolution import Filters
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import technique_ids_in
 from bot.slack.listeners.commands import question_of
@@ -22,6 +21,7 @@ from bot.slack.listeners.events import from_a_person, question_in
 from bot.slack.listeners.shortcuts import ids_in_message
 from bot.slack.listeners.unfurl import LinkTarget, parse_link
 from bot.slack.messages.modal import SearchForm, form_from_metadata, parse_search
+from store.views import Filters
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bot.answer import Answerer
     from bot.cli.common import engine_from, settings_from
-    from bot.resolution import Filters
+    from store.views import Filters
 
     query = " ".join(args.query).strip()
     settings = settings_from(args)

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.digest.clock import as_utc
-from bot.views import ControlLine, Coverage, ReleaseRef
 from store.app_state import DigestRun, DigestSubscription, IncidentCard, Lookup, SyncRun
 from store.models import Capability, Mapping, Release, Technique
+from store.views import ControlLine, Coverage, ReleaseRef
 
 RECENT_WINDOW = dt.timedelta(hours=24)
 MAX_CHANGES_WINDOW = dt.timedelta(days=7)  # a channel silent for a month gets a week of news

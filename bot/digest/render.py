@@ -29,7 +29,7 @@ from bot.digest.content import DigestView, KevChange, TechniqueLine, WatchLine
 from bot.digest.schedule import zone
 from bot.render.markers import CATEGORY_EMOJI, score_bar
 from bot.render.mrkdwn import code, esc
-from bot.views import ControlLine, Coverage, framework_label
+from store.views import ControlLine, Coverage, framework_label
 
 MAIN_RECENT = 5
 MAIN_WATCH = 6

@@ -18,8 +18,8 @@ from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
 from bot.render.mrkdwn import esc
-from bot.views import FRAMEWORK_LABELS as VIEW_LABELS
 from store.app_state import DigestSubscription
+from store.views import FRAMEWORK_LABELS as VIEW_LABELS
 
 # The views' labels, with the short name digests have room for.
 FRAMEWORK_LABELS = {**VIEW_LABELS, "m365": "M365"}

@@ -34,13 +34,14 @@ from bot.render.markers import category_mark, score_bar
 from bot.render.mrkdwn import clip, clip_escaped, code, esc, esc_user, link, one_line
 from bot.render.serialize import as_dict
 from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
-from bot.resolution import Alternative, Filters
-from bot.views import (
+from store.views import (
+    Alternative,
     CapabilityView,
     CompareView,
     ControlLine,
     Coverage,
     CveView,
+    Filters,
     FrameworkSection,
     FrameworkView,
     GroupView,

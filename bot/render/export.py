@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bot.views import (
+from store.views import (
     CapabilityView,
     CompareView,
     CveView,

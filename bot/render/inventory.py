@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 
 from bot.inventory.service import Outcome
 from bot.render.mrkdwn import esc
-from bot.views import framework_label
 from store.state.inventory import WORKSPACE, Control
+from store.views import framework_label
 
 MAX_LISTED = 60
 MAX_PROBLEMS = 10

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.resolution import SCORE_VALUES
+from store.views import SCORE_VALUES
 
 CATEGORY_EMOJI = {"protect": ":shield:", "detect": ":mag:", "respond": ":rotating_light:"}
 CATEGORY_LABEL = {"protect": "Protect", "detect": "Detect", "respond": "Respond"}

@@ -13,8 +13,7 @@ from typing import Any
 import fastjsonschema
 import orjson
 
-from bot.resolution import SCORE_CATEGORIES, SCORE_VALUES, Filters
-from bot.views import ViewRequest
+from store.views import SCORE_CATEGORIES, SCORE_VALUES, Filters, ViewRequest
 
 PREFIX = "cm1:"
 MAX_VALUE = 2000  # Slack's button value limit

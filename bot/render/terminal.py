@@ -13,7 +13,7 @@ from rich.text import Text
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
 from bot.render.coverage import CoverageViews, coverage_text
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
-from bot.views import (
+from store.views import (
     CapabilityView,
     CompareView,
     ControlLine,

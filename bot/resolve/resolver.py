@@ -13,15 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from bot.resolution import (
-    Alternative,
-    CapabilityHit,
-    Filters,
-    GroupHit,
-    Intent,
-    Resolution,
-    TechniqueHit,
-)
+from bot.resolution import CapabilityHit, GroupHit, Intent, Resolution, TechniqueHit
 from bot.resolve import ids as idre
 from bot.resolve import vocab
 from bot.resolve.index import SOFT_STEMS, Entry, ResolverIndex
@@ -36,6 +28,7 @@ from bot.resolve.text import (
     words,
 )
 from store.ids import canonical_capability_id
+from store.views import Alternative, Filters
 
 log = logging.getLogger(__name__)
 

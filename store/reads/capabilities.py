@@ -7,15 +7,6 @@ from operator import attrgetter
 
 from sqlalchemy import bindparam, select
 
-from bot.resolution import Filters
-from bot.views import (
-    CapabilityRef,
-    CapabilityView,
-    MappingLine,
-    TacticGroup,
-    framework_label,
-    score_rank,
-)
 from store.models import (
     Capability,
     CapabilityDescription,
@@ -31,6 +22,15 @@ from store.reads.lines import (
     group_lines,
 )
 from store.reads.releases import NO_FILTERS, OTHER_TACTIC, _matches, load_releases, version_key
+from store.views import (
+    CapabilityRef,
+    CapabilityView,
+    Filters,
+    MappingLine,
+    TacticGroup,
+    framework_label,
+    score_rank,
+)
 
 _CAPABILITY = select(
     Capability.capability_id, Capability.name, Capability.group, Capability.group_name

@@ -10,12 +10,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, or_, select
 
-from bot.views import (
-    MitigationLine,
-    ReleaseRef,
-    TechniqueHeader,
-    TechniqueRef,
-)
 from store.models import (
     Mitigation,
     MitigationLink,
@@ -25,6 +19,7 @@ from store.models import (
 from store.reads.fast import Source, _json, _q
 from store.reads.lines import _technique_urls, summarise_description
 from store.reads.releases import RELEASES_KEY, TACTICS_KEY, TECHNIQUES_KEY, ReleaseInfo, load_releases
+from store.views import MitigationLine, ReleaseRef, TechniqueHeader, TechniqueRef
 
 _TACTICS = select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.position)
 

@@ -9,15 +9,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.resolution import Filters
-from bot.views import (
-    CategoryCoverage,
-    CompareView,
-    ControlLine,
-    Coverage,
-    category_rank,
-    score_rank,
-)
 from store.models import (
     Mapping,
 )
@@ -26,6 +17,15 @@ from store.reads.fast import Source, _q, reader
 from store.reads.lines import _CONTROL_COLS, _ids, _is_non_mappable, _passes
 from store.reads.ranking import _control_lines
 from store.reads.releases import NO_FILTERS, ReleaseInfo, load_releases, pick_releases
+from store.views import (
+    CategoryCoverage,
+    CompareView,
+    ControlLine,
+    Coverage,
+    Filters,
+    category_rank,
+    score_rank,
+)
 
 
 def compare_view(

@@ -8,13 +8,6 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from bot.resolution import Filters
-from bot.views import (
-    ControlLine,
-    CveTechnique,
-    CveView,
-    TechniqueRef,
-)
 from store.models import (
     Mapping,
 )
@@ -25,6 +18,7 @@ from store.reads.fast import Source, _q, _scalars, reader
 from store.reads.lines import _CAPABILITY_RELEASES, _CAPABILITY_WHERE, _ids, _is_non_mappable
 from store.reads.ranking import _control_rank
 from store.reads.releases import NO_FILTERS, _matches, load_releases, pick_releases
+from store.views import ControlLine, CveTechnique, CveView, Filters, TechniqueRef
 
 _CVE_ROWS = (
     select(

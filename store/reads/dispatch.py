@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from bot.views import (
-    MessageView,
-    View,
-    ViewRequest,
-)
 from store.reads.capabilities import capability_view
 from store.reads.compare import compare_view
 from store.reads.cves import cve_view
@@ -14,6 +9,7 @@ from store.reads.families import framework_view, group_view
 from store.reads.fast import Source, reader
 from store.reads.pairs import pair_view
 from store.reads.techniques import technique_view
+from store.views import MessageView, View, ViewRequest
 
 
 def build_view(session: Source, request: ViewRequest) -> View:

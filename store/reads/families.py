@@ -6,13 +6,6 @@ from collections import defaultdict
 
 from sqlalchemy import bindparam, func, select
 
-from bot.resolution import Filters
-from bot.views import (
-    FrameworkView,
-    GroupMember,
-    GroupView,
-    ReleaseSummary,
-)
 from store.models import (
     Capability,
     Mapping,
@@ -20,6 +13,7 @@ from store.models import (
 from store.reads.fast import Source, _q, reader
 from store.reads.lines import _LIVE, _ids
 from store.reads.releases import NO_FILTERS, _matches, load_releases
+from store.views import Filters, FrameworkView, GroupMember, GroupView, ReleaseSummary
 
 _GROUP_CAPABILITIES = select(Capability.capability_id, Capability.name).where(
     Capability.framework == bindparam("fw"), Capability.group == bindparam("group")

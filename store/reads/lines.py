@@ -8,18 +8,12 @@ from typing import Any
 
 from sqlalchemy import Text, bindparam, case, cast, func, or_, select
 
-from bot.resolution import Filters
-from bot.views import (
-    MappingGroup,
-    MappingLine,
-    category_rank,
-    score_rank,
-)
 from store.models import (
     Mapping,
 )
 from store.reads.fast import JSON_SUFFIX, _json
 from store.reads.releases import NON_MAPPABLE, ReleaseInfo
+from store.views import Filters, MappingGroup, MappingLine, category_rank, score_rank
 
 EXPLORER_URL = (
     "https://center-for-threat-informed-defense.github.io/mappings-explorer/"

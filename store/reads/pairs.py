@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bot.resolution import Filters
-from bot.views import (
-    ControlLine,
-    MappingLine,
-    PairRelease,
-    PairView,
-    TechniqueRef,
-    framework_label,
-)
 from store.reads.capabilities import _capability_ref
 from store.reads.catalogue import _family, technique_header
 from store.reads.fast import Source, _q, reader
 from store.reads.lines import _PAIR_ROWS, _is_non_mappable, _line, _line_order
 from store.reads.ranking import _closest
 from store.reads.releases import NO_FILTERS, _matches, load_releases
+from store.views import (
+    ControlLine,
+    Filters,
+    MappingLine,
+    PairRelease,
+    PairView,
+    TechniqueRef,
+    framework_label,
+)
 
 
 def pair_view(

@@ -7,18 +7,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from bot.views import (
-    CapabilityRef,
-    ControlLine,
-    category_rank,
-    score_rank,
-)
 from store.models import (
     Mapping,
 )
 from store.reads.fast import Source, _q
 from store.reads.lines import _CONTROL_COLS, _is_non_mappable
 from store.reads.releases import MAX_CLOSEST, ReleaseInfo
+from store.views import CapabilityRef, ControlLine, category_rank, score_rank
 
 _RELEASE_TECHNIQUE_ROWS = select(*_CONTROL_COLS).where(
     Mapping.attack_id == bindparam("tid"), Mapping.release_id == bindparam("pk")

@@ -9,14 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.resolution import Filters
-from bot.views import (
-    ReleaseRef,
-)
 from store.models import (
     Release,
 )
 from store.reads.fast import Source, _iso, _json, _q
+from store.views import Filters, ReleaseRef
 
 NON_MAPPABLE = "non_mappable"
 NO_FILTERS = Filters()

@@ -6,13 +6,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from bot.resolution import Filters
-from bot.views import (
-    FrameworkSection,
-    SubTechniqueCount,
-    TechniqueView,
-    framework_label,
-)
 from store.reads.catalogue import _family, _mitigations, _other_releases, technique_header
 from store.reads.fast import Source, _q, reader
 from store.reads.lines import (
@@ -25,6 +18,7 @@ from store.reads.lines import (
     group_lines,
 )
 from store.reads.releases import NO_FILTERS, load_releases, pick_releases
+from store.views import Filters, FrameworkSection, SubTechniqueCount, TechniqueView, framework_label
 
 
 def technique_view(

@@ -28,7 +28,7 @@ from bot.slack.messages.common import (
     watch_status_payload,
     working_payload,
 )
-from bot.views import framework_label
+from store.views import framework_label
 
 HELP_WORDS = frozenset({"help", "?", "examples", "usage"})
 DIGEST_CHANGES = frozenset({"subscribe", "sub", "on", "set", "unsubscribe", "unsub", "off", "stop"})

@@ -26,8 +26,8 @@ from bot.slack.messages.modal import (
     results_view,
     search_view,
 )
-from bot.views import framework_label
 from store.models import Release
+from store.views import framework_label
 
 
 def form_options(deps: Deps) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

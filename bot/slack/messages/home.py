@@ -21,7 +21,7 @@ from bot.slack import constants
 from bot.slack.cards import ChannelWatch
 from bot.slack.lookups import RecentLookup
 from bot.slack.messages import esc
-from bot.views import framework_label
+from store.views import framework_label
 
 MAX_LINES = 12
 

@@ -23,9 +23,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.answer import Payload
-from bot.resolution import SCORE_CATEGORIES, SCORE_VALUES, Filters
 from bot.slack import constants
 from bot.slack.messages import esc
+from store.views import SCORE_CATEGORIES, SCORE_VALUES, Filters
 
 RESULTS_CALLBACK_ID = constants.SEARCH_MODAL_CALLBACK_ID + "_results"
 TITLE = "ATT&CK mappings"

@@ -1,4 +1,4 @@
-"""What an answer says, as plain data: the query layer fills these, the renderers read them.
+"""What an answer says, as plain data: ``store.reads`` fills these, ``bot.render`` reads them.
 
 No Slack or terminal types here, so one view feeds Block Kit, rich, ``--json``, CSV and
 ATT&CK Navigator exports alike, and tests can assert on facts rather than markup.
@@ -9,7 +9,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.resolution import SCORE_CATEGORIES, SCORE_VALUES, Alternative, Filters
+SCORE_CATEGORIES = ("protect", "detect", "respond")
+SCORE_VALUES = ("minimal", "partial", "significant")  # weakest first
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a question narrows its answer to (from the resolver, or a command's options); here,
+    not in ``bot``, because the reads apply them and ``store`` imports nothing from ``bot``."""
+
+    framework_version: str | None = None  # rev4, rev5, 07/18/2025, v2.1
+    attack_version: str | None = None  # 14.1
+    domain: str | None = None  # enterprise | mobile | ics
+    categories: tuple[str, ...] = ()  # subset of SCORE_CATEGORIES
+    min_score: str | None = None  # one of SCORE_VALUES
+
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A "did you mean" candidate; ``query`` is the text that resolves to exactly it."""
+
+    kind: Literal["technique", "capability", "group", "framework"]
+    id: str
+    label: str
+    score: float
+    framework: str | None = None
+    query: str = ""
+
 
 ViewKind = Literal[
     "technique", "capability", "pair", "group", "framework", "cve", "compare", "help", "unknown"
