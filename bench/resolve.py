@@ -91,9 +91,10 @@ def main() -> int:
 
     from rapidfuzz import fuzz, process
 
-    from bot.resolve import ResolverIndex, data_version, load_aliases, resolve
-    from bot.resolve.source import source_from_session
+    from bot.resolve import ResolverIndex, load_aliases, resolve
     from store.db import make_engine, session_scope
+    from store.reads.data_version import data_version
+    from store.reads.resolver_source import source_from_session
 
     url = args.db
     tmp = None

@@ -133,9 +133,9 @@ class Answerer:
     def refresh_if_stale(self) -> bool:
         """Rebuild the resolver index if the data changed since it was built; True if rebuilt."""
         from bot.index_cache import build_index
-        from bot.resolve import data_version
         from store.db import session_scope
         from store.reads.catalogue import static_info
+        from store.reads.data_version import data_version
 
         with self._lock:
             self._checked_at = self._clock()

@@ -107,8 +107,8 @@ def warm(engine: Any, settings: Settings) -> bool:
     """Build and cache the index for the data now in ``engine`` unless a file for it exists
     (``ingest`` and ``sync`` call this, so the first ``ask`` after new data is as quick as the
     rest).  True if it built one.  Never raises: the cache is an optimisation only."""
-    from bot.resolve import data_version
     from store.db import session_scope
+    from store.reads.data_version import data_version
 
     try:
         with session_scope(engine) as session:

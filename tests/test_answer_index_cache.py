@@ -49,8 +49,8 @@ def test_ingest_leaves_the_index_cached_for_the_first_ask(
     """``countermap ingest`` builds the index for the data it loaded, so the first ``ask`` after
     it reads the index from disk; an ingest that changed nothing does not build it again."""
     from bot.cli import main
-    from bot.resolve import data_version
     from store.db import make_engine, session_scope
+    from store.reads.data_version import data_version
     from tests.store_fixtures import mapping_document, stix_bundle, write_json
 
     cache = tmp_path / "cache"

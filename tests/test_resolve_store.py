@@ -6,9 +6,10 @@ import datetime as dt
 
 from sqlalchemy import Engine, func, select
 
-from bot.resolve import ResolverIndex, alternative_query, data_version, load_aliases, resolve
+from bot.resolve import ResolverIndex, alternative_query, load_aliases, resolve
 from store.db import session_scope, write_session
 from store.models import Capability, Release, Technique
+from store.reads.data_version import data_version
 
 
 def build(engine: Engine) -> ResolverIndex:

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from bot.resolve import AliasSet, ResolverIndex, parse_aliases
-from bot.resolve.source import CapabilityRow, GroupRow, IndexSource, TacticRow, TechniqueRow
+from store.reads.resolver_source import CapabilityRow, GroupRow, IndexSource, TacticRow, TechniqueRow
 
 ALIASES = {
     "abbreviations": {"exfil": "exfiltration", "mfa": "multifactor authentication"},

@@ -34,8 +34,8 @@ class RecordingAnswerer:
         self.readiness: Readiness | None = None
 
     def refresh_if_stale(self) -> bool:
-        from bot.resolve import data_version
         from store.db import session_scope
+        from store.reads.data_version import data_version
 
         assert self.readiness is not None
         self.refreshes.append(self.readiness.inline_ok())

@@ -15,8 +15,9 @@ from bot.coverage.views import GapReport
 from bot.index_cache import build_index
 from bot.render.coverage import PLAIN, as_text, gap_report_lines
 from bot.render.gap_export import gap_csv, gap_layer
-from bot.resolve import data_version, resolve
+from bot.resolve import resolve
 from store.db import session_scope
+from store.reads.data_version import data_version
 from store.state.inventory import effective_inventory
 
 

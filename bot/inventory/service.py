@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from bot.inventory.checker import ControlChecker, Problem, Wanted, split_ids
 from bot.inventory.files import InventoryFileError, export_csv, export_yaml, parse_inventory_file
 from bot.resolve.aliases import AliasSet
-from bot.resolve.version import data_version
 from store.db import session_scope
 from store.reads.controls import known_controls
+from store.reads.data_version import data_version
 from store.state import inventory as store_inventory
 from store.state.inventory import WORKSPACE, ChangeResult, Control, Inventory, Status
 

@@ -2,7 +2,8 @@
 question names, and what it asks for.
 
 Build a ``ResolverIndex`` once from the store (``ResolverIndex.build(session, aliases=...)``),
-call ``resolve(index, text)`` per question, and rebuild when ``data_version(session)`` changes.
+call ``resolve(index, text)`` per question, and rebuild when
+``store.reads.data_version.data_version(session)`` changes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from bot.resolve.aliases import Alias, AliasError, AliasSet, load_aliases, parse_aliases
 from bot.resolve.index import ResolverIndex
 from bot.resolve.resolver import alternative_query, resolve
-from bot.resolve.version import data_version
 
 __all__ = [
     "Alias",
@@ -18,7 +18,6 @@ __all__ = [
     "AliasSet",
     "ResolverIndex",
     "alternative_query",
-    "data_version",
     "load_aliases",
     "parse_aliases",
     "resolve",

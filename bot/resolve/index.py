@@ -24,10 +24,10 @@ from rapidfuzz.distance import OSA
 from sqlalchemy.orm import Session
 
 from bot.resolve.aliases import AliasSet
-from bot.resolve.source import IndexSource, TechniqueRow, source_from_session
 from bot.resolve.text import SOFT_WEIGHT, SOFT_WORDS, STOP_WORDS, fold, joined_variant, stem, words
 from bot.resolve.vocab import FRAMEWORK_WORDS, framework_spans
 from store.ids import canonical_capability_id
+from store.reads.resolver_source import IndexSource, TechniqueRow, source_from_session
 
 log = logging.getLogger(__name__)
 

@@ -66,8 +66,8 @@ class Readiness:
             self.rebuilding = False
 
     def _changed(self) -> bool:
-        from bot.resolve import data_version
         from store.db import session_scope
+        from store.reads.data_version import data_version
 
         with session_scope(self.answerer.engine) as session:
             return bool(data_version(session) != self.answerer.data_version)
