@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
 from bot import actions
 from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import category_mark, score_bar
-from bot.render.mrkdwn import clip, clip_escaped, code, esc, esc_user, link, one_line
+from bot.render.mrkdwn import clip, clip_escaped, code, described, esc, esc_user, link, one_line
 from bot.render.serialize import as_dict
 from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
 from store.views import (
@@ -497,7 +497,7 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
     fam = f" · {esc(cap.group)} {esc(cap.group_name or '')}".rstrip() if cap.group else ""
     intro = f"*{esc(framework_label(cap.framework))}*{fam}"
     if view.description and one_line(view.description) != one_line(cap.name):
-        intro += f"\n{esc(clip(one_line(view.description), 900))}"
+        intro += f"\n{described(view.description, 900)}"
     doc.intro.append(_section(intro))
     if view.release:
         counts = " · ".join(f"{esc(label)} {n}" for label, n in view.counts)
@@ -627,7 +627,7 @@ def _cve_doc(view: CveView, state: State, msg: _Message) -> _Doc:
     doc = _Doc(title=f"{cve.id} {cve.name}")
     intro = f"*CISA KEV*{' · ' + esc(cve.group_name) if cve.group_name else ''}"
     if view.description and one_line(view.description) != one_line(cve.name):
-        intro += f"\n{esc(clip(one_line(view.description), 900))}"
+        intro += f"\n{described(view.description, 900)}"
     doc.intro.append(_section(intro))
     if view.techniques:
         lines = [

@@ -79,3 +79,39 @@ def clip_escaped(text: str, limit: int) -> str:
 
 def one_line(text: str | None) -> str:
     return " ".join((text or "").split())
+
+
+def described(text: str | None, limit: int) -> str:
+    """A description from the data as one mrkdwn line of at most ``limit`` visible characters:
+    escaped, with its ``[label](url)`` links (see ``store.text``) as Slack links."""
+    from store.text import MD_LINK
+
+    s = one_line(text)
+    out: list[str] = []
+    room = limit
+    at = 0
+    for m in MD_LINK.finditer(s):
+        before = s[at : m.start()]
+        if len(before) >= room:
+            break
+        out.append(esc(before))
+        room -= len(before)
+        label = m.group(1)
+        if len(label) > room:
+            at = m.start()
+            break
+        out.append(link(m.group(2), label) if safe_url(m.group(2)) else esc(label))
+        room -= len(label)
+        at = m.end()
+    rest = s[at:]
+    if rest:
+        plain = MD_LINK.sub(r"\1", rest)
+        out.append(esc(clip(plain, room)) if room > 1 else ELLIPSIS)
+    return "".join(out)
+
+
+def plain_links(text: str) -> str:
+    """``[label](url)`` links written ``label (url)`` for plain-text surfaces."""
+    from store.text import MD_LINK
+
+    return MD_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)

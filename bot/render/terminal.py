@@ -3,6 +3,8 @@ without pagination (a terminal scrolls) and with the comments in full."""
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Iterable
 
 from rich.console import Console, Group, RenderableType
@@ -13,6 +15,7 @@ from rich.text import Text
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
 from bot.render.coverage import CoverageViews, coverage_text
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
+from bot.render.mrkdwn import plain_links
 from store.views import (
     CapabilityView,
     CompareView,
@@ -152,7 +155,7 @@ def _capability(view: CapabilityView) -> list[RenderableType]:
         )
     )
     if view.description:
-        out.append(Text(view.description))
+        out.append(Text(plain_links(view.description)))
     counts = ", ".join(f"{label} {n}" for label, n in view.counts)
     out.append(Text(f"{view.total} technique mappings" + (f" ({counts})" if counts else ""), style="dim"))
     for tg in view.tactics:
@@ -220,7 +223,7 @@ def _pair(view: PairView) -> list[RenderableType]:
 def _cve(view: CveView) -> list[RenderableType]:
     out: list[RenderableType] = [_title(f"{view.cve.id} {view.cve.name}")]
     if view.description:
-        out.append(Text(view.description))
+        out.append(Text(plain_links(view.description)))
     out.append(_heading("Techniques"))
     for ct in view.techniques:
         out.append(Text(f"  {ct.technique.id}  {ct.technique.name} — {', '.join(ct.impacts)}"))
@@ -326,7 +329,18 @@ def renderable(view: View | CoverageViews | list[DiffAnswer]) -> RenderableType:
     return Group(*parts)
 
 
+# Piped output (a file, grep, a ticket) is not wrapped: one line of text stays one line.
+UNWRAPPED_WIDTH = 10_000
+
+
 def print_view(view: View | CoverageViews | list[DiffAnswer], console: Console | None = None) -> None:
+    """Print to a terminal at its width; anywhere else unwrapped, without the padding spaces."""
+    if console is None and not sys.stdout.isatty():
+        console = Console(highlight=False, width=UNWRAPPED_WIDTH, file=io.StringIO())
+        console.print(renderable(view))
+        out = console.file.getvalue()  # type: ignore[attr-defined]
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in out.splitlines()))
+        return
     (console or Console(highlight=False)).print(renderable(view))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from store.ids import canonical_capability_id, nist_family
 from store.ingest.errors import FileProblem
+from store.text import html_to_text
 
 __all__ = ["DescriptionData", "attribute_descriptions", "parse_description_list"]
 
@@ -80,7 +81,8 @@ def parse_description_list(document: list[Any]) -> DescriptionData:
         if not isinstance(desc, str):
             raise FileProblem(f"[{i}].description", f"must be a string, not {type(desc).__name__}")
         ids.append(cid)
-        descriptions.append(desc)
+        # NIST rev5 and some KEV entries are HTML: stored as plain text (links as [label](url)).
+        descriptions.append(html_to_text(desc))
     if not ids:
         raise FileProblem("(top level)", "a description list without a single ID")
     return DescriptionData(ids, descriptions, blank)

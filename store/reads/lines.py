@@ -13,6 +13,7 @@ from store.models import (
 )
 from store.reads.fast import JSON_SUFFIX, _json
 from store.reads.releases import NON_MAPPABLE, ReleaseInfo
+from store.text import html_to_text
 from store.views import Filters, MappingGroup, MappingLine, category_rank, score_rank
 
 EXPLORER_URL = (
@@ -21,9 +22,7 @@ EXPLORER_URL = (
 )
 _CITATION = re.compile(r"\s*\(Citation:[^)]*\)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_SPACES = re.compile(r"[ \t]+")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?://[^)\s]+)\)")
-_TAGS = re.compile(r"</?(?:code|b|i|em|strong|br)\s*/?>", re.IGNORECASE)
 _LICENSE_HEADING = re.compile(
     r"^[ \t]*(?:licen[sc]e[ \t]+requirements?[ \t]*:?"
     r"|required[ \t]+licen[sc]es?[ \t]*:?|licen[sc]es?[ \t]*:)",
@@ -37,8 +36,8 @@ def summarise_description(description: str | None) -> str:
         return ""
     # Paragraph by paragraph, so that a long description is cleaned only as far as needed.
     for paragraph in _PARAGRAPH.split(description.replace("\r\n", "\n")):
-        text = _TAGS.sub("", _MD_LINK.sub(r"\1", _CITATION.sub("", paragraph)))
-        text = _SPACES.sub(" ", text).strip()
+        text = _MD_LINK.sub(r"\1", html_to_text(_CITATION.sub("", paragraph)))
+        text = " ".join(text.split())
         if text:
             return text
     return ""
