@@ -36,7 +36,8 @@ from bot.digest.render import render_digest  # noqa: E402
 from bot.digest.runner import COMPOSE_BATCH  # noqa: E402
 from bot.render.limits import violations  # noqa: E402
 from store.app_state import DigestSubscription, IncidentCard, Lookup, SyncRun  # noqa: E402
-from store.db import make_engine, session_scope, upgrade, write_session  # noqa: E402
+from store.db import make_engine, session_scope, write_session  # noqa: E402
+from store.migrate import upgrade  # noqa: E402
 from store.models import Capability, Mapping, Release, Technique  # noqa: E402
 
 FRAMEWORK_SETS = [

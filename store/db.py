@@ -90,10 +90,3 @@ def write_session(engine: Engine) -> Iterator[Session]:
     with write_connection(engine) as conn, Session(bind=conn, expire_on_commit=False) as session:
         yield session
         session.flush()
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (Alembic); a fresh database gets every table."""
-    from store.migrate import upgrade_to_head
-
-    upgrade_to_head(engine)

@@ -21,12 +21,18 @@ import sys
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, text
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "schema_diff", "upgrade_to_head"]
+from store.db import write_connection
+from store.tables import full_metadata
+
+__all__ = [
+    "alembic_config", "current_revision", "head_revision", "schema_diff", "upgrade", "upgrade_to_head"
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x636D6170  # "cmap": the advisory lock id every countermap process agrees on
@@ -56,8 +62,6 @@ def upgrade_to_head(engine: Engine) -> None:
     head = head_revision()
     if head is not None and current_revision(engine) == head:
         return
-    from store.db import write_connection
-
     with write_connection(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
@@ -67,12 +71,13 @@ def upgrade_to_head(engine: Engine) -> None:
         command.upgrade(alembic_config(conn), "head")
 
 
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic); a fresh database gets every table."""
+    upgrade_to_head(engine)
+
+
 def schema_diff(engine: Engine) -> list[object]:
     """Differences between the database and ``store.models`` (empty when they agree)."""
-    from alembic.autogenerate import compare_metadata
-
-    from store.models import full_metadata
-
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         return list(compare_metadata(ctx, full_metadata()))

@@ -20,7 +20,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -287,15 +286,3 @@ class IngestedFile(Base):
     content_sha256: Mapped[str | None] = mapped_column(String(64))
     source_file: Mapped[str] = mapped_column(String(500))
     ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-# --------------------------------------------------------------------------- all tables
-
-
-def full_metadata() -> MetaData:
-    """Every table, the bot's own state included: what migrations and schema checks compare."""
-    # Declaring the classes registers their tables.
-    import store.app_state  # noqa: F401
-    from store.state import inventory  # noqa: F401
-
-    return Base.metadata

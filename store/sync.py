@@ -115,7 +115,7 @@ def sync_sources(
     transport: httpx.BaseTransport | None = None,
 ) -> SyncResult:
     """Fetch every catalogued file (or those whose path contains one of ``only``) and ingest."""
-    from store.db import upgrade
+    from store.migrate import upgrade
 
     upgrade(engine)
     sources = load_sources(sources_file)

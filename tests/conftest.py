@@ -79,7 +79,8 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """A fresh database with the schema at head."""
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
 
     eng = make_engine(database_url)
     upgrade(eng)

@@ -171,7 +171,8 @@ def lookup(engine: Engine, channel: str, techniques: list[str], at: dt.datetime,
 def module_database(backend: str, tmp_path_factory: Any) -> Iterator[Engine]:
     """One seeded database per test module and backend (creating a PostgreSQL database per test
     costs more than the tests themselves); ``reset`` empties the digest state between tests."""
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
     from tests.conftest import create_pg_database, drop_pg_database
 
     if backend == "sqlite":

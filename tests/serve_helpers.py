@@ -166,7 +166,8 @@ def cookie_value(set_cookie: str, name: str) -> str | None:
 def shared_database(backend: str, directory: Path) -> Iterator[str]:
     """A migrated database on ``backend`` for a whole test module (tests keep apart by using their
     own team IDs): creating a PostgreSQL database per test costs seconds on a busy machine."""
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
     from tests.conftest import create_pg_database, drop_pg_database
 
     url = f"sqlite:///{directory / 'shared.db'}" if backend == "sqlite" else create_pg_database("cm_slack")

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from bot import actions
 from bot.answer import Answer, Answerer, Payload
 from bot.config import Settings
+from bot.digest.commands import handle_digest_command
 from bot.slack.app import build_app
 from tests.fake_slack import FakeSlack, Reply, command_body, event_body, interactive_body, post
 
@@ -114,7 +115,7 @@ def running_app(
             slack_api_url=fake.base_url,
             **settings_changes,
         )
-        app = build_app(settings, engine, answerer)
+        app = build_app(settings, engine, answerer, digest_command=handle_digest_command)
         url = stack.enter_context(serve(SlackWSGI(app, engine)))
         yield SlackUnderTest(fake, app, url, settings, engine)
         app._countermap_deps.close()  # type: ignore[attr-defined]

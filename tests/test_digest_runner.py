@@ -12,11 +12,12 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import Engine, select
 
+from bot.cli.wiring import digest_posters
 from bot.config import Settings
 from bot.digest import subscriptions
 from bot.digest.clock import FixedClock
 from bot.digest.posting import EVENT_TYPE
-from bot.digest.runner import DigestRunner, PassReport, default_poster_factory
+from bot.digest.runner import DigestRunner, PassReport
 from bot.render.limits import violations
 from store.app_state import DigestRun
 from store.db import session_scope, write_session
@@ -76,7 +77,7 @@ def runner(
 ) -> tuple[DigestRunner, FixedClock]:
     clock = FixedClock(at)
     config = cfg(slack, **changes)
-    posters = default_poster_factory(engine, config, sleep=lambda _s: None)  # tests never sleep for backoff
+    posters = digest_posters(engine, config, sleep=lambda _s: None)  # tests never sleep for backoff
     return DigestRunner(engine, config, clock=clock, instance="test", poster_factory=posters), clock
 
 
@@ -359,7 +360,8 @@ def test_each_workspace_is_posted_to_with_its_own_installation_token(db: Engine,
                 defaults=subscriptions.Defaults("09:00", "Europe/Paris", ("nist_800_53",)),
                 now=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
             )  # fmt: skip
-    r = DigestRunner(db, config, clock=FixedClock(DUE), instance="test")
+    posters = digest_posters(db, config)
+    r = DigestRunner(db, config, clock=FixedClock(DUE), instance="test", poster_factory=posters)
     report = r.run_once()
     assert (report.sent, report.failed) == (2, 1)
     tokens = {c.body["channel"]: c.token for c in slack.calls_to("chat.postMessage")}

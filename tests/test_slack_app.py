@@ -38,7 +38,8 @@ def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[Engine]:
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
 
     eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
     upgrade(eng)

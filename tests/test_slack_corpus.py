@@ -42,7 +42,8 @@ def real_answerer(corpus_engine: Engine) -> Answerer:
 @pytest.fixture
 def slack(tmp_path: Path, real_answerer: Answerer) -> Iterator[SlackUnderTest]:
     """The app's own state in a small database; its answers from the shared, read-only corpus."""
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
 
     state = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
     upgrade(state)

@@ -133,7 +133,8 @@ def test_sqlite_claims_leave_wal_checkpoints_to_a_background_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bot.slack.dedup as dedup
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
     upgrade(engine)

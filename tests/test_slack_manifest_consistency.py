@@ -88,7 +88,8 @@ def app(tmp_path: Path) -> Iterator[App]:
     """The real app on a small SQLite database (the manifest does not depend on the backend)."""
     from bot.slack.app import build_app
     from bot.slack.oauth import enable_installation_events
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'manifest.db'}")
     upgrade(engine)

@@ -16,7 +16,8 @@ from store.models import Release
 
 @pytest.fixture
 def data(tmp_path: Path) -> Iterator[Engine]:
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
 
     eng = make_engine(f"sqlite:///{tmp_path / 'data.db'}")
     upgrade(eng)

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect
 from bot.cli import main as cli_main
 from store.db import make_engine
 from store.migrate import current_revision, head_revision, schema_diff, upgrade_to_head
-from store.models import full_metadata
+from store.tables import full_metadata
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,8 @@ def test_upgrade_at_head_is_a_no_op(engine: Engine) -> None:
 _UPGRADE = """
 import sys, time
 from pathlib import Path
-from store.db import make_engine, upgrade
+from store.db import make_engine
+from store.migrate import upgrade
 url, barrier, me, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 engine = make_engine(url)
 (barrier / me).touch()

@@ -24,7 +24,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def engine_from(args: argparse.Namespace, *, upgrade: bool = True) -> Engine:
     """The engine for ``--db`` / ``DATABASE_URL`` / the default file, schema brought up to date."""
     from store.db import make_engine
-    from store.db import upgrade as upgrade_schema
+    from store.migrate import upgrade as upgrade_schema
 
     engine = make_engine(settings_from(args).database_url)
     if upgrade:

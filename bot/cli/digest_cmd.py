@@ -52,7 +52,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     import threading
 
     from bot.cli.common import engine_from, settings_from
-    from bot.digest.runner import DigestRunner
+    from bot.cli.wiring import digest_runner
 
     logging.basicConfig(
         level=logging.INFO if args.verbose or not args.once else logging.WARNING,
@@ -62,7 +62,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     clock = _clock(args.now, ticking=not args.once)
     engine = engine_from(args)
     stop = threading.Event()
-    runner = DigestRunner(engine, settings, clock=clock, stop=stop)
+    runner = digest_runner(engine, settings, clock=clock, stop=stop)
     if args.once:
         report = runner.run_once()
         print(f"digest pass at {clock.now().isoformat()}: {report.summary()}")

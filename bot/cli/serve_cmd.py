@@ -115,6 +115,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"countermap serve: cannot prepare the database at {where}: {exc.__class__.__name__}: "
               f"{str(exc).splitlines()[0]}", file=sys.stderr)  # fmt: skip
         return 1
+    from bot.cli.wiring import app_factory
+
     try:
         if args.http:
             from bot.slack.server import serve_http
@@ -126,11 +128,12 @@ def run_serve(args: argparse.Namespace) -> int:
                 workers=workers,
                 threads=args.threads,
                 log_level=args.log_level,
+                factory=app_factory(),
             )
         else:
             from bot.slack.socket_mode import serve_socket
 
-            serve_socket(settings)
+            serve_socket(settings, factory=app_factory())
     except SlackNotConfigured as exc:
         print(str(exc), file=sys.stderr)
         return 2

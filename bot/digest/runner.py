@@ -31,11 +31,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.answer import Payload
 from bot.config import Settings
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock, as_utc
@@ -55,7 +56,9 @@ UNFINISHED = ("claimed", "posted")
 # and before its ts is recorded, to prove that a restart neither loses nor repeats it.
 DIE_AFTER_POST_ENV = "COUNTERMAP_TEST_DIE_AFTER_POST"
 
-PosterFactory = Callable[[SubscriptionSpec], DigestPoster]
+
+
+PosterFactory = Callable[[SubscriptionSpec], "Poster"]
 
 
 @dataclass
@@ -99,41 +102,47 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 1800))
 
 
-def default_poster_factory(
-    engine: Engine,
-    settings: Settings,
+class TokenProvider(Protocol):
+    """A workspace's bot token (rotated when near expiry in OAuth installs); raises ``PostFailed``
+    (permanent when the workspace uninstalled the app or no credentials are configured)."""
+
+    def __call__(self, team_id: str, enterprise_id: str | None) -> str: ...
+
+
+class Poster(Protocol):
+    """Posts one digest's messages in one workspace (``DigestPoster`` against Slack's Web API)."""
+
+    def find(self, channel: str, tag: DigestTag, *, thread_ts: str | None = None) -> str | None: ...
+
+    def post(
+        self, channel: str, payload: Payload, tag: DigestTag, *, thread_ts: str | None = None
+    ) -> str: ...
+
+
+def static_token(settings: Settings) -> TokenProvider:
+    """The one configured bot token (single-workspace installs)."""
+
+    def token(team_id: str, enterprise_id: str | None) -> str:
+        if not settings.slack_bot_token:
+            raise PostFailed("no Slack bot token configured", permanent=True)
+        return settings.slack_bot_token
+
+    return token
+
+
+def poster_factory(
+    tokens: TokenProvider,
+    api_url: str,
     *,
     backoff_factor: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PosterFactory:
-    """Posters with each workspace's bot token (rotated when near expiry in OAuth installs)."""
-    from bot.slack.oauth import api_url
+    """Posters with each workspace's bot token, from ``tokens``, against ``api_url``."""
 
-    try:
-        from bot.slack.installations import bot_token_for
-    except ImportError:  # pragma: no cover - the Slack package ships with the project
-        bot_token_for = None  # type: ignore[assignment]
-
-    def make(spec: SubscriptionSpec) -> DigestPoster:
-        if bot_token_for is not None:
-            from bot.slack.installations import NotInstalled
-            from bot.slack.oauth import SlackNotConfigured
-
-            try:
-                token = bot_token_for(engine, settings, spec.team_id, spec.enterprise_id)
-            except (NotInstalled, SlackNotConfigured) as exc:  # uninstalled or no credentials
-                raise PostFailed(
-                    f"no bot token for {spec.team_id}: {str(exc).splitlines()[0]}", permanent=True
-                ) from exc
-            except Exception as exc:  # token rotation failed: Slack or the database, try again later
-                raise PostFailed(
-                    f"cannot get the bot token of {spec.team_id}: {exc}", permanent=False
-                ) from exc
-        elif settings.slack_bot_token:
-            token = settings.slack_bot_token
-        else:
-            raise PostFailed("no Slack bot token configured", permanent=True)
-        return DigestPoster(token, api_url(settings), backoff_factor=backoff_factor, sleep=sleep)
+    def make(spec: SubscriptionSpec) -> Poster:
+        return DigestPoster(
+            tokens(spec.team_id, spec.enterprise_id), api_url, backoff_factor=backoff_factor, sleep=sleep
+        )
 
     return make
 
@@ -145,14 +154,14 @@ class DigestRunner:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        poster_factory: PosterFactory | None = None,
+        poster_factory: PosterFactory,
         instance: str | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.poster_factory = poster_factory or default_poster_factory(engine, settings)
+        self.poster_factory = poster_factory
         self.instance = instance or instance_name()
         self.stop = stop or threading.Event()
         self.catch_up = dt.timedelta(minutes=settings.digest_catch_up_minutes)
@@ -505,7 +514,7 @@ class DigestRunner:
             )
 
 
-def _find(poster: DigestPoster, channel: str, tag: DigestTag, *, thread_ts: str | None = None) -> str | None:
+def _find(poster: Poster, channel: str, tag: DigestTag, *, thread_ts: str | None = None) -> str | None:
     try:
         return poster.find(channel, tag, thread_ts=thread_ts)
     except Exception as exc:

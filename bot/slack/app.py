@@ -26,7 +26,7 @@ from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator, request_key
 from bot.slack.listeners import register_all
-from bot.slack.listeners.common import Deps, just_ack, report
+from bot.slack.listeners.common import Deps, DigestCommand, just_ack, report
 from bot.slack.lookups import LookupLog
 from bot.slack.memo import AnswerMemo
 from bot.slack.readiness import Readiness
@@ -43,6 +43,7 @@ def build_app(
     answerer: Answerer | None,
     *,
     client: WebClient | None = None,
+    digest_command: DigestCommand | None = None,
     **app_kwargs: Any,
 ) -> App:
     """A ready Bolt app.  Authentication comes from ``app_kwargs`` (``bot.slack.oauth.app_auth_kwargs``
@@ -75,6 +76,7 @@ def build_app(
         readiness=Readiness(answerer),
         dedup=Deduplicator(engine),
         memo=AnswerMemo(answerer),
+        digest_command=digest_command,
     )
     # Build the resolver index now, in the background, rather than in the first user's ack; then
     # keep checking for new data off the request path.

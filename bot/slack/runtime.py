@@ -56,7 +56,8 @@ def prepare_database(settings: Settings) -> None:
     """Once per deployment start, before workers fork: schema at head, OAuth tables present, and
     a warning when no data is loaded yet (the bot would answer every question with "nothing")."""
     from bot.slack.oauth import ensure_oauth_tables, installation_store, state_store, uses_oauth
-    from store.db import make_engine, upgrade
+    from store.db import make_engine
+    from store.migrate import upgrade
     from store.models import Release
 
     engine = make_engine(settings.database_url)

@@ -53,7 +53,7 @@ def ingest_paths(
     ``sync_runs`` row says when data changed ("ingest" or "sync").  ``labels`` maps a file's
     resolved path to the name to record and report instead (sync passes the URLs).
     """
-    from store.db import upgrade
+    from store.migrate import upgrade
 
     started = time.perf_counter()
     upgrade(engine)

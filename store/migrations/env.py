@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from store.models import full_metadata
+from store.tables import full_metadata
 
 config = context.config
 connection = config.attributes.get("connection")

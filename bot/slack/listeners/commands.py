@@ -213,9 +213,8 @@ def _frameworks(deps: Deps, client: WebClient, body: dict[str, Any], args: list[
 
 
 def _digest(deps: Deps, client: WebClient, body: dict[str, Any], text: str) -> Payload:
-    try:
-        from bot.digest.commands import handle_digest_command
-    except ImportError:
+    handle_digest_command = deps.digest_command
+    if handle_digest_command is None:
         return notice_payload("Digests are not available in this installation of countermap.")
     team_id, user_id = body.get("team_id") or "", body.get("user_id") or ""
     words = text.split()

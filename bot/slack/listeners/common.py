@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
@@ -36,6 +36,24 @@ T = TypeVar("T")
 ACK_BUDGET_SECONDS = 2.0  # Slack waits 3 s for the ack; leave room for the network
 
 
+class DigestCommand(Protocol):
+    """Handles ``/cmd digest ...`` (``bot.digest.commands.handle_digest_command``, wired in by the
+    CLI: the Slack app and the digest do not import each other)."""
+
+    def __call__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        text: str,
+        user_tz: str | None,
+        enterprise_id: str | None,
+    ) -> Payload: ...
+
+
 @dataclass
 class Deps:
     settings: Settings
@@ -48,6 +66,7 @@ class Deps:
     readiness: Readiness
     dedup: Deduplicator
     memo: AnswerMemo
+    digest_command: DigestCommand | None = None  # None: this app has no digests
     ack_budget: float = ACK_BUDGET_SECONDS
 
     def close(self) -> None:

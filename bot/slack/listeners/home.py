@@ -7,42 +7,23 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from sqlalchemy import func, select
 
 from bot.slack.listeners.common import Deps, guarded, just_ack
 from bot.slack.lookups import recent_for_user
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
-from store.app_state import SyncRun
-from store.db import session_scope
-from store.models import Release
+from store.state.home import release_totals_and_last_change, team_digest_subscriptions
 
 log = logging.getLogger(__name__)
 
 
 def home_data(deps: Deps, team_id: str, user_id: str) -> HomeData:
-    with deps.answerer.engine.connect() as conn:  # the data the answers come from
-        rows = conn.execute(
-            select(
-                Release.framework,
-                Release.framework_version,
-                Release.attack_version,
-                func.sum(Release.mapping_count),
-            )
-            .group_by(Release.framework, Release.framework_version, Release.attack_version)
-            .order_by(Release.framework, Release.framework_version, Release.attack_version)
-        ).all()
-        last = conn.execute(
-            select(SyncRun.finished_at, SyncRun.kind)
-            .where(SyncRun.finished_at.is_not(None))
-            .order_by(SyncRun.finished_at.desc())
-            .limit(1)
-        ).first()
+    totals, last = release_totals_and_last_change(deps.answerer.engine)  # where answers come from
     by_fw: dict[str, tuple[dict[str, None], dict[str, None], list[int]]] = {}
-    for fw, version, attack, count in rows:
-        versions, attacks, total = by_fw.setdefault(fw, ({}, {}, [0]))
-        versions.setdefault(version, None)
-        attacks.setdefault(attack, None)
-        total[0] += int(count or 0)
+    for r in totals:
+        versions, attacks, total = by_fw.setdefault(r.framework, ({}, {}, [0]))
+        versions.setdefault(r.framework_version, None)
+        attacks.setdefault(r.attack_version, None)
+        total[0] += r.mappings
     loaded = [LoadedFramework(fw, tuple(v), tuple(a), t[0]) for fw, (v, a, t) in by_fw.items()]
     channels = deps.cards.team_channels(team_id)
     return HomeData(
@@ -56,15 +37,10 @@ def home_data(deps: Deps, team_id: str, user_id: str) -> HomeData:
 
 
 def _digests(deps: Deps, team_id: str) -> list[DigestLine]:
-    try:
-        from bot.digest.subscriptions import team_subscriptions
-    except ImportError:
-        return []
-    with session_scope(deps.engine) as session:
-        return [
-            DigestLine(s.channel_id, s.time_local, s.timezone, tuple(s.frameworks or ()))
-            for s in team_subscriptions(session, team_id)
-        ]
+    return [
+        DigestLine(s.channel_id, s.time_local, s.timezone, s.frameworks)
+        for s in team_digest_subscriptions(deps.engine, team_id)
+    ]
 
 
 def register(app: App, deps: Deps) -> None:
