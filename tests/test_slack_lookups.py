@@ -7,8 +7,9 @@ import datetime as dt
 from sqlalchemy import Engine, func, select
 
 from bot.answer import Answer, Payload
-from bot.slack.lookups import LookupLog, recent_for_user
+from bot.slack.lookups import LookupLog
 from store.app_state import Lookup
+from store.state.lookups import recent_for_user
 
 
 def test_batched_look_ups_read_back_as_recorded(engine: Engine) -> None:

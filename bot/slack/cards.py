@@ -10,24 +10,25 @@ together stay within the limit.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import fnmatch
 import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import ColumnElement, Engine, delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.slack.dedup import process_write_lock
-from store.app_state import ChannelSettings, IncidentCard
-from store.db import write_connection
+from store.state.cards import Claim, claim_card, record_card_posted, release_card
+from store.state.channels import (
+    ChannelWatch,
+    channel_watch_and_frameworks,
+    channels_with_settings,
+    save_channel_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,28 +70,12 @@ def technique_ids_in(
     return list(found)
 
 
-class Claim(enum.Enum):
-    CLAIMED = "claimed"
-    DUPLICATE = "duplicate"  # already carded in this thread
-    RATE_LIMITED = "rate_limited"
-
-
-@dataclass(frozen=True)
-class ChannelWatch:
-    team_id: str
-    channel_id: str
-    watch: bool | None
-    updated_by: str | None
-    frameworks: tuple[str, ...] = ()
-
-
 class CardPolicy:
     """Per-process caches in front of the database; safe to share between threads."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._watch: dict[tuple[str, str], tuple[float, tuple[bool | None, tuple[str, ...]]]] = {}
         self._lock = threading.Lock()
@@ -113,13 +98,7 @@ class CardPolicy:
             hit = self._watch.get(key)
         if hit and hit[0] > now:
             return hit[1]
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(ChannelSettings.watch, ChannelSettings.frameworks).where(
-                    ChannelSettings.team_id == team_id, ChannelSettings.channel_id == channel_id
-                )
-            ).first()
-        value = (row.watch, tuple(row.frameworks or ())) if row else (None, ())
+        value = channel_watch_and_frameworks(self.engine, team_id, channel_id)
         with self._lock:
             self._watch[key] = (now + WATCH_SETTING_SECONDS, value)
         return value
@@ -165,106 +144,35 @@ class CardPolicy:
         self._save(team_id, channel_id, user_id, {"frameworks": list(frameworks) or None})
 
     def _save(self, team_id: str, channel_id: str, user_id: str, changes: dict[str, object]) -> None:
-        now = dt.datetime.now(dt.UTC)
-        set_ = {**changes, "updated_by": user_id, "updated_at": now}
-        stmt = (
-            self._insert(ChannelSettings)
-            .values(team_id=team_id, channel_id=channel_id, **set_)
-            .on_conflict_do_update(index_elements=["team_id", "channel_id"], set_=set_)
-        )
-        with process_write_lock(self.engine), write_connection(self.engine) as conn:
-            conn.execute(stmt)
+        lock = process_write_lock(self.engine)
+        save_channel_settings(self.engine, team_id, channel_id, user_id, changes, lock)
         with self._lock:
             self._watch.pop((team_id, channel_id), None)
 
     def team_channels(self, team_id: str) -> list[ChannelWatch]:
         """Channels of the team with a setting of their own (cards on/off, frameworks)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    ChannelSettings.channel_id,
-                    ChannelSettings.watch,
-                    ChannelSettings.updated_by,
-                    ChannelSettings.frameworks,
-                )
-                .where(ChannelSettings.team_id == team_id)
-                .order_by(ChannelSettings.channel_id)
-            ).all()
-        found = [
-            ChannelWatch(team_id, r.channel_id, r.watch, r.updated_by, tuple(r.frameworks or ()))
-            for r in rows
-        ]
-        return [c for c in found if c.watch is not None or c.frameworks]
+        return channels_with_settings(self.engine, team_id)
 
     # -- one card per technique per thread -------------------------------------------------------
 
     def claim(self, team_id: str, channel_id: str, thread_ts: str, technique_id: str) -> Claim:
-        now = dt.datetime.now(dt.UTC)
-        with process_write_lock(self.engine), write_connection(self.engine) as conn:
-            if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises writers
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                    {"k": f"cm-cards:{team_id}:{channel_id}"},
-                )
-            exists = conn.execute(
-                select(IncidentCard.id).where(
-                    IncidentCard.team_id == team_id,
-                    IncidentCard.channel_id == channel_id,
-                    IncidentCard.thread_ts == thread_ts,
-                    IncidentCard.technique_id == technique_id,
-                )
-            ).first()
-            if exists:
-                return Claim.DUPLICATE
-            recent = conn.execute(
-                select(func.count())
-                .select_from(IncidentCard)
-                .where(
-                    IncidentCard.team_id == team_id,
-                    IncidentCard.channel_id == channel_id,
-                    IncidentCard.posted_at >= now - dt.timedelta(minutes=1),
-                )
-            ).scalar_one()
-            if recent >= self.settings.card_rate_limit_per_minute:
-                return Claim.RATE_LIMITED
-            inserted = conn.execute(
-                self._insert(IncidentCard)
-                .values(
-                    team_id=team_id,
-                    channel_id=channel_id,
-                    thread_ts=thread_ts,
-                    technique_id=technique_id,
-                    posted_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["team_id", "channel_id", "thread_ts", "technique_id"])
-                .returning(IncidentCard.id)
-            ).first()
-        return Claim.CLAIMED if inserted is not None else Claim.DUPLICATE
+        return claim_card(
+            self.engine,
+            team_id,
+            channel_id,
+            thread_ts,
+            technique_id,
+            per_minute=self.settings.card_rate_limit_per_minute,
+            write_lock=process_write_lock(self.engine),
+        )
 
     def posted(
         self, team_id: str, channel_id: str, thread_ts: str, technique_id: str, message_ts: str
     ) -> None:
-        with process_write_lock(self.engine), write_connection(self.engine) as conn:
-            conn.execute(
-                update(IncidentCard)
-                .where(*self._card(team_id, channel_id, thread_ts, technique_id))
-                .values(message_ts=message_ts)
-            )
+        lock = process_write_lock(self.engine)
+        record_card_posted(self.engine, team_id, channel_id, thread_ts, technique_id, message_ts, lock)
 
     def release(self, team_id: str, channel_id: str, thread_ts: str, technique_id: str) -> None:
         """Give a claim back after the post failed, so a later message can try again."""
-        with process_write_lock(self.engine), write_connection(self.engine) as conn:
-            conn.execute(
-                delete(IncidentCard).where(*self._card(team_id, channel_id, thread_ts, technique_id))
-            )
-
-    @staticmethod
-    def _card(
-        team_id: str, channel_id: str, thread_ts: str, technique_id: str
-    ) -> tuple[ColumnElement[bool], ...]:
-        return (
-            IncidentCard.team_id == team_id,
-            IncidentCard.channel_id == channel_id,
-            IncidentCard.thread_ts == thread_ts,
-            IncidentCard.technique_id == technique_id,
-        )
+        lock = process_write_lock(self.engine)
+        release_card(self.engine, team_id, channel_id, thread_ts, technique_id, lock)

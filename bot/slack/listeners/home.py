@@ -9,9 +9,9 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack.listeners.common import Deps, guarded, just_ack
-from bot.slack.lookups import recent_for_user
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
 from store.state.home import release_totals_and_last_change, team_digest_subscriptions
+from store.state.lookups import recent_for_user
 
 log = logging.getLogger(__name__)
 

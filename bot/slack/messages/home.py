@@ -18,9 +18,9 @@ from slack_sdk.models.views import View
 
 from bot.config import Settings
 from bot.slack import constants
-from bot.slack.cards import ChannelWatch
-from bot.slack.lookups import RecentLookup
 from bot.slack.messages import esc
+from store.state.channels import ChannelWatch
+from store.state.lookups import RecentLookup
 from store.views import framework_label
 
 MAX_LINES = 12
