@@ -267,6 +267,158 @@ class MitigationLink(Base):
     description: Mapped[str | None] = mapped_column(Text)
 
 
+# --------------------------------------------------------------------------- ATT&CK threats
+
+
+class Threat(Base):
+    """An ATT&CK group (``intrusion-set``), software (``malware``/``tool``) or campaign.
+
+    ``kind`` is what the bot answers about (group | software | campaign); ``stix_type`` keeps
+    the STIX type, which tells malware from tools.  Kept per domain like techniques: one group
+    can sit in the enterprise and the mobile bundle with the same STIX ID.
+    """
+
+    __tablename__ = "threats"
+    __table_args__ = (
+        Index("ix_threats_attack_id", "attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_threat_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))  # group | software | campaign
+    stix_type: Mapped[str] = mapped_column(String(32))  # intrusion-set | malware | tool | campaign
+    attack_id: Mapped[str] = mapped_column(String(16))  # G0016, S0002, C0024
+    name: Mapped[str] = mapped_column(Text)
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)  # the name itself excluded
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    platforms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_seen: Mapped[dt.datetime | None]
+    last_seen: Mapped[dt.datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_by: Mapped[str | None] = mapped_column(String(16))  # ATT&CK ID of the replacement
+    modified: Mapped[dt.datetime | None]
+
+
+class ThreatLink(Base):
+    """A ``uses`` (threat → technique or software) or ``attributed-to`` (campaign → group)
+    relationship, with its procedure text and its citations resolved to name and URL."""
+
+    __tablename__ = "threat_links"
+    __table_args__ = (
+        Index("ix_threat_links_source", "source_attack_id", "relationship"),
+        Index("ix_threat_links_target", "target_attack_id", "relationship"),
+        UniqueConstraint("domain", "stix_id", name="uq_threat_link_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    relationship: Mapped[str] = mapped_column(String(16))  # uses | attributed-to
+    source_pk: Mapped[int] = mapped_column(ForeignKey("threats.id", ondelete="CASCADE"))
+    source_attack_id: Mapped[str] = mapped_column(String(16))
+    target_kind: Mapped[str] = mapped_column(String(16))  # technique | software | group
+    target_attack_id: Mapped[str] = mapped_column(String(32))
+    technique_pk: Mapped[int | None] = mapped_column(ForeignKey("techniques.id", ondelete="CASCADE"))
+    target_threat_pk: Mapped[int | None] = mapped_column(ForeignKey("threats.id", ondelete="CASCADE"))
+    description: Mapped[str | None] = mapped_column(Text)  # the procedure text
+    # [{"name": "FireEye APT29 Nov 2018", "url": "https://..."}], cited ones first, in order.
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+# --------------------------------------------------------------------------- ATT&CK detections
+
+
+class DataComponent(Base):
+    """An ``x-mitre-data-component`` (DC…), with its data source where the bundle names one."""
+
+    __tablename__ = "data_components"
+    __table_args__ = (
+        Index("ix_data_components_attack_id", "attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_data_component_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    attack_id: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    data_source_id: Mapped[str | None] = mapped_column(String(16))  # DS0009
+    data_source_name: Mapped[str | None] = mapped_column(Text)
+    log_sources: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"name", "channel"}]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Analytic(Base):
+    """An ``x-mitre-analytic`` (AN…): what to look for, on which platforms, in which logs."""
+
+    __tablename__ = "analytics"
+    __table_args__ = (
+        Index("ix_analytics_attack_id", "attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_analytic_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    attack_id: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    platforms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # [{"data_component": "DC0082", "data_component_name": ..., "name": "auditd:SYSCALL",
+    #   "channel": "socket/connect"}]
+    log_sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # [{"field": "TimeWindow", "description": ...}]: the tunable elements
+    mutable_elements: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DetectionStrategy(Base):
+    """An ``x-mitre-detection-strategy`` (DET…) and its analytics, in the bundle's order."""
+
+    __tablename__ = "detection_strategies"
+    __table_args__ = (
+        Index("ix_detection_strategies_attack_id", "attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_detection_strategy_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    attack_id: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(300))
+    analytic_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # AN IDs
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DetectionLink(Base):
+    """A ``detects`` relationship: detection strategy → technique."""
+
+    __tablename__ = "detection_links"
+    __table_args__ = (
+        Index("ix_detection_links_technique", "technique_attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_detection_link_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    strategy_pk: Mapped[int] = mapped_column(ForeignKey("detection_strategies.id", ondelete="CASCADE"))
+    technique_pk: Mapped[int] = mapped_column(ForeignKey("techniques.id", ondelete="CASCADE"))
+    strategy_attack_id: Mapped[str] = mapped_column(String(16))
+    technique_attack_id: Mapped[str] = mapped_column(String(32))
+
+
 # --------------------------------------------------------------------------- sync
 
 

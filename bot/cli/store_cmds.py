@@ -77,6 +77,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         for f in report.files:
             detail = f" ({f.rows} rows)" if f.rows else ""
             print(f"{f.action:9} {f.kind:12} {f.key}{detail}  {f.path}")
+        for domain, skipped in report.attack_skipped.items():
+            print(f"skipped   {domain}: " + ", ".join(f"{n} {kind}" for kind, n in skipped.items()))
+        for warning in report.attack_warnings:
+            print(f"warning   {warning}")
     if not args.quiet:
         print(report.summary())
     return 0

@@ -160,6 +160,9 @@ def _write(engine: Engine, chosen: list[Parsed], report: IngestReport, kind: str
             if p.kind == "attack":
                 write_attack(conn, p.data, p.sha256, p.path)
                 report.attack_domains_changed.append(p.key)
+                if p.data.skipped:
+                    report.attack_skipped[p.key] = dict(p.data.skipped)
+                report.attack_warnings.extend(f"{p.key}: {w}" for w in p.data.warnings)
                 _remember(conn, p, "loaded", report)
         touched: set[str] = set()
         for p in chosen:

@@ -53,6 +53,9 @@ class IngestReport:
     releases_changed: list[str] = field(default_factory=list)
     attack_domains_changed: list[str] = field(default_factory=list)
     description_sources_changed: list[str] = field(default_factory=list)
+    # ATT&CK objects of types not loaded, per domain and type; links to missing objects.
+    attack_skipped: dict[str, dict[str, int]] = field(default_factory=dict)
+    attack_warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -73,6 +76,11 @@ class IngestReport:
         if self.count("skipped"):
             parts.append(f"{self.count('skipped')} skipped (not data)")
         parts.append(f"{self.mappings_inserted} mapping rows written")
+        skipped = sum(n for per in self.attack_skipped.values() for n in per.values())
+        if skipped:
+            parts.append(f"{skipped} ATT&CK object(s) of types not loaded skipped")
+        if self.attack_warnings:
+            parts.append(f"{len(self.attack_warnings)} ATT&CK warning(s) (links to missing objects)")
         return ", ".join(parts) + f" in {self.seconds:.2f} s"
 
 

@@ -29,9 +29,13 @@ from store.ingest.mapping_files import (
 )
 from store.ingest.stix import AttackData
 from store.models import (
+    Analytic,
     AttackBundle,
     Capability,
     CapabilityDescription,
+    DataComponent,
+    DetectionLink,
+    DetectionStrategy,
     IngestedFile,
     Mapping,
     Mitigation,
@@ -39,6 +43,8 @@ from store.models import (
     Release,
     Tactic,
     Technique,
+    Threat,
+    ThreatLink,
     utcnow,
 )
 
@@ -120,6 +126,8 @@ def remember_files(
 def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: str) -> None:
     """Replace every object of ``data.domain`` with the bundle's."""
     domain = data.domain
+    for table in (DetectionLink, DetectionStrategy, Analytic, DataComponent, ThreatLink, Threat):
+        conn.execute(delete(table).where(table.domain == domain))
     conn.execute(delete(MitigationLink).where(MitigationLink.domain == domain))
     conn.execute(delete(Mitigation).where(Mitigation.domain == domain))
     conn.execute(delete(Technique).where(Technique.domain == domain))
@@ -151,6 +159,7 @@ def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: s
     ]
     if links:
         conn.execute(insert(MitigationLink), links)
+    _write_threats(conn, data, technique_pk)
     conn.execute(
         insert(AttackBundle),
         [
@@ -163,6 +172,57 @@ def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: s
             }
         ],
     )
+
+
+def _write_threats(conn: Connection, data: AttackData, technique_pk: dict[str, int]) -> None:
+    """Groups, software, campaigns, their links, and the detection objects of one domain."""
+    th, domain = data.threats, data.domain
+    if th.threats:
+        conn.execute(insert(Threat), th.threats)
+    threat_pk = dict(conn.execute(select(Threat.stix_id, Threat.id).where(Threat.domain == domain)).all())
+    links = [
+        {
+            "stix_id": link["stix_id"],
+            "domain": domain,
+            "relationship": link["relationship"],
+            "source_pk": threat_pk[link["source_stix_id"]],
+            "source_attack_id": link["source_attack_id"],
+            "target_kind": link["target_kind"],
+            "target_attack_id": link["target_attack_id"],
+            "technique_pk": technique_pk.get(link["target_stix_id"]),
+            "target_threat_pk": threat_pk.get(link["target_stix_id"]),
+            "description": link["description"],
+            "citations": link["citations"],
+        }
+        for link in th.links
+    ]
+    if links:
+        conn.execute(insert(ThreatLink), links)
+    for table, rows in (
+        (DataComponent, th.data_components),
+        (Analytic, th.analytics),
+        (DetectionStrategy, th.strategies),
+    ):
+        if rows:
+            conn.execute(insert(table), rows)
+    strategy_pk = dict(
+        conn.execute(
+            select(DetectionStrategy.stix_id, DetectionStrategy.id).where(DetectionStrategy.domain == domain)
+        ).all()
+    )
+    detects = [
+        {
+            "stix_id": d["stix_id"],
+            "domain": domain,
+            "strategy_pk": strategy_pk[d["strategy_stix_id"]],
+            "technique_pk": technique_pk[d["technique_stix_id"]],
+            "strategy_attack_id": d["strategy_attack_id"],
+            "technique_attack_id": d["technique_attack_id"],
+        }
+        for d in th.detects
+    ]
+    if detects:
+        conn.execute(insert(DetectionLink), detects)
 
 
 # --------------------------------------------------------------------------- descriptions

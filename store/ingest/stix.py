@@ -18,6 +18,7 @@ from sqlalchemy import String
 
 from store.ids import attack_id_or_none
 from store.ingest.errors import FileProblem
+from store.ingest.stix_threats import ThreatData, parse_detections, parse_threats
 from store.models import Base
 
 __all__ = ["AttackData", "parse_stix_bundle"]
@@ -36,6 +37,13 @@ class AttackData:
     mitigations: list[dict[str, Any]] = field(default_factory=list)
     # mitigates links keyed by STIX ids; resolved to primary keys when written
     links: list[dict[str, Any]] = field(default_factory=list)
+    threats: ThreatData = field(default_factory=ThreatData)
+    # Objects of types the bot does not load, by type ("relationship:targets" for links).
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.threats.warnings
 
 
 def _external(obj: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -86,11 +94,17 @@ def parse_stix_bundle(document: dict[str, Any], name_hint: str = "") -> AttackDa
         data = _parse(document, name_hint)
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
         raise FileProblem("objects", f"malformed ATT&CK object: {type(exc).__name__}: {exc}") from None
+    th = data.threats
     for kind, rows, limits in (
         ("tactic", data.tactics, _TACTIC_LIMITS),
         ("technique", data.techniques, _TECHNIQUE_LIMITS),
         ("mitigation", data.mitigations, _MITIGATION_LIMITS),
         ("mitigates relationship", data.links, _LINK_LIMITS),
+        ("group, software or campaign", th.threats, _limits(Base.metadata.tables["threats"])),
+        ("uses relationship", th.links, _limits(Base.metadata.tables["threat_links"])),
+        ("data component", th.data_components, _limits(Base.metadata.tables["data_components"])),
+        ("analytic", th.analytics, _limits(Base.metadata.tables["analytics"])),
+        ("detection strategy", th.strategies, _limits(Base.metadata.tables["detection_strategies"])),
     ):
         for row in rows:
             for name, limit in limits.items():
@@ -238,13 +252,16 @@ def _parse(document: dict[str, Any], name_hint: str) -> AttackData:
             }
         )
 
-    technique_ids = {t["stix_id"] for t in data.techniques}
+    technique_ids = {t["stix_id"]: t["attack_id"] for t in data.techniques}
     mitigation_ids = {m["stix_id"] for m in data.mitigations}
     for rel in relationships:
         if rel.get("relationship_type") != "mitigates" or rel.get("revoked") or rel.get("x_mitre_deprecated"):
             continue
         src, dst = str(rel.get("source_ref")), str(rel.get("target_ref"))
-        if src in mitigation_ids and dst in technique_ids:
+        if src not in mitigation_ids or dst not in technique_ids:
+            missing = dst if src in mitigation_ids else src
+            data.threats.warnings.append(f"{rel['id']} (mitigates): {missing} is not in the bundle")
+        else:
             data.links.append(
                 {
                     "stix_id": rel["id"],
@@ -256,4 +273,40 @@ def _parse(document: dict[str, Any], name_hint: str) -> AttackData:
                     "description": rel.get("description"),
                 }
             )
+    parse_threats(domain, by_type, relationships, technique_ids, revoked_by, data.threats)
+    parse_detections(domain, by_type, relationships, technique_ids, data.threats)
+    data.skipped = _skipped(by_type, relationships)
     return data
+
+
+# Bundle scaffolding and the types loaded above are not "skipped".
+_READ_TYPES = frozenset(
+    {
+        "attack-pattern",
+        "course-of-action",
+        "x-mitre-tactic",
+        "x-mitre-matrix",
+        "x-mitre-collection",
+        "identity",
+        "marking-definition",
+        "relationship",
+        "intrusion-set",
+        "malware",
+        "tool",
+        "campaign",
+        "x-mitre-detection-strategy",
+        "x-mitre-analytic",
+        "x-mitre-data-component",
+        "x-mitre-data-source",
+    }
+)
+_READ_RELATIONSHIPS = frozenset(
+    {"uses", "mitigates", "detects", "subtechnique-of", "revoked-by", "attributed-to"}
+)
+
+
+def _skipped(by_type: dict[str, list[dict[str, Any]]], relationships: list[dict[str, Any]]) -> dict[str, int]:
+    out = {t: len(objs) for t, objs in sorted(by_type.items()) if t not in _READ_TYPES}
+    kinds = Counter(str(r.get("relationship_type")) for r in relationships)
+    out.update({f"relationship:{k}": n for k, n in sorted(kinds.items()) if k not in _READ_RELATIONSHIPS})
+    return out
