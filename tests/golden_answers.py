@@ -6,6 +6,7 @@ release diffs, and each with framework / release / ATT&CK version / domain filte
 in-process through the same path as ``countermap ask --json`` (``Answerer.answer`` with
 ``payload=False`` and ``bot.cli.ask_cmd.answer_json``), and each answer's JSON hashed.  Only the
 hashes are committed (``tests/golden_answers.json``): no corpus data enters the repository.
+The Slack message each question gets (``ask --blocks``) is hashed too.
 
 A change that alters answers on purpose regenerates them, in the same commit, with
 
@@ -26,6 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, select
 
 from bot.answer import Answerer
@@ -191,6 +193,23 @@ def answer_hashes(engine: Engine, items: list[Question]) -> list[str]:
     return out
 
 
+def payload_hashes(engine: Engine, items: list[Question]) -> list[str]:
+    """sha256 of each question's Slack message (``ask --blocks``: text and blocks), so a move of
+    wording or URLs from the reads into ``bot.render`` is checked to say the same."""
+    answerer = Answerer(engine, Settings())
+    out = []
+    for q in items:
+        result = answerer.answer(
+            q.text,
+            frameworks=q.frameworks,
+            filters=Filters(
+                framework_version=q.framework_version, attack_version=q.attack_version, domain=q.domain
+            ),
+        )
+        out.append(hashlib.sha256(orjson.dumps(result.payload.to_dict())).hexdigest())
+    return out
+
+
 def questions_digest(items: list[Question]) -> str:
     """One hash of the drawn questions: tells a changed draw (other data, other generator)
     from changed answers."""
@@ -204,6 +223,7 @@ def record(engine: Engine) -> dict[str, object]:
         "count": len(items),
         "questions_sha256": questions_digest(items),
         "answers_sha256": answer_hashes(engine, items),
+        "payloads_sha256": payload_hashes(engine, items),
     }
 
 
@@ -231,10 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {GOLDEN_FILE} ({got['count']} answers)")
         return 0
     want = json.loads(GOLDEN_FILE.read_text())
-    pairs = zip(got["answers_sha256"], want["answers_sha256"], strict=True)  # type: ignore[call-overload]
-    bad = [i for i, (a, b) in enumerate(pairs) if a != b]
-    print(f"{len(bad)} of {got['count']} answers differ" + (f": {bad[:20]}" if bad else ""))
-    return 1 if bad or got["questions_sha256"] != want["questions_sha256"] else 0
+    failed = got["questions_sha256"] != want["questions_sha256"]
+    for what in ("answers_sha256", "payloads_sha256"):
+        pairs = zip(got[what], want[what], strict=True)  # type: ignore[call-overload]
+        bad = [i for i, (a, b) in enumerate(pairs) if a != b]
+        print(f"{what}: {len(bad)} of {got['count']} differ" + (f": {bad[:20]}" if bad else ""))
+        failed = failed or bool(bad)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import PROJECT_ROOT
-from tests.golden_answers import GOLDEN_FILE, answer_hashes, questions, questions_digest
+from tests.golden_answers import GOLDEN_FILE, answer_hashes, payload_hashes, questions, questions_digest
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +44,12 @@ def test_the_cli_prints_the_json_that_is_hashed(corpus_url: str, corpus_engine: 
             capture_output=True, cwd=PROJECT_ROOT, env=env, check=False,
         ).stdout  # fmt: skip
         assert hashlib.sha256(out).hexdigest() == h, q
+
+
+def test_every_slack_message_hashes_to_its_recorded_value(corpus_engine: Engine) -> None:
+    want = json.loads(GOLDEN_FILE.read_text())
+    items = questions(corpus_engine, want["count"], want["seed"])
+    got = payload_hashes(corpus_engine, items)
+    pairs = enumerate(zip(got, want["payloads_sha256"], strict=True))
+    changed = [f"{i}: {items[i].key()}" for i, (a, b) in pairs if a != b]
+    assert not changed, f"{len(changed)} messages changed, e.g. {changed[:5]}"
