@@ -158,8 +158,10 @@ class TechniqueHeader:
     tactics: tuple[str, ...]  # display names in kill-chain order
     platforms: tuple[str, ...]
     summary: str  # first paragraph, citations and markup stripped
-    attack_url: str
-    explorer_url: str
+    stix_url: str | None  # the ATT&CK page as the bundle names it (None: not in the loaded ATT&CK)
+    attack_version: (
+        str | None
+    )  # ATT&CK version of the releases shown (Mappings Explorer's pages are per version)
     is_subtechnique: bool = False
     parent: TechniqueRef | None = None
     revoked: bool = False

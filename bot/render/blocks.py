@@ -34,6 +34,7 @@ from bot.render.markers import category_mark, score_bar
 from bot.render.mrkdwn import clip, clip_escaped, code, described, esc, esc_user, link, one_line
 from bot.render.serialize import as_dict
 from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
+from bot.render.urls import attack_technique_url, explorer_technique_url
 from store.views import (
     Alternative,
     CapabilityView,
@@ -427,7 +428,9 @@ def _technique_intro(h: TechniqueHeader, state: State, msg: _Message) -> list[Bl
         facts.append(f"*Tactics:* {esc(', '.join(h.tactics))}")
     if h.platforms:
         facts.append(f"*Platforms:* {esc(clip(', '.join(h.platforms), 300))}")
-    facts.append(f"{link(h.attack_url, 'ATT&CK')} · {link(h.explorer_url, 'Mappings Explorer')}")
+    facts.append(
+        f"{link(attack_technique_url(h), 'ATT&CK')} · {link(explorer_technique_url(h), 'Mappings Explorer')}"
+    )
     blocks.append(_context(*facts))
     return blocks
 
@@ -819,7 +822,7 @@ def render_card(
     msg = msg or _Message()
     h = view.header
     lines = [
-        f"*{link(h.attack_url, h.id)} {esc(h.name)}*"
+        f"*{link(attack_technique_url(h), h.id)} {esc(h.name)}*"
         + (f" · {esc(', '.join(h.tactics))}" if h.tactics else "")
     ]
     if h.revoked or h.deprecated:

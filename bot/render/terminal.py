@@ -16,6 +16,7 @@ from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswe
 from bot.render.coverage import CoverageViews, coverage_text
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
 from bot.render.mrkdwn import plain_links
+from bot.render.urls import attack_technique_url, explorer_technique_url
 from store.views import (
     CapabilityView,
     CompareView,
@@ -107,7 +108,7 @@ def _technique(view: TechniqueView) -> list[RenderableType]:
     if h.platforms:
         facts.append("Platforms: " + ", ".join(h.platforms))
     out.append(Text(" · ".join(facts), style="dim"))
-    out.append(Text(f"{h.attack_url}\n{h.explorer_url}", style="blue"))
+    out.append(Text(f"{attack_technique_url(h)}\n{explorer_technique_url(h)}", style="blue"))
     if view.mitigations:
         out.append(_heading("ATT&CK mitigations"))
         out.extend(Text(f"  {m.id}  {m.name}") for m in view.mitigations)

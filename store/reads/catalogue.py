@@ -17,7 +17,7 @@ from store.models import (
     Technique,
 )
 from store.reads.fast import Source, _json, _q
-from store.reads.lines import _technique_urls, summarise_description
+from store.reads.lines import summarise_description
 from store.reads.releases import RELEASES_KEY, TACTICS_KEY, TECHNIQUES_KEY, ReleaseInfo, load_releases
 from store.views import MitigationLine, ReleaseRef, TechniqueHeader, TechniqueRef
 
@@ -180,7 +180,6 @@ def technique_header(
     )
     if tech is None:
         dom = domain or "enterprise"
-        attack, explorer = _technique_urls(technique_id, dom, attack_version or "16.1")
         parent_id = technique_id.split(".")[0] if "." in technique_id else None
         return TechniqueHeader(
             id=technique_id,
@@ -189,8 +188,8 @@ def technique_header(
             tactics=(),
             platforms=(),
             summary="",
-            attack_url=attack,
-            explorer_url=explorer,
+            stix_url=None,
+            attack_version=attack_version,
             is_subtechnique=parent_id is not None,
             parent=TechniqueRef(parent_id, parent_id, dom) if parent_id else None,
             known=False,
@@ -201,7 +200,6 @@ def technique_header(
     missing = [i for i in related if i not in others]
     if missing:
         others.update(_techniques(session, missing))
-    attack, explorer = _technique_urls(tech.attack_id, tech.domain, attack_version or "16.1")
     parent = others.get(tech.parent_attack_id or "")
     replacement = others.get(tech.revoked_by or "")
     return TechniqueHeader(
@@ -211,8 +209,8 @@ def technique_header(
         tactics=_ordered_tactics(tech, tactics),
         platforms=tuple(tech.platforms or ()),
         summary=summarise_description(tech.description),
-        attack_url=tech.url or attack,
-        explorer_url=explorer,
+        stix_url=tech.url or None,
+        attack_version=attack_version,
         is_subtechnique=bool(tech.is_subtechnique),
         parent=TechniqueRef(parent.attack_id, parent.name, parent.domain) if parent else None,
         revoked=bool(tech.revoked),

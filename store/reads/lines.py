@@ -16,10 +16,6 @@ from store.reads.releases import NON_MAPPABLE, ReleaseInfo
 from store.text import html_to_text
 from store.views import Filters, MappingGroup, MappingLine, category_rank, score_rank
 
-EXPLORER_URL = (
-    "https://center-for-threat-informed-defense.github.io/mappings-explorer/"
-    "attack/attack-{version}/domain-{domain}/techniques/{id}/"
-)
 _CITATION = re.compile(r"\s*\(Citation:[^)]*\)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\((?:https?://[^)\s]+)\)")
@@ -53,13 +49,6 @@ def split_comments(comments: str | None, license_requirements: str | None) -> st
         if heading:
             text = text[: heading.start()].rstrip()
     return text or None
-
-
-def _technique_urls(attack_id: str, domain: str, attack_version: str) -> tuple[str, str]:
-    base, _, sub = attack_id.partition(".")
-    attack = f"https://attack.mitre.org/techniques/{base}/" + (f"{sub}/" if sub else "")
-    explorer = EXPLORER_URL.format(version=attack_version, domain=domain, id=attack_id)
-    return attack, explorer
 
 
 # --------------------------------------------------------------------------- mapping rows
