@@ -33,8 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 
 from bot.answer import Payload
 from bot.config import Settings
@@ -44,8 +43,14 @@ from bot.digest.content import Composer, DigestView, SubscriptionSpec
 from bot.digest.posting import DigestPoster, DigestTag, PostFailed
 from bot.digest.render import render_digest
 from bot.digest.schedule import Due, Plan, plan
-from store.app_state import DigestRun
-from store.db import session_scope, write_connection
+from store.db import session_scope
+from store.state.digest_runs import (
+    claim_run,
+    record_skipped_runs,
+    runs_from,
+    take_over_run,
+    update_claimed_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -259,20 +264,7 @@ class DigestRunner:
         dates = [d.local_date for p in plans.values() for d in ([p.send] if p.send else []) + list(p.skip)]
         if not sub_ids or not dates:
             return {}
-        with session_scope(self.engine) as session:
-            rows = session.execute(
-                select(
-                    DigestRun.id,
-                    DigestRun.subscription_id,
-                    DigestRun.local_date,
-                    DigestRun.status,
-                    DigestRun.claimed_at,
-                    DigestRun.attempts,
-                    DigestRun.message_ts,
-                    DigestRun.thread_parts_posted,
-                ).where(DigestRun.subscription_id.in_(list(sub_ids)), DigestRun.local_date >= min(dates))
-            ).all()
-        return {(r.subscription_id, r.local_date): r._asdict() for r in rows}
+        return runs_from(self.engine, sub_ids, min(dates))
 
     def _claimable(self, row: dict[str, Any], now: dt.datetime) -> bool:
         claimed_at = as_utc(row["claimed_at"])
@@ -281,9 +273,6 @@ class DigestRunner:
         if row["status"] == "retry":
             return now - claimed_at >= retry_delay(row["attempts"])
         return False
-
-    def _insert(self) -> Any:
-        return (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(DigestRun)
 
     def _record_missed(
         self,
@@ -306,14 +295,7 @@ class DigestRunner:
             }
             for sid, d in missed
         ]
-        stmt = (
-            self._insert()
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["subscription_id", "local_date"])
-            .returning(DigestRun.subscription_id, DigestRun.local_date)
-        )
-        with write_connection(self.engine) as conn:
-            done = conn.execute(stmt).all()
+        done = record_skipped_runs(self.engine, rows)
         by_key = {(sid, d.local_date): d for sid, d in missed}
         for sid, local_date in done:
             spec = specs[sid][0]
@@ -332,23 +314,14 @@ class DigestRunner:
 
     def _claim(self, spec: SubscriptionSpec, due: Due, now: dt.datetime) -> _Job | None:
         """INSERT the (subscription, local date) row; only the process whose INSERT lands posts."""
-        stmt = (
-            self._insert()
-            .values(
-                subscription_id=spec.id,
-                local_date=due.local_date,
-                due_at=due.due_at,
-                status="claimed",
-                claimed_by=self.instance,
-                claimed_at=now,
-                attempts=1,
-                thread_parts_posted=0,
-            )
-            .on_conflict_do_nothing(index_elements=["subscription_id", "local_date"])
-            .returning(DigestRun.id)
+        run_id = claim_run(
+            self.engine,
+            subscription_id=spec.id,
+            local_date=due.local_date,
+            due_at=due.due_at,
+            instance=self.instance,
+            now=now,
         )
-        with write_connection(self.engine) as conn:
-            run_id = conn.execute(stmt).scalar()
         return None if run_id is None else _Job(spec, due, run_id, 1, verify=False)
 
     def _take_over(
@@ -356,22 +329,16 @@ class DigestRunner:
     ) -> _Job | None:
         """Compare-and-set on (status, attempts): exactly one contender wins a stale claim."""
         fence = row["attempts"] + 1
-        with write_connection(self.engine) as conn:
-            done = conn.execute(
-                update(DigestRun)
-                .where(
-                    DigestRun.id == row["id"],
-                    DigestRun.status == row["status"],
-                    DigestRun.attempts == row["attempts"],
-                )
-                .values(
-                    status="claimed" if row["status"] == "retry" else row["status"],
-                    claimed_by=self.instance,
-                    claimed_at=now,
-                    attempts=fence,
-                )
-            ).rowcount
-        if done != 1:
+        won = take_over_run(
+            self.engine,
+            row["id"],
+            seen_status=row["status"],
+            seen_attempts=row["attempts"],
+            status="claimed" if row["status"] == "retry" else row["status"],
+            instance=self.instance,
+            now=now,
+        )
+        if not won:
             return None
         log.info(
             "took over the digest of %s for %s (was %s, attempt %s)",
@@ -392,21 +359,10 @@ class DigestRunner:
 
     def _fenced(self, job: _Job, **values: Any) -> bool:
         """Write to the job's row only if this process still holds the claim."""
-        with write_connection(self.engine) as conn:
-            done = conn.execute(
-                update(DigestRun)
-                .where(
-                    and_(
-                        DigestRun.id == job.run_id,
-                        DigestRun.claimed_by == self.instance,
-                        DigestRun.attempts == job.fence,
-                    )
-                )
-                .values(**values)
-            ).rowcount
-        if done != 1:
+        done = update_claimed_run(self.engine, job.run_id, instance=self.instance, fence=job.fence, **values)
+        if not done:
             log.warning("lost the claim of digest %s to another process; leaving it to them", job.run_id)
-        return done == 1
+        return done
 
     # ------------------------------------------------------------------ posting
 

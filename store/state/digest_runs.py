@@ -1,0 +1,121 @@
+"""Digest runs: one row per (subscription, local date), the clock process's exactly-once record.
+
+The unique key is the claim (only the process whose INSERT lands posts); ``attempts`` is the
+fence every later write of the claimer checks, so a claimer that was taken over cannot write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.app_state import DigestRun
+from store.db import write_connection
+
+
+def _insert(engine: Engine) -> Any:
+    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(DigestRun)
+
+
+def runs_from(
+    engine: Engine, subscription_ids: Sequence[int], first_date: dt.date
+) -> dict[tuple[int, dt.date], dict[str, Any]]:
+    """The runs of these subscriptions on or after ``first_date``, by (subscription, local date):
+    id, status, claimed_at, attempts, message_ts, thread_parts_posted."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                DigestRun.id,
+                DigestRun.subscription_id,
+                DigestRun.local_date,
+                DigestRun.status,
+                DigestRun.claimed_at,
+                DigestRun.attempts,
+                DigestRun.message_ts,
+                DigestRun.thread_parts_posted,
+            ).where(DigestRun.subscription_id.in_(list(subscription_ids)), DigestRun.local_date >= first_date)
+        ).all()
+    return {(r.subscription_id, r.local_date): r._asdict() for r in rows}
+
+
+def record_skipped_runs(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, dt.date]]:
+    """Insert ``skipped`` rows where none exists yet; the (subscription, local date) of those
+    that landed, in one statement."""
+    stmt = (
+        _insert(engine)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["subscription_id", "local_date"])
+        .returning(DigestRun.subscription_id, DigestRun.local_date)
+    )
+    with write_connection(engine) as conn:
+        return [(sid, day) for sid, day in conn.execute(stmt).all()]
+
+
+def claim_run(
+    engine: Engine,
+    *,
+    subscription_id: int,
+    local_date: dt.date,
+    due_at: dt.datetime,
+    instance: str,
+    now: dt.datetime,
+) -> int | None:
+    """INSERT the claim with ``attempts`` 1; its id, or None when another process has the row."""
+    stmt = (
+        _insert(engine)
+        .values(
+            subscription_id=subscription_id,
+            local_date=local_date,
+            due_at=due_at,
+            status="claimed",
+            claimed_by=instance,
+            claimed_at=now,
+            attempts=1,
+            thread_parts_posted=0,
+        )
+        .on_conflict_do_nothing(index_elements=["subscription_id", "local_date"])
+        .returning(DigestRun.id)
+    )
+    with write_connection(engine) as conn:
+        run_id = conn.execute(stmt).scalar()
+    return None if run_id is None else int(run_id)
+
+
+def take_over_run(
+    engine: Engine,
+    run_id: int,
+    *,
+    seen_status: str,
+    seen_attempts: int,
+    status: str,
+    instance: str,
+    now: dt.datetime,
+) -> bool:
+    """Compare-and-set on (status, attempts): exactly one contender wins a stale claim, and
+    becomes its claimer with ``attempts`` one more."""
+    with write_connection(engine) as conn:
+        done = conn.execute(
+            update(DigestRun)
+            .where(
+                DigestRun.id == run_id, DigestRun.status == seen_status, DigestRun.attempts == seen_attempts
+            )
+            .values(status=status, claimed_by=instance, claimed_at=now, attempts=seen_attempts + 1)
+        ).rowcount
+    return bool(done == 1)
+
+
+def update_claimed_run(engine: Engine, run_id: int, *, instance: str, fence: int, **values: Any) -> bool:
+    """Write to the run only if ``instance`` still holds the claim with ``attempts == fence``."""
+    with write_connection(engine) as conn:
+        done = conn.execute(
+            update(DigestRun)
+            .where(
+                and_(DigestRun.id == run_id, DigestRun.claimed_by == instance, DigestRun.attempts == fence)
+            )
+            .values(**values)
+        ).rowcount
+    return bool(done == 1)
