@@ -1,0 +1,147 @@
+"""Plain view dataclasses for threats (groups, software, campaigns) and detections.
+
+Built by ``store.reads.threats`` and ``store.reads.detections``; rendered by ``bot.render``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from store.views import ReleaseRef
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    name: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatRef:
+    """A group, software or campaign as a name in a list."""
+
+    attack_id: str
+    name: str
+    kind: str  # group | software | campaign
+    stix_type: str  # intrusion-set | malware | tool | campaign
+    aliases: tuple[str, ...] = ()
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    """One technique a threat uses, with the procedure text of the ``uses`` link.
+
+    ``technique_id`` is the technique shown: the replacement when the link's target is revoked,
+    in which case ``revoked_id`` names the ID the bundle links to."""
+
+    technique_id: str
+    technique_name: str
+    tactics: tuple[str, ...]
+    text: str | None
+    citations: tuple[Citation, ...] = ()
+    revoked_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlCoverage:
+    """A control and how many of the threat's techniques it maps in one release."""
+
+    framework: str
+    capability_id: str
+    name: str
+    covered: int
+    of: int
+    best_score: str | None
+    techniques: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FrameworkCoverage:
+    framework: str
+    release: ReleaseRef
+    controls: tuple[ControlCoverage, ...]  # most techniques first, then best score, then ID
+    unmapped: tuple[str, ...]  # the threat's techniques no control of this release maps
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatView:
+    threat: ThreatRef
+    domain: str
+    description: str | None
+    platforms: tuple[str, ...]
+    revoked: bool
+    deprecated: bool
+    revoked_by: str | None
+    procedures: tuple[Procedure, ...]  # by technique ID
+    software: tuple[ThreatRef, ...]  # software a group or campaign uses
+    used_by: tuple[ThreatRef, ...]  # groups and campaigns using this software
+    attributed_to: tuple[ThreatRef, ...]  # a campaign's groups
+    campaigns: tuple[ThreatRef, ...]  # a group's campaigns
+    coverage: tuple[FrameworkCoverage, ...] = field(default=())
+
+    @property
+    def technique_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.technique_id for p in self.procedures))
+
+
+@dataclass(frozen=True, slots=True)
+class LogSource:
+    name: str | None
+    channel: str | None
+    data_component: str | None
+    data_component_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TunableElement:
+    field: str | None
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticView:
+    attack_id: str
+    name: str
+    description: str | None
+    url: str | None
+    platforms: tuple[str, ...]
+    log_sources: tuple[LogSource, ...]
+    tunable: tuple[TunableElement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyView:
+    attack_id: str
+    name: str
+    url: str | None
+    analytics: tuple[AnalyticView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectCapability:
+    """A capability whose mapping of the technique is in the ``detect`` category."""
+
+    framework: str
+    capability_id: str
+    name: str
+    score_value: str | None
+    license_requirements: str | None
+    release: ReleaseRef
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionView:
+    technique_id: str
+    technique_name: str
+    strategies: tuple[StrategyView, ...]
+    capabilities: tuple[DetectCapability, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TechniqueTexts:
+    """What the resolver's text retrieval indexes for one technique."""
+
+    technique_id: str
+    procedures: tuple[str, ...]
+    detections: tuple[str, ...]
