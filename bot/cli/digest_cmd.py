@@ -81,13 +81,11 @@ def run_cmd(args: argparse.Namespace) -> int:
 
 
 def list_cmd(args: argparse.Namespace) -> int:
-    from sqlalchemy import func, select
-
     from bot.cli.common import engine_from
     from bot.digest import subscriptions
     from bot.digest.clock import as_utc
-    from store.app_state import DigestRun
     from store.db import session_scope
+    from store.state.digest_runs import newest_runs
 
     now = _clock(args.now, ticking=False).now()
     engine = engine_from(args)
@@ -100,25 +98,7 @@ def list_cmd(args: argparse.Namespace) -> int:
         if not subs:
             print("no active digest subscriptions")
             return 0
-        # The newest run of each subscription, in one query.
-        newest = (
-            select(DigestRun.subscription_id, func.max(DigestRun.local_date).label("day"))
-            .where(DigestRun.subscription_id.in_([s.id for s in subs]))
-            .group_by(DigestRun.subscription_id)
-            .subquery()
-        )
-        last_runs = {
-            r.subscription_id: r
-            for r in session.execute(
-                select(
-                    DigestRun.subscription_id, DigestRun.local_date, DigestRun.status, DigestRun.sent_at
-                ).join(
-                    newest,
-                    (DigestRun.subscription_id == newest.c.subscription_id)
-                    & (DigestRun.local_date == newest.c.day),
-                )
-            )
-        }
+        last_runs = newest_runs(engine, [s.id for s in subs])
         for s in subs:
             last = last_runs.get(s.id)
             tail = (

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from bot.config import Settings
+from store.state.health import has_mapping_data
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -58,16 +59,13 @@ def prepare_database(settings: Settings) -> None:
     from bot.slack.oauth import ensure_oauth_tables, installation_store, state_store, uses_oauth
     from store.db import make_engine
     from store.migrate import upgrade
-    from store.models import Release
 
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
         if uses_oauth(settings):
             ensure_oauth_tables([installation_store(settings, engine), state_store(engine)], engine)
-        with engine.connect() as conn:
-            loaded = conn.execute(select(func.count()).select_from(Release)).scalar_one()
-        if not loaded:
+        if not has_mapping_data(engine):
             log.warning("no mapping data is loaded yet: run `countermap sync` (or `countermap ingest DIR`)")
     finally:
         engine.dispose()

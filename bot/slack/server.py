@@ -15,10 +15,11 @@ import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.slack import constants
+from store.state.health import database_answers
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -50,9 +51,7 @@ class SlackWSGI:
 
     def healthy(self) -> bool:
         try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
+            return database_answers(self.engine)
         except Exception:
             log.exception("health check: the database does not answer")
             return False

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.app_state import DigestRun
@@ -119,3 +119,24 @@ def update_claimed_run(engine: Engine, run_id: int, *, instance: str, fence: int
             .values(**values)
         ).rowcount
     return bool(done == 1)
+
+
+def newest_runs(engine: Engine, subscription_ids: Sequence[int]) -> dict[int, Any]:
+    """Each subscription's newest run (local_date, status, sent_at), in one query."""
+    if not subscription_ids:
+        return {}
+    newest = (
+        select(DigestRun.subscription_id, func.max(DigestRun.local_date).label("day"))
+        .where(DigestRun.subscription_id.in_(list(subscription_ids)))
+        .group_by(DigestRun.subscription_id)
+        .subquery()
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(DigestRun.subscription_id, DigestRun.local_date, DigestRun.status, DigestRun.sent_at).join(
+                newest,
+                (DigestRun.subscription_id == newest.c.subscription_id)
+                & (DigestRun.local_date == newest.c.day),
+            )
+        ).all()
+    return {r.subscription_id: r for r in rows}

@@ -74,3 +74,12 @@ def team_digest_subscriptions(engine: Engine, team_id: str) -> list[Subscription
             .order_by(DigestSubscription.channel_id)
         ).all()
     return [SubscriptionLine(c, t, z, tuple(f or ())) for c, t, z, f in rows]
+
+
+def loaded_framework_versions(engine: Engine) -> list[tuple[str, str]]:
+    """Distinct (framework, framework version) loaded, by framework: the search form's menus."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Release.framework, Release.framework_version).distinct().order_by(Release.framework)
+        ).all()
+    return [(fw, version) for fw, version in rows]

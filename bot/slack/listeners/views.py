@@ -10,7 +10,6 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
-from sqlalchemy import select
 
 from bot.answer import Payload
 from bot.slack import constants
@@ -26,16 +25,13 @@ from bot.slack.messages.modal import (
     results_view,
     search_view,
 )
-from store.models import Release
+from store.state.home import loaded_framework_versions
 from store.views import framework_label
 
 
 def form_options(deps: Deps) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(frameworks, releases) loaded, as (value, label) pairs for the form's menus."""
-    with deps.answerer.engine.connect() as conn:  # the data the answers come from
-        rows = conn.execute(
-            select(Release.framework, Release.framework_version).distinct().order_by(Release.framework)
-        ).all()
+    rows = loaded_framework_versions(deps.answerer.engine)  # the data the answers come from
     frameworks: dict[str, str] = {}
     releases: dict[str, str] = {}
     for fw, version in rows:

@@ -1,0 +1,20 @@
+"""Start-up and health checks of the database the bot serves from."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select, text
+
+from store.models import Release
+
+
+def has_mapping_data(engine: Engine) -> bool:
+    """Whether any release is loaded (without one, every question is answered with "nothing")."""
+    with engine.connect() as conn:
+        return conn.execute(select(Release.id).limit(1)).first() is not None
+
+
+def database_answers(engine: Engine) -> bool:
+    """One round trip; raises what the driver raises when the database does not answer."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return True
