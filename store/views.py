@@ -141,6 +141,7 @@ class FrameworkSection:
     non_mappable: bool = False  # the release marks the subject as not mappable
     # Other releases of the framework that map the subject: (release, mapping count), newest first.
     other_releases: tuple[tuple[ReleaseRef, int], ...] = ()
+    hidden: int = 0  # mappings in this release that the category or score filter left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +371,8 @@ class CompareView:
     missing: tuple[str, ...]  # frameworks asked for with no release in the technique's domain
     filters: Filters
     kind: ViewKind = "compare"
+    # Per framework (asked order), its best controls for the technique: what a compare is for.
+    best: tuple[tuple[str, tuple[ControlLine, ...]], ...] = ()
 
     @property
     def provenance(self) -> tuple[ReleaseRef, ...]:

@@ -239,7 +239,10 @@ def _framework_items(sec: FrameworkSection, state: State, msg: _Message) -> list
     items: list[_Item] = []
     if not sec.groups:
         note = "No mappings in this release."
-        if sec.non_mappable:
+        if sec.hidden:
+            n = sec.hidden
+            note = f"None of its {n} mapping{'s' if n != 1 else ''} match the category or score filter."
+        elif sec.non_mappable:
             note = "Marked *non-mappable* in this release: no capability of this framework applies."
         if sec.other_releases:
             older = ", ".join(f"{esc(_release_short(r))} ({n})" for r, n in sec.other_releases[:4])
@@ -676,6 +679,9 @@ def _compare_doc(view: CompareView, state: State, msg: _Message) -> _Doc:
     fields = [_md(_coverage_text(c)) for c in view.rows]
     for i in range(0, len(fields), 10):
         doc.items.append([SectionBlock(fields=fields[i : i + 10])])
+    for fw, controls in view.best:
+        lines = [_control_text(c) for c in controls]
+        doc.items.extend(_packed(f"*Best {esc(framework_label(fw))} controls*", lines))
     if view.missing:
         miss = ", ".join(framework_label(fw) for fw in view.missing)
         doc.items.append([_context(esc(f"No {t.domain} release: {miss}"))])

@@ -117,13 +117,19 @@ def _technique(view: TechniqueView) -> list[RenderableType]:
         out.append(
             _heading(
                 f"{framework_label(sec.framework)} {sec.release.framework_version} · "
-                f"ATT&CK {sec.release.attack_version} — {sec.total} mappings"
+                f"ATT&CK {sec.release.attack_version} — "
+                + (
+                    f"{sec.total} of {sec.total + sec.hidden} mappings match"
+                    if sec.hidden
+                    else f"{sec.total} mappings"
+                )
             )
         )
         if not sec.groups:
-            out.append(
-                Text("  non-mappable in this release" if sec.non_mappable else "  no mappings", style="dim")
-            )
+            empty = "non-mappable in this release" if sec.non_mappable else "no mappings"
+            if sec.hidden:
+                empty = "none match the category or score filter"
+            out.append(Text(f"  {empty}", style="dim"))
         for g in sec.groups:
             out.append(_group_label(g))
             for line in g.lines:
@@ -253,6 +259,9 @@ def _compare(view: CompareView) -> list[RenderableType]:
             cats,
         )
     out: list[RenderableType] = [_title(f"{t.id} {t.name} — frameworks compared"), table]
+    for fw, controls in view.best:
+        out.append(_heading(f"Best {framework_label(fw)} controls"))
+        out.extend(_control(c) for c in controls)
     if view.missing:
         out.append(
             Text("No release for: " + ", ".join(framework_label(f) for f in view.missing), style="dim")

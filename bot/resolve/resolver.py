@@ -670,7 +670,7 @@ class _Resolver:
         if techniques and capabilities:
             return "pair"
         if techniques:
-            if len(techniques) == 1 and (st.compare or len(st.frameworks) >= 2):
+            if len(techniques) == 1 and st.compare:  # named frameworks alone mean "answer in these"
                 return "compare"
             return "technique"
         if capabilities:

@@ -18,8 +18,9 @@ from store.reads.lines import (
     _CAPABILITY_ROWS,
     _is_non_mappable,
     _lines,
-    _passes,
+    filter_mapped,
     group_lines,
+    unfiltered_note,
 )
 from store.reads.releases import NO_FILTERS, OTHER_TACTIC, _matches, load_releases, version_key
 from store.views import (
@@ -110,7 +111,7 @@ def capability_view(
     rows = _q(session, _CAPABILITY_ROWS, {**key, "pk": info.pk}) if info else []
     rows.sort(key=attrgetter("position"))
     mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
-    shown = [r for r in mapped if _passes(r, filters)]
+    shown, skipped = filter_mapped(mapped, filters)
     lines = _lines(shown, info) if info else []
     techs = _techniques(session, [ln.attack_id for ln in lines], tactics_only=True)
     tactic_lookup = tactic_names(session)
@@ -140,7 +141,7 @@ def capability_view(
         for value in sorted(per_value, key=lambda v: -score_rank(v)):
             label = g.label + (f" · {value}" if value else "")
             count_by_label[label] = count_by_label.get(label, 0) + per_value[value]
-    notes = []
+    notes = [unfiltered_note(framework, len(shown), skipped)] if skipped else []
     if len(mapped) != len(shown):
         notes.append(f"{len(mapped) - len(shown)} mappings hidden by the category or score filter.")
     if info is None:

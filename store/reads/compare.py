@@ -27,6 +27,8 @@ from store.views import (
     score_rank,
 )
 
+COMPARE_CONTROLS = 3  # best controls named per framework (KEV's entries are CVEs, not controls)
+
 
 def compare_view(
     session: Source,
@@ -41,11 +43,21 @@ def compare_view(
     coverage = technique_coverage(session, [technique_id], frameworks, filters=filters, domain=domain)
     rows = coverage.get(technique_id, {})
     header = technique_header(session, technique_id, domain=domain)
+    shown = tuple(fw for fw in frameworks if fw in rows)
+    best = top_controls(
+        session,
+        [technique_id],
+        [fw for fw in shown if fw != "kev"],
+        COMPARE_CONTROLS,
+        per_framework=True,
+        filters=filters,
+    ).get(technique_id, [])
     return CompareView(
         technique=header,
-        rows=tuple(rows[fw] for fw in frameworks if fw in rows),
+        rows=tuple(rows[fw] for fw in shown),
         missing=tuple(fw for fw in frameworks if fw not in rows),
         filters=filters,
+        best=tuple((fw, picked) for fw in shown if (picked := tuple(c for c in best if c.framework == fw))),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Text, bindparam, case, cast, func, or_, select
@@ -14,7 +14,7 @@ from store.models import (
 from store.reads.fast import JSON_SUFFIX, _json
 from store.reads.releases import NON_MAPPABLE, ReleaseInfo
 from store.text import html_to_text
-from store.views import Filters, MappingGroup, MappingLine, category_rank, score_rank
+from store.views import Filters, MappingGroup, MappingLine, category_rank, framework_label, score_rank
 
 _CITATION = re.compile(r"\s*\(Citation:[^)]*\)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -174,6 +174,30 @@ def _passes(row: Any, filters: Filters) -> bool:
     if filters.categories and _implied_category(row) not in filters.categories:
         return False
     return not (filters.min_score and score_rank(row.score_value) < score_rank(filters.min_score))
+
+
+def filter_mapped(rows: Sequence[Any], filters: Filters) -> tuple[list[Any], tuple[str, ...]]:
+    """The mapped rows of one release that the filters let through, and which filters could
+    not apply there ("category", "score"): a release whose rows carry no score category (NIST,
+    VERIS, KEV, CRI...) is not emptied by "detect", nor an unscored one by "significant only"."""
+    cats = bool(filters.categories) and any(r.score_category for r in rows)
+    score = bool(filters.min_score) and any(r.score_value for r in rows)
+    skipped = (("category",) if filters.categories and not cats and rows else ()) + (
+        ("score",) if filters.min_score and not score and rows else ()
+    )
+    if not skipped:
+        return [r for r in rows if _passes(r, filters)], ()
+    applied = Filters(
+        categories=filters.categories if cats else (), min_score=filters.min_score if score else None
+    )
+    return [r for r in rows if _passes(r, applied)], skipped
+
+
+def unfiltered_note(framework: str, shown: int, skipped: Sequence[str]) -> str:
+    """What an analyst needs when a filter could not apply: said, never shown as zero."""
+    what = " or ".join({"category": "protect/detect/respond category", "score": "score"}[k] for k in skipped)
+    label = framework_label(framework)
+    return f"{label} mappings carry no {what}: {'all ' if shown != 1 else ''}{shown} shown."
 
 
 def _line(row: Any, info: ReleaseInfo) -> MappingLine:

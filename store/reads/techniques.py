@@ -14,8 +14,9 @@ from store.reads.lines import (
     _TECHNIQUE_ROWS,
     _is_non_mappable,
     _lines,
-    _passes,
+    filter_mapped,
     group_lines,
+    unfiltered_note,
 )
 from store.reads.releases import NO_FILTERS, load_releases, pick_releases
 from store.views import Filters, FrameworkSection, SubTechniqueCount, TechniqueView, framework_label
@@ -53,13 +54,16 @@ def technique_view(
         by_release[r.release_id].append(r)
 
     hidden = 0
+    unfiltered: list[str] = []
     sections = []
     file_name = ""
     for fw, info in chosen.items():
         release_rows = by_release.get(info.pk, [])
         mapped = [r for r in release_rows if not _is_non_mappable(r) and r.capability_id]
-        shown = [r for r in mapped if _passes(r, filters)]
+        shown, skipped = filter_mapped(mapped, filters)
         hidden += len(mapped) - len(shown)
+        if skipped:
+            unfiltered.append(unfiltered_note(fw, len(shown), skipped))
         file_name = file_name or next((r.attack_name for r in release_rows if r.attack_name), "")
         lines = _lines(shown, info)
         sections.append(
@@ -70,6 +74,7 @@ def technique_view(
                 total=len(lines),
                 non_mappable=any(_is_non_mappable(r) for r in release_rows),
                 other_releases=_other_releases(releases, counts, fw, info),
+                hidden=len(mapped) - len(shown),
             )
         )
 
@@ -94,7 +99,7 @@ def technique_view(
         domain=domain,
         loaded=loaded,
     )
-    notes = []
+    notes = list(unfiltered)
     if hidden:
         notes.append(f"{hidden} mapping{'s' if hidden != 1 else ''} hidden by the category or score filter.")
     missing = [fw for fw in frameworks if fw not in chosen]
