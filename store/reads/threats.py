@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.models import Mapping, Technique, Threat, ThreatLink
+from store.reads.fast import _q
+from store.reads.lines import _ids
 from store.reads.releases import NO_FILTERS, load_releases, pick_releases
 from store.threat_views import (
     Citation,
@@ -178,46 +180,41 @@ def coverage_of_techniques(
     if not ids or not newest:
         return {}
     pks = {info.pk: fw for fw, info in newest.items()}
-    rows = session.execute(
-        select(
-            Mapping.release_id,
-            Mapping.capability_id,
-            Mapping.capability_name,
-            Mapping.attack_id,
-            Mapping.score_value,
-            Mapping.status,
-        ).where(Mapping.attack_id.in_(ids), Mapping.release_id.in_(list(pks)))
-    ).all()
-    per: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for r in rows:
-        if r.status == "non_mappable" or not r.capability_id:
+    rows = _q(session, _COVERAGE_ROWS, {"tids": ids, "pks": list(pks)})
+    # framework -> capability -> [name, technique IDs, best score rank, best score]
+    per: dict[str, dict[str, list[Any]]] = defaultdict(dict)
+    for release_id, cid, name, tid, score, status in rows:
+        if status == "non_mappable" or not cid:
             continue
-        fw = pks[r.release_id]
-        slot = per[fw].setdefault(r.capability_id, {"name": r.capability_name, "tids": set(), "best": None})
-        slot["tids"].add(r.attack_id)
-        if score_rank(r.score_value) > score_rank(slot["best"]):
-            slot["best"] = r.score_value
+        caps = per[pks[release_id]]
+        slot = caps.get(cid)
+        if slot is None:
+            slot = caps[cid] = [name, set(), -1, None]
+        slot[1].add(tid)
+        rank = score_rank(score)
+        if rank > slot[2]:
+            slot[2], slot[3] = rank, score
     out: dict[str, FrameworkCoverage] = {}
     for fw, info in newest.items():
         caps = per.get(fw, {})
-        controls = sorted(
-            (
-                ControlCoverage(
-                    fw,
-                    cid,
-                    (s["name"] or cid).strip(),
-                    len(s["tids"]),
-                    len(ids),
-                    s["best"],
-                    tuple(sorted(s["tids"])),
-                )
-                for cid, s in caps.items()
-            ),
-            key=lambda c: (-c.covered, -score_rank(c.best_score), c.capability_id),
-        )
-        mapped = {t for s in caps.values() for t in s["tids"]}
+        order = sorted(caps.items(), key=lambda kv: (-len(kv[1][1]), -kv[1][2], kv[0]))
+        controls = [
+            ControlCoverage(fw, cid, (s[0] or cid).strip(), len(s[1]), len(ids), s[3], tuple(sorted(s[1])))
+            for cid, s in order
+        ]
+        mapped = {t for s in caps.values() for t in s[1]}
         out[fw] = FrameworkCoverage(fw, info.ref, tuple(controls), tuple(t for t in ids if t not in mapped))
     return out
+
+
+_COVERAGE_ROWS = select(
+    Mapping.release_id,
+    Mapping.capability_id,
+    Mapping.capability_name,
+    Mapping.attack_id,
+    Mapping.score_value,
+    Mapping.status,
+).where(Mapping.attack_id.in_(_ids("tids")), Mapping.release_id.in_(_ids("pks")))
 
 
 def threats_using_technique(session: Session, technique_id: str) -> list[ThreatRef]:
