@@ -8,14 +8,17 @@ skip files whose content the database already holds.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import random
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,11 +29,21 @@ import yaml
 from sqlalchemy import Engine, delete, insert, select
 
 from store.app_state import SourceCache
+from store.discovery import (
+    ATTACK_INDEX_FILE,
+    MAPPINGS_TREE_FILE,
+    Discovery,
+    Upstream,
+    discover,
+    file_fetch,
+    http_fetch,
+)
 from store.ingest import IngestError, IngestReport, ingest_paths
 from store.ingest.files import MAX_FILE_BYTES
 from store.models import IngestedFile, utcnow
+from store.sync_http import Budget, SyncFailure, guarded_chunks
 
-__all__ = ["Source", "SyncError", "SyncResult", "load_sources", "sync_sources"]
+__all__ = ["Budget", "Source", "SyncError", "SyncResult", "Upstream", "load_sources", "sync_sources"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -53,10 +66,28 @@ class SyncResult:
     downloaded: list[str] = field(default_factory=list)
     not_modified: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # no URL and no mirror
+    discovered: list[str] = field(default_factory=list)  # listed upstream, not in the catalogue
+    withdrawn: list[str] = field(default_factory=list)  # in the catalogue, no longer listed
+    warnings: list[str] = field(default_factory=list)  # a listing fell back to the catalogue
     ingest: IngestReport | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "downloaded": self.downloaded,
+            "not_modified": self.not_modified,
+            "skipped": self.skipped,
+            "discovered": self.discovered,
+            "withdrawn": self.withdrawn,
+            "warnings": self.warnings,
+            "ingest": self.ingest.summary() if self.ingest else None,
+        }
 
     def summary(self) -> str:
         parts = [f"{len(self.downloaded)} downloaded", f"{len(self.not_modified)} not modified"]
+        if self.discovered:
+            parts.append(f"{len(self.discovered)} found upstream beyond the catalogue")
+        if self.withdrawn:
+            parts.append(f"{len(self.withdrawn)} no longer published (loaded data kept)")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped (mirror only)")
         head = ", ".join(parts)
@@ -113,23 +144,37 @@ def sync_sources(
     backoff: float = 1.0,
     progress: bool = False,
     transport: httpx.BaseTransport | None = None,
+    upstream: Upstream | None = None,
+    budget: Budget | None = None,
 ) -> SyncResult:
-    """Fetch every catalogued file (or those whose path contains one of ``only``) and ingest."""
+    """Fetch every catalogued file (or those whose path contains one of ``only``) and ingest.
+
+    With ``upstream``, the catalogue is first brought up to what upstream lists now (see
+    ``store.discovery``); with a mirror, the mirror's own listings are read when it has them.
+    """
     from store.migrate import upgrade
 
     upgrade(engine)
+    budget = budget or Budget(timeout_s=timeout)
+    budget.timeout_s = timeout
     sources = load_sources(sources_file)
-    if only:
-        sources = [s for s in sources if any(o in s.path for o in only)]
-        if not sources:
-            raise SyncError(f"no source matches {', '.join(only)}")
     result = SyncResult()
-    cache = _load_cache(engine)
-    workdir = Path(tempfile.mkdtemp(prefix="countermap-sync-"))
-    fetched: dict[str, tuple[Path, str, _Cached]] = {}  # origin → (file, path, cache entry)
-    failures: list[str] = []
-    try:
-        with _client(timeout, transport) as client, _bar(progress, len(sources)) as advance:
+    with _client(timeout, transport) as client, _cleanup_on_sigterm() as workdir:
+        if upstream is not None:
+            found = _discover(client, sources, upstream, mirror, budget)
+            if found is not None:
+                sources = found.sources
+                result.warnings.extend(found.warnings)
+                result.withdrawn.extend(found.withdrawn)
+                result.discovered.extend(found.new)
+        if only:
+            sources = [s for s in sources if any(o in s.path for o in only)]
+            if not sources:
+                raise SyncError(f"no source matches {', '.join(only)}")
+        cache = _load_cache(engine)
+        fetched: dict[str, tuple[Path, str, _Cached]] = {}  # origin → (file, path, cache entry)
+        failures: list[str] = []
+        with _bar(progress, len(sources)) as advance:
             for source in sources:
                 origin = _origin(source, mirror)
                 if origin is None:
@@ -139,8 +184,9 @@ def sync_sources(
                 target = workdir / source.path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 try:
+                    budget.check(source.path)
                     if origin.startswith(("http://", "https://")):
-                        entry = _download(client, origin, target, cache.get(origin), retries, backoff)
+                        entry = _download(client, origin, target, cache.get(origin), retries, backoff, budget)
                     else:
                         entry = _copy(Path(origin), target)
                     if entry is None:
@@ -163,12 +209,50 @@ def sync_sources(
                 raise SyncError(str(exc)) from None
             _store_cache(engine, fetched)
         return result
+
+
+def _discover(
+    client: httpx.Client, pinned: list[Source], upstream: Upstream, mirror: str | None, budget: Budget
+) -> Discovery | None:
+    """The catalogue brought up to date; None for a mirror that carries no listings."""
+    if mirror is None:
+        return discover(pinned, upstream, http_fetch(client, budget))
+    if mirror.startswith(("http://", "https://")):
+        return discover(pinned, upstream, http_fetch(client, budget), mirror_root=mirror)
+    root = Path(mirror).expanduser()
+    if not (root / ATTACK_INDEX_FILE).is_file() and not (root / MAPPINGS_TREE_FILE).is_file():
+        return None
+    return discover(pinned, upstream, file_fetch(root), mirror_root=str(root))
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a sync: unwinds like Ctrl-C so the temporary folder is removed."""
+
+
+@contextlib.contextmanager
+def _cleanup_on_sigterm() -> Iterator[Path]:
+    """A temporary folder that is removed on return, on error and on SIGTERM."""
+    workdir = Path(tempfile.mkdtemp(prefix="countermap-sync-"))
+    previous: Any = None
+    main = threading.current_thread() is threading.main_thread()
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    if main:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield workdir
+    except _Terminated:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise SystemExit(128 + signal.SIGTERM) from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
-class _Failed(Exception):
-    pass
+_Failed = SyncFailure
 
 
 def _origin(source: Source, mirror: str | None) -> str | None:
@@ -244,7 +328,13 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _download(
-    client: httpx.Client, url: str, target: Path, cached: _Cached | None, retries: int, backoff: float
+    client: httpx.Client,
+    url: str,
+    target: Path,
+    cached: _Cached | None,
+    retries: int,
+    backoff: float,
+    budget: Budget,
 ) -> _Cached | None:
     """The file at ``url`` into ``target``; None when the server says it has not changed."""
     headers = {}
@@ -257,10 +347,18 @@ def _download(
     last_wait: float | None = None
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(_pause(attempt, backoff, last_wait))
+            if last_wait is not None and last_wait > budget.retry_after_cap:
+                raise _Failed(
+                    f"{last_error}: the server asks to retry after {last_wait:,.0f} s,"
+                    f" over the {budget.retry_after_cap:g} s cap"
+                )
+            pause = _pause(attempt, backoff, last_wait)
+            if pause >= budget.remaining():
+                raise _Failed(f"{last_error}; no time left before the run's {budget.seconds:g} s deadline")
+            time.sleep(pause)
             last_wait = None
         try:
-            with client.stream("GET", url, headers=headers) as response:
+            with client.stream("GET", url, headers=headers, timeout=budget.timeout()) as response:
                 if response.status_code == 304 and cached is not None:
                     return None
                 if response.status_code in _RETRY_STATUS:
@@ -269,7 +367,9 @@ def _download(
                     continue
                 if response.status_code != 200:
                     raise _Failed(f"HTTP {response.status_code}")
-                return _save(response, target)
+                return _save(response, target, budget)
+        except httpx.TooManyRedirects:
+            raise _Failed("too many redirects (a redirect loop?)") from None
         except httpx.TimeoutException:
             last_error = "timed out"
         except (httpx.TransportError, httpx.DecodingError) as exc:  # refused, reset, cut short, ...
@@ -282,20 +382,18 @@ def _download(
 def _pause(attempt: int, backoff: float, retry_after: float | None) -> float:
     """Exponential backoff with jitter; a server's Retry-After wins when it asks for longer."""
     wait = min(60.0, backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-    return max(wait, min(retry_after or 0.0, 300.0))
+    return max(wait, retry_after or 0.0)
 
 
-def _save(response: httpx.Response, target: Path) -> _Cached:
+def _save(response: httpx.Response, target: Path, budget: Budget) -> _Cached:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > MAX_FILE_BYTES:
         raise _Failed(f"{int(declared):,} bytes is over the {MAX_FILE_BYTES:,}-byte limit")
     digest = hashlib.sha256()
     size = 0
     with target.open("wb") as fh:
-        for chunk in response.iter_raw(_CHUNK) if _identity(response) else response.iter_bytes(_CHUNK):
+        for chunk in guarded_chunks(response, MAX_FILE_BYTES, budget, raw=_identity(response)):
             size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                raise _Failed(f"more than {MAX_FILE_BYTES:,} bytes")
             digest.update(chunk)
             fh.write(chunk)
     if declared and declared.isdigit() and _identity(response) and size != int(declared):

@@ -18,9 +18,9 @@ def test_environment_overrides_config_file(tmp_path: Path) -> None:
     assert settings.default_frameworks == ("aws", "azure")
 
 
-def test_unknown_config_keys_are_kept_for_extensions(tmp_path: Path) -> None:
+def test_extension_settings_live_under_extensions(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("my_plugin: {a: 1}\n")
+    cfg.write_text("extensions: {my_plugin: {a: 1}}\n")
     assert load_settings(cfg, env={}).extra == {"my_plugin": {"a": 1}}
 
 
