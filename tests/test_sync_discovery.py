@@ -12,8 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from bot.cli import main as cli_main
-from store.discovery import ATTACK_INDEX_FILE, MAPPINGS_TREE_FILE, Upstream
+from store.discovery import Upstream
 from store.models import AttackBundle, Release
 from store.sync import SyncError, sync_sources
 from tests.fake_upstream import FakeUpstream
@@ -212,29 +211,3 @@ def test_a_pinned_sha256_still_guards_a_discovered_file(
     with pytest.raises(SyncError, match="is not the pinned"):
         run(engine, sources, upstream)
     assert snapshot(engine) == before
-
-
-def test_a_mirror_built_from_a_folder_carries_listings_that_sync_reads(
-    database_url: str, upstream: FakeState, tmp_path: Path, corpus_dir: Path
-) -> None:
-    source = tmp_path / "src"
-    for rel in (KEV_MOBILE, "attack/ics-attack-18.1.json"):
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        (source / rel).write_bytes((corpus_dir / rel).read_bytes())
-    mirror = tmp_path / "mirror"
-    assert cli_main(["mirror", "build", str(mirror), "--from", str(source)]) == 0
-    index = json.loads((mirror / ATTACK_INDEX_FILE).read_text())
-    assert index["collections"][0]["versions"][0]["url"] == "attack/ics-attack-18.1.json"
-    tree = json.loads((mirror / MAPPINGS_TREE_FILE).read_text())
-    assert [e["path"] for e in tree["tree"]] == [KEV_MOBILE]
-
-    sources = catalogue(tmp_path, upstream, [KEV_MOBILE_NEW])  # pinned, but not in the mirror
-    assert cli_main(["--db", database_url, "sync", "--sources", str(sources), "--mirror", str(mirror)]) == 0
-    from store.db import make_engine
-
-    engine = make_engine(database_url)
-    try:
-        assert releases(engine) == {("kev", "02/13/2025")}
-        assert attack_versions(engine) == {"ics": "18.1"}
-    finally:
-        engine.dispose()

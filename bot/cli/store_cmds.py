@@ -37,6 +37,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per network operation (default 30)")
     p.add_argument("--retries", type=int, default=3, help="retries per file after the first try (default 3)")
+    p.add_argument(
+        "--no-discover",
+        action="store_true",
+        help="fetch only the catalogue's files (default: also what upstream's listings add)",
+    )
+    p.add_argument("--deadline", type=float, help="seconds for the whole run (default 1800)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
     p.set_defaults(func=run_sync)
 
@@ -166,10 +173,26 @@ def _print_stats(stats: Any) -> None:
 
 def run_sync(args: argparse.Namespace) -> int:
     from bot.cli.common import settings_from
-    from store.sync import SyncError, sync_sources
+    from store.sync import Budget, SyncError, Upstream, sync_sources
 
     settings = settings_from(args)
     engine = engine_from(args)
+    upstream = None
+    if settings.sync_discover and not args.no_discover:
+        upstream = Upstream(
+            attack_index_url=settings.sync_attack_index_url,
+            mappings_tree_url=settings.sync_mappings_tree_url,
+            mappings_raw_url=settings.sync_mappings_raw_url,
+            token=settings.github_token,
+            frameworks=settings.sync_frameworks,
+            attack_version=settings.sync_attack_version,
+        )
+    budget = Budget(
+        seconds=args.deadline or float(settings.sync_deadline_seconds),
+        timeout_s=args.timeout,
+        retry_after_cap=float(settings.sync_retry_after_cap_seconds),
+        min_rate=float(settings.sync_min_rate_bytes),
+    )
     try:
         result = sync_sources(
             engine,
@@ -178,7 +201,9 @@ def run_sync(args: argparse.Namespace) -> int:
             only=args.only,
             timeout=args.timeout,
             retries=args.retries,
-            progress=sys.stderr.isatty() and not args.quiet,
+            progress=sys.stderr.isatty() and not args.quiet and not args.json,
+            upstream=upstream,
+            budget=budget,
         )
     except SyncError as exc:
         for line in str(exc).splitlines():
@@ -189,7 +214,13 @@ def run_sync(args: argparse.Namespace) -> int:
         _warm_index_cache(engine, args)
     finally:
         engine.dispose()
-    if not args.quiet:
+    for warning in result.warnings:
+        print(f"countermap sync: warning: {warning}", file=sys.stderr)
+    if args.json:
+        import json
+
+        print(json.dumps(result.as_dict(), indent=2))
+    elif not args.quiet:
         print(result.summary())
     return 0
 
