@@ -198,6 +198,14 @@ class Answerer:
         state = State(request, compact=compact, page=min(max(1, page), 200))
         return self._answer_state(state, resolution=resolution, notes=self.notes_for(resolution))
 
+    def resolve(self, text: str) -> Resolution:
+        """How the resolver reads ``text`` with the current data (for commands that answer
+        from a resolution themselves, such as ``gaps``)."""
+        from bot.resolve import resolve
+
+        self._ensure_fresh()
+        return resolve(self._index, text)
+
     def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
         """Re-render from a button/select ``value`` (next page, expanded comment, other release,
         did-you-mean).  With ``shared_by`` (a Slack user ID) the payload is the in-channel form,

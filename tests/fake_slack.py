@@ -96,6 +96,7 @@ class FakeSlack:
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # file_id → {filename, length, content, title, ...}
+        self.shared_files: dict[str, dict[str, Any]] = {}  # file_id → a file users shared (files.list)
         self.socket_url = "ws://127.0.0.1:1/link"  # apps.connections.open answer
         self._calls: list[Call] = []
         self._messages: dict[str, list[dict[str, Any]]] = {}
@@ -171,6 +172,24 @@ class FakeSlack:
         """What ``conversations.info`` answers for ``channel_id``."""
         with self._cond:
             self.channels[channel_id] = {"id": channel_id, "name": name, **extra}
+
+    def share_file(
+        self, channel: str, user: str, name: str, content: bytes, *, age_seconds: float = 0.0
+    ) -> str:
+        """A file ``user`` shared in ``channel``: listed by files.list, downloadable with a token."""
+        file_id = self._next_id("F")
+        with self._cond:
+            self.shared_files[file_id] = {
+                "id": file_id,
+                "name": name,
+                "user": user,
+                "channels": [channel],
+                "created": int(time.time() - age_seconds),
+                "size": len(content),
+                "url_private_download": f"{self.root_url}files/{file_id}/{name}",
+                "content": content,
+            }
+        return file_id
 
     def add_user(self, user_id: str, *, tz: str = "UTC", tz_offset: int = 0, **extra: Any) -> None:
         """What ``users.info`` answers for ``user_id`` (e.g. ``is_admin=True``)."""
@@ -449,6 +468,20 @@ class FakeSlack:
                 done.append({"id": stored["id"], "name": stored["filename"], "title": f.get("title")})
         return {"ok": True, "files": done}
 
+    def _api_files_list(self, call: Call) -> dict[str, Any]:
+        channel, user = call.body.get("channel"), call.body.get("user")
+        with self._cond:
+            files = [
+                {k: v for k, v in f.items() if k != "content"}
+                for f in self.shared_files.values()
+                if (not channel or channel in f["channels"]) and (not user or f["user"] == user)
+            ]
+        return {"ok": True, "files": files}
+
+    def _api_conversations_open(self, call: Call) -> dict[str, Any]:
+        users = str(call.body.get("users") or "")
+        return {"ok": True, "channel": {"id": "D" + users.split(",")[0][1:]}}
+
     def _api_oauth_v2_access(self, call: Call) -> dict[str, Any]:
         team = self.default_team
         if call.body.get("grant_type") == "refresh_token":
@@ -501,7 +534,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         if segments[:1] == ["api"] and len(segments) == 2:
             method = segments[1]
-        elif segments[:1] in (["response_url"], ["upload"]):
+        elif segments[:1] in (["response_url"], ["upload"], ["files"]):
             method = segments[0]
         else:
             self._send(404, {"ok": False, "error": "unknown_path"})
@@ -520,6 +553,18 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             else:
                 self._send(500, {"ok": False, "error": "internal_error"})
+            return
+        if method == "files":  # a shared file's url_private_download: needs the bot token
+            file_id = segments[1] if len(segments) > 1 else ""
+            fake._record(call)
+            with fake._cond:
+                shared = fake.shared_files.get(file_id)
+            if not headers.get("authorization", "").startswith("Bearer xox"):
+                self._send_text(403, "no token")
+            elif shared is None:
+                self._send_text(404, "no such file")
+            else:
+                self._send_bytes(shared["content"])
             return
         if method == "upload":
             file_id = segments[1] if len(segments) > 1 else ""
@@ -549,6 +594,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_bytes(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 

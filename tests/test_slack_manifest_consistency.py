@@ -62,6 +62,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_getPermalink": set(),
     "chat_unfurl": {"links:write"},
     "files_upload_v2": {"files:write"},
+    "files_list": {"files:read"},
+    "conversations_open": {"im:write"},
     "views_open": set(),
     "views_update": set(),
     "views_push": set(),

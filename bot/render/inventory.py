@@ -22,6 +22,10 @@ def _scope(channel_id: str, mention: Callable[[str], str]) -> str:
     return "the workspace inventory" if channel_id == WORKSPACE else f"{mention(channel_id)}'s own inventory"
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _controls(controls: Iterable[Control], names: dict[tuple[str, str], str], q: Callable[[str], str]) -> str:
     by_fw: dict[str, list[Control]] = defaultdict(list)
     for c in sorted(controls):
@@ -71,7 +75,7 @@ def _render(
             )
         inv = o.inventory
         deployed, planned = len(inv.deployed()), len(inv.planned())
-        head = f"*{scope.capitalize()}*: {deployed} deployed" + (f", {planned} planned" if planned else "")
+        head = f"*{_cap(scope)}*: {deployed} deployed" + (f", {planned} planned" if planned else "")
         return head + "\n" + _controls(inv.controls, o.names, q)
     r = o.result
     assert r is not None
@@ -91,7 +95,7 @@ def _render(
     if o.action == "import":
         total = len(r.added) + len(r.updated) + len(r.unchanged)
         return f"Imported {total} controls into {scope}: " + "; ".join(bits) + "."
-    return f"{scope.capitalize()}: " + "; ".join(bits) + "."
+    return f"{_cap(scope)}: " + "; ".join(bits) + "."
 
 
 def _few(controls: tuple[Control, ...], q: Callable[[str], str], limit: int = 12) -> str:
@@ -102,7 +106,7 @@ def _few(controls: tuple[Control, ...], q: Callable[[str], str], limit: int = 12
 
 
 def inventory_mrkdwn(outcome: Outcome, *, command: str = "/attack") -> str:
-    return _render(outcome, esc, lambda s: f"`{esc(s)}`", lambda c: f"<#{esc(c)}>", command)
+    return _render(outcome, esc, lambda s: f"`{esc(s)}`", lambda _c: "this channel", command)
 
 
 def inventory_plain(outcome: Outcome, *, command: str = "countermap") -> str:

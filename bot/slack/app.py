@@ -22,6 +22,8 @@ from sqlalchemy import Engine
 
 from bot.answer import Answerer
 from bot.config import Settings
+from bot.inventory.service import InventoryService
+from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator, request_key
@@ -77,6 +79,9 @@ def build_app(
         dedup=Deduplicator(engine),
         memo=AnswerMemo(answerer),
         digest_command=digest_command,
+        inventory=InventoryService(
+            engine, load_aliases(settings), version=lambda: getattr(answerer, "data_version", None)
+        ),
     )
     # Build the resolver index now, in the background, rather than in the first user's ack; then
     # keep checking for new data off the request path.

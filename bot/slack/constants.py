@@ -97,10 +97,12 @@ BOT_SCOPES = (
     "channels:read",  # conversations.info: channel names for the incident-channel pattern
     "chat:write",  # chat.postMessage / chat.postEphemeral / chat.update
     "commands",  # slash commands and shortcuts
+    "files:read",  # files.list and downloads: `inventory import` of a file shared in the channel
     "files:write",  # files_upload_v2 for exports
     "groups:history",  # message.groups
     "groups:read",  # conversations.info on private channels
     "im:history",  # message.im
+    "im:write",  # conversations.open: exports sent to the requester only
     "links:read",  # link_shared
     "links:write",  # chat.unfurl
     "users:read",  # users.info: workspace admin check, time zones

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
+from bot.slack.inventory_commands import gaps_command, inventory_command
 from bot.slack.listeners.common import Deps, Responder, log, message_args, report
 from bot.slack.memo import Answered
 from bot.slack.messages import esc
@@ -28,9 +29,11 @@ from bot.slack.messages.common import (
     watch_status_payload,
     working_payload,
 )
+from store.state.watch import channel_watch_list
 from store.views import framework_label
 
 HELP_WORDS = frozenset({"help", "?", "examples", "usage"})
+SETTINGS_WORDS = frozenset({"watch", "digest", "frameworks", "inventory", "gaps"})
 DIGEST_CHANGES = frozenset({"subscribe", "sub", "on", "set", "unsubscribe", "unsub", "off", "stop"})
 
 
@@ -74,6 +77,12 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
                 return _frameworks(deps, client, body, words[1:])
             if is_main and first == "digest":
                 return _digest(deps, client, body, text)
+            if is_main and first == "inventory":
+                return inventory_command(deps, client, body, words[1:])
+            if is_main and first == "gaps":
+                team, channel = body.get("team_id") or "", body.get("channel_id") or ""
+                watch = channel_watch_list(deps.engine, team, channel) if channel else []
+                return gaps_command(deps, body, text.split(None, 1)[1] if len(words) > 1 else "", watch)
             frameworks = deps.cards.channel_frameworks(body.get("team_id") or "", body.get("channel_id"))
             answered = deps.memo.answer(text, frameworks)
             deps.lookups.record(
@@ -87,7 +96,7 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
             return answered
 
         try:
-            result = deps.within_budget(work, quick=first not in ("watch", "digest", "frameworks"))
+            result = deps.within_budget(work, quick=first not in SETTINGS_WORDS)
         except Exception as exc:
             _ack(ack, apology_payload(report("command", exc)))
             return None

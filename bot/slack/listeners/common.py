@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from bot import actions
 from bot.answer import Answerer, Payload
 from bot.config import Settings
+from bot.inventory.service import InventoryService
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator
@@ -68,6 +69,7 @@ class Deps:
     memo: AnswerMemo
     digest_command: DigestCommand | None = None  # None: this app has no digests
     ack_budget: float = ACK_BUDGET_SECONDS
+    inventory: InventoryService | None = None
 
     def close(self) -> None:
         """Stop the background workers (tests build many apps in one process)."""
