@@ -52,6 +52,13 @@ _DOMAIN_BY_NAME = {"enterprise att&ck": "enterprise", "mobile att&ck": "mobile",
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
+@dataclass(frozen=True)
+class Source:
+    path: str  # relative, POSIX: the layout inside a download folder or mirror
+    url: str | None = None
+    sha256: str | None = None
+
+
 class DiscoveryError(Exception):
     """One listing could not be read; sync falls back to the pinned entries for it."""
 
@@ -318,8 +325,6 @@ def discover(
     """The catalogue with what upstream lists now: new releases added, the chosen ATT&CK
     version per domain, withdrawn mapping files dropped.  A listing that cannot be read leaves
     its part of the catalogue as pinned, with a warning."""
-    from store.sync import Source
-
     pins = {s.path: s for s in pinned}
     result = Discovery(sources=[])
     attack: list[Source] | None = None

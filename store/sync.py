@@ -33,6 +33,7 @@ from store.discovery import (
     ATTACK_INDEX_FILE,
     MAPPINGS_TREE_FILE,
     Discovery,
+    Source,
     Upstream,
     discover,
     file_fetch,
@@ -52,13 +53,6 @@ _CHUNK = 1 << 16
 
 class SyncError(Exception):
     """Nothing was changed; the message lists every source that failed and why."""
-
-
-@dataclass(frozen=True)
-class Source:
-    path: str  # relative, POSIX: the layout inside a download folder or mirror
-    url: str | None = None
-    sha256: str | None = None
 
 
 @dataclass

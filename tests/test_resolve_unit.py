@@ -343,7 +343,7 @@ def test_without_a_domain_word_enterprise_wins() -> None:
         ("CVE-2023-34362", "cve"),
         ("compare T1048 across frameworks", "compare"),
         ("T1048 nist vs m365", "compare"),
-        ("T1048 aws azure gcp", "compare"),
+        ("T1048 aws azure gcp", "technique"),
         ("azure", "framework"),
         ("help", "help"),
         ("", "help"),

@@ -18,8 +18,8 @@ from slack_sdk import WebClient
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
-from bot.slack.inventory_commands import gaps_command, inventory_command
 from bot.slack.listeners.common import Deps, Responder, log, message_args, report
+from bot.slack.listeners.inventory import gaps_command, inventory_command
 from bot.slack.memo import Answered
 from bot.slack.messages import esc
 from bot.slack.messages.common import (
