@@ -18,11 +18,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
+from countermap_data import shipped
 
 ALL_FRAMEWORKS = (
     "nist_800_53",
@@ -47,7 +47,8 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)  # may carry a password
     # Where a local copy of the official files lives (tests and benchmarks: ../shared).
     corpus_dir: Path | None = None
-    sources_file: Path = DATA_DIR / "sources.yaml"
+    # The shipped catalogue unless COUNTERMAP_SOURCES / sources_file names a file.
+    sources_file: Traversable = field(default_factory=lambda: shipped("sources.yaml"))
     alias_files: tuple[Path, ...] = ()  # admins' own alias files, on top of data/aliases.yaml
     # Slack
     slack_bot_token: str | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ import os
 import pickle
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,11 @@ def cache_dir() -> Path:
 
 
 def _code_fingerprint() -> str:
-    import bot.resolve
-
     h = hashlib.sha256(sys.version.encode())
-    for path in sorted(Path(bot.resolve.__file__).parent.glob("*.py")):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    sources = (f for f in resources.files("bot.resolve").iterdir() if f.name.endswith(".py"))
+    for source in sorted(sources, key=lambda f: f.name):
+        h.update(source.name.encode())
+        h.update(source.read_bytes())
     return h.hexdigest()
 
 
@@ -42,7 +42,7 @@ def cache_key(version: str, settings: Settings) -> str:
     for path in [DEFAULT_ALIAS_FILE, *settings.alias_files]:
         h.update(str(path).encode())
         try:
-            h.update(Path(path).read_bytes())
+            h.update(path.read_bytes())
         except OSError:
             h.update(b"<missing>")
     return h.hexdigest()[:32]

@@ -18,6 +18,7 @@ import functools
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -34,13 +35,14 @@ __all__ = [
     "alembic_config", "current_revision", "head_revision", "schema_diff", "upgrade", "upgrade_to_head"
 ]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Alembic finds the scripts as a package resource, so an installed wheel works as a checkout does.
+SCRIPT_LOCATION = "store:migrations"
 _LOCK_KEY = 0x636D6170  # "cmap": the advisory lock id every countermap process agrees on
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("version_path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
@@ -84,8 +86,10 @@ def schema_diff(engine: Engine) -> list[object]:
 
 
 def regenerate() -> Path:
-    """Replace the migration history with one initial revision generated from the models."""
-    versions = MIGRATIONS_DIR / "versions"
+    """Replace the migration history with one initial revision generated from the models.
+
+    A developer's command: it rewrites the files of the checkout (an editable install)."""
+    versions = Path(str(resources.files("store.migrations.versions")))
     for old in versions.glob("*.py"):
         if old.name != "__init__.py":
             old.unlink()

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -90,10 +91,10 @@ class SyncResult:
         return f"{head}; {self.ingest.summary()}"
 
 
-def load_sources(path: str | Path) -> list[Source]:
+def load_sources(path: str | Traversable) -> list[Source]:
     """Read and check the catalogue; errors name the entry and the problem."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.safe_load((Path(path) if isinstance(path, str) else path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise SyncError(f"{path}: cannot read the source catalogue: {exc}") from None
     entries = raw.get("sources") if isinstance(raw, dict) else None
@@ -130,7 +131,7 @@ class _Cached:
 def sync_sources(
     engine: Engine,
     *,
-    sources_file: str | Path,
+    sources_file: str | Traversable,
     mirror: str | None = None,
     only: Sequence[str] | None = None,
     timeout: float = 30.0,

@@ -7,6 +7,7 @@ name and are dropped afterwards.  ``--backends sqlite`` narrows the run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,11 @@ from sqlalchemy import Engine
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("COUNTERMAP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if importlib.util.find_spec("countermap_data") is None:  # an editable install from before data/ shipped
+        pytest.exit("data/ is the package countermap_data: re-run .venv/bin/pip install -e '.[dev]'", 4)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,12 +16,12 @@ import yaml
 from sqlalchemy import Engine, func, select
 
 from bot.cli import main as cli_main
+from bot.config import Settings
 from store.app_state import SourceCache, SyncRun
 from store.models import AttackBundle, Release
 from store.sync import SyncError, load_sources, sync_sources
 from tests.test_store_ingest import snapshot
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUBSET = [
     "mappings/m365/attack-14.1/m365-12.11.2023/enterprise/m365-12.11.2023_attack-14.1-enterprise.json",
     "mappings/kev/attack-16.1/kev-07.28.2025/mobile/kev-07.28.2025_attack-16.1-mobile.json",
@@ -196,7 +196,7 @@ def test_sync_without_a_mirror_skips_sources_that_have_no_url(engine: Engine, tm
 
 
 def test_the_shipped_catalogue_lists_every_official_file_in_its_layout(corpus_dir: Path) -> None:
-    sources = load_sources(PROJECT_ROOT / "data" / "sources.yaml")
+    sources = load_sources(Settings().sources_file)
     listed = {s.path for s in sources}
     on_disk = {
         p.relative_to(corpus_dir).as_posix()

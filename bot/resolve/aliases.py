@@ -19,12 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
-from bot.config import ALL_FRAMEWORKS, DATA_DIR, ConfigError, Settings
+from countermap_data import shipped
 
-DEFAULT_ALIAS_FILE = DATA_DIR / "aliases.yaml"
+from bot.config import ALL_FRAMEWORKS, ConfigError, Settings
+
+DEFAULT_ALIAS_FILE: Traversable = shipped("aliases.yaml")
 
 _TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
 _KEYS = {"terms", "technique", "framework", "capability", "quote", "note"}
@@ -135,7 +137,7 @@ def parse_aliases(raw: Any, source: str) -> AliasSet:
     return AliasSet(tuple(out), abbreviations)
 
 
-def read_alias_file(path: Path) -> AliasSet:
+def read_alias_file(path: Traversable) -> AliasSet:
     import yaml  # only an index build reads alias files; a cached index never imports YAML
 
     try:
@@ -147,10 +149,10 @@ def read_alias_file(path: Path) -> AliasSet:
     return parse_aliases(raw, str(path))
 
 
-def load_aliases(settings: Settings | None = None, *, extra_files: Iterable[Path] = ()) -> AliasSet:
+def load_aliases(settings: Settings | None = None, *, extra_files: Iterable[Traversable] = ()) -> AliasSet:
     """The shipped aliases plus the admins' files (later files win on abbreviations)."""
     files = [DEFAULT_ALIAS_FILE, *(settings.alias_files if settings else ()), *extra_files]
     result = AliasSet()
     for path in files:
-        result = result + read_alias_file(Path(path))
+        result = result + read_alias_file(path)
     return result

@@ -8,18 +8,20 @@ Everything in it comes from ``bot.slack.constants`` (shared with the listeners) 
 from __future__ import annotations
 
 import re
+from importlib.resources.abc import Traversable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
+from countermap_data import shipped
 
-from bot.config import DATA_DIR, Settings
+from bot.config import Settings
 from bot.slack import constants
 
 Mode = Literal["socket", "http"]
 
 DEFAULT_NAME = "countermap"
-COMMITTED_MANIFEST = DATA_DIR / "slack-manifest.yaml"
+COMMITTED_MANIFEST: Traversable = shipped("slack-manifest.yaml")
 
 DESCRIPTION = "Which security controls cover a MITRE ATT&CK technique, and the reverse"
 LONG_DESCRIPTION = (
