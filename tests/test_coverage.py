@@ -19,9 +19,9 @@ from bot.render.coverage import PLAIN, gap_report_lines, pivot_lines
 from bot.render.coverage_blocks import as_blocks
 from bot.render.gap_export import gap_csv, gap_layer
 from bot.resolve import resolve
+from store.coverage_views import ControlTechniques, MappingFact
 from store.db import session_scope
 from store.ids import canonical_capability_id
-from store.reads.coverage import ControlTechniques, MappingFact
 from store.reads.data_version import data_version
 from store.state.inventory import WORKSPACE, Control, Inventory
 

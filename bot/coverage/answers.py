@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from bot.coverage import service
 from bot.coverage.questions import DiffQuestion, PivotQuestion, TogetherQuestion, coverage_question
@@ -48,7 +49,9 @@ def answer_coverage_question(
         return _diffs(session, q, r, domain, default_frameworks)
 
 
-def _diffs(session, q: DiffQuestion, r: Resolution, domain: str, defaults: Sequence[str]):  # type: ignore[no-untyped-def]
+def _diffs(
+    session: Session, q: DiffQuestion, r: Resolution, domain: str, defaults: Sequence[str]
+) -> DiffAnswer | list[DiffAnswer] | Refusal:
     releases = reads.all_releases(session)
     frameworks = q.frameworks or tuple(defaults)
     out: list[DiffAnswer] = []

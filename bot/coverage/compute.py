@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from store.reads.coverage import ControlTechniques, MappingFact
+from store.coverage_views import ControlTechniques, MappingFact
 
 Key = tuple[str, str]  # (framework, capability_id)
 

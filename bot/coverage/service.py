@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from bot.coverage import compute
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
+from bot.inventory.checker import NOT_CONTROLS
+from store.coverage_views import ControlTechniques, ReleaseFacts, TacticFacts
 from store.reads import coverage as reads
-from store.reads.coverage import ReleaseFacts
 from store.state.inventory import Inventory
 
-NOT_CONTROL_FRAMEWORKS = frozenset({"kev", "veris"})
+NOT_CONTROL_FRAMEWORKS = frozenset(NOT_CONTROLS)
 
 
 def gap_report(
@@ -69,7 +70,7 @@ def cve_techniques(session: Session, cve_id: str) -> list[str]:
     return sorted(reads.techniques_of_control(session, chosen["kev"].pk, "kev", cve_id))
 
 
-def tactic_techniques(session: Session, word: str) -> tuple[reads.TacticFacts, list[str]] | None:
+def tactic_techniques(session: Session, word: str) -> tuple[TacticFacts, list[str]] | None:
     """A tactic by ID (TA0010), short name (exfiltration) or name (Lateral Movement)."""
     w = word.strip().lower().replace("_", "-")
     for t in reads.tactics(session):
@@ -88,7 +89,7 @@ def pivot_answer(
         return None
     techniques = reads.techniques_of_control(session, src.pk, framework, capability_id)
     name = reads.control_names(session, [(framework, capability_id)]).get((framework, capability_id), "")
-    source = reads.ControlTechniques(framework, capability_id, name, techniques)
+    source = ControlTechniques(framework, capability_id, name, techniques)
     target = reads.newest_releases(releases, [target_framework], domain).get(target_framework)
     lines: list[compute.PivotLine] = []
     if target is not None and techniques:
@@ -121,7 +122,7 @@ def together_answer(
         techniques = reads.techniques_of_control(session, rel.pk, fw, cid) if rel else frozenset()
         if rel:
             used[compute.label((fw, cid))] = rel
-        items.append(reads.ControlTechniques(fw, cid, names.get((fw, cid), ""), techniques))
+        items.append(ControlTechniques(fw, cid, names.get((fw, cid), ""), techniques))
     result = compute.together(items)
     return TogetherAnswer(used, result, reads.technique_names(session, result.union))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.coverage.compute import Coverage, Diff, PivotLine, Together
-from store.reads.coverage import ReleaseFacts
+from store.coverage_views import ReleaseFacts
 
 SubjectKind = Literal["technique", "techniques", "cve", "tactic", "actor", "software", "campaign", "watch"]
 

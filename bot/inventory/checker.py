@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from bot.config import ALL_FRAMEWORKS
 from bot.resolve.aliases import AliasSet
+from bot.resolve.vocab import FRAMEWORK_PHRASES
 from store.ids import canonical_capability_id
 from store.reads.controls import KnownControl
 from store.state.inventory import Control, Status
@@ -24,29 +26,8 @@ NOT_CONTROLS = {
     "veris": "is a VERIS incident category, not a control",
 }
 
-FRAMEWORK_WORDS: dict[str, str] = {
-    "nist": "nist_800_53",
-    "nist_800_53": "nist_800_53",
-    "800-53": "nist_800_53",
-    "m365": "m365",
-    "microsoft": "m365",
-    "o365": "m365",
-    "aws": "aws",
-    "amazon": "aws",
-    "azure": "azure",
-    "gcp": "gcp",
-    "google": "gcp",
-    "cri": "cri_profile",
-    "cri_profile": "cri_profile",
-    "ccm": "csa_ccm",
-    "csa": "csa_ccm",
-    "csa_ccm": "csa_ccm",
-    "vpro": "intel-vpro",
-    "intel": "intel-vpro",
-    "intel-vpro": "intel-vpro",
-    "kev": "kev",
-    "veris": "veris",
-}
+# Framework words as questions use them, plus every key as written (``nist:SC-07``, ``ccm:A&A-01``).
+FRAMEWORK_WORDS: dict[str, str] = {**{key: key for key in ALL_FRAMEWORKS}, **FRAMEWORK_PHRASES}
 
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 _TOKEN = re.compile(r'"([^"]*)"|\'([^\']*)\'|([^\s,;]+)')

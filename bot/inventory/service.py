@@ -59,6 +59,8 @@ class InventoryService:
     def checker(self) -> ControlChecker:
         with self._lock:
             version = self._version_of() if self._version_of else None
+            if self._checker is not None and version is not None and version == self._checker_version:
+                return self._checker
             with session_scope(self.engine) as session:
                 if version is None:
                     version = data_version(session)

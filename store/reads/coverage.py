@@ -10,51 +10,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from store.coverage_views import ControlTechniques, MappingFact, ReleaseFacts, TacticFacts
 from store.models import Capability, Mapping, Release, Tactic, Technique
 from store.reads.releases import version_key
 
 _CHUNK = 500  # IN-list size: far below SQLite's parameter limit, one round trip per chunk
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseFacts:
-    pk: int
-    framework: str
-    framework_version: str
-    attack_version: str
-    domain: str
-
-
-@dataclass(frozen=True, slots=True)
-class ControlTechniques:
-    """One control of one release and the techniques it maps there."""
-
-    framework: str
-    capability_id: str
-    name: str
-    techniques: frozenset[str]
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.framework, self.capability_id)
-
-
-@dataclass(frozen=True, slots=True)
-class MappingFact:
-    """One complete mapping row, reduced to what a diff compares."""
-
-    capability_id: str
-    capability_name: str
-    attack_id: str
-    attack_name: str
-    mapping_type: str
-    score_category: str | None
-    score_value: str | None
 
 
 def release_order(r: ReleaseFacts) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -229,14 +193,6 @@ def technique_names(session: Session, ids: Collection[str]) -> dict[str, str]:
             if aid not in out or (out[aid][0] and not revoked):
                 out[aid] = (bool(revoked), name)
     return {k: out[k][1] for k in sorted(out)}  # in ID order whatever order rows come in
-
-
-@dataclass(frozen=True, slots=True)
-class TacticFacts:
-    attack_id: str  # TA0010
-    shortname: str  # exfiltration
-    name: str
-    domain: str
 
 
 def tactics(session: Session) -> list[TacticFacts]:

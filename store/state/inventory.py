@@ -276,6 +276,24 @@ def _audit(
     session.execute(insert(InventoryChange), rows)
 
 
+def _insert_entries(
+    session: Session, team_id: str, channel_id: str, controls: Sequence[Control], user_id: str | None
+) -> None:
+    if controls:
+        rows = [
+            {
+                "team_id": team_id,
+                "channel_id": channel_id,
+                "framework": c.framework,
+                "capability_id": c.capability_id,
+                "status": c.status,
+                "added_by": user_id,
+            }
+            for c in controls
+        ]
+        session.execute(insert(InventoryEntry), rows)
+
+
 def _dedupe(controls: Iterable[Control]) -> list[Control]:
     """One entry per control; a later duplicate's status wins (the last row of an import)."""
     seen: dict[tuple[str, str], Control] = {}
@@ -296,21 +314,7 @@ def add_controls(
         added = [c for c in wanted if c.key not in current]
         updated = [c for c in wanted if c.key in current and current[c.key].status != c.status]
         unchanged = [c for c in wanted if c.key in current and current[c.key].status == c.status]
-        if added:
-            session.execute(
-                insert(InventoryEntry),
-                [
-                    {
-                        "team_id": team_id,
-                        "channel_id": channel_id,
-                        "framework": c.framework,
-                        "capability_id": c.capability_id,
-                        "status": c.status,
-                        "added_by": user_id,
-                    }
-                    for c in added
-                ],
-            )
+        _insert_entries(session, team_id, channel_id, added, user_id)
         for c in updated:
             session.execute(
                 update(InventoryEntry)
@@ -370,21 +374,7 @@ def replace_inventory(
                 InventoryEntry.team_id == team_id, InventoryEntry.channel_id == channel_id
             )
         )
-        if wanted:
-            session.execute(
-                insert(InventoryEntry),
-                [
-                    {
-                        "team_id": team_id,
-                        "channel_id": channel_id,
-                        "framework": c.framework,
-                        "capability_id": c.capability_id,
-                        "status": c.status,
-                        "added_by": user_id,
-                    }
-                    for c in wanted.values()
-                ],
-            )
+        _insert_entries(session, team_id, channel_id, list(wanted.values()), user_id)
         added = [c for k, c in wanted.items() if k not in current]
         updated = [c for k, c in wanted.items() if k in current and current[k].status != c.status]
         unchanged = [c for k, c in wanted.items() if k in current and current[k].status == c.status]

@@ -81,7 +81,8 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
                 return inventory_command(deps, client, body, words[1:])
             if is_main and first == "gaps":
                 team, channel = body.get("team_id") or "", body.get("channel_id") or ""
-                watch = channel_watch_list(deps.engine, team, channel) if channel else []
+                asks_watch = len(words) > 1 and words[1].lower().startswith("watch")
+                watch = channel_watch_list(deps.engine, team, channel) if channel and asks_watch else []
                 return gaps_command(deps, body, text.split(None, 1)[1] if len(words) > 1 else "", watch)
             frameworks = deps.cards.channel_frameworks(body.get("team_id") or "", body.get("channel_id"))
             answered = deps.memo.answer(text, frameworks)

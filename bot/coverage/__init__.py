@@ -1,0 +1,1 @@
+"""Coverage questions answered from the mapping facts and the team's inventory."""
