@@ -94,6 +94,11 @@ class Settings:
     # Operations
     log_format: str = "text"  # text | json
     heartbeat_stale_seconds: int = 120
+    # Unanswered questions (for admins' alias work): kept this many days; user IDs only if asked;
+    # an answer whose best match scores under the threshold (0..100) counts as a guess.
+    unanswered_retention_days: int = 30
+    unanswered_keep_user_ids: bool = False
+    unanswered_min_score: int = 75
     # Settings of extensions, under `extensions:` in the file (never checked here).
     extra: Mapping[str, Any] = field(default_factory=dict)
 

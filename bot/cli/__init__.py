@@ -20,6 +20,7 @@ _MODULES = (
     "inventory_cmd",
     "gaps_cmd",
     "config_cmd",
+    "analytics_cmd",
 )
 
 

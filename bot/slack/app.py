@@ -71,7 +71,7 @@ def build_app(
         settings=settings,
         engine=engine,
         answerer=answerer,
-        lookups=LookupLog(engine),
+        lookups=LookupLog(engine, settings=settings),
         cards=CardPolicy(engine, settings),
         admin=AdminPolicy(settings),
         pool=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -12,11 +13,12 @@ from bot.slack.listeners.common import Deps, guarded, just_ack
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
 from store.state.home import release_totals_and_last_change, team_digest_subscriptions
 from store.state.lookups import recent_for_user
+from store.state.unanswered import UnansweredSummary, top_unanswered
 
 log = logging.getLogger(__name__)
 
 
-def home_data(deps: Deps, team_id: str, user_id: str) -> HomeData:
+def home_data(deps: Deps, team_id: str, user_id: str, *, admin: bool = False) -> HomeData:
     totals, last = release_totals_and_last_change(deps.answerer.engine)  # where answers come from
     by_fw: dict[str, tuple[dict[str, None], dict[str, None], list[int]]] = {}
     for r in totals:
@@ -33,7 +35,14 @@ def home_data(deps: Deps, team_id: str, user_id: str) -> HomeData:
         recent=recent_for_user(deps.engine, team_id, user_id),
         channels=channels,
         digests=_digests(deps, team_id),
+        unanswered=_unanswered(deps, team_id) if admin else None,
+        unanswered_days=deps.settings.unanswered_retention_days,
     )
+
+
+def _unanswered(deps: Deps, team_id: str) -> list[UnansweredSummary]:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=deps.settings.unanswered_retention_days)
+    return top_unanswered(deps.engine, since=since, team_id=team_id, limit=10)
 
 
 def _digests(deps: Deps, team_id: str) -> list[DigestLine]:
@@ -50,7 +59,8 @@ def register(app: App, deps: Deps) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         team_id = context.team_id or body.get("team_id") or ""
-        view = home_view(deps.settings, home_data(deps, team_id, event["user"]))
+        admin = deps.admin.may_change_settings(client, team_id, event["user"]).allowed
+        view = home_view(deps.settings, home_data(deps, team_id, event["user"], admin=admin))
         client.views_publish(user_id=event["user"], view=view)
 
     app.event("app_home_opened")(ack=just_ack, lazy=[publish_home])

@@ -17,10 +17,12 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import Settings
+from bot.render.unanswered import unanswered_blocks
 from bot.slack import constants
 from bot.slack.messages import esc
 from store.state.channels import ChannelWatch
 from store.state.lookups import RecentLookup
+from store.state.unanswered import UnansweredSummary
 from store.views import framework_label
 
 MAX_LINES = 12
@@ -50,6 +52,9 @@ class HomeData:
     recent: Sequence[RecentLookup]
     channels: Sequence[ChannelWatch]  # channels with settings of their own
     digests: Sequence[DigestLine]
+    # Only for those who may change settings (admins): None hides the section.
+    unanswered: Sequence[UnansweredSummary] | None = None
+    unanswered_days: int = 30
 
 
 def _when(t: dt.datetime) -> str:
@@ -134,6 +139,10 @@ def home_view(settings: Settings, data: HomeData) -> View:
                 ]
             )
         )
+
+    if data.unanswered is not None:
+        blocks.append(DividerBlock())
+        blocks += unanswered_blocks(data.unanswered, days=data.unanswered_days)
 
     blocks += [DividerBlock(), _section("*How to*")]
     shortcut = (

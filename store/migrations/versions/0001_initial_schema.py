@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 19:36:35.118973
+Create Date: 2026-12-03 07:36:09.332802
 """
 
 from __future__ import annotations
@@ -378,6 +378,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_threats_attack_id", ["attack_id"], unique=False)
 
     op.create_table(
+        "unanswered_questions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("surface", sa.String(length=16), nullable=False),
+        sa.Column("query", sa.Text(), nullable=False),
+        sa.Column("query_key", sa.String(length=500), nullable=False),
+        sa.Column("reason", sa.String(length=16), nullable=False),
+        sa.Column("best_guess", sa.String(length=200), nullable=True),
+        sa.Column("score", sa.Float(), nullable=True),
+        sa.Column("user_id", sa.String(length=32), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("unanswered_questions", schema=None) as batch_op:
+        batch_op.create_index("ix_unanswered_team_time", ["team_id", "created_at"], unique=False)
+        batch_op.create_index("ix_unanswered_time", ["created_at"], unique=False)
+
+    op.create_table(
         "detection_links",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("stix_id", sa.String(length=80), nullable=False),
@@ -530,6 +548,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_detection_links_technique")
 
     op.drop_table("detection_links")
+    with op.batch_alter_table("unanswered_questions", schema=None) as batch_op:
+        batch_op.drop_index("ix_unanswered_time")
+        batch_op.drop_index("ix_unanswered_team_time")
+
+    op.drop_table("unanswered_questions")
     with op.batch_alter_table("threats", schema=None) as batch_op:
         batch_op.drop_index("ix_threats_attack_id")
 
