@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings, mask_url, masked, unknown_env
+from bot.config import SECRETS, ConfigError, Settings, load_settings, mask_url, masked, unknown_env
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -69,3 +69,12 @@ def test_secrets_and_the_database_password_are_masked() -> None:
     assert "xoxb-123-secret" not in str(shown.values()) and "pw@" not in str(shown.values())
     assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert "xoxb-123" not in repr(s)
+
+
+def test_repr_of_the_settings_shows_no_secret() -> None:
+    secrets = {name: f"secret-{name}-value" for name in SECRETS}
+    s = Settings(database_url="postgresql://u:dbpass@h/db", **secrets)
+    shown = repr(s)
+    assert "slack_bot_token" not in shown and "dbpass" not in shown
+    assert [name for name, value in secrets.items() if value in shown] == []
+    assert "command_name='/attack'" in shown  # the rest is still shown

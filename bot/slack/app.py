@@ -9,9 +9,10 @@ so the 3-second ack always holds.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +29,7 @@ from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator, request_key
 from bot.slack.listeners import register_all
-from bot.slack.listeners.common import Deps, DigestCommand, just_ack, report
+from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
 from bot.slack.memo import AnswerMemo
 from bot.slack.readiness import Readiness
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _AUTH_KWARGS = frozenset({"token", "authorize", "oauth_settings", "oauth_flow", "installation_store"})
 ANSWER_THREADS = 8
+JSON_HEADERS: dict[str, str | Sequence[str]] = {"content-type": "application/json;charset=utf-8"}
 
 
 def build_app(
@@ -97,7 +99,11 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        report(f"bolt ({body.get('type') or body.get('command') or 'request'})", error)
+        shown = report(f"bolt ({body.get('type') or body.get('command') or 'request'})", error)
+        if body.get("command"):
+            # A slash command's ack had not gone out: the error is its reply, as on every surface.
+            reply = {"response_type": "ephemeral", **message_args(shown)}
+            return BoltResponse(status=200, body=json.dumps(reply), headers=JSON_HEADERS)
         return BoltResponse(status=500, body="")
 
     atexit.register(deps.lookups.close)  # write the last queued look-ups when the worker exits
@@ -134,7 +140,7 @@ class DeliveryGuard(Middleware):
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
         body = req.body or {}
-        team_id = body.get("team_id") or (body.get("team") or {}).get("id")
+        team_id = req.context.team_id
         keys: list[tuple[str, str | None]] = []
         signature = req.headers.get("x-slack-signature", [None])[0] if req.mode == "http" else None
         if signature:

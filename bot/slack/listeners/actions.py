@@ -8,13 +8,22 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import actions
 from bot.answer import Payload
-from bot.slack.listeners.common import Deps, Responder, guarded, just_ack, message_args, modal_form, public
+from bot.slack.listeners.common import (
+    Deps,
+    Origin,
+    Responder,
+    guarded,
+    just_ack,
+    message_args,
+    modal_form,
+    public,
+)
 from bot.slack.messages import esc
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import SearchForm, form_from_metadata, results_view
@@ -63,7 +72,7 @@ def _first_action(body: dict[str, Any]) -> dict[str, Any]:
 
 def register(app: App, deps: Deps) -> None:
     @guarded("rerender")
-    def rerender(body: dict[str, Any], client: WebClient) -> None:
+    def rerender(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         respond = Responder.for_body(body)
         value = value_of(_first_action(body))
         if not value:
@@ -71,17 +80,16 @@ def register(app: App, deps: Deps) -> None:
         container = body.get("container") or {}
         shared_by = None if container.get("is_ephemeral") else sharer_of(body.get("message") or {})
         answer = deps.answerer.answer_from_state(value, shared_by=shared_by)
-        _replace(client, respond, body, answer.payload)
+        _replace(client, respond, body, Origin.of(context), answer.payload)
 
     for action_id in RERENDER:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[rerender])
 
     @guarded("share")
-    def share(body: dict[str, Any], client: WebClient) -> None:
+    def share(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         respond = Responder.for_body(body)
         value = value_of(_first_action(body))
-        user_id = (body.get("user") or {}).get("id")
-        channel = (body.get("channel") or {}).get("id")
+        user_id, channel = context.user_id, context.channel_id
         if not value or not channel:
             respond(
                 **message_args(notice_payload("There is no channel to share this in.")),
@@ -104,13 +112,13 @@ def register(app: App, deps: Deps) -> None:
     app.action(actions.matcher(actions.SHARE))(ack=just_ack, lazy=[share])
 
     @guarded("export")
-    def export(body: dict[str, Any], client: WebClient) -> None:
+    def export(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         respond = Responder.for_body(body)
         action = _first_action(body)
         base = str(action.get("action_id") or "").split(":", 1)[0]
         fmt = EXPORT_FORMATS.get(base)
         value = value_of(action)
-        channel = (body.get("channel") or {}).get("id")
+        channel = context.channel_id
         if not fmt or not value:
             return
         if not channel:
@@ -125,7 +133,7 @@ def register(app: App, deps: Deps) -> None:
         thread_ts = None
         if not container.get("is_ephemeral") and message.get("ts"):
             thread_ts = message.get("thread_ts") or message["ts"]
-        user_id = (body.get("user") or {}).get("id")
+        user_id = context.user_id
         what = "ATT&CK Navigator layer" if fmt == "navigator" else "CSV"
         try:
             client.files_upload_v2(
@@ -154,7 +162,9 @@ def register(app: App, deps: Deps) -> None:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[export])
 
 
-def _replace(client: WebClient, respond: Responder, body: dict[str, Any], payload: Payload) -> None:
+def _replace(
+    client: WebClient, respond: Responder, body: dict[str, Any], origin: Origin, payload: Payload
+) -> None:
     """Put the new rendering where the click came from: a modal, an ephemeral answer (through its
     response URL: ephemeral messages cannot be edited with ``chat.update``) or a channel message."""
     container = body.get("container") or {}
@@ -166,7 +176,7 @@ def _replace(client: WebClient, respond: Responder, body: dict[str, Any], payloa
         )
         return
     message = body.get("message") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    channel = origin.channel_id or container.get("channel_id")
     if container.get("is_ephemeral") or not message.get("ts") or not channel:
         respond(replace_original=True, response_type="ephemeral", **message_args(payload))
         return

@@ -12,18 +12,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
-from bot.slack.listeners.common import Deps, Responder, log, message_args, report
+from bot.slack.listeners.common import Deps, Origin, Responder, log, message_args, report
 from bot.slack.listeners.inventory import gaps_command, inventory_command
 from bot.slack.memo import Answered
 from bot.slack.messages import esc
 from bot.slack.messages.common import (
-    apology_payload,
     help_payload,
     notice_payload,
     watch_status_payload,
@@ -59,7 +58,10 @@ def register(app: App, deps: Deps) -> None:
 def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
     settings = deps.settings
 
-    def on_command(ack: Callable[..., None], body: dict[str, Any], client: WebClient) -> BoltResponse | None:
+    def on_command(
+        ack: Callable[..., None], body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> BoltResponse | None:
+        origin = Origin.of(context)
         command = str(body.get("command") or settings.command_name)
         text = question_of(command, str(body.get("text") or ""), settings.command_name)
         words = text.split()
@@ -72,34 +74,36 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
 
         def work() -> Payload | Answered:
             if is_main and first == "watch":
-                return _watch(deps, client, body, words[1:])
+                return _watch(deps, client, origin, words[1:], channel_name=body.get("channel_name"))
             if is_main and first == "frameworks":
-                return _frameworks(deps, client, body, words[1:])
+                return _frameworks(deps, client, origin, words[1:])
             if is_main and first == "digest":
-                return _digest(deps, client, body, text)
+                return _digest(deps, client, origin, text)
             if is_main and first == "inventory":
-                return inventory_command(deps, client, body, words[1:])
+                return inventory_command(deps, client, origin, words[1:])
             if is_main and first == "gaps":
-                team, channel = body.get("team_id") or "", body.get("channel_id") or ""
+                channel = origin.channel_id or ""
                 asks_watch = len(words) > 1 and words[1].lower().startswith("watch")
-                watch = channel_watch_list(deps.engine, team, channel) if channel and asks_watch else []
-                return gaps_command(deps, body, text.split(None, 1)[1] if len(words) > 1 else "", watch)
-            frameworks = deps.cards.channel_frameworks(body.get("team_id") or "", body.get("channel_id"))
+                watch = (
+                    channel_watch_list(deps.engine, origin.team_id, channel) if channel and asks_watch else []
+                )
+                return gaps_command(deps, origin, text.split(None, 1)[1] if len(words) > 1 else "", watch)
+            frameworks = deps.cards.channel_frameworks(origin.team_id, origin.channel_id)
             answered = deps.memo.answer(text, frameworks)
             deps.lookups.record(
                 answered.answer,
                 source="command",
                 query=text,
-                team_id=body.get("team_id"),
-                channel_id=body.get("channel_id"),
-                user_id=body.get("user_id"),
+                team_id=context.team_id,
+                channel_id=context.channel_id,
+                user_id=context.user_id,
             )
             return answered
 
         try:
             result = deps.within_budget(work, quick=first not in SETTINGS_WORDS)
         except Exception as exc:
-            _ack(ack, apology_payload(report("command", exc)))
+            _ack(ack, report("command", exc))
             return None
         if isinstance(result, Future):
             _ack(ack, working_payload(text))
@@ -124,19 +128,17 @@ def _respond_later(future: Future[Payload | Answered], respond: Responder) -> No
         result = future.result()
         payload = result.answer.payload if isinstance(result, Answered) else result
     except Exception as exc:
-        payload = apology_payload(report("command", exc))
+        payload = report("command", exc)
     try:
         respond(response_type="ephemeral", replace_original=True, **message_args(payload))
     except Exception:
         report("command response_url")
 
 
-def _watch(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str]) -> Payload:
-    team_id, channel_id, user_id = (
-        body.get("team_id") or "",
-        body.get("channel_id") or "",
-        body.get("user_id") or "",
-    )
+def _watch(
+    deps: Deps, client: WebClient, origin: Origin, args: list[str], *, channel_name: str | None
+) -> Payload:
+    team_id, channel_id, user_id = origin.team_id, origin.channel_id or "", origin.user_id
     verb = args[0].lower() if args else "status"
     cmd = esc(deps.settings.command_name)
     if channel_id.startswith("D"):
@@ -152,9 +154,7 @@ def _watch(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str])
             f"Use `{cmd} watch on`, `{cmd} watch off`, `{cmd} watch auto` or `{cmd} watch status`."
         )
     explicit = deps.cards.watch_setting(team_id, channel_id)
-    pattern = deps.cards.matches_pattern(
-        deps.cards.channel_name(client, team_id, channel_id) or body.get("channel_name")
-    )
+    pattern = deps.cards.matches_pattern(deps.cards.channel_name(client, team_id, channel_id) or channel_name)
     watched = explicit if explicit is not None else pattern
     return watch_status_payload(channel_id, watched=watched, explicit=explicit, pattern_match=pattern)
 
@@ -190,14 +190,10 @@ def framework_keys(words: list[str]) -> tuple[tuple[str, ...], list[str]]:
     return tuple(keys), unknown
 
 
-def _frameworks(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str]) -> Payload:
+def _frameworks(deps: Deps, client: WebClient, origin: Origin, args: list[str]) -> Payload:
     """``frameworks``: show; ``frameworks aws m365``: this channel's answers default to those;
     ``frameworks default``: back to the configured default."""
-    team_id, channel_id, user_id = (
-        body.get("team_id") or "",
-        body.get("channel_id") or "",
-        body.get("user_id") or "",
-    )
+    team_id, channel_id, user_id = origin.team_id, origin.channel_id or "", origin.user_id
     cmd = esc(deps.settings.command_name)
     if args:
         if channel_id.startswith("D"):
@@ -214,19 +210,19 @@ def _frameworks(deps: Deps, client: WebClient, body: dict[str, Any], args: list[
         deps.cards.set_frameworks(team_id, channel_id, keys, user_id)
     current = deps.cards.channel_frameworks(team_id, channel_id)
     names = ", ".join(framework_label(f) for f in current or deps.settings.default_frameworks)
-    origin = "this channel's choice" if current else "the default"
+    chosen = "this channel's choice" if current else "the default"
     return notice_payload(
-        f"Answers in <#{esc(channel_id)}> show *{esc(names)}* ({origin})"
+        f"Answers in <#{esc(channel_id)}> show *{esc(names)}* ({chosen})"
         " unless a question names a framework. "
         f"Change with `{cmd} frameworks aws m365`, or `{cmd} frameworks default`."
     )
 
 
-def _digest(deps: Deps, client: WebClient, body: dict[str, Any], text: str) -> Payload:
+def _digest(deps: Deps, client: WebClient, origin: Origin, text: str) -> Payload:
     handle_digest_command = deps.digest_command
     if handle_digest_command is None:
         return notice_payload("Digests are not available in this installation of countermap.")
-    team_id, user_id = body.get("team_id") or "", body.get("user_id") or ""
+    team_id, user_id = origin.team_id, origin.user_id
     words = text.split()
     verb = words[1].lower() if len(words) > 1 else ""
     if verb in DIGEST_CHANGES:
@@ -242,9 +238,9 @@ def _digest(deps: Deps, client: WebClient, body: dict[str, Any], text: str) -> P
         deps.engine,
         deps.settings,
         team_id=team_id,
-        channel_id=body.get("channel_id") or "",
+        channel_id=origin.channel_id or "",
         user_id=user_id,
         text=text,
         user_tz=user_tz,
-        enterprise_id=body.get("enterprise_id") or None,
+        enterprise_id=origin.enterprise_id,
     )

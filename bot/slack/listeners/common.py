@@ -1,18 +1,19 @@
 """What every listener shares: the process-wide dependencies, the answer-within-the-ack budget,
-and the error guard that turns a failure into a short apology with an error ID."""
+who asked and where (``Origin``, from Bolt's context), and the guard that turns a lazy
+listener's failure into the user-facing error, shown where the user asked."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
 from slack_sdk.webhook import WebhookClient
@@ -21,13 +22,14 @@ from sqlalchemy import Engine
 from bot import actions
 from bot.answer import Answerer, Payload
 from bot.config import Settings
+from bot.errors import UserFacingError, failure
 from bot.inventory.service import InventoryService
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator
 from bot.slack.lookups import LookupLog
 from bot.slack.memo import AnswerMemo
-from bot.slack.messages.common import apology_payload
+from bot.slack.messages.common import error_payload
 from bot.slack.readiness import Readiness
 
 log = logging.getLogger("bot.slack")
@@ -91,15 +93,35 @@ class Deps:
             return future
 
 
-def new_error_id() -> str:
-    return uuid.uuid4().hex[:10]
+@dataclass(frozen=True)
+class Origin:
+    """Who asked and where, as Bolt's context reads them from every payload shape (commands,
+    events, interactions, views, shared channels): listeners never dig IDs out of the body."""
+
+    team_id: str
+    user_id: str
+    channel_id: str | None
+    enterprise_id: str | None = None
+    thread_ts: str | None = None
+
+    @classmethod
+    def of(cls, context: BoltContext) -> Origin:
+        return cls(
+            team_id=context.team_id or "",
+            user_id=context.user_id or "",
+            channel_id=context.channel_id or None,
+            enterprise_id=context.enterprise_id or None,
+            thread_ts=context.thread_ts or None,
+        )
+
+    @property
+    def in_dm(self) -> bool:
+        return (self.channel_id or "").startswith("D")
 
 
-def report(surface: str, exc: BaseException | None = None) -> str:
-    """Log the current exception with its traceback under a fresh error ID; return the ID."""
-    error_id = new_error_id()
-    log.error("answer failed on %s (error ID %s)", surface, error_id, exc_info=exc or True)
-    return error_id
+def report(surface: str, exc: BaseException | None = None) -> Payload:
+    """The user-facing rendering of ``exc`` (logged with an error ID unless raised on purpose)."""
+    return error_payload(failure(surface, exc))
 
 
 def message_args(payload: Payload) -> dict[str, Any]:
@@ -179,40 +201,41 @@ class Responder:
             raise RuntimeError(f"response_url refused the message: HTTP {sent.status_code} {sent.body[:200]}")
 
 
-def _apologise(surface: str, error_id: str, kwargs: dict[str, Any]) -> None:
-    """Best effort: tell the user where they asked, and never raise from here."""
+def _show_error(error: UserFacingError, kwargs: dict[str, Any]) -> None:
+    """Best effort: show the error where the user asked, and never raise from here."""
     body: dict[str, Any] = kwargs.get("body") or {}
     client: WebClient | None = kwargs.get("client")
-    apology = apology_payload(error_id)
+    context: BoltContext | None = kwargs.get("context")
+    origin = Origin.of(context) if context is not None else Origin("", "", None)
+    shown = error_payload(error)
     try:
         respond = Responder.for_body(body)
         if respond.url:
-            respond(response_type="ephemeral", replace_original=False, **message_args(apology))
+            respond(response_type="ephemeral", replace_original=False, **message_args(shown))
             return
         event = body.get("event") or {}
-        if client is not None and event.get("channel"):
-            thread_ts = event.get("thread_ts") or (
-                event.get("ts") if event.get("channel_type") != "im" else None
-            )
-            client.chat_postMessage(channel=event["channel"], thread_ts=thread_ts, **message_args(apology))
+        if client is not None and event.get("channel") and origin.channel_id:
+            thread_ts = origin.thread_ts or (event.get("ts") if event.get("channel_type") != "im" else None)
+            client.chat_postMessage(channel=origin.channel_id, thread_ts=thread_ts, **message_args(shown))
             return
         view = body.get("view") or {}
         if client is not None and view.get("id") and view.get("type") == "modal":
             client.views_update(
                 view_id=view["id"],
-                view=View(type="modal", title="ATT&CK mappings", close="Close", blocks=apology.blocks),
+                view=View(type="modal", title="ATT&CK mappings", close="Close", blocks=shown.blocks),
             )
             return
-        if client is not None and event.get("type") == "app_home_opened" and event.get("user"):
-            client.views_publish(user_id=event["user"], view=View(type="home", blocks=apology.blocks))
+        if client is not None and event.get("type") == "app_home_opened" and origin.user_id:
+            client.views_publish(user_id=origin.user_id, view=View(type="home", blocks=shown.blocks))
     except Exception:
-        log.exception("could not deliver the apology for error ID %s on %s", error_id, surface)
+        log.exception("could not show error ID %s to the user", error.error_id)
 
 
 def guarded(surface: str, *, apologise: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Wrap a lazy listener: an exception is logged with its traceback and an error ID, and the user
-    gets a short apology where they asked (Bolt itself logs lazy failures without a traceback);
-    ``apologise=False`` where nobody asked (a link preview simply does not appear).
+    """Wrap a lazy listener: an exception becomes the user-facing error (logged with its traceback
+    and an error ID unless it is a ``UserFacingError`` raised on purpose), shown where the user
+    asked (Bolt itself logs lazy failures without a traceback); ``apologise=False`` where nobody
+    asked (a link preview simply does not appear).
     Bolt injects arguments by the wrapped function's parameter names (it unwraps)."""
 
     def wrap(func: Callable[..., None]) -> Callable[..., None]:
@@ -221,9 +244,9 @@ def guarded(surface: str, *, apologise: bool = True) -> Callable[[Callable[..., 
             try:
                 func(**kwargs)
             except Exception as exc:
-                error_id = report(surface, exc)
+                error = failure(surface, exc)
                 if apologise:
-                    _apologise(surface, error_id, kwargs)
+                    _show_error(error, kwargs)
 
         return run
 

@@ -11,7 +11,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack.cards import Claim, technique_ids_in
-from bot.slack.listeners.common import Deps, guarded, just_ack, message_args, public
+from bot.slack.listeners.common import Deps, Origin, guarded, just_ack, message_args, public
 from bot.slack.messages.common import help_payload
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,10 @@ def register(app: App, deps: Deps) -> None:
         event = body.get("event") or {}
         if not from_a_person(event, context.bot_user_id):
             return
+        origin = Origin.of(context)
         question = question_in(str(event.get("text") or ""), context.bot_user_id)
-        thread_ts = event.get("thread_ts") or event.get("ts")
-        _answer_in(deps, client, event, question, thread_ts, source="mention", team_id=context.team_id)
+        thread_ts = origin.thread_ts or event.get("ts")
+        _answer_in(deps, client, origin, question, thread_ts, source="mention")
 
     app.event("app_mention")(ack=just_ack, lazy=[reply_to_mention])
 
@@ -64,45 +65,35 @@ def register(app: App, deps: Deps) -> None:
         event = body.get("event") or {}
         if not from_a_person(event, context.bot_user_id):
             return
+        origin = Origin.of(context)
         text = str(event.get("text") or "")
         if event.get("channel_type") == "im":
             question = question_in(text, context.bot_user_id)
-            _answer_in(
-                deps, client, event, question, event.get("thread_ts"), source="dm", team_id=context.team_id
-            )
+            _answer_in(deps, client, origin, question, origin.thread_ts, source="dm")
             return
         if context.bot_user_id and f"<@{context.bot_user_id}" in text:
             return  # the app_mention listener answers this one
-        _cards(deps, client, event, context.team_id or body.get("team_id") or "")
+        _cards(deps, client, origin, text, message_ts=str(event["ts"]))
 
     app.event("message", matchers=[worth_a_look])(ack=just_ack, lazy=[on_message])
 
 
 def _answer_in(
-    deps: Deps,
-    client: WebClient,
-    event: dict[str, Any],
-    question: str,
-    thread_ts: str | None,
-    *,
-    source: str,
-    team_id: str | None,
+    deps: Deps, client: WebClient, origin: Origin, question: str, thread_ts: str | None, *, source: str
 ) -> None:
-    channel = event["channel"]
+    channel = str(origin.channel_id)
     if not question:
         payload = help_payload(deps.settings, intro="Ask me about an ATT&CK technique, a control or a CVE.")
     else:
-        frameworks = deps.cards.channel_frameworks(
-            team_id or "", None if channel.startswith("D") else channel
-        )
+        frameworks = deps.cards.channel_frameworks(origin.team_id, None if origin.in_dm else channel)
         answer = deps.answerer.answer(question, frameworks=frameworks)
         deps.lookups.record(
             answer,
             source=source,
             query=question,
-            team_id=team_id,
+            team_id=origin.team_id or None,
             channel_id=channel,
-            user_id=event.get("user"),
+            user_id=origin.user_id or None,
         )
         payload = public(answer.payload)
     client.chat_postMessage(
@@ -110,12 +101,12 @@ def _answer_in(
     )
 
 
-def _cards(deps: Deps, client: WebClient, event: dict[str, Any], team_id: str) -> None:
-    channel = event["channel"]
-    techniques = technique_ids_in(str(event.get("text") or ""))
+def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_ts: str) -> None:
+    team_id, channel = origin.team_id, str(origin.channel_id)
+    techniques = technique_ids_in(text)
     if not techniques or not deps.cards.is_watched(client, team_id, channel):
         return
-    thread_ts = event.get("thread_ts") or event["ts"]
+    thread_ts = origin.thread_ts or message_ts
     for tid in techniques:
         answer = deps.answerer.card(tid)
         if not answer.ok:
@@ -139,5 +130,10 @@ def _cards(deps: Deps, client: WebClient, event: dict[str, Any], team_id: str) -
             raise
         deps.cards.posted(team_id, channel, thread_ts, tid, str(posted.get("ts") or ""))
         deps.lookups.record(
-            answer, source="card", query=tid, team_id=team_id, channel_id=channel, user_id=event.get("user")
+            answer,
+            source="card",
+            query=tid,
+            team_id=team_id,
+            channel_id=channel,
+            user_id=origin.user_id or None,
         )

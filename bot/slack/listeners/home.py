@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.listeners.common import Deps, guarded, just_ack
+from bot.slack.listeners.common import Deps, Origin, guarded, just_ack
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
 from store.state.home import release_totals_and_last_change, team_digest_subscriptions
 from store.state.lookups import recent_for_user
@@ -56,11 +56,11 @@ def register(app: App, deps: Deps) -> None:
     @guarded("app home")
     def publish_home(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         event = body.get("event") or {}
-        if event.get("tab", "home") != "home" or not event.get("user"):
+        origin = Origin.of(context)
+        if event.get("tab", "home") != "home" or not origin.user_id:
             return
-        team_id = context.team_id or body.get("team_id") or ""
-        admin = deps.admin.may_change_settings(client, team_id, event["user"]).allowed
-        view = home_view(deps.settings, home_data(deps, team_id, event["user"], admin=admin))
-        client.views_publish(user_id=event["user"], view=view)
+        admin = deps.admin.may_change_settings(client, origin.team_id, origin.user_id).allowed
+        view = home_view(deps.settings, home_data(deps, origin.team_id, origin.user_id, admin=admin))
+        client.views_publish(user_id=origin.user_id, view=view)
 
     app.event("app_home_opened")(ack=just_ack, lazy=[publish_home])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import httpx
 from slack_sdk import WebClient
@@ -21,7 +20,7 @@ from bot.inventory.files import MAX_BYTES
 from bot.render.coverage import MRKDWN, gap_report_lines
 from bot.render.coverage_blocks import as_blocks
 from bot.render.inventory import inventory_mrkdwn
-from bot.slack.listeners.common import Deps
+from bot.slack.listeners.common import Deps, Origin
 from bot.slack.messages import esc
 from bot.slack.messages.common import notice_payload
 from store.state.inventory import WORKSPACE
@@ -34,15 +33,15 @@ FILE_MAX_AGE_SECONDS = 3600
 INLINE_EXPORT_CHARS = 2800
 
 
-def _ids(body: dict[str, Any]) -> tuple[str, str, str]:
-    return str(body.get("team_id") or ""), str(body.get("channel_id") or ""), str(body.get("user_id") or "")
+def _ids(origin: Origin) -> tuple[str, str, str]:
+    return origin.team_id, origin.channel_id or "", origin.user_id
 
 
-def inventory_command(deps: Deps, client: WebClient, body: dict[str, Any], args: list[str]) -> Payload:
+def inventory_command(deps: Deps, client: WebClient, origin: Origin, args: list[str]) -> Payload:
     service = deps.inventory
     if service is None:
         return notice_payload("Inventories are not available in this installation of countermap.")
-    team, channel, user = _ids(body)
+    team, channel, user = _ids(origin)
     cmd = esc(deps.settings.command_name)
     scope = WORKSPACE
     if args and args[0].lower() in ("channel", "here"):
@@ -150,9 +149,9 @@ def _export(deps: Deps, client: WebClient, team: str, scope: str, user: str) -> 
     return notice_payload("I sent you the inventory as a CSV file in a direct message.")
 
 
-def gaps_command(deps: Deps, body: dict[str, Any], text: str, watch: list[str]) -> Payload:
+def gaps_command(deps: Deps, origin: Origin, text: str, watch: list[str]) -> Payload:
     """``gaps APT29`` / ``gaps CVE-…`` / ``gaps exfiltration`` / ``gaps watch``."""
-    team, channel, _user = _ids(body)
+    team, channel, _user = _ids(origin)
     query = text.strip()
     cmd = esc(deps.settings.command_name)
     if not query:

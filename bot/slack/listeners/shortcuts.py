@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot.slack import constants
 from bot.slack.cards import technique_ids_in
-from bot.slack.listeners.common import Deps, Responder, guarded, just_ack, message_args
+from bot.slack.listeners.common import Deps, Origin, Responder, guarded, just_ack, message_args
 from bot.slack.listeners.views import form_options
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import loading_view, search_view
@@ -54,17 +54,17 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         query = " ".join(ids)
-        team_id = context.team_id or (body.get("team") or {}).get("id") or ""
+        origin = Origin.of(context)
         answer = deps.answerer.answer(
-            query, frameworks=deps.cards.channel_frameworks(team_id, (body.get("channel") or {}).get("id"))
+            query, frameworks=deps.cards.channel_frameworks(origin.team_id, origin.channel_id)
         )
         deps.lookups.record(
             answer,
             source="shortcut",
             query=query,
-            team_id=context.team_id or (body.get("team") or {}).get("id"),
-            channel_id=(body.get("channel") or {}).get("id"),
-            user_id=(body.get("user") or {}).get("id"),
+            team_id=origin.team_id or None,
+            channel_id=origin.channel_id,
+            user_id=origin.user_id or None,
         )
         respond(response_type="ephemeral", **message_args(answer.payload))
 

@@ -81,14 +81,14 @@ def register(app: App, deps: Deps) -> None:
                     source="unfurl",
                     query=target.id,
                     team_id=context.team_id,
-                    channel_id=event.get("channel"),
-                    user_id=event.get("user"),
+                    channel_id=context.channel_id,
+                    user_id=context.user_id,
                 )
         if not unfurls:
             return
         if event.get("unfurl_id") and event.get("source"):  # a preview in the message composer
             client.chat_unfurl(unfurl_id=event["unfurl_id"], source=event["source"], unfurls=unfurls)
         else:
-            client.chat_unfurl(channel=event["channel"], ts=event["message_ts"], unfurls=unfurls)
+            client.chat_unfurl(channel=context.channel_id, ts=event["message_ts"], unfurls=unfurls)
 
     app.event("link_shared")(ack=just_ack, lazy=[unfurl])

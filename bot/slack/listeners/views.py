@@ -11,10 +11,8 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
 
-from bot.answer import Payload
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, modal_form, report
-from bot.slack.messages.common import apology_payload
 from bot.slack.messages.modal import (
     QUERY,
     RESULTS_CALLBACK_ID,
@@ -58,14 +56,14 @@ def register(app: App, deps: Deps) -> None:
                 query=form.query,
                 team_id=context.team_id,
                 channel_id=None,
-                user_id=(body.get("user") or {}).get("id"),
+                user_id=context.user_id,
             )
             return results_view(form, modal_form(answer.payload))
 
         try:
             result = deps.within_budget(work, quick=True)
         except Exception as exc:
-            ack(response_action="update", view=_apology_view(form, apology_payload(report("modal", exc))))
+            ack(response_action="update", view=results_view(form, report("modal", exc)))
             return
         if isinstance(result, Future):
             ack(response_action="update", view=loading_view(f"Searching for {form.query[:100]}…"))
@@ -84,16 +82,12 @@ def register(app: App, deps: Deps) -> None:
     app.view(RESULTS_CALLBACK_ID)(on_new_search)
 
 
-def _apology_view(form: SearchForm, payload: Payload) -> View:
-    return results_view(form, payload)
-
-
 def _update_later(future: Future[View], client: WebClient, form: SearchForm, view_id: str) -> None:
     """The answer outlived the ack, which put up a loading view; replace it (same view ID)."""
     try:
         view = future.result()
     except Exception as exc:
-        view = _apology_view(form, apology_payload(report("modal", exc)))
+        view = results_view(form, report("modal", exc))
     try:
         client.views_update(view_id=view_id, view=view)
     except Exception:

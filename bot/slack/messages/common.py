@@ -8,6 +8,7 @@ from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObjec
 
 from bot.answer import Payload
 from bot.config import Settings
+from bot.errors import UserFacingError
 from bot.slack import constants
 from bot.slack.messages import esc
 
@@ -54,14 +55,18 @@ def help_payload(settings: Settings, *, intro: str | None = None) -> Payload:
     return _payload(f"countermap help: try {settings.command_name} T1048", blocks)
 
 
-def apology_payload(error_id: str) -> Payload:
-    text = f"Sorry, something went wrong while answering. (error ID `{esc(error_id)}`)"
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=f":warning: {text}")),
-        ContextBlock(
-            elements=[MarkdownTextObject(text="Give the error ID to your countermap admin to trace it.")]
-        ),
-    ]
+def error_payload(error: UserFacingError) -> Payload:
+    """The one rendering of a failure, on every surface: the sentence, and the error ID to quote."""
+    text = esc(error.message)
+    if error.error_id:
+        text += f" (error ID `{esc(error.error_id)}`)"
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=f":warning: {text}"[:3000]))]
+    if error.error_id:
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text="Give the error ID to your countermap admin to trace it.")]
+            )
+        )
     return _payload(text, blocks)
 
 
