@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from slack_sdk.oauth.installation_store import Installation
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from bot.config import Settings
 from bot.slack.installations import NotInstalled, bot_token_for
@@ -20,7 +22,10 @@ from bot.slack.oauth import (
     authorization_url,
     ensure_oauth_tables,
     installation_store,
+    state_store,
 )
+from store.db import make_engine
+from tests.conftest import create_pg_database, drop_pg_database
 from tests.fake_slack import FakeSlack
 from tests.serve_helpers import CLIENT_ID, CLIENT_SECRET, shared_database, unique_team_id
 
@@ -159,10 +164,26 @@ def test_oauth_mode_points_every_slack_url_at_the_configured_api(engine: Engine,
     assert "token" not in kwargs
 
 
-def test_oauth_tables_are_created_idempotently(engine: Engine, settings: Settings, team: str) -> None:
-    app_auth_kwargs(settings, engine)
-    app_auth_kwargs(settings, engine)  # a second process starting: no error
-    save(settings, engine, token="xoxb-x", expires_in=None, team_id=team)
+def test_oauth_tables_are_created_idempotently(
+    backend: str, tmp_path: Path, settings: Settings, team: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}" if backend == "sqlite" else create_pg_database("cm_oauth")
+    eng = make_engine(url)
+    try:
+        stores = [installation_store(settings, eng), state_store(eng)]
+        wanted = {t.name for s in stores for t in s.metadata.sorted_tables}
+        assert wanted and not wanted & set(inspect(eng).get_table_names())
+        with ThreadPoolExecutor(max_workers=4) as pool:  # several workers starting at once
+            list(pool.map(lambda _: app_auth_kwargs(settings, eng), range(4)))
+        assert wanted <= set(inspect(eng).get_table_names())
+        save(settings, eng, token="xoxb-kept", expires_in=None, team_id=team)
+        app_auth_kwargs(settings, eng)  # a later start finds the tables and keeps what they hold
+        found = installation_store(settings, eng).find_installation(enterprise_id=None, team_id=team)
+        assert found is not None and found.bot_token == "xoxb-kept"
+    finally:
+        eng.dispose()
+        if backend != "sqlite":
+            drop_pg_database(url)
 
 
 def test_one_workspace_mode_carries_the_token_on_a_retrying_client(engine: Engine) -> None:
