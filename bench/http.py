@@ -73,7 +73,7 @@ def reference_factory(settings: Any, engine: Any, answerer: Any, **kwargs: Any) 
 
 def serve_reference(args: argparse.Namespace) -> None:
     from bot.config import load_settings
-    from bot.slack.logs import configure_logging
+    from bot.ops.logs import configure_logging
     from bot.slack.server import serve_http
 
     configure_logging("warning")

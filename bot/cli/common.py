@@ -18,6 +18,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit(2) from exc
     if getattr(args, "db", None):
         settings = settings.with_(database_url=args.db)
+    from bot.ops.logs import configure_logging
+
+    configure_logging(None, settings.log_format)  # the level each command chose, masked, as configured
     return settings
 
 

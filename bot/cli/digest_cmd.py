@@ -53,12 +53,10 @@ def run_cmd(args: argparse.Namespace) -> int:
 
     from bot.cli.common import engine_from, settings_from
     from bot.cli.wiring import digest_runner
+    from bot.ops.logs import configure_logging
 
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or not args.once else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     settings = settings_from(args)
+    configure_logging(logging.INFO if args.verbose or not args.once else logging.WARNING, settings.log_format)
     clock = _clock(args.now, ticking=not args.once)
     engine = engine_from(args)
     stop = threading.Event()

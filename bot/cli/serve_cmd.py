@@ -81,7 +81,7 @@ def _missing(settings: Settings, http: bool) -> str | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from bot.slack.logs import configure_logging
+    from bot.ops.logs import configure_logging
     from bot.slack.oauth import SETUP_HELP, SlackNotConfigured
 
     settings = settings_from(args)
@@ -98,7 +98,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"{problem}\n\n{SETUP_HELP}", file=sys.stderr, end="")
         return 2
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, settings.log_format)
 
     from sqlalchemy.exc import SQLAlchemyError
 

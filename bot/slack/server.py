@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from bot.config import Settings
+from bot.ops.logs import gunicorn_logger_class
 from bot.slack import constants
 from store.state.health import database_answers
 
@@ -122,6 +123,8 @@ def gunicorn_options(
         # (web + bench reference, blue/green) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
         "worker_exit": _on_worker_exit,
+        # gunicorn's own lines go through the process handler: masked, text or JSON like the rest.
+        "logger_class": gunicorn_logger_class(),
     }
 
 
