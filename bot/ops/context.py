@@ -23,6 +23,7 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     intent: str | None = None  # set once the question is resolved
     answered: bool | None = None  # True: an answer about something; False: nothing recognised
+    acked: bool = False  # the ack has gone: anything logged now is the answer arriving later
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

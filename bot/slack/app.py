@@ -13,7 +13,6 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -24,6 +23,7 @@ from sqlalchemy import Engine
 from bot.answer import Answerer
 from bot.config import Settings
 from bot.inventory.service import InventoryService
+from bot.ops.context import ContextExecutor
 from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
@@ -32,6 +32,7 @@ from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
 from bot.slack.memo import AnswerMemo
+from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ def build_app(
     app_kwargs.setdefault("signing_secret", settings.slack_signing_secret or "")
     app_kwargs.setdefault("process_before_response", True)
     app_kwargs.setdefault("name", "countermap")
+    # Lazy listeners run on this pool: in a copy of the request's context, so their log lines and
+    # the answer's metrics keep the request ID and surface.
+    app_kwargs.setdefault("listener_executor", ContextExecutor(max_workers=10, thread_name_prefix="cm-lazy"))
     app = App(**app_kwargs)
 
     deps = Deps(
@@ -76,7 +80,7 @@ def build_app(
         lookups=LookupLog(engine, settings=settings),
         cards=CardPolicy(engine, settings),
         admin=AdminPolicy(settings),
-        pool=ThreadPoolExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
+        pool=ContextExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
         readiness=Readiness(answerer),
         dedup=Deduplicator(engine),
         memo=AnswerMemo(answerer),
@@ -106,6 +110,7 @@ def build_app(
             return BoltResponse(status=200, body=json.dumps(reply), headers=JSON_HEADERS)
         return BoltResponse(status=500, body="")
 
+    app.dispatch = observe_dispatch(app.dispatch)  # type: ignore[method-assign,assignment]  # adapters call it
     atexit.register(deps.lookups.close)  # write the last queued look-ups when the worker exits
     app._countermap_deps = deps  # type: ignore[attr-defined]  # for tests and the runner's shutdown
     return app

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from bot.answer import Answer
 from bot.config import Settings
 from bot.slack.dedup import process_write_lock
+from bot.slack.observe import observe_answer
 from bot.unanswered import unanswered_row
 from store.state.lookups import append_lookups
 from store.state.unanswered import UnansweredRow, prune_unanswered, record_unanswered
@@ -63,12 +64,14 @@ class LookupLog:
         user_id: str | None,
     ) -> bool:
         """Queue one row, for answers about something (not help or "nothing found"); a question
-        answered with nothing, or with a low-confidence guess, also goes to the unanswered log."""
+        answered with nothing, or with a low-confidence guess, also goes to the unanswered log.
+        Every question is counted by intent (or as unanswered) and logged with its request."""
         missed = unanswered_row(
             answer, surface=source, query=query, team_id=team_id, user_id=user_id, settings=self.settings
         )
         if missed is not None:
             self._queue.put(missed)
+        observe_answer(answer, source, unanswered=missed is not None)
         if not team_id or not (answer.technique_ids or answer.capability_ids):
             return False
         self._queue.put(

@@ -1,7 +1,8 @@
 """HTTP mode: the WSGI application and the gunicorn server that runs it in-process.
 
 Routes: ``POST /slack/events`` (events, commands, interactivity), ``GET /slack/install`` and
-``GET /slack/oauth_redirect`` (many workspaces), ``GET /healthz`` (the database answers), 404
+``GET /slack/oauth_redirect`` (many workspaces), ``GET /healthz`` (the database answers),
+``GET /metrics`` (Prometheus, every worker summed: ``bot.ops.metrics``), 404
 otherwise.  gunicorn forks several workers with several threads each; every worker builds its own
 engine, ``Answerer`` and Bolt app once, after the fork: a connection pool must not cross a fork,
 and building per request would rebuild the resolver index every time.
@@ -25,11 +26,13 @@ from store.state.health import database_answers
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from bot.ops.metrics import DataFreshness
     from bot.slack.runtime import AppFactory, Running
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20  # Slack payloads are far smaller; refuse anything bigger before parsing
+METRICS_PATH = "/metrics"
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 8
 
@@ -57,6 +60,14 @@ class SlackWSGI:
             log.exception("health check: the database does not answer")
             return False
 
+    def metrics(self, method: str, start_response: StartResponse) -> list[bytes]:
+        """Prometheus exposition: every worker's counters (multi-process) and the data's age."""
+        from bot.ops.metrics import exposition
+
+        body, content_type = exposition(lambda: freshness(self.engine))
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [] if method == "HEAD" else [body]
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -72,6 +83,8 @@ class SlackWSGI:
             return self.bolt(environ, start_response)
         if path in (constants.INSTALL_PATH, constants.OAUTH_REDIRECT_PATH) and self.oauth and method == "GET":
             return self.bolt(environ, start_response)
+        if path == METRICS_PATH and method in ("GET", "HEAD"):
+            return self.metrics(method, start_response)
         if path == constants.HEALTH_PATH and method in ("GET", "HEAD"):
             ok = self.healthy()
             body = json.dumps({"ok": ok, "database": "ok" if ok else "unavailable"})
@@ -90,6 +103,21 @@ def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWS
     running = start_app(settings, factory=factory)
     _worker_running.append(running)
     return SlackWSGI(running.app, running.engine)
+
+
+def freshness(engine: Engine) -> DataFreshness:
+    from bot.ops.metrics import DataFreshness
+    from store.state.freshness import data_times
+
+    loaded, changed = data_times(engine)
+    return DataFreshness(loaded_at=loaded, last_sync_at=changed)
+
+
+def _on_child_exit(_server: Any, worker: Any) -> None:
+    """In the master: a dead worker's metric files leave the live sums."""
+    from bot.ops.metrics import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
 
 
 def _on_worker_exit(_server: Any, _worker: Any) -> None:
@@ -123,6 +151,7 @@ def gunicorn_options(
         # (web + bench reference, blue/green) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
         "worker_exit": _on_worker_exit,
+        "child_exit": _on_child_exit,
         # gunicorn's own lines go through the process handler: masked, text or JSON like the rest.
         "logger_class": gunicorn_logger_class(),
     }
@@ -154,7 +183,10 @@ def serve_http(
     factory: AppFactory | None = None,
     log_level: str = "info",
 ) -> None:
+    from bot.ops.metrics import multiprocess_dir
+
     def load() -> WSGIApplication:
         return build_wsgi(settings, factory)
 
-    run_gunicorn(load, gunicorn_options(host, port, workers, threads, log_level=log_level))
+    with multiprocess_dir():  # before any worker records a value: they share one folder
+        run_gunicorn(load, gunicorn_options(host, port, workers, threads, log_level=log_level))
