@@ -1,22 +1,26 @@
 """The answer pipeline behind every surface: text → Resolution → view → payload.
 
-CONTRACT (used by the Slack app, digests and the CLI): ``Payload``, ``Answer`` and the
-``Answerer`` methods below keep their signatures.  An ``Answerer`` is built once per process;
-it holds the resolver index and two small LRU caches (views by request, payloads by request +
-page + form), all keyed implicitly by the data version: when ``refresh_if_stale`` sees new data
-it rebuilds the index and empties the caches.  Answers never raise for bad input: unknown text
-gives a "did you mean", a forged or stale button gives a clean error payload.
+CONTRACT (used by the Slack app, digests and the CLI): ``AnswerService``, a ``typing.Protocol``
+that ``Answerer`` implements (tests stand in for it), with ``Payload``, ``Answer`` (for Slack)
+and ``Reading`` (plain data, for the terminal and ``ask --json``).  An ``Answerer`` is built
+once per process; it holds the resolver index and one LRU cache of answers (by question text and
+channel frameworks, or by button state), belonging to the data version: when
+``refresh_if_stale`` sees new data it rebuilds the index and empties the cache.  Answers never
+raise for bad input: unknown text gives a "did you mean", a forged or stale button gives a
+clean error payload.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
@@ -25,9 +29,13 @@ from bot.resolution import Resolution
 from store.views import Filters
 
 if TYPE_CHECKING:
+    from bot.coverage.answers import CoverageView, Refusal
     from bot.render.blocks import Rendered
     from bot.render.state import State
+    from bot.resolve.index import ResolverIndex
     from store.views import MessageView, View, ViewKind, ViewRequest
+
+    AnswerView = View | CoverageView  # plain data, no Slack types
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -57,17 +65,64 @@ class Payload:
     def to_dict(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}
 
+    @cached_property
+    def ephemeral_json(self) -> str:
+        """The body of Bolt's ``ack(response_type="ephemeral", text=..., blocks=...)``, made once
+        per payload: a cached answer's slash-command ack is not serialised again."""
+        return json.dumps({"text": self.text, "response_type": "ephemeral", "blocks": self.blocks})
+
 
 @dataclass(frozen=True)
 class Answer:
     ok: bool  # False when nothing was recognised: payload is a "did you mean" / help message
     resolution: Resolution | None
-    view: Any  # one of the view dataclasses (plain data, no Slack types)
+    view: AnswerView | None
     payload: Payload
     technique_ids: tuple[str, ...] = ()  # what the answer was about, for look-up logging
     capability_ids: tuple[str, ...] = ()  # "framework:ID"
     page: int = 1
     pages: int = 1
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An answer as plain data (the view, no Block Kit): what the terminal prints and
+    ``ask --json`` writes."""
+
+    ok: bool
+    resolution: Resolution | None  # None for a refusal, as for a forged button
+    view: AnswerView
+    technique_ids: tuple[str, ...] = ()
+    capability_ids: tuple[str, ...] = ()
+
+
+class AnswerService(Protocol):
+    """What the Slack app, the digest and the CLI ask of the answer hub."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def answer(
+        self,
+        text: str,
+        *,
+        frameworks: Sequence[str] = (),
+        filters: Filters | None = None,
+        compact: bool = False,
+        page: int = 1,
+    ) -> Answer: ...
+
+    def read(
+        self, text: str, *, frameworks: Sequence[str] = (), filters: Filters | None = None
+    ) -> Reading: ...
+
+    def resolve(self, text: str) -> Resolution: ...
+
+    def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer: ...
+
+    def card(self, technique_id: str, *, frameworks: Sequence[str] = ()) -> Answer: ...
+
+    def export(self, value: str, fmt: str) -> tuple[str, bytes]: ...
 
 
 class _LRU(OrderedDict[K, V]):
@@ -121,11 +176,11 @@ class Answerer:
         self.index_cache = index_cache  # reuse a built index from disk (short-lived CLI processes)
         self._clock = clock
         self._lock = threading.RLock()
-        self._index: Any = None
+        self._index: ResolverIndex | None = None
         self._version: str | None = None
         self._checked_at = float("-inf")
-        self._views: _LRU[Any, Any] = _LRU(cache_size)
-        self._payloads: _LRU[Any, Any] = _LRU(cache_size)
+        # The one cache: answers by (question, frameworks, filters, form) or by button state.
+        self._answers: _LRU[Hashable, Answer] = _LRU(cache_size)
         self._static: dict[str, Any] | None = None  # releases, tactics, techniques of this data version
 
     # ------------------------------------------------------------------ data version / index
@@ -148,13 +203,24 @@ class Answerer:
                 # with the index (off the request path in a serving process), not in an answer.
                 static = static_info(session)
             self._index, self._version, self._static = index, version, static
-            self._views.clear()
-            self._payloads.clear()
+            self._answers.clear()
             return True
 
-    def _ensure_fresh(self) -> None:
+    def _ensure_fresh(self) -> ResolverIndex:
         if self._index is None or self._clock() - self._checked_at >= self.stale_check_seconds:
             self.refresh_if_stale()
+        assert self._index is not None
+        return self._index
+
+    def _cached(self, key: Hashable) -> Answer | None:
+        with self._lock:
+            return self._answers.get_or_none(key)
+
+    def _keep(self, key: Hashable, answer: Answer, version: str | None) -> None:
+        """Cache ``answer`` unless new data was loaded while it was made."""
+        with self._lock:
+            if version == self._version:
+                self._answers.put(key, answer)
 
     @property
     def data_version(self) -> str | None:
@@ -170,41 +236,65 @@ class Answerer:
         filters: Filters | None = None,
         compact: bool = False,
         page: int = 1,
-        payload: bool = True,
     ) -> Answer:
-        """Answer free text (``/attack`` text, a mention, a DM, the modal's query).
-        ``frameworks`` apply when the text names none (channel defaults, ``--framework``).
-        ``payload=False`` skips Block Kit (and importing slack_sdk) for the terminal."""
-        from bot.resolve import resolve
-
-        self._ensure_fresh()
-        resolution = resolve(self._index, text)
-        if filters is not None:
-            resolution = replace(resolution, filters=merge_filters(resolution.filters, filters))
-        coverage = self._coverage_answer(text, resolution, frameworks, payload=payload)
+        """Answer free text (``/attack`` text, a mention, a DM, the modal's query) for Slack.
+        ``frameworks`` apply when the text names none (channel defaults, ``--framework``)."""
+        index = self._ensure_fresh()
+        version = self._version
+        key = ("text", text, tuple(frameworks), filters, compact, page)
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        resolution = self._resolved(index, text, filters)
+        coverage = self._coverage_answer(text, resolution, frameworks)
         if coverage is not None:
             return coverage
         request = self.request_for(resolution, frameworks)
         if request is None:
             view = self._message_for(resolution)
-            if not payload:
-                return Answer(False, resolution, view, Payload(view.text))
             rendered = self._render_message(view)
-            return Answer(False, resolution, view, Payload(rendered.text, rendered.blocks))
-        if not payload:  # the terminal: no button state (nor its schema) to build
-            return self._answer_view(request, resolution)
-        from bot.render.state import State
+            made = Answer(False, resolution, view, Payload(rendered.text, rendered.blocks))
+        else:
+            from bot.render.state import State
 
-        state = State(request, compact=compact, page=min(max(1, page), 200))
-        return self._answer_state(state, resolution=resolution, notes=self.notes_for(resolution))
+            state = State(request, compact=compact, page=min(max(1, page), 200))
+            made = self._answer_state(state, resolution=resolution, notes=self.notes_for(resolution))
+        self._keep(key, made, version)
+        return made
+
+    def read(self, text: str, *, frameworks: Sequence[str] = (), filters: Filters | None = None) -> Reading:
+        """The answer to ``text`` as plain data, for the terminal: the same resolution and view
+        as ``answer``, with no Block Kit built (nor slack_sdk imported)."""
+        resolution = self._resolved(self._ensure_fresh(), text, filters)
+        coverage = self._coverage_reading(text, resolution, frameworks)
+        if coverage is not None:
+            return coverage
+        request = self.request_for(resolution, frameworks)
+        if request is None:
+            return Reading(False, resolution, self._message_for(resolution))
+        return Reading(
+            ok=True,
+            resolution=resolution,
+            view=self._view(request),
+            technique_ids=request.techniques,
+            capability_ids=tuple(f"{fw}:{cid}" for fw, cid in request.capabilities),
+        )
+
+    @staticmethod
+    def _resolved(index: ResolverIndex, text: str, filters: Filters | None) -> Resolution:
+        from bot.resolve import resolve
+
+        resolution = resolve(index, text)
+        if filters is not None:
+            resolution = replace(resolution, filters=merge_filters(resolution.filters, filters))
+        return resolution
 
     def resolve(self, text: str) -> Resolution:
         """How the resolver reads ``text`` with the current data (for commands that answer
         from a resolution themselves, such as ``gaps``)."""
         from bot.resolve import resolve
 
-        self._ensure_fresh()
-        return resolve(self._index, text)
+        return resolve(self._ensure_fresh(), text)
 
     def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
         """Re-render from a button/select ``value`` (next page, expanded comment, other release,
@@ -280,28 +370,45 @@ class Answerer:
             return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
         return None
 
-    def _coverage_answer(
-        self, text: str, resolution: Resolution, frameworks: Sequence[str], *, payload: bool
-    ) -> Answer | None:
+    def _coverage(
+        self, text: str, resolution: Resolution, frameworks: Sequence[str]
+    ) -> CoverageView | Refusal | None:
         """A pivot (``SC-07 in aws``), several controls (``SC-07 SI-04``) or a diff
-        (``T1048 rev4 vs rev5``); None when the text asks none of these."""
-        from bot.coverage.answers import Refusal, answer_coverage_question
+        (``T1048 rev4 vs rev5``), or a refusal of one; None when the text asks none of these."""
+        from bot.coverage.answers import answer_coverage_question
         from bot.coverage.questions import coverage_question
 
         if coverage_question(text, resolution) is None:
             return None
         defaults = tuple(resolution.frameworks or frameworks or self.settings.default_frameworks)
-        found = answer_coverage_question(self.engine, text, resolution, default_frameworks=defaults)
+        return answer_coverage_question(self.engine, text, resolution, default_frameworks=defaults)
+
+    def _coverage_reading(
+        self, text: str, resolution: Resolution, frameworks: Sequence[str]
+    ) -> Reading | None:
+        from bot.coverage.answers import Refusal
+        from store.views import MessageView
+
+        found = self._coverage(text, resolution, frameworks)
+        if found is None:
+            return None
+        if isinstance(found, Refusal):
+            return Reading(False, None, MessageView("Cannot show that", found.message, kind="unknown"))
+        techniques = tuple(t.id for t in resolution.techniques)
+        caps = tuple(f"{c.framework}:{c.id}" for c in resolution.capabilities)
+        return Reading(True, resolution, found, techniques, caps)
+
+    def _coverage_answer(self, text: str, resolution: Resolution, frameworks: Sequence[str]) -> Answer | None:
+        from bot.coverage.answers import Refusal
+        from bot.render.coverage_blocks import coverage_message
+
+        found = self._coverage(text, resolution, frameworks)
         if found is None:
             return None
         if isinstance(found, Refusal):
             return self._error(found.message)
         techniques = tuple(t.id for t in resolution.techniques)
         caps = tuple(f"{c.framework}:{c.id}" for c in resolution.capabilities)
-        if not payload:
-            return Answer(True, resolution, found, Payload(text), techniques, caps)
-        from bot.render.coverage_blocks import coverage_message
-
         fallback, blocks = coverage_message(found)
         return Answer(True, resolution, found, Payload(fallback, blocks), techniques, caps)
 
@@ -337,28 +444,11 @@ class Answerer:
         from store.reads.dispatch import build_view
         from store.reads.fast import reading
 
-        with self._lock:
-            cached = self._views.get_or_none(request)
-        if cached is not None:
-            return cached
         # A pooled connection in one read transaction, without an ORM Session (whose set-up
         # and commit cost more than a view's queries).
         with reading(self.engine) as reader:
             reader.info.update(self._static or {})  # none yet: the views read what they need
-            view = build_view(reader, request)
-        with self._lock:
-            self._views.put(request, view)
-        return view
-
-    def _answer_view(self, req: ViewRequest, resolution: Resolution) -> Answer:
-        return Answer(
-            ok=True,
-            resolution=resolution,
-            view=self._view(req),
-            payload=Payload(resolution.query),
-            technique_ids=req.techniques,
-            capability_ids=tuple(f"{fw}:{cid}" for fw, cid in req.capabilities),
-        )
+            return build_view(reader, request)
 
     @staticmethod
     def notes_for(resolution: Resolution) -> tuple[str, ...]:
@@ -382,40 +472,38 @@ class Answerer:
         from bot.render.blocks import render_error, render_view
         from bot.render.limits import violations
 
-        key = (state, shared_by, notes)
-        with self._lock:
-            hit = self._payloads.get_or_none(key)
-        if hit is None:
-            view = self._view(state.request)
-            rendered = render_view(view, state, shared_by=shared_by, notes=notes)
-            # Every limit slack_sdk's validators hold is among our checks (bot.render.limits):
-            # no Block.parse round trip on the way out.
-            problems = violations(
-                {"text": rendered.text, "blocks": rendered.blocks},
-                allow_users=(shared_by,) if shared_by else (),
-                reparse=False,
-            )
-            if problems:  # never send what Slack would refuse; say so instead
-                log.error("answer %s breaks Slack limits: %s", state, "; ".join(problems[:5]))
-                rendered = render_error("This answer does not fit in a Slack message; use the CSV export.")
-            hit = (view, Payload(rendered.text, rendered.blocks), rendered.page, rendered.pages)
-            with self._lock:
-                self._payloads.put(key, hit)
-        view, payload, page, pages = hit
+        key = ("state", state, shared_by, notes)
+        version = self._version
+        hit = self._cached(key)
+        if hit is not None:
+            return hit if hit.resolution is resolution else replace(hit, resolution=resolution)
+        view = self._view(state.request)
+        rendered = render_view(view, state, shared_by=shared_by, notes=notes)
+        # Every limit slack_sdk's validators hold is among our checks (bot.render.limits):
+        # no Block.parse round trip on the way out.
+        problems = violations(
+            {"text": rendered.text, "blocks": rendered.blocks},
+            allow_users=(shared_by,) if shared_by else (),
+            reparse=False,
+        )
+        if problems:  # never send what Slack would refuse; say so instead
+            log.error("answer %s breaks Slack limits: %s", state, "; ".join(problems[:5]))
+            rendered = render_error("This answer does not fit in a Slack message; use the CSV export.")
         req = state.request
-        return Answer(
+        made = Answer(
             ok=True,
             resolution=resolution,
             view=view,
-            payload=payload,
+            payload=Payload(rendered.text, rendered.blocks),
             technique_ids=req.techniques,
             capability_ids=tuple(f"{fw}:{cid}" for fw, cid in req.capabilities),
-            page=page,
-            pages=pages,
+            page=rendered.page,
+            pages=rendered.pages,
         )
+        self._keep(key, made, version)
+        return made
 
     def clear_cache(self) -> None:
-        """Forget cached views and payloads (benchmarks measure the uncached cost with it)."""
+        """Forget cached answers (benchmarks measure the uncached cost with it)."""
         with self._lock:
-            self._views.clear()
-            self._payloads.clear()
+            self._answers.clear()

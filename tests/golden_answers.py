@@ -3,9 +3,9 @@
 The questions are drawn from the loaded corpus with a fixed seed (techniques by ID and by name,
 controls, pairs, CVEs, compare, control families, framework questions, several controls, pivots,
 release diffs, and each with framework / release / ATT&CK version / domain filters), answered
-in-process through the same path as ``countermap ask --json`` (``Answerer.answer`` with
-``payload=False`` and ``bot.cli.ask_cmd.answer_json``), and each answer's JSON hashed.  Only the
-hashes are committed (``tests/golden_answers.json``): no corpus data enters the repository.
+in-process through the same path as ``countermap ask --json`` (``Answerer.read`` and
+``bot.cli.ask_cmd.answer_json``), and each answer's JSON hashed.  Only the hashes are committed
+(``tests/golden_answers.json``): no corpus data enters the repository.
 The Slack message each question gets (``ask --blocks``) is hashed too.
 
 A change that alters answers on purpose regenerates them, in the same commit, with
@@ -181,13 +181,12 @@ def answer_hashes(engine: Engine, items: list[Question]) -> list[str]:
     answerer = Answerer(engine, Settings())
     out = []
     for q in items:
-        result = answerer.answer(
+        result = answerer.read(
             q.text,
             frameworks=q.frameworks,
             filters=Filters(
                 framework_version=q.framework_version, attack_version=q.attack_version, domain=q.domain
             ),
-            payload=False,
         )
         out.append(hashlib.sha256(answer_json(result)).hexdigest())
     return out

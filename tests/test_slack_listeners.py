@@ -126,7 +126,7 @@ def test_a_failing_command_acks_the_one_error_rendering_with_its_id(
     def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("database went away: postgresql://u:pw@h/db")
 
-    monkeypatch.setattr(bot.deps.memo, "answer", broken)
+    monkeypatch.setattr(bot.answerer, "answer", broken)
     body = json.loads(bot.command("T1048").body)
     assert "Sorry, something went wrong" in body["text"] and "postgresql" not in json.dumps(body)
     error_id = body["text"].split("`")[1]

@@ -34,7 +34,7 @@ def _row(answerer: Answerer, text: str, **kw: object) -> UnansweredRow | None:
     settings = kw.pop("settings", Settings())
     assert isinstance(settings, Settings)
     return unanswered_row(
-        answerer.answer(text, payload=False), surface="command", query=text, team_id="T1",
+        answerer.answer(text), surface="command", query=text, team_id="T1",
         user_id="U1", settings=settings,
     )  # fmt: skip
 
@@ -104,7 +104,7 @@ def test_rows_older_than_the_retention_are_pruned(engine: Engine) -> None:
 def test_the_slack_lookup_log_records_what_found_nothing(engine: Engine, answerer: Answerer) -> None:
     log = LookupLog(engine, batch_delay=0.01, settings=Settings())
     for text in ("T1048", "qwxz plorb frobnicate", "qwxz plorb frobnicate"):
-        log.record(answerer.answer(text, payload=False), source="mention", query=text,
+        log.record(answerer.answer(text), source="mention", query=text,
                    team_id="T9", channel_id="C1", user_id="U1")  # fmt: skip
     log.flush()
     log.close()

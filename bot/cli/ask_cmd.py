@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.answer import Answer
+    from bot.answer import Answer, Reading
 
 
 def register(subparsers: Any) -> None:
@@ -51,7 +51,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError
 
 
-def answer_json(result: Answer) -> bytes:
+def answer_json(result: Answer | Reading) -> bytes:
     """What ``ask --json`` prints for an answer (the golden-answer test hashes exactly this)."""
     import orjson
 
@@ -85,10 +85,15 @@ def run(args: argparse.Namespace) -> int:
         attack_version=args.attack_version,
         domain=args.domain,
     )
+    frameworks = tuple(args.framework)
     try:
-        result = answerer.answer(
-            query, frameworks=tuple(args.framework), filters=filters, page=args.page, payload=args.blocks
-        )
+        if args.blocks:
+            answer = answerer.answer(query, frameworks=frameworks, filters=filters, page=args.page)
+            sys.stdout.buffer.write(
+                orjson.dumps(answer.payload.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
+            )
+            return 0 if answer.ok else 1
+        result = answerer.read(query, frameworks=frameworks, filters=filters)
     except (OperationalError, ProgrammingError) as exc:
         print(
             f"countermap: cannot read the database ({exc.orig}); run `countermap ingest` first",
@@ -97,8 +102,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         sys.stdout.buffer.write(answer_json(result))
-    elif args.blocks:
-        sys.stdout.buffer.write(orjson.dumps(result.payload.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     else:
         from bot.render.terminal import print_view
 

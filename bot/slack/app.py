@@ -20,7 +20,7 @@ from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from bot.answer import Answerer
+from bot.answer import Answerer, AnswerService
 from bot.config import Settings
 from bot.inventory.service import InventoryService
 from bot.ops.context import ContextExecutor
@@ -31,7 +31,6 @@ from bot.slack.dedup import Deduplicator, request_key
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
-from bot.slack.memo import AnswerMemo
 from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 
@@ -45,7 +44,7 @@ JSON_HEADERS: dict[str, str | Sequence[str]] = {"content-type": "application/jso
 def build_app(
     settings: Settings,
     engine: Engine,
-    answerer: Answerer | None,
+    answerer: AnswerService | None,
     *,
     client: WebClient | None = None,
     digest_command: DigestCommand | None = None,
@@ -83,7 +82,6 @@ def build_app(
         pool=ContextExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
         readiness=Readiness(answerer),
         dedup=Deduplicator(engine),
-        memo=AnswerMemo(answerer),
         digest_command=digest_command,
         inventory=InventoryService(
             engine, load_aliases(settings), version=lambda: getattr(answerer, "data_version", None)
@@ -116,7 +114,7 @@ def build_app(
     return app
 
 
-def _warm_up(answerer: Answerer) -> None:
+def _warm_up(answerer: AnswerService) -> None:
     refresh = getattr(answerer, "refresh_if_stale", None)
     if refresh is None:
         return

@@ -15,12 +15,11 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
-from bot.answer import Payload
+from bot.answer import Answer, Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, Origin, Responder, log, message_args, report
 from bot.slack.listeners.inventory import gaps_command, inventory_command
-from bot.slack.memo import Answered
 from bot.slack.messages import esc
 from bot.slack.messages.common import (
     help_payload,
@@ -72,7 +71,7 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
             _ack(ack, help_payload(settings))
             return None
 
-        def work() -> Payload | Answered:
+        def work() -> Payload | Answer:
             if is_main and first == "watch":
                 return _watch(deps, client, origin, words[1:], channel_name=body.get("channel_name"))
             if is_main and first == "frameworks":
@@ -89,9 +88,9 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
                 )
                 return gaps_command(deps, origin, text.split(None, 1)[1] if len(words) > 1 else "", watch)
             frameworks = deps.cards.channel_frameworks(origin.team_id, origin.channel_id)
-            answered = deps.memo.answer(text, frameworks)
+            answered = deps.answerer.answer(text, frameworks=frameworks)
             deps.lookups.record(
-                answered.answer,
+                answered,
                 source="command",
                 query=text,
                 team_id=context.team_id,
@@ -109,10 +108,10 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
             _ack(ack, working_payload(text))
             result.add_done_callback(lambda f: _respond_later(f, Responder.for_body(body)))
             return None
-        if isinstance(result, Answered):
+        if isinstance(result, Answer):
             # The same as ack(response_type="ephemeral", text=..., blocks=...), serialised once
             # per answer rather than per request (Bolt sends a listener's returned response).
-            return BoltResponse(status=200, body=result.ack_body)
+            return BoltResponse(status=200, body=result.payload.ephemeral_json)
         _ack(ack, result)
         return None
 
@@ -123,10 +122,10 @@ def _ack(ack: Callable[..., None], payload: Payload) -> None:
     ack(response_type="ephemeral", **message_args(payload))
 
 
-def _respond_later(future: Future[Payload | Answered], respond: Responder) -> None:
+def _respond_later(future: Future[Payload | Answer], respond: Responder) -> None:
     try:
         result = future.result()
-        payload = result.answer.payload if isinstance(result, Answered) else result
+        payload = result.payload if isinstance(result, Answer) else result
     except Exception as exc:
         payload = report("command", exc)
     try:

@@ -20,7 +20,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine
 
 from bot import actions
-from bot.answer import Answerer, Payload
+from bot.answer import AnswerService, Payload
 from bot.config import Settings
 from bot.errors import UserFacingError, failure
 from bot.inventory.service import InventoryService
@@ -28,7 +28,6 @@ from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator
 from bot.slack.lookups import LookupLog
-from bot.slack.memo import AnswerMemo
 from bot.slack.messages.common import error_payload
 from bot.slack.readiness import Readiness
 
@@ -61,14 +60,13 @@ class DigestCommand(Protocol):
 class Deps:
     settings: Settings
     engine: Engine
-    answerer: Answerer
+    answerer: AnswerService
     lookups: LookupLog
     cards: CardPolicy
     admin: AdminPolicy
     pool: ThreadPoolExecutor  # answers that may outlive the ack budget finish here
     readiness: Readiness
     dedup: Deduplicator
-    memo: AnswerMemo
     digest_command: DigestCommand | None = None  # None: this app has no digests
     ack_budget: float = ACK_BUDGET_SECONDS
     inventory: InventoryService | None = None
