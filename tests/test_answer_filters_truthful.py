@@ -51,7 +51,7 @@ def _terminal(view: object) -> str:
 
 
 def test_detect_filter_keeps_nist_mappings_and_says_why(answerer: Answerer) -> None:
-    ans = answerer.answer("which controls detect T1566?", payload=False)
+    ans = answerer.read("which controls detect T1566?")
     view = ans.view
     assert isinstance(view, TechniqueView)
     nist = next(s for s in view.sections if s.framework == "nist_800_53")
@@ -61,28 +61,28 @@ def test_detect_filter_keeps_nist_mappings_and_says_why(answerer: Answerer) -> N
 
 
 def test_significant_only_keeps_unscored_frameworks(answerer: Answerer) -> None:
-    ans = answerer.answer("T1566 significant only", payload=False)
+    ans = answerer.read("T1566 significant only")
     nist = next(s for s in ans.view.sections if s.framework == "nist_800_53")
     assert nist.total > 0
     assert any("carry no score" in n for n in ans.view.notes)
 
 
 def test_scored_framework_still_filtered(answerer: Answerer) -> None:
-    ans = answerer.answer("which controls detect T1566?", payload=False)
+    ans = answerer.read("which controls detect T1566?")
     m365 = next(s for s in ans.view.sections if s.framework == "m365")
     assert m365.total > 0 and m365.hidden > 0
     assert all(g.score_category == "detect" for g in m365.groups)
 
 
 def test_two_frameworks_typed_answer_in_those_frameworks(answerer: Answerer) -> None:
-    ans = answerer.answer("T1048 aws azure", payload=False)
+    ans = answerer.read("T1048 aws azure")
     assert isinstance(ans.view, TechniqueView)
     assert [s.framework for s in ans.view.sections] == ["aws", "azure"]
     assert all(s.groups for s in ans.view.sections)
 
 
 def test_compare_names_the_best_controls_per_framework(answerer: Answerer) -> None:
-    ans = answerer.answer("compare T1048 aws vs azure", payload=False)
+    ans = answerer.read("compare T1048 aws vs azure")
     assert isinstance(ans.view, CompareView)
     best = dict(ans.view.best)
     assert set(best) == {"aws", "azure"}
