@@ -361,12 +361,15 @@ class Answerer:
             return ViewRequest(
                 kind, capabilities=caps, frameworks=cve_fws if kind == "cve" else (), filters=f
             )
-        if r.intent == "group" and r.groups:
+        if r.intent == "family" and r.groups:
             g = r.groups[0]
             return ViewRequest("group", group=(g.framework, g.id), filters=f)
         if r.intent == "framework" and r.frameworks:
             return ViewRequest("framework", frameworks=r.frameworks[:1], filters=f)
-        if r.intent == "technique" and tech:
+        if r.intent in ("actor", "software", "campaign") and r.threats and r.threats[0].technique:
+            # until the threat answer lands: the technique its name is shorthand for, as before
+            return ViewRequest("technique", (r.threats[0].technique,), frameworks=fws, filters=f)
+        if r.intent in ("technique", "detection") and tech:
             return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
         return None
 

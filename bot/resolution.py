@@ -15,7 +15,11 @@ Intent = Literal[
     "technique",  # one or more techniques, no capability
     "capability",  # a control / product capability / CVE of one framework
     "pair",  # a technique and a capability together: "does SC-07 cover T1048?"
-    "group",  # a capability group: NIST family "SC", M365 "entra-id"
+    "family",  # a control family / capability group: NIST family "SC", M365 "entra-id"
+    "actor",  # an ATT&CK group (intrusion set): APT29, Cozy Bear, G0016
+    "software",  # ATT&CK software (malware or tool): Mimikatz, S0002
+    "campaign",  # an ATT&CK campaign: SolarWinds Compromise, C0024
+    "detection",  # how to detect a technique: "how do I detect T1048", "analytics for T1003.001"
     "cve",  # a KEV CVE: its techniques, then controls for them
     "compare",  # one technique, frameworks side by side
     "framework",  # a framework alone: its releases and counts
@@ -50,6 +54,22 @@ class GroupHit:
     score: float
 
 
+ThreatKind = Literal["actor", "software", "campaign"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatHit:
+    """An ATT&CK group ("actor"), software or campaign the text names."""
+
+    id: str  # G0016, S0002, C0024
+    name: str
+    kind: ThreatKind
+    score: float
+    note: str | None = None  # e.g. "G0017 was revoked; now G0016 APT29"
+    # A technique the same words are shorthand for ("mimikatz" → T1003.001): the answer offers it.
+    technique: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     query: str
@@ -57,7 +77,8 @@ class Resolution:
     techniques: tuple[TechniqueHit, ...] = ()
     capabilities: tuple[CapabilityHit, ...] = ()
     frameworks: tuple[str, ...] = ()  # framework keys named in the text (or forced by options)
-    groups: tuple[GroupHit, ...] = ()
+    groups: tuple[GroupHit, ...] = ()  # control families / capability groups (intent "family")
+    threats: tuple[ThreatHit, ...] = ()
     filters: Filters = field(default_factory=Filters)
     alternatives: tuple[Alternative, ...] = ()
     notes: tuple[str, ...] = ()
@@ -73,6 +94,11 @@ class Resolution:
             ],
             "frameworks": list(self.frameworks),
             "groups": [asdict(g) for g in self.groups],
+            "threats": [
+                {"id": t.id, "name": t.name, "kind": t.kind, "score": round(t.score, 1)}
+                | ({"technique": t.technique} if t.technique else {})
+                for t in self.threats
+            ],
             "filters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.filters).items()},
             "alternatives": [asdict(a) for a in self.alternatives],
             "notes": list(self.notes),

@@ -31,9 +31,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from store.db import write_connection
 from store.tables import full_metadata
 
-__all__ = [
-    "alembic_config", "current_revision", "head_revision", "schema_diff", "upgrade", "upgrade_to_head"
-]
+__all__ = ["alembic_config", "current_revision", "head_revision", "schema_diff", "upgrade", "upgrade_to_head"]
 
 # Alembic finds the scripts as a package resource, so an installed wheel works as a checkout does.
 SCRIPT_LOCATION = "store:migrations"

@@ -32,7 +32,7 @@ class Filters:
 class Alternative:
     """A "did you mean" candidate; ``query`` is the text that resolves to exactly it."""
 
-    kind: Literal["technique", "capability", "group", "framework"]
+    kind: Literal["technique", "capability", "group", "framework", "threat"]
     id: str
     label: str
     score: float

@@ -18,7 +18,7 @@ from bot.resolve import ResolverIndex, resolve
 
 CASES_FILE = Path(__file__).with_name("resolve_cases.yaml")
 TARGET = 0.97
-CASE_KEYS = {"cat", "q", "technique", "capability", "group", "intent", "frameworks", "filters"}
+CASE_KEYS = {"cat", "q", "technique", "capability", "group", "threat", "intent", "frameworks", "filters"}
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -42,6 +42,11 @@ def check_case(case: dict[str, Any], res: Resolution) -> list[str]:
         got = f"{res.groups[0].framework}:{res.groups[0].id}" if res.groups else None
         if got != case["group"]:
             problems.append(f"group {got} != {case['group']}")
+    if "threat" in case:
+        top = res.threats[0] if res.threats else None
+        got = (top.id + (f">{top.technique}" if top.technique else "")) if top else None
+        if got != case["threat"]:
+            problems.append(f"threat {got} != {case['threat']}")
     if "intent" in case and res.intent != case["intent"]:
         problems.append(f"intent {res.intent} != {case['intent']}")
     if "frameworks" in case and list(res.frameworks) != case["frameworks"]:
@@ -69,13 +74,14 @@ def test_the_evaluation_set_is_large_and_covers_every_category() -> None:
     assert len(cases) >= 150
     for case in cases:
         assert set(case) <= CASE_KEYS, case
-        assert set(case) & {"technique", "capability", "group", "intent", "frameworks"}, case
+        assert set(case) & {"technique", "capability", "group", "threat", "intent", "frameworks"}, case
     categories = {c["cat"] for c in cases}
     required = {
         "technique_id", "technique_url", "technique_name", "partial_name", "word_order", "hyphen", "typo",
         "old_name", "revoked", "shorthand", "nist_id", "nist_enhancement", "control_name", "cri", "csa",
         "kev_id", "kev_name", "m365", "cloud", "veris", "group", "framework_word", "filters", "pair",
-        "compare", "help", "filler", "unknown", "hostile",
+        "compare", "help", "filler", "unknown", "hostile", "threat_id", "threat_name", "threat_typo",
+        "threat_not", "detection",
     }  # fmt: skip
     assert required <= categories, required - categories
 

@@ -14,7 +14,10 @@ from bot.resolve import ResolverIndex, load_aliases, resolve
 from bot.resolve.resolver import INTERNAL_ERROR_NOTE
 from tests.test_resolve_unit import INDEX
 
-INTENTS = {"technique", "capability", "pair", "group", "cve", "compare", "framework", "help", "unknown"}
+INTENTS = {
+    "technique", "capability", "pair", "family", "cve", "compare", "framework", "help", "unknown",
+    "actor", "software", "campaign", "detection",
+}  # fmt: skip
 
 # Fragments that have broken parsers before: Slack markup, SQL, regex metacharacters, RTL and
 # zero-width controls, half-formed IDs, and HTML entities as Slack escapes them.

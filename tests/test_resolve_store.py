@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Engine, func, select
 
 from bot.resolve import ResolverIndex, alternative_query, load_aliases, resolve
+from bot.resolve.threats import THREAT_KINDS
 from store.db import session_scope, write_session
 from store.models import Capability, Release, Technique
 from store.reads.data_version import data_version
@@ -46,9 +47,13 @@ def test_every_did_you_mean_query_resolves_to_exactly_its_entity(corpus_engine: 
             got = [(None, t.id) for t in res.techniques]
         elif entry.kind == "capability":
             got = [(c.framework, c.id) for c in res.capabilities] + [(None, t.id) for t in res.techniques]
+        elif entry.kind in THREAT_KINDS:
+            got = [(None, t.id) for t in res.threats]
         else:
             got = [(g.framework, g.id) for g in res.groups]
         want = (None if entry.kind == "technique" else entry.framework, entry.id)
+        if entry.kind in THREAT_KINDS and (repl := index.threat_replacement(entry.id)) is not None:
+            want = (None, repl.id)  # a revoked group answers through its replacement
         if got[:1] != [want] or len(got) != 1:
             wrong.append(f"{alternative_query(entry)!r} → {got[:3]} (wanted {want})")
     assert not wrong, f"{len(wrong)} of {len(index.entries)}:\n" + "\n".join(wrong[:30])

@@ -254,7 +254,7 @@ def test_a_cve_outside_the_loaded_kev_data_is_kept_with_a_note() -> None:
 )
 def test_capability_groups_resolve(text: str, group: str) -> None:
     res = r(text)
-    assert (res.intent, res.groups[0].id) == ("group", group)
+    assert (res.intent, res.groups[0].id) == ("family", group)
 
 
 def test_a_cloud_product_is_a_capability_not_a_group() -> None:
@@ -339,7 +339,7 @@ def test_without_a_domain_word_enterprise_wins() -> None:
         ("SC-07", "capability"),
         ("does SC-07 cover T1048?", "pair"),
         ("does boundary protection cover exfiltration over alternative protocol", "pair"),
-        ("SC family", "group"),
+        ("SC family", "family"),
         ("CVE-2023-34362", "cve"),
         ("compare T1048 across frameworks", "compare"),
         ("T1048 nist vs m365", "compare"),

@@ -28,7 +28,11 @@ def human_line(res: Any) -> str:
     """One short line: intent, then each entity with its score."""
     parts = [f"{t.id} {t.name} ({t.score:.0f})".strip() for t in res.techniques]
     parts += [f"{c.framework} {c.id} {c.name} ({c.score:.0f})".replace("  ", " ") for c in res.capabilities]
-    parts += [f"{g.framework} group {g.id} {g.name} ({g.score:.0f})" for g in res.groups]
+    parts += [f"{g.framework} family {g.id} {g.name} ({g.score:.0f})" for g in res.groups]
+    parts += [
+        f"{t.kind} {t.id} {t.name} ({t.score:.0f})" + (f" [technique {t.technique}]" if t.technique else "")
+        for t in res.threats
+    ]
     extra = []
     if res.frameworks:
         extra.append("frameworks=" + ",".join(res.frameworks))

@@ -62,7 +62,6 @@ UNFINISHED = ("claimed", "posted")
 DIE_AFTER_POST_ENV = "COUNTERMAP_TEST_DIE_AFTER_POST"
 
 
-
 PosterFactory = Callable[[SubscriptionSpec], "Poster"]
 
 

@@ -47,7 +47,7 @@ PRIOR_DEPRECATED = 0.93
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    kind: str  # technique | capability | group
+    kind: str  # technique | capability | group (a control family) | actor | software | campaign
     id: str
     name: str
     framework: str | None = None
@@ -102,6 +102,10 @@ class ResolverIndex:
     techniques: dict[str, int] = field(default_factory=dict)  # attack_id → entry
     capabilities: dict[tuple[str, str], int] = field(default_factory=dict)  # (framework, id) → entry
     groups: dict[tuple[str, str], int] = field(default_factory=dict)
+    threats: dict[str, int] = field(default_factory=dict)  # G/S/C ID → entry
+    threat_revoked_by: dict[str, str] = field(default_factory=dict)  # revoked threat ID → replacement
+    # threat entry → technique ID of an alias spelled like the threat ("mimikatz" → T1003.001)
+    shadows: dict[int, str] = field(default_factory=dict)
     ids: dict[str, list[int]] = field(default_factory=dict)  # folded capability/group ID → entries
     m365_bases: dict[str, list[int]] = field(default_factory=dict)  # "def-capp" → entries
     veris_paths: list[tuple[str, int]] = field(default_factory=list)  # folded path, longest first
@@ -119,6 +123,7 @@ class ResolverIndex:
     tactic_names: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     platform_words: dict[str, str] = field(default_factory=dict)
     default_weight: float = 3.0
+    no_prefix: frozenset[str] = frozenset()  # words only threat names use: typos, never prefixes
     max_idf: float = 1.0
     _sorted_words: list[str] = field(default_factory=list)
     _by_length: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
@@ -165,6 +170,18 @@ class ResolverIndex:
         i = self.capabilities.get((framework, capability_id))
         return None if i is None else self.entries[i]
 
+    def threat_replacement(self, attack_id: str) -> Entry | None:
+        """The current threat a revoked one points to (following a chain), or None."""
+        i = self.threats.get(attack_id)
+        for hops in range(10):
+            if i is None:
+                return None
+            target = self.threat_revoked_by.get(self.entries[i].id)
+            if target is None:
+                return self.entries[i] if hops else None
+            i = self.threats.get(target)
+        return None
+
     def match_token(self, token: str) -> tuple[tuple[int, float], ...]:
         """Vocabulary tokens a query token may stand for, with a similarity in (0, 1].
 
@@ -208,7 +225,8 @@ class ResolverIndex:
             for w in self._sorted_words[lo : lo + 40]:
                 if not w.startswith(token):
                     break
-                prefixed.append(w)
+                if w not in self.no_prefix:
+                    prefixed.append(w)
             if prefixed and len(prefixed) <= 12 and tid is None:
                 for w in prefixed:
                     found[self.vocab[w]] = 0.9 if len(prefixed) <= 3 else 0.8
@@ -243,6 +261,7 @@ class _Builder:
         self.aliases = aliases
         self.ix = ResolverIndex()
         self.names: list[tuple[int, str, float, bool]] = []  # entry, text, prior, alias
+        self.threat_terms: dict[str, int] = {}  # folded threat name or alias → entry
 
     def add(self, entry: Entry) -> int:
         self.ix.entries.append(entry)
@@ -265,6 +284,7 @@ class _Builder:
         self._techniques()
         self._capabilities()
         self._groups()
+        self._threats()
         self._aliases()
         self._tactics()
         self._vocabulary()
@@ -407,7 +427,33 @@ class _Builder:
         ix.nist_families = frozenset(families)
         ix.cri_groups = frozenset(cri)
 
+    def _threats(self) -> None:
+        from bot.resolve.threats import threat_entries
+
+        ix = self.ix
+        for t in threat_entries(self.src.threats):
+            i = self.add(
+                Entry(
+                    t.kind,
+                    t.attack_id,
+                    t.name,
+                    domain=t.domain,
+                    current=t.current,
+                    note=t.note,
+                    prior=t.prior,
+                )
+            )
+            ix.threats[t.attack_id] = i
+            for text, prior in t.variants:
+                self.name(i, text, prior)
+                self.threat_terms.setdefault(fold(text), i)
+        for row in self.src.threats:
+            if row.revoked and row.revoked_by:
+                ix.threat_revoked_by[row.attack_id] = row.revoked_by
+
     def _aliases(self) -> None:
+        from bot.resolve.threats import PRIOR_SHADOWED_ALIAS
+
         ix = self.ix
         for word, meaning in self.aliases.abbreviations.items():
             ix.abbreviations[stem(word)] = tuple(name_tokens(meaning))
@@ -421,7 +467,12 @@ class _Builder:
             if i is None:
                 missing.append(f"{a.term!r} → {a.framework + ':' if a.framework else ''}{a.id} ({a.source})")
                 continue
-            self.name(i, a.term, 1.0, alias=True)
+            prior = 1.0
+            shadow = self.threat_terms.get(fold(a.term)) if a.kind == "technique" else None
+            if shadow is not None:  # "mimikatz": the software's name, offered as the technique too
+                ix.shadows.setdefault(shadow, a.id)
+                prior = PRIOR_SHADOWED_ALIAS
+            self.name(i, a.term, prior, alias=True)
         if missing:
             log.warning("aliases whose target is not in the loaded data: %s", "; ".join(missing[:20]))
 
@@ -472,8 +523,19 @@ class _Builder:
                 tids.append(tid)
                 df[tid].add(entry)
             raw.append((entry, tuple(tids), prior, alias))
-        n = max(len(ix.entries), 1)
-        ix.idf = [math.log(1.0 + n / len(df[tid])) for tid in range(len(ix.words))]
+        # Threat names (groups, software, campaigns) do not change how rare a technique's or a
+        # control's word is: the IDF counts the other entries, and a word only threats use counts
+        # its threats.  Only a threat's own words are not matched by prefix ("paris" is not
+        # "Parisite"): threat names are proper nouns, not abbreviations.
+        from bot.resolve.threats import THREAT_KINDS
+
+        threat_entries = {i for i, e in enumerate(ix.entries) if e.kind in THREAT_KINDS}
+        n = max(len(ix.entries) - len(threat_entries), 1)
+        ix.idf = [
+            math.log(1.0 + n / (len(df[tid] - threat_entries) or len(df[tid])))
+            for tid in range(len(ix.words))
+        ]
+        ix.no_prefix = frozenset(w for tid, w in enumerate(ix.words) if df[tid] <= threat_entries)
         ix.default_weight = sorted(ix.idf)[len(ix.idf) // 2] if ix.idf else 3.0
         ix.max_idf = max(ix.idf, default=1.0)
         ix.postings = [[] for _ in ix.words]

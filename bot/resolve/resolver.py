@@ -13,8 +13,9 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from bot.resolution import CapabilityHit, GroupHit, Intent, Resolution, TechniqueHit
+from bot.resolution import CapabilityHit, GroupHit, Intent, Resolution, TechniqueHit, ThreatHit, ThreatKind
 from bot.resolve import ids as idre
+from bot.resolve import threats as threatre
 from bot.resolve import vocab
 from bot.resolve.index import SOFT_STEMS, Entry, ResolverIndex
 from bot.resolve.text import (
@@ -73,6 +74,10 @@ class _State:
     )  # id → score, note, name
     capabilities: dict[tuple[str, str], tuple[float, str | None, str]] = field(default_factory=dict)
     groups: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    threats: dict[str, tuple[float, str | None, str, str]] = field(
+        default_factory=dict
+    )  # score, note, name, kind
+    detection: bool = False  # the text asks how to detect something
     frameworks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     attack_version: str | None = None
@@ -159,9 +164,29 @@ class _Resolver:
         if key not in self.st.capabilities or self.st.capabilities[key][0] < score:
             self.st.capabilities[key] = (score, note, name)
 
+    def _add_threat(self, e: Entry, score: float, note: str | None = None) -> None:
+        repl = self.ix.threat_replacement(e.id) if not e.current else None
+        if repl is not None:  # a revoked group answers through the one that replaced it
+            note, e = note or e.note, repl
+        if e.id not in self.st.threats or self.st.threats[e.id][0] < score:
+            self.st.threats[e.id] = (score, note or e.note, e.name, e.kind)
+
+    def _threat_ids(self) -> None:
+        for start, end, tid in threatre.threat_id_matches(self._cur()):
+            i = self.ix.threats.get(tid)
+            if i is not None:
+                self._add_threat(self.ix.entries[i], 100.0)
+            elif self.ix.threats:  # no threats loaded at all: the ID may be anything
+                self.st.notes.append(f"{tid} is not in the loaded ATT&CK data")
+            else:
+                continue
+            self._blank(start, end)
+
     def _add_entry(self, e: Entry, score: float) -> None:
         if e.kind == "technique":
             self._add_tech(e, score)
+        elif e.kind in threatre.THREAT_KINDS:
+            self._add_threat(e, score)
         elif e.kind == "capability":
             self._add_cap(e.framework or "", e.id, score)
         elif (e.framework or "", e.id) not in self.st.groups:
@@ -225,6 +250,7 @@ class _Resolver:
             cur = self._cur()
         for m in idre.TACTIC_ID_RE.finditer(cur) if idre.TACTIC_HINT_RE.search(cur) else ():
             self._blank(m.start(), m.end())
+        self._threat_ids()
         # Technique IDs and CVEs are found anywhere in a long paste; everything else only in
         # its first part, which bounds the work a 4,000-character message can cause.
         if len(self.buf) > SCAN_CHARS:
@@ -322,6 +348,13 @@ class _Resolver:
             st.domain = st.domain or domain
             if domain != "mobile":
                 self._blank(start, end)
+        # On the text as typed: "detect T1048" asks how to detect it, "T1048 detect" filters.
+        typed = self.text.lower() if len(self.text.lower()) == len(self.text) else self._low()
+        for start, end in threatre.detection_spans(typed):
+            st.detection = True
+            if "detect" not in st.categories:  # a technique answer asked this way shows detections
+                st.categories.append("detect")
+            self._blank(start, end)
         for start, end, value in vocab.min_score_spans(self._low()):
             st.min_score = st.min_score or value
             self._blank(start, end)
@@ -535,6 +568,9 @@ class _Resolver:
                 factor *= 1.03
             if st.group_words:
                 factor *= 0.9
+        elif e.kind in threatre.THREAT_KINDS:
+            if st.domain and e.domain != st.domain:
+                factor *= 0.95
         else:
             if st.frameworks:
                 factor *= 1.06 if e.framework in st.frameworks else 0.8
@@ -562,10 +598,13 @@ class _Resolver:
         top = ranked[0]
         # Next to an ID the leftover words are usually context ("detection", "logs"), so a
         # name then has to be as convincing as a second entity.
-        by_id = self._by_id = bool(self.st.techniques or self.st.capabilities or self.st.groups)
+        by_id = self._by_id = bool(
+            self.st.techniques or self.st.capabilities or self.st.groups or self.st.threats
+        )
         if by_id:
             # "spearphishing attachment T1193": the name restates the ID, it is not a second entity
             typed = {fold(name) for _, _, name in self.st.techniques.values()}
+            typed |= {fold(t[2]) for t in self.st.threats.values()}
             ranked = [m for m in ranked if fold(self.ix.entries[m.entry].name) not in typed]
             if not ranked:
                 return []
@@ -604,11 +643,21 @@ class _Resolver:
 
     def _order(self, m: _Match) -> tuple[float, int, int, int, int, int, str]:
         e = self.ix.entries[m.entry]
-        kind = {"technique": 0, "capability": 1, "group": 2}[e.kind]
+        kind = _KIND_ORDER.get(e.kind, 9)
         depth = self.ix.revocation_depth.get(e.id, 0) if e.kind == "technique" else 0
         return (-round(m.score, 1), 0 if e.current else 1, depth, kind, m.length, len(e.name), e.id)
 
     # ------------------------------------------------------------------ result
+
+    def _threat_hits(self) -> tuple[ThreatHit, ...]:
+        ix = self.ix
+        hits = []
+        for tid, (score, note, name, kind) in sorted(self.st.threats.items(), key=lambda kv: -kv[1][0]):
+            i = ix.threats.get(tid)
+            shadow = ix.shadows.get(i) if i is not None else None
+            kind_: ThreatKind = kind  # type: ignore[assignment]
+            hits.append(ThreatHit(tid, name, kind_, score, note, shadow))
+        return tuple(hits)
 
     def _finish(self, ranked: list[_Match]) -> Resolution:
         st = self.st
@@ -630,13 +679,23 @@ class _Resolver:
             GroupHit(framework=fw, id=gid, name=name, score=score)
             for (fw, gid), (score, name) in sorted(st.groups.items(), key=lambda kv: -kv[1][0])
         )
+        threats = self._threat_hits()
         used_tokens = {self._slot_list[u].token for m in self._accepted for u in m.used}
         for category, token in self._nouns:
             if token not in used_tokens and category not in st.categories:
                 st.categories.append(category)
-        notes = [n for n in (*(t.note for t in techniques), *(c.note for c in capabilities)) if n]
-        alternatives = self._alternatives(ranked, techniques, capabilities, groups)
-        intent = self._intent(techniques, capabilities, groups)
+        notes = [
+            n
+            for n in (
+                *st.notes,
+                *(t.note for t in techniques),
+                *(c.note for c in capabilities),
+                *(t.note for t in threats),
+            )
+            if n
+        ]
+        alternatives = self._alternatives(ranked, techniques, capabilities, groups or threats)
+        intent = self._intent(techniques, capabilities, groups, threats)
         if intent == "help":
             alternatives = ()
         if intent == "unknown" and not alternatives and self.text:
@@ -655,6 +714,7 @@ class _Resolver:
             capabilities=capabilities,
             frameworks=tuple(st.frameworks),
             groups=groups,
+            threats=threats,
             filters=filters,
             alternatives=alternatives,
             notes=tuple(dict.fromkeys(notes)),
@@ -665,10 +725,15 @@ class _Resolver:
         techniques: tuple[TechniqueHit, ...],
         capabilities: tuple[CapabilityHit, ...],
         groups: tuple[GroupHit, ...],
+        threats: tuple[ThreatHit, ...] = (),
     ) -> Intent:
         st = self.st
         if techniques and capabilities:
             return "pair"
+        if threats and not capabilities and (not techniques or threats[0].score > techniques[0].score):
+            return threats[0].kind
+        if techniques and st.detection:
+            return "detection"
         if techniques:
             if len(techniques) == 1 and st.compare:  # named frameworks alone mean "answer in these"
                 return "compare"
@@ -676,7 +741,9 @@ class _Resolver:
         if capabilities:
             return "cve" if capabilities[0].framework == "kev" else "capability"
         if groups:
-            return "group"
+            return "family"
+        if st.notes:  # an ID typed that the data does not hold ("G9999"): not a request for help
+            return "unknown"
         content = [w for w in words(self._cur()) if w not in STOP_WORDS]
         asked_help = any(w in vocab.HELP_WORDS for w in words(self.text[:SCAN_CHARS])) or self.text in (
             "?",
@@ -699,13 +766,15 @@ class _Resolver:
         ranked: list[_Match],
         techniques: tuple[TechniqueHit, ...],
         capabilities: tuple[CapabilityHit, ...],
-        groups: tuple[GroupHit, ...],
+        groups: tuple[GroupHit | ThreatHit, ...],
     ) -> tuple[Alternative, ...]:
         if not ranked:
             return ()
         accepted = self._accepted
         chosen = {m.entry for m in accepted}
         others = [m for m in ranked if m.entry not in chosen]
+        if self.st.threats:  # a revoked group whose replacement is the answer is no alternative
+            others = [m for m in others if self._replaced_id(m.entry) not in self.st.threats]
         if not others:
             return ()
         if self._by_id:
@@ -726,18 +795,28 @@ class _Resolver:
             out.append(self._alternative(self.ix.entries[m.entry], min(m.score, NAME_SCORE_MAX)))
         return tuple(out)
 
+    def _replaced_id(self, entry: int) -> str | None:
+        e = self.ix.entries[entry]
+        repl = self.ix.threat_replacement(e.id) if e.kind in threatre.THREAT_KINDS else None
+        return repl.id if repl is not None else None
+
     def _alternative(self, e: Entry, score: float) -> Alternative:
         if e.kind == "technique":
             return Alternative("technique", e.id, f"{e.id} {e.name}", round(score, 1), None, e.id)
         if e.kind == "capability":
             label = e.id if e.name == e.id else f"{e.id} {e.name}"
             return Alternative("capability", e.id, label, round(score, 1), e.framework, alternative_query(e))
+        if e.kind in threatre.THREAT_KINDS:
+            return Alternative("threat", e.id, f"{e.id} {e.name}", round(score, 1), None, e.id)
         return Alternative("group", e.id, e.name, round(score, 1), e.framework, alternative_query(e))
+
+
+_KIND_ORDER = {"technique": 0, "capability": 1, "group": 2, **threatre.KIND_ORDER}
 
 
 def alternative_query(e: Entry) -> str:
     """Text that resolves to exactly ``e`` (the value behind a "did you mean" button)."""
-    if e.kind == "technique":
+    if e.kind == "technique" or e.kind in threatre.THREAT_KINDS:
         return e.id
     if e.kind == "group" and e.framework == "nist_800_53":
         return f"{e.id} family"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from store.models import Capability, Mapping, Release, Tactic, Technique
+from store.models import Capability, Mapping, Release, Tactic, Technique, Threat, ThreatLink
 
 # Frameworks whose capability names changed between releases (rev4 → rev5 wording), so the
 # names as written in older files are worth indexing too.
@@ -53,6 +53,21 @@ class TacticRow:
     name: str
 
 
+@dataclass(frozen=True)
+class ThreatRow:
+    """A group, software or campaign: its ATT&CK ID, name and aliases (the name excluded)."""
+
+    attack_id: str
+    name: str
+    kind: str  # group | software | campaign (as stored)
+    aliases: tuple[str, ...] = ()
+    domain: str = "enterprise"
+    revoked: bool = False
+    deprecated: bool = False
+    revoked_by: str | None = None
+    techniques: int = 0  # distinct techniques it uses: a gentle tie-breaker between namesakes
+
+
 @dataclass
 class IndexSource:
     techniques: list[TechniqueRow] = field(default_factory=list)
@@ -67,6 +82,7 @@ class IndexSource:
     # equally good names (the often-mapped "Cloud Accounts" over a rarely-mapped namesake).
     technique_counts: dict[str, int] = field(default_factory=dict)
     capability_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    threats: list[ThreatRow] = field(default_factory=list)
 
 
 def source_from_session(session: Session) -> IndexSource:
@@ -135,4 +151,46 @@ def source_from_session(session: Session) -> IndexSource:
         TacticRow(r[0], r[1], r[2])
         for r in session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name))
     ]
+    src.threats = _threat_rows(session)
     return src
+
+
+_DOMAIN_ORDER = {"enterprise": 0, "mobile": 1, "ics": 2}
+
+
+def _threat_rows(session: Session) -> list[ThreatRow]:
+    """One row per ATT&CK ID (the enterprise object when a threat sits in several domains)."""
+    uses = dict(
+        session.execute(
+            select(ThreatLink.source_attack_id, func.count(func.distinct(ThreatLink.target_attack_id)))
+            .where(ThreatLink.target_kind == "technique")
+            .group_by(ThreatLink.source_attack_id)
+        ).all()
+    )
+    best: dict[str, ThreatRow] = {}
+    rows = session.execute(
+        select(
+            Threat.attack_id,
+            Threat.name,
+            Threat.kind,
+            Threat.aliases,
+            Threat.domain,
+            Threat.revoked,
+            Threat.deprecated,
+            Threat.revoked_by,
+        )
+    ).all()
+    for r in sorted(rows, key=lambda r: (_DOMAIN_ORDER.get(r.domain, 9), r.attack_id)):
+        if r.attack_id and r.attack_id not in best:
+            best[r.attack_id] = ThreatRow(
+                attack_id=r.attack_id,
+                name=r.name,
+                kind=r.kind,
+                aliases=tuple(a for a in (r.aliases or ()) if isinstance(a, str)),
+                domain=r.domain,
+                revoked=bool(r.revoked),
+                deprecated=bool(r.deprecated),
+                revoked_by=r.revoked_by,
+                techniques=int(uses.get(r.attack_id, 0)),
+            )
+    return [best[k] for k in sorted(best)]

@@ -1,0 +1,115 @@
+"""Threats in the resolver: ATT&CK groups ("actors"), software and campaigns by ID, name and
+alias, and the phrases that ask how to detect a technique.
+
+Kept apart from ``resolver.py`` so the name matcher stays one algorithm for every kind of
+entry: threats are entries like techniques and controls, scored by the same IDF matching
+(typos, word order, partial names), and only their IDs and their intents are read here.
+
+A software name that is also a technique alias ("mimikatz", "psexec", "certutil") names the
+software: an analyst who types a tool's name wants to know what the tool does, and the
+software answer offers the technique the alias stood for as a button
+(``ResolverIndex.shadows``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.resolve.text import fold
+
+if TYPE_CHECKING:
+    from store.reads.resolver_source import ThreatRow
+
+# How much a threat's name is trusted next to a technique's or a control's.  A little below
+# a technique, so a technique named exactly like a tool keeps the question ("Pass the Hash"
+# is T1550.002, not the "Pass-The-Hash Toolkit").
+PRIOR_THREAT = 0.96
+PRIOR_THREAT_ALIAS = 0.97  # an ATT&CK alias ("Cozy Bear") against the threat's own name
+PRIOR_SHADOWED_ALIAS = 0.9  # a technique alias that is also a software name
+PRIOR_THREAT_REVOKED = 0.9
+
+KIND_OF = {"group": "actor", "software": "software", "campaign": "campaign"}
+THREAT_KINDS = frozenset(KIND_OF.values())
+KIND_ORDER = {"actor": 3, "software": 4, "campaign": 5}
+
+THREAT_ID_RE = re.compile(r"(?<![\w.\-/&])([GSCgsc])(\d{4})(?![\w\-]|\.\d)")
+_THREAT_HINT_RE = re.compile(r"[GSCgsc]\d{4}")
+
+# "how do I detect T1048", "detections for kerberoasting", "analytics for T1003.001",
+# "/attack detect T1048", "log sources for T1059.001", "what should we log for ...".
+_DETECT_LEAD_RE = re.compile(
+    r"^\s*(?:/?attack\s+)?(?:(?:how\s+(?:do|can|could|would|should|to)\s+(?:i|we|you|one|they)?\s*"
+    r"(?:best\s+)?|ways?\s+to\s+|how\s+to\s+)?(?:detect|detecting|detection|detections|hunt|hunting)"
+    r"(?:\s+(?:for|of|on))?)(?![\w-])"
+)
+_DETECT_ANYWHERE_RE = re.compile(
+    r"(?<![\w-])(?:how\s+(?:do|can|could|would|should)\s+(?:i|we|you|one)\s+(?:best\s+)?detect"
+    r"|how\s+to\s+detect|ways?\s+to\s+detect|detection\s+strateg(?:y|ies)|detection\s+analytics?"
+    r"|detection\s+rules?|detection\s+logic|detections?\s+(?:for|of|on)|analytics?"
+    r"|log\s+sources?|data\s+components?|data\s+sources?|what\s+(?:should|do)\s+(?:i|we)\s+log"
+    r"|what\s+to\s+log|what\s+to\s+look\s+for|hunt(?:ing)?\s+for|telemetry)(?![\w-])"
+)
+
+
+def detection_spans(low: str) -> list[tuple[int, int]]:
+    """Where lower-case ``low`` asks how to detect something (empty: it does not)."""
+    spans = []
+    m = _DETECT_LEAD_RE.match(low)
+    if m:
+        spans.append((m.start(), m.end()))
+    spans.extend((m.start(), m.end()) for m in _DETECT_ANYWHERE_RE.finditer(low))
+    return spans
+
+
+def threat_id_matches(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, canonical ID) of every G/S/C ID in ``text``."""
+    if not _THREAT_HINT_RE.search(text):
+        return []
+    return [(m.start(), m.end(), f"{m.group(1).upper()}{m.group(2)}") for m in THREAT_ID_RE.finditer(text)]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreatEntry:
+    """What the index keeps of a threat, and the names it is found by: (name, prior)."""
+
+    kind: str  # actor | software | campaign
+    attack_id: str
+    name: str
+    domain: str
+    current: bool
+    note: str | None
+    prior: float
+    variants: tuple[tuple[str, float], ...]
+
+
+def threat_entries(rows: list[ThreatRow]) -> list[ThreatEntry]:
+    """Each group, software and campaign as an index entry."""
+    most = max((r.techniques for r in rows), default=1) or 1
+    out: list[ThreatEntry] = []
+    names = {r.attack_id: r.name for r in rows}
+    for r in rows:
+        kind = KIND_OF.get(r.kind)
+        if kind is None:
+            continue
+        note = None
+        prior = PRIOR_THREAT
+        if r.revoked:
+            prior = PRIOR_THREAT_REVOKED
+            repl = names.get(r.revoked_by or "")
+            note = (
+                f"{r.attack_id} was revoked; now {r.revoked_by} {repl}"
+                if repl
+                else f"{r.attack_id} was revoked in ATT&CK"
+            )
+        elif r.deprecated:
+            prior = PRIOR_THREAT_REVOKED
+            note = f"{r.attack_id} is deprecated in ATT&CK"
+        # A threat ATT&CK says more about wins a tie between namesakes ("Carbanak" the group).
+        prior *= 0.985 + 0.015 * min(r.techniques, most) / most
+        variants = [(r.name, 1.0)]
+        variants.extend((a, PRIOR_THREAT_ALIAS) for a in r.aliases if fold(a) != fold(r.name))
+        current = not (r.revoked or r.deprecated)
+        out.append(ThreatEntry(kind, r.attack_id, r.name, r.domain, current, note, prior, tuple(variants)))
+    return out
