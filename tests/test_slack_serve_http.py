@@ -84,6 +84,9 @@ def test_health_check_reports_the_database(server: ServerProcess) -> None:
 
 
 def test_it_runs_the_requested_number_of_workers(server: ServerProcess) -> None:
+    deadline = time.monotonic() + 30  # the second forks a moment after the first answers
+    while len(server.worker_pids()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(server.worker_pids()) == 2
 
 
@@ -125,6 +128,13 @@ def test_forged_signature_is_refused(server: ServerProcess, fake: FakeSlack) -> 
     reply = post(server.url + constants.EVENTS_PATH, body, secret="not-the-signing-secret")
     assert reply.status == 401
     assert b"SC-07" not in reply.body
+
+
+def test_unsigned_garbage_is_refused_before_it_is_parsed(server: ServerProcess) -> None:
+    form, json_type = "application/x-www-form-urlencoded", "application/json"
+    for body, content_type in (("payload={", form), ("[" * 50_000, json_type)):
+        assert post(server.url + constants.EVENTS_PATH, body, content_type=content_type).status == 401
+    assert "Traceback" not in server.log() and "refused POST /slack/events" in server.log()
 
 
 def test_unknown_paths_wrong_methods_and_huge_bodies_are_refused(server: ServerProcess) -> None:

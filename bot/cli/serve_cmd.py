@@ -81,7 +81,8 @@ def _missing(settings: Settings, http: bool) -> str | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from bot.ops.logs import configure_logging
+    from bot.ops.logs import add_filter, configure_logging
+    from bot.slack.logs import OneLine
     from bot.slack.oauth import SETUP_HELP, SlackNotConfigured
 
     settings = settings_from(args)
@@ -99,6 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"{problem}\n\n{SETUP_HELP}", file=sys.stderr, end="")
         return 2
     configure_logging(args.log_level, settings.log_format)
+    add_filter(OneLine())  # request data from anyone on the internet: one bounded line per record
 
     from sqlalchemy.exc import SQLAlchemyError
 
