@@ -30,9 +30,12 @@ from store.views import Filters
 
 if TYPE_CHECKING:
     from bot.coverage.answers import CoverageView, Refusal
+    from bot.coverage.overlay import YoursCache
+    from bot.coverage.views import GapReport
     from bot.render.blocks import Rendered
     from bot.render.state import State
     from bot.resolve.index import ResolverIndex
+    from store.state.inventory import Inventory
     from store.views import MessageView, View, ViewKind, ViewRequest
 
     AnswerView = View | CoverageView  # plain data, no Slack types
@@ -82,6 +85,7 @@ class Answer:
     capability_ids: tuple[str, ...] = ()  # "framework:ID"
     page: int = 1
     pages: int = 1
+    yours: GapReport | None = None  # the asker's inventory against the answer's techniques
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Reading:
     view: AnswerView
     technique_ids: tuple[str, ...] = ()
     capability_ids: tuple[str, ...] = ()
+    yours: GapReport | None = None
 
 
 class AnswerService(Protocol):
@@ -110,17 +115,27 @@ class AnswerService(Protocol):
         filters: Filters | None = None,
         compact: bool = False,
         page: int = 1,
+        inventory: Inventory | None = None,
     ) -> Answer: ...
 
     def read(
-        self, text: str, *, frameworks: Sequence[str] = (), filters: Filters | None = None
+        self,
+        text: str,
+        *,
+        frameworks: Sequence[str] = (),
+        filters: Filters | None = None,
+        inventory: Inventory | None = None,
     ) -> Reading: ...
 
     def resolve(self, text: str) -> Resolution: ...
 
-    def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer: ...
+    def answer_from_state(
+        self, value: str, *, shared_by: str | None = None, inventory: Inventory | None = None
+    ) -> Answer: ...
 
-    def card(self, technique_id: str, *, frameworks: Sequence[str] = ()) -> Answer: ...
+    def card(
+        self, technique_id: str, *, frameworks: Sequence[str] = (), inventory: Inventory | None = None
+    ) -> Answer: ...
 
     def export(self, value: str, fmt: str) -> tuple[str, bytes]: ...
 
@@ -182,6 +197,7 @@ class Answerer:
         # The one cache: answers by (question, frameworks, filters, form) or by button state.
         self._answers: _LRU[Hashable, Answer] = _LRU(cache_size)
         self._static: dict[str, Any] | None = None  # releases, tactics, techniques of this data version
+        self._yours: YoursCache | None = None  # made on the first answer with an inventory
 
     # ------------------------------------------------------------------ data version / index
 
@@ -204,6 +220,8 @@ class Answerer:
                 static = static_info(session)
             self._index, self._version, self._static = index, version, static
             self._answers.clear()
+            if self._yours is not None:
+                self._yours.clear()
             return True
 
     def _ensure_fresh(self) -> ResolverIndex:
@@ -236,9 +254,17 @@ class Answerer:
         filters: Filters | None = None,
         compact: bool = False,
         page: int = 1,
+        inventory: Inventory | None = None,
     ) -> Answer:
         """Answer free text (``/attack`` text, a mention, a DM, the modal's query) for Slack.
-        ``frameworks`` apply when the text names none (channel defaults, ``--framework``)."""
+        ``frameworks`` apply when the text names none (channel defaults, ``--framework``);
+        ``inventory`` (the asker's controls) marks the answer ("✓ yours")."""
+        found = self._answer_text(text, frameworks, filters, compact, page)
+        return self.with_yours(found, inventory)
+
+    def _answer_text(
+        self, text: str, frameworks: Sequence[str], filters: Filters | None, compact: bool, page: int
+    ) -> Answer:
         index = self._ensure_fresh()
         version = self._version
         key = ("text", text, tuple(frameworks), filters, compact, page)
@@ -262,9 +288,21 @@ class Answerer:
         self._keep(key, made, version)
         return made
 
-    def read(self, text: str, *, frameworks: Sequence[str] = (), filters: Filters | None = None) -> Reading:
+    def read(
+        self,
+        text: str,
+        *,
+        frameworks: Sequence[str] = (),
+        filters: Filters | None = None,
+        inventory: Inventory | None = None,
+    ) -> Reading:
         """The answer to ``text`` as plain data, for the terminal: the same resolution and view
         as ``answer``, with no Block Kit built (nor slack_sdk imported)."""
+        found = self._read_text(text, frameworks, filters)
+        report = self._yours_report(found.view, inventory) if found.ok else None
+        return found if report is None else replace(found, yours=report)
+
+    def _read_text(self, text: str, frameworks: Sequence[str], filters: Filters | None) -> Reading:
         resolution = self._resolved(self._ensure_fresh(), text, filters)
         coverage = self._coverage_reading(text, resolution, frameworks)
         if coverage is not None:
@@ -296,7 +334,9 @@ class Answerer:
 
         return resolve(self._ensure_fresh(), text)
 
-    def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
+    def answer_from_state(
+        self, value: str, *, shared_by: str | None = None, inventory: Inventory | None = None
+    ) -> Answer:
         """Re-render from a button/select ``value`` (next page, expanded comment, other release,
         did-you-mean).  With ``shared_by`` (a Slack user ID) the payload is the in-channel form,
         attributed to that user, without the Share button."""
@@ -307,9 +347,44 @@ class Answerer:
         except StateError as exc:
             return self._error(str(exc))
         self._ensure_fresh()
-        return self._answer_state(state, shared_by=shared_by)
+        return self.with_yours(self._answer_state(state, shared_by=shared_by), inventory)
 
-    def card(self, technique_id: str, *, frameworks: Sequence[str] = ()) -> Answer:
+    def _yours_report(self, view: object, inventory: Inventory | None) -> GapReport | None:
+        if inventory is None or not inventory.controls:
+            return None
+        if self._yours is None:
+            # Imported here: the coverage reads and the inventory's models add ~0.1-0.3 s of
+            # imports (measured on this machine) that a cold `ask` without an inventory must not pay.
+            from bot.coverage.overlay import YoursCache
+
+            with self._lock:
+                if self._yours is None:
+                    self._yours = YoursCache(self.engine)
+        return self._yours.report(view, inventory, data_version=self._version)
+
+    def with_yours(self, answer: Answer, inventory: Inventory | None) -> Answer:
+        """``answer`` with the inventory's coverage of its techniques: a section in the blocks
+        (under the header and its first lines) and ``Answer.yours``.  Unchanged without an
+        inventory, or for answers about no technique."""
+        report = self._yours_report(answer.view, inventory) if answer.ok else None
+        if report is None:
+            return answer
+        from bot.render.coverage_blocks import yours_blocks
+
+        subject = report.subject
+        command = f"{self.settings.command_name} gaps {subject.id}" if subject.kind != "technique" else None
+        extra = yours_blocks(report, gaps_command=command)
+        blocks = list(answer.payload.blocks)
+        if not blocks or len(blocks) + len(extra) > 50:
+            return replace(answer, yours=report)  # Slack's block limit: the gap report has it all
+        heading = (i + 1 for i, b in enumerate(blocks[1:6], 1) if b.get("type") == "context")
+        at = next(heading, min(2, len(blocks)))
+        blocks[at:at] = extra
+        return replace(answer, yours=report, payload=Payload(answer.payload.text, blocks))
+
+    def card(
+        self, technique_id: str, *, frameworks: Sequence[str] = (), inventory: Inventory | None = None
+    ) -> Answer:
         """The compact card for incident channels, thread replies and link unfurls
         (``frameworks``: e.g. the channel's own list; default ``default_frameworks``)."""
         import re
@@ -323,7 +398,7 @@ class Answerer:
         self._ensure_fresh()
         fws = tuple(dict.fromkeys(frameworks or self.settings.default_frameworks))
         request = ViewRequest("technique", (tid,), frameworks=fws)
-        return self._answer_state(State(request, compact=True))
+        return self.with_yours(self._answer_state(State(request, compact=True)), inventory)
 
     def export(self, value: str, fmt: str) -> tuple[str, bytes]:
         """(filename, content) for ``fmt`` "csv" or "navigator" (ATT&CK Navigator layer JSON).

@@ -210,7 +210,13 @@ class StubAnswerer:
         return Payload(text=text, blocks=blocks)
 
     def answer(
-        self, text: str, *, frameworks: Any = (), filters: Any = None, compact: bool = False
+        self,
+        text: str,
+        *,
+        frameworks: Any = (),
+        filters: Any = None,
+        compact: bool = False,
+        inventory: Any = None,
     ) -> Answer:
         from bot.slack.cards import technique_ids_in
 
@@ -223,10 +229,10 @@ class StubAnswerer:
         tids = tuple(technique_ids_in(text))
         return Answer(bool(tids), None, None, self._payload(f"answer: {text}", text), technique_ids=tids)
 
-    def answer_from_state(self, value: str, *, shared_by: str | None = None) -> Answer:
+    def answer_from_state(self, value: str, *, shared_by: str | None = None, inventory: Any = None) -> Answer:
         return Answer(True, None, None, self._payload(f"state: {value}", value, shared_by=shared_by))
 
-    def card(self, technique_id: str) -> Answer:
+    def card(self, technique_id: str, *, frameworks: Any = (), inventory: Any = None) -> Answer:
         ok = technique_id.startswith("T1")
         return Answer(ok, None, None, self._payload(f"card: {technique_id}", technique_id), (technique_id,))
 

@@ -59,18 +59,26 @@ def test_a_slash_command_is_counted_timed_and_logged_with_its_intent(
         assert slack.command("T1048 SC-07").status == 200
         assert slack.command("qqqzzx wibble").status == 200
     after = scrape()
-    assert value(after, "countermap_requests_total", surface="command", status="200") - value(
-        before, "countermap_requests_total", surface="command", status="200"
-    ) == 2
-    assert value(after, "countermap_ack_seconds_count", surface="command") - value(
-        before, "countermap_ack_seconds_count", surface="command"
-    ) == 2
-    assert value(after, "countermap_answers_total", intent="pair", surface="command") - value(
-        before, "countermap_answers_total", intent="pair", surface="command"
-    ) == 1
-    assert value(after, "countermap_unanswered_questions_total", surface="command") - value(
-        before, "countermap_unanswered_questions_total", surface="command"
-    ) == 1
+    assert (
+        value(after, "countermap_requests_total", surface="command", status="200")
+        - value(before, "countermap_requests_total", surface="command", status="200")
+        == 2
+    )
+    assert (
+        value(after, "countermap_ack_seconds_count", surface="command")
+        - value(before, "countermap_ack_seconds_count", surface="command")
+        == 2
+    )
+    assert (
+        value(after, "countermap_answers_total", intent="pair", surface="command")
+        - value(before, "countermap_answers_total", intent="pair", surface="command")
+        == 1
+    )
+    assert (
+        value(after, "countermap_unanswered_questions_total", surface="command")
+        - value(before, "countermap_unanswered_questions_total", surface="command")
+        == 1
+    )
     lines = [r for r in caplog.records if r.name == "countermap.access"]
     assert [(r.surface, r.status, r.intent) for r in lines] == [  # type: ignore[attr-defined]
         ("command", 200, "pair"),
@@ -101,9 +109,11 @@ def test_a_mention_answered_after_the_ack_logs_the_answer_under_the_same_request
     assert answered.request_id == ack.request_id  # type: ignore[attr-defined]
     assert answered.intent == "technique" and answered.latency_ms >= ack.latency_ms  # type: ignore[attr-defined]
     after = scrape()
-    assert value(after, "countermap_answers_total", intent="technique", surface="mention") - value(
-        before, "countermap_answers_total", intent="technique", surface="mention"
-    ) == 1
+    assert (
+        value(after, "countermap_answers_total", intent="technique", surface="mention")
+        - value(before, "countermap_answers_total", intent="technique", surface="mention")
+        == 1
+    )
 
 
 @pytest.mark.parametrize(

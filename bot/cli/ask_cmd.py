@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
     out.add_argument("--json", action="store_true", help="print the view as JSON")
     out.add_argument("--blocks", action="store_true", help='print the Slack payload {"text", "blocks"}')
     p.add_argument("--page", type=int, default=1, help="with --blocks: the page to print")
+    p.add_argument("--team", metavar="T…", help="mark the controls this team's inventory holds (✓ yours)")
+    p.add_argument("--channel", metavar="C…", help="with --team: a channel's own inventory")
     p.set_defaults(func=run)
 
 
@@ -55,9 +57,14 @@ def answer_json(result: Answer | Reading) -> bytes:
     """What ``ask --json`` prints for an answer (the golden-answer test hashes exactly this)."""
     import orjson
 
+    from bot.render.yours import yours_json
+
+    body: dict[str, Any] = {"kind": getattr(result.view, "kind", None), "ok": result.ok, "view": result.view}
+    if result.yours is not None:
+        body["yours"] = yours_json(result.yours)
     return (
         orjson.dumps(
-            {"kind": getattr(result.view, "kind", None), "ok": result.ok, "view": result.view},
+            body,
             default=_json_default,
             option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
         )
@@ -87,13 +94,20 @@ def run(args: argparse.Namespace) -> int:
     )
     frameworks = tuple(args.framework)
     try:
+        inventory = None
+        if args.team:
+            from store.state.inventory import effective_inventory
+
+            inventory = effective_inventory(engine, args.team, args.channel)
         if args.blocks:
-            answer = answerer.answer(query, frameworks=frameworks, filters=filters, page=args.page)
+            answer = answerer.answer(
+                query, frameworks=frameworks, filters=filters, page=args.page, inventory=inventory
+            )
             sys.stdout.buffer.write(
                 orjson.dumps(answer.payload.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
             )
             return 0 if answer.ok else 1
-        result = answerer.read(query, frameworks=frameworks, filters=filters)
+        result = answerer.read(query, frameworks=frameworks, filters=filters, inventory=inventory)
     except (OperationalError, ProgrammingError) as exc:
         print(
             f"countermap: cannot read the database ({exc.orig}); run `countermap ingest` first",
@@ -106,4 +120,8 @@ def run(args: argparse.Namespace) -> int:
         from bot.render.terminal import print_view
 
         print_view(result.view)
+        if result.yours is not None:
+            from bot.render.yours import yours_text
+
+            print("\n" + yours_text(result.yours))
     return 0 if result.ok else 1

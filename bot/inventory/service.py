@@ -55,6 +55,7 @@ class InventoryService:
         self._checker: ControlChecker | None = None
         self._checker_version: str | None = None
         self._lock = threading.Lock()
+        self._applicable: dict[tuple[str, str], tuple[tuple[int, int], Inventory | None]] = {}
 
     def checker(self) -> ControlChecker:
         with self._lock:
@@ -137,6 +138,24 @@ class InventoryService:
 
     def effective(self, team_id: str, channel_id: str | None) -> Inventory | None:
         return store_inventory.effective_inventory(self.engine, team_id, channel_id)
+
+    def applicable(self, team_id: str | None, channel_id: str | None) -> Inventory | None:
+        """The inventory an answer here is marked against, checked on every call with one small
+        read of the scopes' versions (a change holds on the next message, on every worker)."""
+        if not team_id:
+            return None
+        versions = store_inventory.inventory_versions(self.engine, team_id, channel_id)
+        key = (team_id, channel_id or "")
+        with self._lock:
+            hit = self._applicable.get(key)
+        if hit is not None and hit[0] == versions:
+            return hit[1]
+        found = None if versions == (0, 0) else self.effective(team_id, channel_id)
+        with self._lock:
+            if len(self._applicable) > 4096:
+                self._applicable.clear()
+            self._applicable[key] = (versions, found)
+        return found
 
     def export(self, team_id: str, channel_id: str, fmt: Literal["csv", "yaml"] = "csv") -> str:
         inv = store_inventory.inventory(self.engine, team_id, channel_id)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.coverage.views import DiffAnswer
+from bot.coverage.views import DiffAnswer, GapReport
 from bot.render.coverage import MRKDWN, PLAIN, CoverageViews, coverage_lines
+from bot.render.yours import yours_lines
 
 SECTION_CHARS = 2900  # Slack's section text limit is 3000
 
@@ -40,3 +41,10 @@ def coverage_message(view: CoverageViews | Sequence[DiffAnswer]) -> tuple[str, l
     blocks = [b.to_dict() for b in as_blocks(lines)]
     fallback = coverage_lines(view, PLAIN)[0][:300]
     return fallback, blocks
+
+
+def yours_blocks(r: GapReport, *, gaps_command: str | None = None) -> list[dict[str, object]]:
+    """The "your controls" lines as one section (every list in them is capped far below Slack's
+    3,000 characters)."""
+    text = "\n".join(yours_lines(r, MRKDWN, gaps_command=gaps_command))
+    return [SectionBlock(block_id="cm_yours", text=MarkdownTextObject(text=text[:SECTION_CHARS])).to_dict()]

@@ -79,8 +79,10 @@ def register(app: App, deps: Deps) -> None:
             return
         container = body.get("container") or {}
         shared_by = None if container.get("is_ephemeral") else sharer_of(body.get("message") or {})
-        answer = deps.answerer.answer_from_state(value, shared_by=shared_by)
-        _replace(client, respond, body, Origin.of(context), answer.payload)
+        origin = Origin.of(context)
+        mine = deps.yours(origin.team_id, origin.channel_id)
+        answer = deps.answerer.answer_from_state(value, shared_by=shared_by, inventory=mine)
+        _replace(client, respond, body, origin, answer.payload)
 
     for action_id in RERENDER:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[rerender])
@@ -96,7 +98,8 @@ def register(app: App, deps: Deps) -> None:
                 replace_original=False,
             )
             return
-        answer = deps.answerer.answer_from_state(value, shared_by=user_id)
+        mine = deps.yours(context.team_id, channel)
+        answer = deps.answerer.answer_from_state(value, shared_by=user_id, inventory=mine)
         try:
             client.chat_postMessage(
                 channel=channel, unfurl_links=False, unfurl_media=False, **message_args(answer.payload)

@@ -88,7 +88,8 @@ def _make_handler(deps: Deps) -> Callable[..., BoltResponse | None]:
                 )
                 return gaps_command(deps, origin, text.split(None, 1)[1] if len(words) > 1 else "", watch)
             frameworks = deps.cards.channel_frameworks(origin.team_id, origin.channel_id)
-            answered = deps.answerer.answer(text, frameworks=frameworks)
+            mine = deps.yours(origin.team_id, origin.channel_id)
+            answered = deps.answerer.answer(text, frameworks=frameworks, inventory=mine)
             deps.lookups.record(
                 answered,
                 source="command",

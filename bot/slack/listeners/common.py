@@ -30,6 +30,7 @@ from bot.slack.dedup import Deduplicator
 from bot.slack.lookups import LookupLog
 from bot.slack.messages.common import error_payload
 from bot.slack.readiness import Readiness
+from store.state.inventory import Inventory
 
 log = logging.getLogger("bot.slack")
 
@@ -70,6 +71,17 @@ class Deps:
     digest_command: DigestCommand | None = None  # None: this app has no digests
     ack_budget: float = ACK_BUDGET_SECONDS
     inventory: InventoryService | None = None
+
+    def yours(self, team_id: str | None, channel_id: str | None) -> Inventory | None:
+        """The inventory answers here are marked against (the channel's, else the workspace's);
+        None without one, or when it cannot be read (an answer never fails for it)."""
+        if self.inventory is None or not team_id:
+            return None
+        try:
+            return self.inventory.applicable(team_id, channel_id)
+        except Exception:
+            log.exception("could not read the inventory of %s/%s", team_id, channel_id)
+            return None
 
     def close(self) -> None:
         """Stop the background workers (tests build many apps in one process)."""

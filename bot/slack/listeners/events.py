@@ -86,7 +86,8 @@ def _answer_in(
         payload = help_payload(deps.settings, intro="Ask me about an ATT&CK technique, a control or a CVE.")
     else:
         frameworks = deps.cards.channel_frameworks(origin.team_id, None if origin.in_dm else channel)
-        answer = deps.answerer.answer(question, frameworks=frameworks)
+        mine = deps.yours(origin.team_id, None if origin.in_dm else channel)
+        answer = deps.answerer.answer(question, frameworks=frameworks, inventory=mine)
         deps.lookups.record(
             answer,
             source=source,
@@ -108,7 +109,7 @@ def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_
         return
     thread_ts = origin.thread_ts or message_ts
     for tid in techniques:
-        answer = deps.answerer.card(tid)
+        answer = deps.answerer.card(tid, inventory=deps.yours(team_id, channel))
         if not answer.ok:
             continue  # not a technique we know: say nothing in an incident channel
         claim = deps.cards.claim(team_id, channel, thread_ts, tid)

@@ -56,7 +56,9 @@ def register(app: App, deps: Deps) -> None:
         query = " ".join(ids)
         origin = Origin.of(context)
         answer = deps.answerer.answer(
-            query, frameworks=deps.cards.channel_frameworks(origin.team_id, origin.channel_id)
+            query,
+            frameworks=deps.cards.channel_frameworks(origin.team_id, origin.channel_id),
+            inventory=deps.yours(origin.team_id, origin.channel_id),
         )
         deps.lookups.record(
             answer,

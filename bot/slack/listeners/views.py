@@ -49,7 +49,12 @@ def register(app: App, deps: Deps) -> None:
             return
 
         def work() -> View:
-            answer = deps.answerer.answer(form.query, frameworks=form.frameworks, filters=form.filters)
+            answer = deps.answerer.answer(
+                form.query,
+                frameworks=form.frameworks,
+                filters=form.filters,
+                inventory=deps.yours(context.team_id, None),
+            )
             deps.lookups.record(
                 answer,
                 source="modal",
