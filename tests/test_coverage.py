@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from bot.coverage import compute, service
 from bot.coverage.answers import Refusal, answer_coverage_question, gap_report_for
@@ -22,6 +22,7 @@ from bot.resolve import resolve
 from store.coverage_views import ControlTechniques, MappingFact
 from store.db import session_scope
 from store.ids import canonical_capability_id
+from store.models import Mapping
 from store.reads.data_version import data_version
 from store.state.inventory import WORKSPACE, Control, Inventory
 
@@ -248,3 +249,38 @@ def test_gap_blocks_stay_within_slack_limits(corpus_engine: Engine, index) -> No
     for b in blocks:
         d = b.to_dict()
         assert len(d.get("text", {}).get("text", "")) <= 3000
+
+
+def test_the_in_memory_mapping_index_returns_what_the_database_does(corpus_engine: Engine) -> None:
+    """The coverage fast path against the plain read, for random technique sets and releases."""
+    import random
+
+    from store.reads.coverage import (
+        all_releases,
+        control_names,
+        controls_mapping,
+        technique_counts,
+        techniques_of_control,
+    )
+    from store.reads.coverage_index import (
+        control_names_indexed,
+        controls_mapping_indexed,
+        technique_counts_indexed,
+        techniques_of_control_indexed,
+    )
+
+    rng = random.Random(11)
+    with session_scope(corpus_engine) as s:
+        releases = all_releases(s)
+        techniques = sorted({t for (t,) in s.execute(select(Mapping.attack_id).distinct()) if t})
+        for _ in range(25):
+            pks = [r.pk for r in rng.sample(releases, rng.randint(1, 6))]
+            ids = rng.sample(techniques, rng.randint(1, 120))
+            assert controls_mapping_indexed(s, pks, ids) == controls_mapping(s, pks, ids)
+        for r in rng.sample(releases, 3):
+            assert technique_counts_indexed(s, r.pk) == technique_counts(s, r.pk)
+            counted = sorted(technique_counts(s, r.pk))
+            for key in rng.sample(counted, min(5, len(counted))):
+                assert techniques_of_control_indexed(s, r.pk, *key) == techniques_of_control(s, r.pk, *key)
+        keys = [(c.framework, c.capability_id) for c in controls_mapping(s, pks, ids)][:50]
+        assert control_names_indexed(s, keys) == control_names(s, keys)

@@ -15,6 +15,12 @@ from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, Toge
 from bot.inventory.checker import NOT_CONTROLS
 from store.coverage_views import ControlTechniques, ReleaseFacts, TacticFacts
 from store.reads import coverage as reads
+from store.reads.coverage_index import (
+    control_names_indexed,
+    controls_mapping_indexed,
+    technique_counts_indexed,
+    techniques_of_control_indexed,
+)
 from store.state.inventory import Inventory
 
 NOT_CONTROL_FRAMEWORKS = frozenset(NOT_CONTROLS)
@@ -38,13 +44,15 @@ def gap_report(
     used = {c.framework for c in inventory.controls} if inventory else set()
     wanted_fw = [fw for fw in dict.fromkeys([*sorted(used), *frameworks]) if fw not in NOT_CONTROL_FRAMEWORKS]
     chosen = reads.newest_releases(releases, wanted_fw, domain)
-    controls = reads.controls_mapping(session, [r.pk for r in chosen.values()], technique_ids)
+    controls = controls_mapping_indexed(session, [r.pk for r in chosen.values()], technique_ids)
     deployed = inventory.deployed() if inventory else frozenset()
     planned = inventory.planned() if inventory else frozenset()
     cov = compute.coverage(technique_ids, controls, deployed, planned)
     names = {c.key: c.name for c in controls}
     if inventory:
-        names.update(reads.control_names(session, [c.key for c in inventory.controls if c.key not in names]))
+        names.update(
+            control_names_indexed(session, [c.key for c in inventory.controls if c.key not in names])
+        )
     labels = {compute.label(k): v for k, v in names.items()}
     extra = list(notes)
     missing = sorted(used - set(chosen) - NOT_CONTROL_FRAMEWORKS)
@@ -87,14 +95,14 @@ def pivot_answer(
     src = reads.newest_releases(releases, [framework], domain).get(framework)
     if src is None:
         return None
-    techniques = reads.techniques_of_control(session, src.pk, framework, capability_id)
+    techniques = techniques_of_control_indexed(session, src.pk, framework, capability_id)
     name = reads.control_names(session, [(framework, capability_id)]).get((framework, capability_id), "")
     source = ControlTechniques(framework, capability_id, name, techniques)
     target = reads.newest_releases(releases, [target_framework], domain).get(target_framework)
     lines: list[compute.PivotLine] = []
     if target is not None and techniques:
-        overlap = reads.controls_mapping(session, [target.pk], techniques)
-        lines = compute.pivot(source, overlap, reads.technique_counts(session, target.pk))
+        overlap = controls_mapping_indexed(session, [target.pk], techniques)
+        lines = compute.pivot(source, overlap, technique_counts_indexed(session, target.pk))
     return PivotAnswer(
         framework,
         capability_id,

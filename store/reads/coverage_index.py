@@ -1,0 +1,139 @@
+"""Every control's technique set per release, held in memory per data version.
+
+Coverage, gap and "yours" answers intersect an inventory with the mappings of tens of techniques
+across a release per framework: read from the database each time, that is thousands of rows per
+answer (a 60-technique actor: ~200 ms on a loaded machine, the bare select alone as slow).  The
+mapping data changes only when a release is loaded, so each release's control → techniques map is
+read once (one select per release, on first use) and kept until the data version changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.coverage_views import ControlTechniques
+from store.models import Capability, Mapping
+from store.reads.coverage import _complete
+from store.reads.data_version import data_version
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    controls: dict[Key, frozenset[str]]
+    names: dict[Key, str]
+
+
+class _Index:
+    def __init__(self) -> None:
+        self.version: tuple[str, str] | None = None
+        self.releases: dict[int, _Release] = {}
+        self.names: dict[Key, str] | None = None
+        self.lock = threading.Lock()
+
+
+_INDEXES: dict[str, _Index] = {}  # by database URL
+_GUARD = threading.Lock()
+
+
+def _index_for(session: Session) -> tuple[_Index, tuple[str, str]]:
+    url = str(session.get_bind().engine.url)
+    with _GUARD:
+        index = _INDEXES.setdefault(url, _Index())
+    return index, (url, data_version(session))
+
+
+def _load(session: Session, release_pk: int) -> _Release:
+    grouped: dict[Key, set[str]] = defaultdict(set)
+    rows = session.execute(
+        _complete(
+            select(Mapping.framework, Mapping.capability_id, Mapping.attack_id).where(
+                Mapping.release_id == release_pk
+            )
+        )
+    )
+    for fw, cid, tid in rows:
+        grouped[(fw, cid)].add(tid)
+    names: dict[Key, str] = {}
+    frameworks = {fw for fw, _ in grouped}
+    if frameworks:
+        for fw, cid, name in session.execute(
+            select(Capability.framework, Capability.capability_id, Capability.name).where(
+                Capability.framework.in_(sorted(frameworks))
+            )
+        ):
+            if (fw, cid) in grouped:
+                names[(fw, cid)] = (name or "").strip()
+    return _Release({k: frozenset(v) for k, v in grouped.items()}, names)
+
+
+def _releases(session: Session, release_pks: Collection[int]) -> list[_Release]:
+    index, version = _index_for(session)
+    with index.lock:
+        if index.version != version:
+            index.version, index.releases, index.names = version, {}, None
+        missing = [pk for pk in release_pks if pk not in index.releases]
+    loaded = {pk: _load(session, pk) for pk in missing}
+    with index.lock:
+        if index.version == version:
+            index.releases.update(loaded)
+        return [index.releases.get(pk) or loaded[pk] for pk in release_pks]
+
+
+def technique_counts_indexed(session: Session, release_pk: int) -> dict[Key, int]:
+    """How many distinct techniques each control of a release maps."""
+    (rel,) = _releases(session, [release_pk])
+    return {k: len(v) for k, v in rel.controls.items()}
+
+
+def techniques_of_control_indexed(
+    session: Session, release_pk: int, framework: str, capability_id: str
+) -> frozenset[str]:
+    (rel,) = _releases(session, [release_pk])
+    return rel.controls.get((framework, capability_id), frozenset())
+
+
+def controls_mapping_indexed(
+    session: Session, release_pks: Collection[int], technique_ids: Collection[str]
+) -> list[ControlTechniques]:
+    """What ``store.reads.coverage.controls_mapping`` returns, from the in-memory index: every
+    control of these releases with the techniques of ``technique_ids`` it maps, in key order."""
+    releases = _releases(session, release_pks)
+    wanted = frozenset(technique_ids)
+    found: dict[Key, frozenset[str]] = {}
+    names: dict[Key, str] = {}
+    for rel in releases:
+        for key, techniques in rel.controls.items():
+            hits = techniques & wanted
+            if hits:
+                before = found.get(key)
+                found[key] = hits if before is None else before | hits
+                names.setdefault(key, rel.names.get(key, ""))
+    return [ControlTechniques(k[0], k[1], names[k], found[k]) for k in sorted(found)]
+
+
+def control_names_indexed(session: Session, keys: Collection[Key]) -> dict[Key, str]:
+    """Names of controls (every capability of the loaded data, read once per data version)."""
+    index, version = _index_for(session)
+    with index.lock:
+        if index.version != version:
+            index.version, index.releases, index.names = version, {}, None
+        names = index.names
+    if names is None:
+        names = {
+            (fw, cid): (name or "").strip()
+            for fw, cid, name in session.execute(
+                select(Capability.framework, Capability.capability_id, Capability.name)
+            )
+        }
+        with index.lock:
+            if index.version == version:
+                index.names = names
+    return {k: names[k] for k in keys if k in names}
