@@ -84,6 +84,20 @@ class ThreatView:
     def technique_ids(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p.technique_id for p in self.procedures))
 
+    # What "your controls cover N of M" is computed over (bot.coverage.overlay.CoversTechniques).
+    @property
+    def coverage_subject(self) -> tuple[str, str, str]:
+        kind = {"group": "actor"}.get(self.threat.kind, self.threat.kind)
+        return (kind, self.threat.attack_id, self.threat.name)
+
+    @property
+    def coverage_techniques(self) -> tuple[str, ...]:
+        return self.technique_ids
+
+    @property
+    def coverage_domain(self) -> str:
+        return self.domain
+
 
 @dataclass(frozen=True, slots=True)
 class LogSource:

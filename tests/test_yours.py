@@ -147,3 +147,17 @@ def test_a_change_to_the_inventory_holds_on_the_next_answer(slack: SlackUnderTes
     slack.command("inventory clear", team_id=team)
     elsewhere = _text(slack.command("T1048", team_id=team, channel_id="C0ELSEWHERE").json())
     assert "Yours" not in elsewhere and "None of your controls" not in elsewhere
+
+
+def test_an_actor_view_is_covered_over_its_techniques(corpus_engine: Engine, answerer: Answerer) -> None:
+    """Any view about a set of techniques (here ATT&CK's APT29) gets 'your controls cover N of M'."""
+    from bot.coverage.overlay import answer_subject
+    from store.db import session_scope
+    from store.reads.threats import threat_by_id
+
+    with session_scope(corpus_engine) as s:
+        view = threat_by_id(s, "G0016", coverage=False)
+    assert view is not None and len(view.technique_ids) > 20
+    subject, techniques, domain = answer_subject(view)  # type: ignore[misc]
+    assert (subject.kind, subject.id, domain) == ("actor", "G0016", "enterprise")
+    assert techniques == view.technique_ids
