@@ -12,12 +12,20 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.coverage import service
-from bot.coverage.questions import DiffQuestion, PivotQuestion, TogetherQuestion, coverage_question
+from bot.coverage.questions import (
+    DiffQuestion,
+    LastSyncQuestion,
+    PivotQuestion,
+    TogetherQuestion,
+    coverage_question,
+)
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
 from bot.resolution import Resolution
 from store.db import session_scope
 from store.reads import coverage as reads
+from store.reads.changes import last_change
 from store.state.inventory import Inventory
+from store.views import framework_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,8 @@ def answer_coverage_question(
             return p if p is not None else Refusal(f"No {domain} release maps {q.capability_id}.")
         if isinstance(q, TogetherQuestion):
             return service.together_answer(session, q.controls, domain=domain)
+        if isinstance(q, LastSyncQuestion):
+            return _last_sync(session)
         return _diffs(session, q, r, domain, default_frameworks)
 
 
@@ -73,6 +83,35 @@ def _diffs(
         asked = " vs ".join(v for v in (*q.attack_versions, *q.framework_versions) if v)
         return Refusal(f"No two loaded releases of {', '.join(frameworks)} match {asked} in {domain}.")
     return out[0] if len(out) == 1 else out
+
+
+def _last_sync(session: Session) -> DiffAnswer | list[DiffAnswer] | Refusal:
+    found = last_change(session)
+    if found is None:
+        return Refusal("No sync or ingest has loaded anything yet: run `countermap sync`.")
+    when = f"{found.finished_at:%Y-%m-%d %H:%M} UTC" if found.finished_at else "an unfinished run"
+    run = f"the last {found.kind} ({when})"
+    if not found.changes:
+        loaded = ", ".join(found.attack_domains) or "nothing"
+        return Refusal(f"{run[0].upper()}{run[1:]} changed no mapping release (ATT&CK loaded: {loaded}).")
+    new = list(dict.fromkeys(c.release for c in found.changes if c.previous is None))
+    notes = [f"Loaded by {run}."]
+    if new:
+        names = "; ".join(
+            f"{framework_label(r.framework)} {r.framework_version} · ATT&CK {r.attack_version}"
+            + ("" if r.domain == "enterprise" else f" {r.domain}")
+            for r in new[:8]
+        )
+        more = f" and {len(new) - 8} more" if len(new) > 8 else ""
+        notes.append(f"{len(new)} new, with no earlier release to compare: {names}{more}.")
+    pairs = [(c.previous, c.release) for c in found.changes if c.previous is not None]
+    diffs = [
+        service.release_diff(session, before, after, notes if i == 0 else ())
+        for i, (before, after) in enumerate(pairs)
+    ]
+    if not diffs:
+        return Refusal(" ".join(notes))
+    return diffs[0] if len(diffs) == 1 else diffs[:12]
 
 
 def gaps_subject(

@@ -16,6 +16,14 @@ from bot.resolution import Resolution
 _ATTACK_VERSION = re.compile(r"(?<![\w.])(?:attack\s*|att&ck\s*|v)?(\d{1,2}\.\d{1,2})(?![\w.])", re.I)
 _FRAMEWORK_VERSION = re.compile(r"(?<![\w/])(rev\s?\d|\d{1,2}/\d{1,2}/\d{4})(?![\w/])", re.I)
 _DIFF_WORDS = re.compile(r"\b(?:vs\.?|versus|between|changed?|diff|difference|compare[ds]?)\b", re.I)
+# "what changed", "what's new", "changes in the last sync", "what did the latest update change"
+_LAST_SYNC = re.compile(
+    r"^\W*(?:(?:so\s+)?what(?:'s|\s+is|\s+has|\s+was)?\s+(?:changed|new)|(?:latest|recent|last)?\s*changes?"
+    r"|what\s+did\s+the\s+(?:last|latest)\s+(?:sync|update|ingest|load)\s+change)"
+    r"(?:\s+(?:since|in|with|after|from)\s+(?:the\s+)?(?:last|latest|previous)\s+(?:sync|update|ingest|load|run))?"
+    r"\W*$",
+    re.I,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +47,12 @@ class DiffQuestion:
     framework_versions: tuple[str | None, str | None]
 
 
-CoverageQuestion = PivotQuestion | TogetherQuestion | DiffQuestion
+@dataclass(frozen=True, slots=True)
+class LastSyncQuestion:
+    """``what changed``: the releases the last sync or ingest loaded, against the ones before."""
+
+
+CoverageQuestion = PivotQuestion | TogetherQuestion | DiffQuestion | LastSyncQuestion
 
 
 def two_versions(text: str) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None]] | None:
@@ -56,6 +69,8 @@ def two_versions(text: str) -> tuple[tuple[str | None, str | None], tuple[str | 
 
 
 def coverage_question(text: str, r: Resolution) -> CoverageQuestion | None:
+    if _LAST_SYNC.match(text):
+        return LastSyncQuestion()
     caps = [(c.framework, c.id) for c in r.capabilities]
     techniques = [t.id for t in r.techniques]
     versions = two_versions(text)

@@ -22,6 +22,7 @@ from store.reads.coverage_index import (
     techniques_of_control_indexed,
 )
 from store.state.inventory import Inventory
+from store.views import framework_label
 
 NOT_CONTROL_FRAMEWORKS = frozenset(NOT_CONTROLS)
 
@@ -184,6 +185,18 @@ def technique_diff(
     return DiffAnswer(
         "technique", technique_id, name, framework, pair[0], pair[1], compute.diff(before, after)
     )
+
+
+def release_diff(
+    session: Session, before: ReleaseFacts, after: ReleaseFacts, notes: Sequence[str] = ()
+) -> DiffAnswer:
+    """Every mapping of a release against the release before it."""
+    facts = compute.diff(reads.mapping_facts(session, before.pk), reads.mapping_facts(session, after.pk))
+    dom = "" if after.domain == "enterprise" else f" {after.domain}"
+    subject = (
+        f"{framework_label(after.framework)} {after.framework_version} · ATT&CK {after.attack_version}{dom}"
+    )
+    return DiffAnswer("release", subject, "", after.framework, before, after, facts, tuple(notes))
 
 
 def control_diff(

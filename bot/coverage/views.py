@@ -57,7 +57,7 @@ class TogetherAnswer:
 
 @dataclass(frozen=True, slots=True)
 class DiffAnswer:
-    subject_kind: Literal["technique", "control"]
+    subject_kind: Literal["technique", "control", "release"]
     subject_id: str
     subject_name: str
     framework: str

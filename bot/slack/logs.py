@@ -70,4 +70,3 @@ class OneLine(logging.Filter):
             cut = len(record.exc_text) - MAX_TRACEBACK_CHARS
             record.exc_text = f"{record.exc_text[:MAX_TRACEBACK_CHARS]}\n…(+{cut} chars)"
         return True
-
