@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bot.render.blocks import Rendered
     from bot.render.state import State
     from bot.resolve.index import ResolverIndex
+    from store.reads.static import StaticInfo
     from store.state.inventory import Inventory
     from store.views import MessageView, View, ViewKind, ViewRequest
 
@@ -196,7 +197,7 @@ class Answerer:
         self._checked_at = float("-inf")
         # The one cache: answers by (question, frameworks, filters, form) or by button state.
         self._answers: _LRU[Hashable, Answer] = _LRU(cache_size)
-        self._static: dict[str, Any] | None = None  # releases, tactics, techniques of this data version
+        self._static: StaticInfo | None = None  # releases, tactics, techniques of this data version
         self._yours: YoursCache | None = None  # made on the first answer with an inventory
 
     # ------------------------------------------------------------------ data version / index
@@ -205,8 +206,8 @@ class Answerer:
         """Rebuild the resolver index if the data changed since it was built; True if rebuilt."""
         from bot.index_cache import build_index
         from store.db import session_scope
-        from store.reads.catalogue import static_info
         from store.reads.data_version import data_version
+        from store.reads.static import load_static
 
         with self._lock:
             self._checked_at = self._clock()
@@ -217,7 +218,7 @@ class Answerer:
                 index = build_index(session, version, self.settings, use_cache=self.index_cache)
                 # Releases, tactics and techniques change only with the data version: read here,
                 # with the index (off the request path in a serving process), not in an answer.
-                static = static_info(session)
+                static = load_static(session)
             self._index, self._version, self._static = index, version, static
             self._answers.clear()
             if self._yours is not None:
@@ -520,12 +521,11 @@ class Answerer:
 
     def _view(self, request: ViewRequest) -> View:
         from store.reads.dispatch import build_view
-        from store.reads.fast import reading
+        from store.reads.static import reading
 
         # A pooled connection in one read transaction, without an ORM Session (whose set-up
         # and commit cost more than a view's queries).
-        with reading(self.engine) as reader:
-            reader.info.update(self._static or {})  # none yet: the views read what they need
+        with reading(self.engine, self._static) as reader:  # none yet: the reader reads its own
             return build_view(reader, request)
 
     @staticmethod

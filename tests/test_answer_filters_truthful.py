@@ -20,7 +20,6 @@ from bot.config import ALL_FRAMEWORKS, Settings
 from bot.render.terminal import renderable
 from store.db import session_scope
 from store.models import Capability, Mapping
-from store.reads.catalogue import static_info
 from store.reads.dispatch import build_view
 from store.views import CapabilityView, CompareView, Filters, TechniqueView, ViewRequest
 
@@ -40,7 +39,6 @@ def answerer(corpus_engine: Engine) -> Answerer:
 @pytest.fixture(scope="module")
 def session(corpus_engine: Engine) -> Iterator[Session]:
     with session_scope(corpus_engine) as s:
-        s.info.update(static_info(s))
         yield s
 
 

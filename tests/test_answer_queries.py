@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from store.db import session_scope
 from store.reads.capabilities import capability_view
-from store.reads.catalogue import _techniques, static_info
+from store.reads.catalogue import _techniques
 from store.reads.compare import technique_coverage, top_controls
 from store.reads.cves import cve_view
 from store.reads.dispatch import build_view
@@ -25,7 +25,9 @@ from store.reads.families import framework_view, group_view
 from store.reads.fast import Reader, _q, reading
 from store.reads.lines import _TECHNIQUE_ROWS
 from store.reads.pairs import pair_view
-from store.reads.releases import load_releases
+from store.reads.releases import read_releases
+from store.reads.static import load_static, static
+from store.reads.static import reading as static_reading
 from store.reads.techniques import technique_view
 from store.views import Filters
 
@@ -254,6 +256,7 @@ def test_batch_queries_do_not_grow_with_the_number_of_techniques(
         many = list(s.scalars(select(Technique.attack_id).where(Technique.domain == "enterprise")).all())[
             :400
         ]
+        static(s)  # the data version's releases, tactics and catalogue: read once, not per batch
         event.listen(corpus_engine, "before_cursor_execute", count)
         monkeypatch.setattr(Reader, "rows", counted)
         try:
@@ -278,14 +281,14 @@ def test_the_read_path_gives_the_orm_values_on_both_backends(corpus_engine: Engi
     from store.models import Mapping, Release, Technique
 
     with session_scope(corpus_engine) as s, reading(corpus_engine) as reader:
-        releases = {i.pk: i for i in load_releases(reader)}
+        releases = {i.pk: i for i in read_releases(reader)}
         for rel in s.scalars(select(Release)):
             info = releases[rel.id]
             assert info.ref.last_update == (rel.last_update.isoformat() if rel.last_update else None)
             assert info.mapping_types == (rel.mapping_types or {})
             assert info.capability_groups == (rel.capability_groups or {})
         techs = list(s.scalars(select(Technique).where(Technique.attack_id.like("T1048%"))))
-        got = _techniques(reader, [t.attack_id for t in techs], description=True)
+        got = _techniques(reader, [t.attack_id for t in techs])
         for t in techs:
             row = got[t.attack_id]
             assert (row.tactics, row.platforms) == (t.tactics, t.platforms)
@@ -308,13 +311,13 @@ def test_driver_errors_on_the_read_path_are_sqlalchemy_errors(tmp_path: Path) ->
 
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(OperationalError, match="no such table"), reading(engine) as reader:
-        load_releases(reader)
+        read_releases(reader)
     engine.dispose()
 
 
-def test_views_from_the_per_version_catalogue_equal_views_read_row_by_row(corpus_engine: Engine) -> None:
-    """The Answerer seeds each reader with releases, tactics and the technique catalogue
-    (``static_info``); the views must be the ones the per-view selects give without them."""
+def test_views_from_a_shared_catalogue_equal_views_from_a_fresh_session(corpus_engine: Engine) -> None:
+    """The Answerer hands each reader the releases, tactics and technique catalogue it read once
+    for the data version; the views must be the ones a session reading its own gives."""
     from bot.config import ALL_FRAMEWORKS
     from store.models import Capability, Mapping
     from store.views import ViewRequest
@@ -334,7 +337,38 @@ def test_views_from_the_per_version_catalogue_equal_views_read_row_by_row(corpus
     ]
     requests += [ViewRequest("pair", (t,), (("nist_800_53", "AC-02"),)) for t in techniques[::11]]
     assert len(requests) > 500
-    with session_scope(corpus_engine) as seeded, session_scope(corpus_engine) as bare:
-        seeded.info.update(static_info(seeded))
+    with session_scope(corpus_engine) as s:
+        known = load_static(s)
+    with static_reading(corpus_engine, known) as shared, session_scope(corpus_engine) as bare:
         for request in requests:
-            assert build_view(seeded, request) == build_view(bare, request), request
+            assert build_view(shared, request) == build_view(bare, request), request
+
+
+def test_expanding_in_parameters_bind_as_the_orm_binds_them(corpus_engine: Engine) -> None:
+    """The read path renders a statement with list parameters once per list length (SQLAlchemy's
+    own expansion) and binds values by place: the rows are the ORM's, for every length, next
+    to plain parameters and values written into the statement, on both backends."""
+    from sqlalchemy import bindparam
+
+    from store.models import Mapping
+
+    stmt = select(Mapping.id, Mapping.attack_id, Mapping.capability_id).where(
+        Mapping.attack_id.in_(bindparam("ids", expanding=True)),
+        Mapping.framework == bindparam("fw"),
+        Mapping.status != "non_mappable",
+        Mapping.capability_id.not_in(bindparam("not_caps", expanding=True)),
+    )
+    cases = [
+        ([], []),
+        (["T1048"], []),
+        (["T1048", "T1048.003", "T1059"], ["SC-07"]),
+        (["T1059", "T1048.003", "T1048"], ["SC-07", "AC-04"]),
+        (["T1566.001"], ["SI-03", "SI-04", "SC-07"]),
+    ]
+    with session_scope(corpus_engine) as s, reading(corpus_engine) as reader:
+        for ids, not_caps in cases:
+            params = {"ids": ids, "fw": "nist_800_53", "not_caps": not_caps}
+            orm = sorted(tuple(r) for r in s.execute(stmt, params))
+            fast = sorted(tuple(r) for r in reader.rows(stmt, params))
+            assert fast == orm, (ids, not_caps)
+            assert bool(fast) == bool(ids)

@@ -22,7 +22,6 @@ from bot.render.limits import violations
 from bot.render.state import State, decode_state
 from store.db import session_scope
 from store.models import Capability, Mapping, Technique
-from store.reads.catalogue import static_info
 from store.reads.dispatch import build_view
 from store.views import MessageView, TechniqueView, ViewRequest
 
@@ -33,7 +32,6 @@ pytestmark = pytest.mark.slow
 def session(corpus_engine: Engine) -> Iterator[Session]:
     with session_scope(corpus_engine) as s:
         # As the Answerer does: what changes only with the data version, read once.
-        s.info.update(static_info(s))
         yield s
 
 

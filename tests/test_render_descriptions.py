@@ -24,7 +24,6 @@ from bot.render.state import State
 from bot.render.terminal import renderable
 from store.db import session_scope
 from store.models import Capability, Technique
-from store.reads.catalogue import static_info
 from store.reads.dispatch import build_view
 from store.text import HTML_ENTITY, HTML_TAG, html_to_text
 from store.views import Filters, ViewRequest
@@ -98,7 +97,6 @@ def _texts(obj: object) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def session(corpus_engine: Engine) -> Iterator[Session]:
     with session_scope(corpus_engine) as s:
-        s.info.update(static_info(s))
         yield s
 
 

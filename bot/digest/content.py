@@ -320,7 +320,7 @@ class Composer:
     channel activity, coverage and controls."""
 
     def __init__(self, session: Session, now: dt.datetime) -> None:
-        from store.reads.releases import load_releases
+        from store.reads.static import static
 
         self.now = as_utc(now)
         self.techs = _techniques(session)
@@ -329,7 +329,7 @@ class Composer:
         self.releases_changed = _changed_releases(session, horizon)
         self.syncs = _sync_times(session, horizon)
         self.kev = _new_kev(session, horizon)
-        self.releases = load_releases(session)
+        self.releases = list(static(session).releases)
         self._changes: dict[tuple[dt.datetime, tuple[str, ...]], DataChanges] = {}
         # technique → (frameworks asked, result): later batches reuse what earlier ones read
         self._coverage: dict[str, tuple[frozenset[str], dict[str, Coverage]]] = {}

@@ -22,7 +22,8 @@ from store.reads.lines import (
     group_lines,
     unfiltered_note,
 )
-from store.reads.releases import NO_FILTERS, OTHER_TACTIC, _matches, load_releases, version_key
+from store.reads.releases import NO_FILTERS, OTHER_TACTIC, _matches, version_key
+from store.reads.static import static
 from store.views import (
     CapabilityRef,
     CapabilityView,
@@ -96,7 +97,7 @@ def capability_view(
 ) -> CapabilityView:
     """A control's techniques in its framework's newest (or the filtered) release, by tactic."""
     session = reader(session)
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     ref, stored = _capability(session, framework, capability_id, described=True)
     key = {"fw": framework, "cid": ref.id}
     # Per release: rows at all (mapped or marked non-mappable) and mappings, in one select.
@@ -113,7 +114,7 @@ def capability_view(
     mapped = [r for r in rows if not _is_non_mappable(r) and r.attack_id]
     shown, skipped = filter_mapped(mapped, filters)
     lines = _lines(shown, info) if info else []
-    techs = _techniques(session, [ln.attack_id for ln in lines], tactics_only=True)
+    techs = _techniques(session, [ln.attack_id for ln in lines])
     tactic_lookup = tactic_names(session)
     by_tactic: dict[str, list[MappingLine]] = defaultdict(list)
     order: dict[str, int] = {}

@@ -3,139 +3,24 @@ headers, mitigations and sub-techniques."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, case, or_, select
-
-from store.models import (
-    Mitigation,
-    MitigationLink,
-    Tactic,
-    Technique,
-)
-from store.reads.fast import Source, _json, _q
+from store.reads.fast import Source
 from store.reads.lines import summarise_description
-from store.reads.releases import RELEASES_KEY, TACTICS_KEY, TECHNIQUES_KEY, ReleaseInfo, load_releases
+from store.reads.releases import ReleaseInfo
+from store.reads.static import static
 from store.views import MitigationLine, ReleaseRef, TechniqueHeader, TechniqueRef
-
-_TACTICS = select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.position)
 
 
 def tactic_names(session: Source) -> dict[tuple[str, str], tuple[int, str]]:
-    seeded = session.info.get(TACTICS_KEY)
-    if seeded is not None:
-        return dict(seeded)
-    rows = _q(session, _TACTICS)
-    return {(r.domain, r.shortname): (r.position, r.name) for r in rows}
+    return dict(static(session).tactics)
 
 
-_TECHNIQUE_COLS = (
-    Technique.attack_id,
-    Technique.name,
-    Technique.domain,
-    Technique.url,
-    _json(Technique.tactics),
-    _json(Technique.platforms),
-    Technique.is_subtechnique,
-    Technique.parent_attack_id,
-    Technique.revoked,
-    Technique.deprecated,
-    Technique.revoked_by,
-)
-
-
-_TECHNIQUES = select(*_TECHNIQUE_COLS).where(Technique.attack_id.in_(bindparam("ids", expanding=True)))
-# What grouping a control's techniques by tactic needs, for hundreds of them.
-_TECHNIQUE_TACTICS = select(
-    Technique.attack_id, Technique.domain, _json(Technique.tactics), Technique.revoked
-).where(Technique.attack_id.in_(bindparam("ids", expanding=True)))
-_TECHNIQUES_DESCRIBED = select(*_TECHNIQUE_COLS, Technique.description).where(
-    Technique.attack_id.in_(bindparam("ids", expanding=True))
-)
-
-
-def _by_id(rows: Iterable[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for t in rows:  # prefer a current object when a domain has the ID twice
-        if t.attack_id not in out or (out[t.attack_id].revoked and not t.revoked):
-            out[t.attack_id] = t
-    return out
-
-
-_CATALOGUE = select(*_TECHNIQUE_COLS, Technique.description)
-
-
-@dataclass(frozen=True)
-class TechniqueCatalogue:
-    """Every ATT&CK technique (about a thousand rows, 1.4 MB with descriptions, a few ms to
-    read), for the views' look-ups: a control's techniques by ID would otherwise be hundreds
-    of rows, each read past its long description for the tactics stored after it, and every
-    technique answer a select of the technique, its parent and its sub-techniques."""
-
-    techniques: dict[str, Any]  # attack_id -> row with description, as ``_techniques`` gives them
-    children: dict[str, list[tuple[str, str]]]  # parent -> current sub-techniques (ID, name), by ID
-    mitigations: dict[str, tuple[MitigationLine, ...]]  # technique -> current mitigations, by ID
-
-
-def technique_catalogue(session: Source) -> TechniqueCatalogue:
-    seeded = session.info.get(TECHNIQUES_KEY)
-    if seeded is not None:
-        return seeded
-    rows = _q(session, _CATALOGUE)
-    children: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for r in sorted(rows, key=lambda r: r.attack_id):
-        if r.parent_attack_id and not r.revoked and not r.deprecated:
-            children[r.parent_attack_id].append((r.attack_id, r.name))
-    mitigations: dict[str, set[MitigationLine]] = defaultdict(set)
-    for m in _q(session, _ALL_MITIGATIONS):
-        mitigations[m.technique_attack_id].add(MitigationLine(m.attack_id, m.name, m.url))
-    return TechniqueCatalogue(
-        _by_id(rows),
-        dict(children),
-        {tid: tuple(sorted(lines, key=lambda m: m.id)) for tid, lines in mitigations.items()},
-    )
-
-
-def _techniques(
-    session: Source, ids: Iterable[str], *, description: bool = False, tactics_only: bool = False
-) -> dict[str, Any]:
-    """ATT&CK rows by ID (the description, long, only when asked for; ``tactics_only``: ID,
-    domain, tactics and revoked alone, or more when the catalogue is at hand)."""
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        return {}
-    catalogue = session.info.get(TECHNIQUES_KEY)
-    if catalogue is not None:
-        known = catalogue.techniques
-        return {i: known[i] for i in ids if i in known}
-    stmt = _TECHNIQUE_TACTICS if tactics_only else _TECHNIQUES_DESCRIBED if description else _TECHNIQUES
-    return _by_id(_q(session, stmt, {"ids": ids}))
-
-
-def static_info(session: Source) -> dict[str, Any]:
-    """What changes only with the data version, for ``Source.info``: a caller that knows the
-    data has not changed (the Answerer, by data version) reads it once and seeds each reader."""
-    return {
-        RELEASES_KEY: load_releases(session),
-        TACTICS_KEY: tactic_names(session),
-        TECHNIQUES_KEY: technique_catalogue(session),
-    }
-
-
-# A technique, its parent and its sub-techniques in one select (the description, long, for the
-# technique alone): what a technique or pair answer needs of ATT&CK besides mitigations.
-_FAMILY = select(
-    *_TECHNIQUE_COLS,
-    case((Technique.attack_id == bindparam("tid"), Technique.description)).label("description"),
-).where(
-    or_(
-        Technique.attack_id.in_(bindparam("ids", expanding=True)),
-        Technique.parent_attack_id == bindparam("tid"),
-    )
-)
+def _techniques(session: Source, ids: Iterable[str]) -> dict[str, Any]:
+    """ATT&CK rows by ID (with descriptions), from the catalogue."""
+    known = static(session).catalogue.techniques
+    return {i: known[i] for i in dict.fromkeys(ids) if i in known}
 
 
 def _family(session: Source, technique_id: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -143,20 +28,7 @@ def _family(session: Source, technique_id: str) -> tuple[dict[str, Any], list[tu
     sub-techniques as (ID, name), by ID)."""
     parent = technique_id.split(".")[0]
     ids = [technique_id] if parent == technique_id else [technique_id, parent]
-    catalogue = session.info.get(TECHNIQUES_KEY)
-    if catalogue is not None:
-        return _techniques(session, ids), list(catalogue.children.get(technique_id, ()))
-    rows = _q(session, _FAMILY, {"tid": technique_id, "ids": ids})
-    loaded: dict[str, Any] = {}
-    subs = []
-    for t in rows:
-        if t.attack_id in ids:
-            if t.attack_id not in loaded or (loaded[t.attack_id].revoked and not t.revoked):
-                loaded[t.attack_id] = t
-        elif t.parent_attack_id == technique_id and not t.revoked and not t.deprecated:
-            subs.append((t.attack_id, t.name))
-    subs.sort(key=lambda s: s[0])
-    return loaded, subs
+    return _techniques(session, ids), list(static(session).catalogue.children.get(technique_id, ()))
 
 
 def _ordered_tactics(tech: Any, tactics: dict[tuple[str, str], tuple[int, str]]) -> tuple[str, ...]:
@@ -175,9 +47,7 @@ def technique_header(
     loaded: dict[str, Any] | None = None,
 ) -> TechniqueHeader:
     """Header facts; ``loaded`` (rows with descriptions) saves the look-up."""
-    tech = (loaded if loaded is not None else _techniques(session, [technique_id], description=True)).get(
-        technique_id
-    )
+    tech = (loaded if loaded is not None else _techniques(session, [technique_id])).get(technique_id)
     if tech is None:
         dom = domain or "enterprise"
         parent_id = technique_id.split(".")[0] if "." in technique_id else None
@@ -223,55 +93,14 @@ def technique_header(
     )
 
 
-_MITIGATIONS = (
-    select(Mitigation.attack_id, Mitigation.name, Mitigation.url)
-    .join(MitigationLink, MitigationLink.mitigation_pk == Mitigation.id)
-    .where(
-        MitigationLink.technique_attack_id == bindparam("tid"),
-        Mitigation.revoked.is_(False),
-        Mitigation.deprecated.is_(False),
-    )
-    .distinct()
-)
-_ALL_MITIGATIONS = select(
-    MitigationLink.technique_attack_id, Mitigation.attack_id, Mitigation.name, Mitigation.url
-).where(
-    MitigationLink.mitigation_pk == Mitigation.id,
-    Mitigation.revoked.is_(False),
-    Mitigation.deprecated.is_(False),
-)
-
-
 def _mitigations(session: Source, technique_id: str) -> tuple[MitigationLine, ...]:
-    catalogue = session.info.get(TECHNIQUES_KEY)
-    if catalogue is not None:
-        return catalogue.mitigations.get(technique_id, ())
-    rows = _q(session, _MITIGATIONS, {"tid": technique_id})
-    return tuple(sorted((MitigationLine(r.attack_id, r.name, r.url) for r in rows), key=lambda m: m.id))
-
-
-# Ordered in Python: an ORDER BY attack_id would have SQLite walk the attack_id index (the
-# whole table) rather than seek the parent one.
-_SUBTECHNIQUES = select(Technique.parent_attack_id, Technique.attack_id, Technique.name).where(
-    Technique.parent_attack_id.in_(bindparam("parents", expanding=True)),
-    Technique.revoked.is_(False),
-    Technique.deprecated.is_(False),
-)
+    return static(session).catalogue.mitigations.get(technique_id, ())
 
 
 def _subtechniques(session: Source, parent_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """Current sub-techniques per parent, by ID; one statement whatever the number of parents."""
-    if not parent_ids:
-        return {}
-    catalogue = session.info.get(TECHNIQUES_KEY)
-    if catalogue is not None:
-        return {p: list(catalogue.children[p]) for p in parent_ids if p in catalogue.children}
-    rows = sorted(_q(session, _SUBTECHNIQUES, {"parents": list(parent_ids)}), key=lambda r: r.attack_id)
-    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for r in rows:
-        if r.parent_attack_id:
-            out[r.parent_attack_id].append((r.attack_id, r.name))
-    return out
+    """Current sub-techniques per parent, by ID."""
+    children = static(session).catalogue.children
+    return {p: list(children[p]) for p in parent_ids if p in children}
 
 
 def _other_releases(

@@ -16,7 +16,8 @@ from store.reads.catalogue import _domain_of, _subtechniques, _techniques, techn
 from store.reads.fast import Source, _q, reader
 from store.reads.lines import _CONTROL_COLS, _ids, _is_non_mappable, _passes
 from store.reads.ranking import _control_lines
-from store.reads.releases import NO_FILTERS, ReleaseInfo, load_releases, pick_releases
+from store.reads.releases import NO_FILTERS, ReleaseInfo, pick_releases
+from store.reads.static import static
 from store.views import (
     CategoryCoverage,
     CompareView,
@@ -102,7 +103,7 @@ def technique_coverage(
     (releases, technique domains, mapping rows), whatever the number of techniques."""
     session = reader(session)
     ids = list(dict.fromkeys(technique_ids))
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     newest = _newest_by_domain(releases, frameworks, filters)
     domains = _technique_domains(session, ids)
     pks = {i.pk: i for i in newest.values()}
@@ -163,7 +164,7 @@ def top_controls(
     """
     session = reader(session)
     ids = list(dict.fromkeys(technique_ids))
-    releases = releases if releases is not None else load_releases(session)
+    releases = releases if releases is not None else list(static(session).releases)
     newest = _newest_by_domain(releases, frameworks, filters)
     pks = {i.pk for i in newest.values()}
     subs = _subtechniques(session, ids) if subtechniques else {}

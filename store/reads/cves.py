@@ -17,7 +17,8 @@ from store.reads.compare import top_controls
 from store.reads.fast import Source, _q, _scalars, reader
 from store.reads.lines import _CAPABILITY_RELEASES, _CAPABILITY_WHERE, _ids, _is_non_mappable
 from store.reads.ranking import _control_rank
-from store.reads.releases import NO_FILTERS, _matches, load_releases, pick_releases
+from store.reads.releases import NO_FILTERS, _matches, pick_releases
+from store.reads.static import static
 from store.views import ControlLine, CveTechnique, CveView, Filters, TechniqueRef
 
 _CVE_ROWS = (
@@ -39,7 +40,7 @@ def cve_view(
 ) -> CveView:
     """A KEV CVE's techniques and impact types, then the best controls for those techniques."""
     session = reader(session)
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     ref = _capability_ref(session, "kev", cve_id)
     kev_filters = Filters(domain=filters.domain)
     kev = [i for i in releases if i.ref.framework == "kev" and _matches(i, kev_filters, filters.domain)]

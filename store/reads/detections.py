@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.models import Analytic, DetectionLink, DetectionStrategy, Mapping, Technique
-from store.reads.releases import NO_FILTERS, load_releases, pick_releases
+from store.reads.releases import NO_FILTERS, pick_releases
+from store.reads.static import static
 from store.threat_views import (
     AnalyticView,
     DetectCapability,
@@ -86,7 +87,7 @@ def detections_for_technique(session: Session, technique_id: str) -> DetectionVi
 def _detect_capabilities(session: Session, tid: str, domain: str) -> tuple[DetectCapability, ...]:
     """Mappings in the ``detect`` category (scored frameworks' detect scores, M365 "Detects"),
     newest release per framework, strongest score first."""
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     newest = pick_releases(releases, sorted({i.ref.framework for i in releases}), NO_FILTERS, domain)
     by_pk = {info.pk: info for info in newest.values()}
     if not by_pk:

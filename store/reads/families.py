@@ -12,7 +12,8 @@ from store.models import (
 )
 from store.reads.fast import Source, _q, reader
 from store.reads.lines import _LIVE, _ids
-from store.reads.releases import NO_FILTERS, _matches, load_releases
+from store.reads.releases import NO_FILTERS, _matches
+from store.reads.static import static
 from store.views import Filters, FrameworkView, GroupMember, GroupView, ReleaseSummary
 
 _GROUP_CAPABILITIES = select(Capability.capability_id, Capability.name).where(
@@ -47,7 +48,7 @@ _RELEASE_TYPES = (
 
 def group_view(session: Source, framework: str, group_id: str, *, filters: Filters = NO_FILTERS) -> GroupView:
     session = reader(session)
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     candidates = [
         i for i in releases if i.ref.framework == framework and _matches(i, filters, filters.domain)
     ]
@@ -81,7 +82,7 @@ def framework_view(session: Source, framework: str, *, filters: Filters = NO_FIL
     session = reader(session)
     releases = [
         i
-        for i in load_releases(session)
+        for i in list(static(session).releases)
         if i.ref.framework == framework and _matches(i, filters, filters.domain)
     ]
     pks = [i.pk for i in releases]

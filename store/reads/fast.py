@@ -9,6 +9,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import Dialect, Engine, Text, cast
@@ -20,9 +21,16 @@ from sqlalchemy.orm import Session
 
 class _Prepared:
     """A Core statement compiled once for one dialect: its SQL, how to bind its parameters and
-    how to shape its rows."""
+    how to shape its rows.
 
-    __slots__ = ("compiled", "defaults", "expanding", "json", "names", "qmark", "row", "sql", "stmt")
+    A statement with expanding ``IN`` parameters has one SQL text per list length; SQLAlchemy
+    renders it (``construct_expanded_state``, its public API for this) once per combination of
+    lengths, with a marker object for every value, and the markers' places say which value goes
+    where: later executions only look the values up."""
+
+    __slots__ = (
+        "compiled", "defaults", "expanded", "expanding", "json", "names", "qmark", "row", "sql", "stmt"
+    )  # fmt: skip
 
     def __init__(self, stmt: Any, dialect: Dialect) -> None:
         self.stmt = stmt  # kept alive: the cache is keyed by id()
@@ -30,7 +38,8 @@ class _Prepared:
         self.sql: str = self.compiled.string
         self.qmark = dialect.paramstyle == "qmark"
         self.names: list[str] = list(self.compiled.positiontup or ()) if self.qmark else []
-        self.expanding = "__[POSTCOMPILE_" in self.sql
+        self.expanding = tuple(name for name, b in self.compiled.binds.items() if b.expanding)
+        self.expanded: dict[tuple[int, ...], tuple[str, tuple[tuple[str, int | None], ...]]] = {}
         # Values written into the statement (``status != "non_mappable"``), under their bind names.
         self.defaults = {name: b.effective_value for name, b in self.compiled.binds.items() if not b.required}
         keys = [str(c.key) if c.key else f"c{i}" for i, c in enumerate(stmt.selected_columns)]
@@ -40,28 +49,39 @@ class _Prepared:
         fields = [k.removesuffix(JSON_SUFFIX) for k in keys]
         self.row: Any = namedtuple("Row", fields, rename=True)  # type: ignore[misc]
 
+    def _expansion(self, params: dict[str, Any]) -> tuple[str, tuple[tuple[str, int | None], ...]]:
+        """The SQL for these list lengths, and for each placeholder in order the (parameter,
+        index in its list) it takes (index None: a plain value)."""
+        lengths = tuple(len(params[name]) for name in self.expanding)
+        found = self.expanded.get(lengths)
+        if found is None:
+            markers: dict[int, tuple[str, int | None]] = {}
+            probe: dict[str, Any] = {}
+            for name, value in params.items():
+                if name in self.expanding:
+                    probe[name] = [object() for _ in value]
+                    markers.update((id(m), (name, i)) for i, m in enumerate(probe[name]))
+                else:
+                    probe[name] = object()
+                    markers[id(probe[name])] = (name, None)
+            state = self.compiled.construct_expanded_state(probe)
+            placed = state.positional_parameters if self.qmark else tuple(state.parameters.values())
+            slots = tuple(markers[id(v)] for v in placed)
+            if not self.qmark:  # psycopg: the expanded names, in the same order as the values
+                slots = tuple(zip(state.parameters, slots, strict=True))  # type: ignore[arg-type]
+            found = self.expanded[lengths] = (state.statement, slots)
+        return found
+
     def bind(self, given: dict[str, Any]) -> tuple[str, Any]:
         params = {**self.defaults, **given} if self.defaults else given
-        if not self.qmark:  # psycopg: named parameters
-            if not self.expanding:
-                return self.sql, params
-            state = self.compiled.construct_expanded_state(params)
-            return state.statement, state.parameters
         if not self.expanding:
-            return self.sql, tuple(params[n] for n in self.names)
-        sql, args = self.sql, []
-        for name in self.names:
-            value = params[name]
-            token = f"__[POSTCOMPILE_{name}]"
-            if token in sql:
-                if not value:  # SQLAlchemy's empty-set form, rare: let it render
-                    state = self.compiled.construct_expanded_state(params)
-                    return state.statement, state.positional_parameters
-                sql = sql.replace(token, ", ".join("?" * len(value)), 1)
-                args.extend(value)
-            else:
-                args.append(value)
-        return sql, tuple(args)
+            if self.qmark:
+                return self.sql, tuple(params[n] for n in self.names)
+            return self.sql, params  # psycopg: named parameters
+        sql, slots = self._expansion(params)
+        if self.qmark:
+            return sql, tuple(params[n] if i is None else params[n][i] for n, i in slots)
+        return sql, {key: params[n] if i is None else params[n][i] for key, (n, i) in slots}  # type: ignore[misc]
 
 
 JSON_SUFFIX = "__json"
@@ -74,8 +94,7 @@ def _json(column: Any) -> Any:
 
 
 class Reader:
-    """The read side of one view: a DB-API cursor inside an open transaction, and ``info`` (as
-    on a Session: releases and tactics of the data version, seeded by the caller).
+    """The read side of one view: a DB-API cursor inside an open transaction.
 
     Statements are SQLAlchemy Core, compiled once per dialect, run on the driver's cursor:
     SQLAlchemy's per-execution machinery (result objects, row processors) costs about twenty
@@ -83,10 +102,9 @@ class Reader:
     the driver's values; the few typed columns read here are made backend-neutral (JSON as
     text, booleans through ``bool()``, dates through ``_iso``)."""
 
-    def __init__(self, cursor: Any, dialect: Dialect, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
         self.cursor = cursor
         self.dialect = dialect
-        self.info: dict[str, Any] = {} if info is None else info
 
     def rows(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:
         key = (id(stmt), self.dialect.name)
@@ -116,7 +134,7 @@ class Reader:
 
 
 @contextmanager
-def reading(engine: Engine, info: dict[str, Any] | None = None) -> Iterator[Reader]:
+def reading(engine: Engine) -> Iterator[Reader]:
     """A Reader on a pooled connection in one read transaction (one snapshot for all of a
     view's statements), rolled back when the pool takes the connection back."""
     raw = engine.raw_connection()
@@ -124,7 +142,7 @@ def reading(engine: Engine, info: dict[str, Any] | None = None) -> Iterator[Read
         cursor = raw.cursor()
         if engine.dialect.name == "sqlite":
             cursor.execute("BEGIN")  # store.db hands SQLite transactions to us
-        yield Reader(cursor, engine.dialect, info)
+        yield Reader(cursor, engine.dialect)
     finally:
         raw.close()
 
@@ -132,12 +150,22 @@ def reading(engine: Engine, info: dict[str, Any] | None = None) -> Iterator[Read
 Source = Session | Reader
 
 
+# A session's Reader, for its current transaction: one cursor, and one read of the static facts.
+_SESSION_READERS: WeakKeyDictionary[Session, tuple[object, Reader]] = WeakKeyDictionary()
+
+
 def reader(source: Source) -> Reader:
-    """The Reader of a Session (its transaction's connection and its ``info``), or itself."""
+    """The Reader of a Session (on its transaction's connection; the same one until the
+    session's transaction ends), or itself."""
     if isinstance(source, Reader):
         return source
+    kept = _SESSION_READERS.get(source)
+    if kept is not None and kept[0] is source.get_transaction():
+        return kept[1]
     conn = source.connection()
-    return Reader(conn.connection.dbapi_connection.cursor(), conn.dialect, source.info)  # type: ignore[union-attr]
+    made = Reader(conn.connection.dbapi_connection.cursor(), conn.dialect)  # type: ignore[union-attr]
+    _SESSION_READERS[source] = (source.get_transaction(), made)
+    return made
 
 
 def _scalars(session: Source, stmt: Any, params: dict[str, Any] | None = None) -> list[Any]:

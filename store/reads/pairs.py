@@ -9,7 +9,8 @@ from store.reads.catalogue import _family, technique_header
 from store.reads.fast import Source, _q, reader
 from store.reads.lines import _PAIR_ROWS, _is_non_mappable, _line, _line_order
 from store.reads.ranking import _closest
-from store.reads.releases import NO_FILTERS, _matches, load_releases
+from store.reads.releases import NO_FILTERS, _matches
+from store.reads.static import static
 from store.views import (
     ControlLine,
     Filters,
@@ -32,7 +33,7 @@ def pair_view(
 ) -> PairView:
     """Whether and how one capability maps one technique, release by release."""
     session = reader(session)
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     loaded, family = _family(session, technique_id)
     own = loaded.get(technique_id)
     domain = filters.domain or domain or (own.domain if own else "enterprise")

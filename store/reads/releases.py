@@ -71,17 +71,9 @@ _RELEASES = select(
 )
 
 
-RELEASES_KEY = "countermap.releases"
-TACTICS_KEY = "countermap.tactics"
-TECHNIQUES_KEY = "countermap.techniques"
-
-
-def load_releases(session: Source) -> list[ReleaseInfo]:
-    """Every release, newest first.  A caller that knows the data has not changed (the
-    Answerer, by data version) may put an earlier result in ``session.info[RELEASES_KEY]``."""
-    seeded = session.info.get(RELEASES_KEY)
-    if seeded is not None:
-        return list(seeded)
+def read_releases(session: Source) -> list[ReleaseInfo]:
+    """Every release, newest first, as stored now (reads use ``store.reads.static``, which
+    reads this once per data version)."""
     rows = _q(session, _RELEASES)
     out = [
         ReleaseInfo(

@@ -18,7 +18,8 @@ from store.reads.lines import (
     group_lines,
     unfiltered_note,
 )
-from store.reads.releases import NO_FILTERS, load_releases, pick_releases
+from store.reads.releases import NO_FILTERS, pick_releases
+from store.reads.static import static
 from store.views import Filters, FrameworkSection, SubTechniqueCount, TechniqueView, framework_label
 
 
@@ -33,7 +34,7 @@ def technique_view(
     """The technique page: header facts, mitigations, then per framework its newest (or the
     filtered) release's mappings, sub-technique counts and non-mappable notes."""
     session = reader(session)
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     loaded, subs = _family(session, technique_id)
     own = loaded.get(technique_id)
     domain = filters.domain or domain or (own.domain if own else "enterprise")

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from store.models import Mapping, Technique, Threat, ThreatLink
 from store.reads.fast import _q
 from store.reads.lines import _ids
-from store.reads.releases import NO_FILTERS, load_releases, pick_releases
+from store.reads.releases import NO_FILTERS, pick_releases
+from store.reads.static import static
 from store.threat_views import (
     Citation,
     ControlCoverage,
@@ -174,7 +175,7 @@ def coverage_of_techniques(
     techniques it maps (complete rows for the exact ID), most first, then best score, then ID;
     and the techniques no control of that release maps."""
     ids = list(dict.fromkeys(technique_ids))
-    releases = load_releases(session)
+    releases = list(static(session).releases)
     names = frameworks if frameworks is not None else sorted({i.ref.framework for i in releases})
     newest = pick_releases(releases, names, NO_FILTERS, domain)
     if not ids or not newest:
