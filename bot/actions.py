@@ -9,6 +9,7 @@ import re
 
 PAGE = "cm_page"  # next / previous page
 DID_YOU_MEAN = "cm_dym"  # a "did you mean" candidate
+OPEN = "cm_open"  # one entity of a several-entity answer, opened as a new private message
 EXPAND = "cm_expand"  # show one mapping's comments and references in full
 COLLAPSE = "cm_collapse"
 SHARE = "cm_share"  # post the answer in the channel, attributed to the clicker
@@ -20,6 +21,7 @@ PICK_RELEASE = "cm_pick_rel"  # static_select of releases of the framework shown
 ALL = (
     PAGE,
     DID_YOU_MEAN,
+    OPEN,
     EXPAND,
     COLLAPSE,
     SHARE,

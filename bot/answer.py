@@ -87,6 +87,7 @@ class Answer:
     page: int = 1
     pages: int = 1
     yours: GapReport | None = None  # the asker's inventory against the answer's techniques
+    notes: tuple[str, ...] = ()  # how the question was read: what Slack shows above the answer
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Reading:
     technique_ids: tuple[str, ...] = ()
     capability_ids: tuple[str, ...] = ()
     yours: GapReport | None = None
+    notes: tuple[str, ...] = ()  # the notes Slack shows above the same answer
 
 
 class AnswerService(Protocol):
@@ -135,10 +137,34 @@ class AnswerService(Protocol):
     ) -> Answer: ...
 
     def card(
-        self, technique_id: str, *, frameworks: Sequence[str] = (), inventory: Inventory | None = None
+        self,
+        technique_id: str,
+        *,
+        frameworks: Sequence[str] = (),
+        filters: Filters | None = None,
+        inventory: Inventory | None = None,
     ) -> Answer: ...
 
     def export(self, value: str, fmt: str) -> tuple[str, bytes]: ...
+
+
+MULTI_EACH = 5  # techniques, and controls or CVEs, on one several-entity answer (a button state's cap)
+
+
+def is_several(r: Resolution) -> bool:
+    """The question names several techniques, controls or CVEs, to be answered one line each.
+
+    A pair is one technique and one control that is not a CVE; several controls alone are a
+    coverage question ("together"), answered before this; a technique that does not exist
+    next to anything else gets its own line saying so."""
+    if r.intent in ("unknown", "help"):
+        return False
+    n_tech, n_caps = len(r.techniques), len(r.capabilities)
+    if n_tech + n_caps < 2:
+        return False
+    if n_tech == 1 and n_caps == 1:
+        return r.capabilities[0].framework == "kev" or not r.techniques[0].known
+    return True
 
 
 class _LRU(OrderedDict[K, V]):
@@ -285,7 +311,8 @@ class Answerer:
             from bot.render.state import State
 
             state = State(request, compact=compact, page=min(max(1, page), 200))
-            made = self._answer_state(state, resolution=resolution, notes=self.notes_for(resolution))
+            notes = self.notes_for(resolution)
+            made = replace(self._answer_state(state, resolution=resolution, notes=notes), notes=notes)
         self._keep(key, made, version)
         return made
 
@@ -317,6 +344,7 @@ class Answerer:
             view=self._view(request),
             technique_ids=request.techniques,
             capability_ids=tuple(f"{fw}:{cid}" for fw, cid in request.capabilities),
+            notes=self.notes_for(resolution),
         )
 
     @staticmethod
@@ -384,10 +412,17 @@ class Answerer:
         return replace(answer, yours=report, payload=Payload(answer.payload.text, blocks))
 
     def card(
-        self, technique_id: str, *, frameworks: Sequence[str] = (), inventory: Inventory | None = None
+        self,
+        technique_id: str,
+        *,
+        frameworks: Sequence[str] = (),
+        filters: Filters | None = None,
+        inventory: Inventory | None = None,
     ) -> Answer:
         """The compact card for incident channels, thread replies and link unfurls
-        (``frameworks``: e.g. the channel's own list; default ``default_frameworks``)."""
+        (``frameworks``: e.g. the channel's own list; default ``default_frameworks``;
+        ``filters``: e.g. the ATT&CK version a Mappings Explorer link names).  Not ok for an ID
+        that no loaded ATT&CK or mapping file has: a card must never show "0 mappings" for it."""
         import re
 
         from bot.render.state import State
@@ -396,9 +431,11 @@ class Answerer:
         tid = technique_id.strip().upper()
         if not re.fullmatch(r"T\d{4}(\.\d{3})?", tid):
             return self._error(f"{technique_id[:40]} is not an ATT&CK technique ID.")
-        self._ensure_fresh()
+        index = self._ensure_fresh()
+        if index.technique(tid) is None:
+            return self._error(f"{tid} does not exist in the loaded ATT&CK data.")
         fws = tuple(dict.fromkeys(frameworks or self.settings.default_frameworks))
-        request = ViewRequest("technique", (tid,), frameworks=fws)
+        request = ViewRequest("technique", (tid,), frameworks=fws, filters=filters or Filters())
         return self.with_yours(self._answer_state(State(request, compact=True)), inventory)
 
     def export(self, value: str, fmt: str) -> tuple[str, bytes]:
@@ -426,6 +463,14 @@ class Answerer:
         domain = r.techniques[0].domain if r.techniques else None
         caps = tuple((c.framework, c.id) for c in r.capabilities[:1])
         f = r.filters
+        if is_several(r):  # never an accidental pair, never a silently dropped entity
+            return ViewRequest(
+                "multi",
+                tuple(t.id for t in r.techniques[:MULTI_EACH]),
+                tuple((c.framework, c.id) for c in r.capabilities[:MULTI_EACH]),
+                frameworks=fws,
+                filters=f,
+            )
         if r.intent == "pair" and tech and caps:
             return ViewRequest("pair", tech, caps, filters=f, domain=domain)
         if r.intent == "compare" and tech:
@@ -534,9 +579,14 @@ class Answerer:
         the techniques named beyond the one answered."""
         notes = [*resolution.notes, *(t.note for t in resolution.techniques if t.note)]
         notes.extend(c.note for c in resolution.capabilities if c.note)
-        if len(resolution.techniques) > 1:
-            rest = ", ".join(t.id for t in resolution.techniques[1:6])
-            notes.append(f"Answering {resolution.techniques[0].id}; ask separately about {rest}.")
+        if is_several(resolution):  # a missing technique's own line says so
+            said = {t.note for t in resolution.techniques if not t.known}
+            notes = [n for n in notes if n not in said]
+        left = [t.id for t in resolution.techniques[MULTI_EACH:]]
+        left += [c.id for c in resolution.capabilities[MULTI_EACH:]]
+        if is_several(resolution) and left:
+            rest = ", ".join(left[:8])
+            notes.append(f"Showing the first {MULTI_EACH} of each; ask separately about {rest}.")
         return tuple(dict.fromkeys(notes))
 
     def _answer_state(

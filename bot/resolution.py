@@ -35,6 +35,7 @@ class TechniqueHit:
     score: float  # 0..100
     domain: str = "enterprise"
     note: str | None = None  # e.g. "T1085 was revoked; now T1218.011 Rundll32"
+    known: bool = True  # False: neither the loaded ATT&CK nor any mapping file has this ID
 
 
 @dataclass(frozen=True, slots=True)

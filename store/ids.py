@@ -9,12 +9,14 @@ separately wherever it is stored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "attack_id_or_none",
     "canonical_attack_id",
     "canonical_capability_id",
     "is_attack_id",
+    "nearest_technique_ids",
     "nist_family",
 ]
 
@@ -114,3 +116,35 @@ def attack_id_or_none(raw: str | None) -> str | None:
         return canonical_attack_id(raw)
     except ValueError:
         return None
+
+
+def _technique_number(attack_id: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"T(\d{4})(?:\.(\d{3}))?", attack_id)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
+
+def nearest_technique_ids(known: Iterable[str], attack_id: str, limit: int = 5) -> list[str]:
+    """The technique IDs of ``known`` nearest to one that does not exist, for "did you mean".
+
+    A missing sub-technique (``T1048.009``) is nearest its parent and the parent's real
+    sub-techniques; a missing technique (``T9999``, ``T1049x``) the IDs numerically closest,
+    then those that differ from it by one character (a typo)."""
+    target = _technique_number(attack_id)
+    ids = sorted({k for k in known if _technique_number(k) is not None})
+    if target is None or not ids:
+        return []
+    number, sub = target
+    if sub:
+        parent = f"T{number:04d}"
+        family = [k for k in ids if k == parent or k.startswith(parent + ".")]
+        if family:
+            family.sort(key=lambda k: (k != parent, k))
+            return family[:limit]
+    tops = [k for k in ids if "." not in k]
+
+    def distance(k: str) -> tuple[int, int, str]:
+        n = (_technique_number(k) or (0, 0))[0]
+        typo = sum(a != b for a, b in zip(k, f"T{number:04d}", strict=False)) > 1
+        return (typo, abs(n - number), k)
+
+    return sorted(tops, key=distance)[:limit]

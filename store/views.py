@@ -41,7 +41,7 @@ class Alternative:
 
 
 ViewKind = Literal[
-    "technique", "capability", "pair", "group", "framework", "cve", "compare", "help", "unknown"
+    "technique", "capability", "pair", "group", "framework", "cve", "compare", "multi", "help", "unknown"
 ]
 
 FRAMEWORK_LABELS: dict[str, str] = {
@@ -380,6 +380,42 @@ class CompareView:
 
 
 @dataclass(frozen=True, slots=True)
+class MultiEntry:
+    """One entity of a question that named several: the facts of its compact line, and the
+    request that opens its full answer (None when it does not exist)."""
+
+    kind: ViewKind  # technique | capability | cve | pair
+    id: str  # technique ID, capability ID or CVE; a pair's capability ID
+    name: str
+    framework: str | None = None  # capability, CVE, pair
+    known: bool = True  # False: no such technique in the loaded ATT&CK or any mapping file
+    total: int = 0  # technique: mappings in the releases shown; capability and CVE: techniques
+    controls: tuple[ControlLine, ...] = ()  # technique and CVE: the best controls, ranked
+    techniques: tuple[TechniqueRef, ...] = ()  # capability and CVE: techniques it maps (first few)
+    mapped: bool | None = None  # pair: the capability maps the technique in its newest release
+    how: tuple[str, ...] = ()  # pair: mapping type labels in that release
+    release: ReleaseRef | None = None  # capability, CVE and pair: the release the line is from
+    nearest: tuple[TechniqueRef, ...] = ()  # unknown technique: the nearest existing IDs
+    request: ViewRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MultiView:
+    """A question that named several techniques, controls or CVEs: one line per entity, never
+    an accidental pair."""
+
+    entries: tuple[MultiEntry, ...]
+    frameworks: tuple[str, ...]  # the frameworks a technique's line draws its controls from
+    filters: Filters
+    technique: TechniqueRef | None = None  # one technique and several controls: the pairs' technique
+    kind: ViewKind = "multi"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(dict.fromkeys(e.release for e in self.entries if e.release))
+
+
+@dataclass(frozen=True, slots=True)
 class MessageView:
     """Help, "did you mean", or a clean refusal: text plus clickable alternatives."""
 
@@ -402,6 +438,7 @@ View = (
     | FrameworkView
     | CveView
     | CompareView
+    | MultiView
     | MessageView
 )
 

@@ -232,7 +232,12 @@ class StubAnswerer:
     def answer_from_state(self, value: str, *, shared_by: str | None = None, inventory: Any = None) -> Answer:
         return Answer(True, None, None, self._payload(f"state: {value}", value, shared_by=shared_by))
 
-    def card(self, technique_id: str, *, frameworks: Any = (), inventory: Any = None) -> Answer:
+    cards_asked: list[tuple[str, tuple[str, ...], Any]] = field(default_factory=list)
+
+    def card(
+        self, technique_id: str, *, frameworks: Any = (), filters: Any = None, inventory: Any = None
+    ) -> Answer:
+        self.cards_asked.append((technique_id, tuple(frameworks), filters))
         ok = technique_id.startswith("T1")
         return Answer(ok, None, None, self._payload(f"card: {technique_id}", technique_id), (technique_id,))
 

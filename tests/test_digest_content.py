@@ -61,7 +61,7 @@ def test_watch_list_coverage_counts_the_newest_nist_release(corpus_engine: Engin
 def test_the_technique_of_the_day_is_fixed_by_the_date_and_varies_across_days(corpus_engine: Engine) -> None:
     days = [dt.date(2026, 11, 28) + dt.timedelta(days=i) for i in range(7)]
     picks = [one(corpus_engine, spec(), day=d).technique_of_day for d in days]
-    again = one(corpus_engine, spec(frameworks=("aws",)), day=days[0]).technique_of_day
+    again = one(corpus_engine, spec(), day=days[0]).technique_of_day
     assert all(p is not None for p in picks)
     assert again is not None and again.id == picks[0].id  # type: ignore[union-attr]
     assert len({p.id for p in picks if p}) >= 6
@@ -73,6 +73,17 @@ def test_the_technique_of_the_day_is_fixed_by_the_date_and_varies_across_days(co
             ).scalar_one()
             assert not t.revoked and not t.deprecated
             assert s.scalar(select(func.count()).where(Mapping.attack_id == p.id)) > 0
+
+
+@pytest.mark.parametrize("frameworks", [("aws",), ("gcp",), ("intel-vpro",), ("nist_800_53", "m365")])
+def test_the_technique_of_the_day_has_mappings_in_the_channels_frameworks(
+    corpus_engine: Engine, frameworks: tuple[str, ...]
+) -> None:
+    """Issue 15 item 13: the pick ignored the subscription's frameworks and could show none."""
+    for d in (dt.date(2026, 11, 28) + dt.timedelta(days=i) for i in range(10)):
+        pick = one(corpus_engine, spec(frameworks=frameworks), day=d).technique_of_day
+        assert pick is not None and pick.controls, (frameworks, d)
+        assert {c.framework for c in pick.controls} <= set(frameworks)
 
 
 def test_new_kev_cves_come_with_their_techniques(corpus_engine: Engine) -> None:
@@ -113,3 +124,19 @@ def test_a_watch_list_of_every_mapped_technique_renders_within_limits(corpus_eng
     shown = "".join(str(p.blocks) for p in rendered.thread)
     missing = [t for t in ids if f"|{t}>" not in shown]
     assert missing == []
+
+
+def test_a_posted_card_counts_once_in_the_channels_recent_activity(engine: Engine) -> None:
+    """Issue 15 item 3: ``digest preview`` said "×2" for one card (its look-up row and its
+    incident-card row were both counted)."""
+    from store.app_state import IncidentCard, Lookup
+
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(engine) as s:
+        s.add(
+            IncidentCard(team_id="T1", channel_id="C1", thread_ts="1.1", technique_id="T1566", posted_at=now)
+        )
+        s.add(Lookup(team_id="T1", channel_id="C1", source="card", query="T1566", technique_ids=["T1566"]))
+        s.add(Lookup(team_id="T1", channel_id="C1", source="command", query="T1048", technique_ids=["T1048"]))
+    view = one(engine, spec(), now=now)
+    assert {(line.id, line.mentions) for line in view.recent} == {("T1566", 1), ("T1048", 1)}

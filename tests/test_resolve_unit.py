@@ -140,16 +140,29 @@ def test_a_sub_technique_id_is_recognised_in_every_common_form(text: str) -> Non
     assert top_technique(text) == "T1048.003"
 
 
-def test_an_unknown_sub_technique_falls_back_to_its_parent_with_a_note() -> None:
+def test_an_unknown_sub_technique_is_never_answered_as_its_parent() -> None:
+    """T1048.099 does not exist: say so and offer the parent and its real sub-techniques, never
+    silently answer T1048 (issue 15 item 2)."""
     res = r("T1048.099")
-    assert [t.id for t in res.techniques] == ["T1048"]
-    assert "T1048.099" in res.notes[0]
+    assert [t.id for t in res.techniques] == ["T1048.099"] and not res.techniques[0].known
+    assert res.intent == "unknown"
+    assert "T1048.099 does not exist" in res.notes[0]
+    assert [a.id for a in res.alternatives] == ["T1048", "T1048.003"]
 
 
-def test_a_well_formed_but_unknown_technique_id_is_kept_with_a_note() -> None:
+def test_a_well_formed_but_unknown_technique_id_is_kept_with_a_note_and_the_nearest_ids() -> None:
     res = r("T9999")
     assert res.techniques[0].id == "T9999" and res.techniques[0].name == ""
-    assert "not in the loaded ATT&CK data" in res.notes[0]
+    assert res.intent == "unknown"
+    assert "does not exist in the loaded ATT&CK data" in res.notes[0]
+    assert res.alternatives and all(a.kind == "technique" for a in res.alternatives)
+    assert res.alternatives[0].id == "T1660"  # numerically nearest of the small index (mobile too)
+
+
+def test_an_unknown_id_next_to_a_known_one_keeps_both() -> None:
+    res = r("T9999 T1048")
+    assert [(t.id, t.known) for t in res.techniques] == [("T9999", False), ("T1048", True)]
+    assert res.intent == "technique"
 
 
 def test_a_revoked_id_resolves_to_itself_with_a_note_naming_the_replacement() -> None:

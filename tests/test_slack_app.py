@@ -516,6 +516,51 @@ def test_channel_frameworks_become_the_default_for_answers_in_that_channel(
     assert answerer.frameworks_asked[-1] == ()
 
 
+def test_incident_cards_use_the_channels_frameworks(slack: SlackUnderTest, answerer: StubAnswerer) -> None:
+    """Issue 15 item 3: cards called ``card(tid)`` without the channel's ``/attack frameworks``."""
+    slack.command("frameworks aws azure")
+    slack.command("watch on")
+    slack.event(message_event("T1048 on the file server", channel=CHANNEL))
+    slack.fake.wait_for("chat.postMessage")
+    assert answerer.cards_asked[-1][:2] == ("T1048", ("aws", "azure"))
+
+
+def test_watch_off_holds_on_the_next_message_on_every_instance(state: Engine, answerer: StubAnswerer) -> None:
+    """Two app instances on one database: a change on one holds at once on the other (each
+    worker cached the setting for 30 s: ``watch status`` alternated and a card was posted after
+    ``watch off``)."""
+    from bot.config import Settings
+    from bot.slack.cards import CardPolicy
+
+    with running_app(state, answerer) as a, running_app(state, answerer) as b:
+        a.fake.add_channel(CHANNEL, "soc")
+        b.fake.add_channel(CHANNEL, "soc")
+        other = CardPolicy(state, Settings())  # a third worker's own policy object
+        a.command("watch on")
+        assert "*on*" in b.command("watch status").json()["text"]
+        assert other.watch_setting(TEAM, CHANNEL) is True
+        a.command("watch off")
+        assert "*off*" in b.command("watch status").json()["text"]
+        assert other.watch_setting(TEAM, CHANNEL) is False
+        b.command("frameworks aws")
+        assert other.channel_frameworks(TEAM, CHANNEL) == ("aws",)
+
+
+def test_a_versioned_mappings_explorer_link_unfurls_at_that_attack_version(
+    slack: SlackUnderTest, answerer: StubAnswerer
+) -> None:
+    url = (
+        "https://center-for-threat-informed-defense.github.io/mappings-explorer/attack/attack-14.1/"
+        "domain-enterprise/techniques/T1048/"
+    )
+    ts = new_ts()
+    links = [{"domain": "center-for-threat-informed-defense.github.io", "url": url}]
+    slack.event({"type": "link_shared", "channel": CHANNEL, "user": USER, "message_ts": ts, "links": links})
+    slack.fake.wait_for("chat.unfurl")
+    tid, _, filters = answerer.cards_asked[-1]
+    assert tid == "T1048" and filters.attack_version == "14.1" and filters.domain == "enterprise"
+
+
 def test_response_url_posts_are_retried_after_a_server_error(slack: SlackUnderTest) -> None:
     answer = slack.command("T1048").json()
     el = element(answer["blocks"], actions.PAGE)

@@ -59,7 +59,12 @@ def answer_json(result: Answer | Reading) -> bytes:
 
     from bot.render.yours import yours_json
 
-    body: dict[str, Any] = {"kind": getattr(result.view, "kind", None), "ok": result.ok, "view": result.view}
+    body: dict[str, Any] = {
+        "kind": getattr(result.view, "kind", None),
+        "ok": result.ok,
+        "notes": list(result.notes),
+        "view": result.view,
+    }
     if result.yours is not None:
         body["yours"] = yours_json(result.yours)
     return (
@@ -119,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from bot.render.terminal import print_view
 
-        print_view(result.view)
+        print_view(result.view, notes=result.notes)
         if result.yours is not None:
             from bot.render.yours import yours_text
 

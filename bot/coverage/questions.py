@@ -88,6 +88,7 @@ def coverage_question(text: str, r: Resolution) -> CoverageQuestion | None:
         targets = [fw for fw in r.frameworks if fw != caps[0][0]]
         if targets:
             return PivotQuestion(caps[0][0], caps[0][1], targets[0])
-    if len(caps) >= 2:
+    if len(caps) >= 2 and not any(fw == "kev" for fw, _ in caps):
+        # several CVEs, or CVEs and controls, are several questions: one line each (bot.answer)
         return TogetherQuestion(tuple(dict.fromkeys(caps)))
     return None

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from bot.digest.clock import as_utc
 from store.app_state import DigestRun, DigestSubscription, IncidentCard, Lookup, SyncRun
 from store.models import Capability, Mapping, Release, Technique
-from store.views import ControlLine, Coverage, ReleaseRef
+from store.reads.releases import ReleaseInfo
+from store.views import ControlLine, Coverage, Filters, ReleaseRef
 
 RECENT_WINDOW = dt.timedelta(hours=24)
 MAX_CHANGES_WINDOW = dt.timedelta(days=7)  # a channel silent for a month gets a week of news
@@ -158,21 +159,34 @@ def _mapped_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
     return {a: n for a, n in rows if a and n}
 
 
-def technique_of_the_day_candidates(session: Session, techs: dict[str, _Tech]) -> list[str]:
-    """Current enterprise techniques that at least one mapping release covers, sorted."""
-    mapped = {
-        a
-        for a in session.scalars(select(Mapping.attack_id).where(Mapping.attack_id.is_not(None)).distinct())
-        if a
-    }
-    return sorted(
-        tid
-        for tid in mapped
-        if (t := techs.get(tid)) is not None
-        and not t.revoked
-        and not t.deprecated
-        and t.domain == "enterprise"
-    )
+def technique_of_the_day_candidates(
+    session: Session, techs: dict[str, _Tech], releases: Sequence[ReleaseInfo]
+) -> dict[str, list[str]]:
+    """Per framework, the current enterprise techniques its newest enterprise release maps,
+    sorted: a channel's technique of the day comes from its own frameworks' lists, so it always
+    has controls to show there."""
+    from store.reads.releases import pick_releases
+
+    every = list(dict.fromkeys(i.ref.framework for i in releases))
+    newest = pick_releases(releases, every, Filters(), "enterprise")
+    pks = {info.pk: fw for fw, info in newest.items()}
+    out: dict[str, set[str]] = defaultdict(set)
+    if pks:
+        rows = session.execute(
+            select(Mapping.release_id, Mapping.attack_id)
+            .where(
+                Mapping.release_id.in_(list(pks)),
+                Mapping.attack_id.is_not(None),
+                Mapping.capability_id.is_not(None),
+                func.coalesce(Mapping.status, "") != "non_mappable",
+            )
+            .distinct()
+        ).all()
+        for pk, tid in rows:
+            t = techs.get(tid) if tid else None
+            if tid and t is not None and not t.revoked and not t.deprecated and t.domain == "enterprise":
+                out[pks[pk]].add(tid)
+    return {fw: sorted(ids) for fw, ids in out.items()}
 
 
 def pick_technique_of_the_day(candidates: Sequence[str], day: dt.date) -> str | None:
@@ -204,9 +218,10 @@ def _channel_activity(
     if not channels:
         return out
     channel_ids = sorted({c for _, c in channels})
+    # A posted card is both a look-up (source "card") and an incident_cards row: count the row.
     for team_id, channel_id, ids in session.execute(
         select(Lookup.team_id, Lookup.channel_id, Lookup.technique_ids).where(
-            Lookup.created_at >= since, Lookup.channel_id.in_(channel_ids)
+            Lookup.created_at >= since, Lookup.channel_id.in_(channel_ids), Lookup.source != "card"
         )
     ):
         key = (team_id, channel_id or "")
@@ -324,12 +339,12 @@ class Composer:
 
         self.now = as_utc(now)
         self.techs = _techniques(session)
-        self.candidates = technique_of_the_day_candidates(session, self.techs)
         horizon = self.now - MAX_CHANGES_WINDOW
         self.releases_changed = _changed_releases(session, horizon)
         self.syncs = _sync_times(session, horizon)
         self.kev = _new_kev(session, horizon)
         self.releases = list(static(session).releases)
+        self.candidates = technique_of_the_day_candidates(session, self.techs, self.releases)
         self._changes: dict[tuple[dt.datetime, tuple[str, ...]], DataChanges] = {}
         # technique → (frameworks asked, result): later batches reuse what earlier ones read
         self._coverage: dict[str, tuple[frozenset[str], dict[str, Coverage]]] = {}
@@ -396,7 +411,14 @@ class Composer:
             since_for[s.id] = min(since, now)
         activity = _channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
         dates = {s.id: local_date_for(s) for s in specs}
-        tod = {d: pick_technique_of_the_day(self.candidates, d) for d in set(dates.values())}
+
+        def candidates(fws: tuple[str, ...]) -> list[str]:
+            return sorted({t for fw in fws for t in self.candidates.get(fw, ())})
+
+        tod = {
+            (dates[s.id], s.frameworks): pick_technique_of_the_day(candidates(s.frameworks), dates[s.id])
+            for s in specs
+        }
 
         # One batched call of each store query for every framework any subscription follows; each
         # digest then takes its own frameworks' part (coverage is per framework anyway, and the top
@@ -463,7 +485,7 @@ class Composer:
                 name, known = name_of(tid)
                 per = coverage.get(tid, {})
                 watch.append(WatchLine(tid, name, tuple(per[f] for f in s.frameworks if f in per), known))
-            day_pick = tod[dates[s.id]]
+            day_pick = tod[(dates[s.id], s.frameworks)]
             tod_line = (
                 TechniqueLine(day_pick, techs[day_pick].name, 0, controls_for(day_pick, s.frameworks))
                 if day_pick

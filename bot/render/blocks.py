@@ -32,6 +32,7 @@ from bot import actions
 from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import category_mark, score_bar
 from bot.render.mrkdwn import clip, clip_escaped, code, described, esc, esc_user, link, one_line
+from bot.render.multi_blocks import render_multi
 from bot.render.serialize import as_dict
 from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
 from bot.render.urls import attack_technique_url, explorer_technique_url
@@ -49,6 +50,7 @@ from store.views import (
     MappingGroup,
     MappingLine,
     MessageView,
+    MultiView,
     PairView,
     ReleaseRef,
     TechniqueHeader,
@@ -716,7 +718,8 @@ def _message_doc(view: MessageView, state: State, msg: _Message) -> _Doc:
     for alt in view.alternatives[:10]:
         st = _alternative_state(alt, state.request.frameworks)
         if st is not None:
-            buttons.append(_button(msg, actions.DID_YOU_MEAN, f"{alt.id} {alt.label}", st))
+            label = alt.label if alt.label.split(" ", 1)[0] == alt.id else f"{alt.id} {alt.label}"
+            buttons.append(_button(msg, actions.DID_YOU_MEAN, label, st))
     kept = [b for b in buttons if b is not None]
     if kept:
         doc.intro.append(_section("*Did you mean:*"))
@@ -815,6 +818,13 @@ def render_view(
         state = state.with_(expanded=None)
     if state.compact and isinstance(view, TechniqueView):
         return render_card(view, state, msg=msg)
+    if isinstance(view, MultiView):
+        sharer = shared_by if shared_by and USER_ID.match(shared_by) else None
+        text, blocks = render_multi(view, state, shared_by=sharer)
+        if notes:
+            note = _context(*(f":information_source: {esc(clip(n, 300))}" for n in notes[:3]))
+            blocks.insert(1, as_dict(note))
+        return Rendered(text=text, blocks=blocks)
     doc = _DOCS[type(view)](view, state, msg)
     if notes:
         doc.intro.insert(0, _context(*(f":information_source: {esc(clip(n, 300))}" for n in notes[:3])))

@@ -19,7 +19,7 @@ PREFIX = "cm1:"
 MAX_VALUE = 2000  # Slack's button value limit
 MAX_OPTION_VALUE = 150  # Slack's select option value limit
 MAX_PAGE = 200
-KINDS = ("technique", "capability", "pair", "group", "framework", "cve", "compare")
+KINDS = ("technique", "capability", "pair", "group", "framework", "cve", "compare", "multi")
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f<>]+$"}
 _FRAMEWORK = {"type": "string", "pattern": r"^[a-z0-9_-]{1,32}$"}
@@ -179,6 +179,8 @@ def decode_state(value: object) -> State:
     if kind in need and not data.get(need[kind]):
         raise StateError("This button's state names nothing to show.")
     if kind == "pair" and not data.get("c"):
+        raise StateError("This button's state names nothing to show.")
+    if kind == "multi" and not (data.get("t") or data.get("c")):
         raise StateError("This button's state names nothing to show.")
     if kind == "framework" and not data.get("f"):
         raise StateError("This button's state names nothing to show.")

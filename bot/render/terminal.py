@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -16,6 +16,9 @@ from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswe
 from bot.render.coverage import CoverageViews, coverage_text
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
 from bot.render.mrkdwn import plain_links
+from bot.render.multi import line_parts
+from bot.render.multi import plain as multi_plain
+from bot.render.multi import title as multi_title
 from bot.render.urls import attack_technique_url, explorer_technique_url
 from store.views import (
     CapabilityView,
@@ -27,6 +30,7 @@ from store.views import (
     MappingGroup,
     MappingLine,
     MessageView,
+    MultiView,
     PairView,
     ReleaseRef,
     TechniqueView,
@@ -307,14 +311,30 @@ def _message(view: MessageView) -> list[RenderableType]:
         out.append(_heading("Did you mean:"))
         for alt in view.alternatives:
             q = alt.query or alt.id
-            out.append(Text(f"  {alt.id}  {alt.label}   (countermap ask {q!r})"))
+            label = alt.label if alt.label.split(" ", 1)[0] == alt.id else f"{alt.id}  {alt.label}"
+            out.append(Text(f"  {label}   (countermap ask {q!r})"))
     return out
 
 
-def renderable(view: View | CoverageViews | list[DiffAnswer]) -> RenderableType:
+def _multi(view: MultiView) -> list[RenderableType]:
+    out: list[RenderableType] = [_title(multi_title(view))]
+    for e in view.entries:
+        style = "" if e.known else "bold red"
+        out.append(Text("• " + multi_plain(line_parts(e, view)), style=style))
+    return out
+
+
+def _notes(notes: Sequence[str]) -> list[RenderableType]:
+    """How the question was read, as Slack shows it above the answer."""
+    return [Text(f"ℹ {n}", style="italic") for n in notes]
+
+
+def renderable(view: View | CoverageViews | list[DiffAnswer], notes: Sequence[str] = ()) -> RenderableType:
     if isinstance(view, GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list):
-        return Text(coverage_text(view))
-    if isinstance(view, TechniqueView):
+        return Group(*_notes(notes), Text(coverage_text(view)))
+    if isinstance(view, MultiView):
+        parts = _multi(view)
+    elif isinstance(view, TechniqueView):
         parts = _technique(view)
     elif isinstance(view, CapabilityView):
         parts = _capability(view)
@@ -336,22 +356,28 @@ def renderable(view: View | CoverageViews | list[DiffAnswer]) -> RenderableType:
     if prov:
         parts.append(Text(""))
         parts.append(_provenance(prov))
-    return Group(*parts)
+    return Group(*_notes(notes), *parts)
 
 
 # Piped output (a file, grep, a ticket) is not wrapped: one line of text stays one line.
 UNWRAPPED_WIDTH = 10_000
 
 
-def print_view(view: View | CoverageViews | list[DiffAnswer], console: Console | None = None) -> None:
-    """Print to a terminal at its width; anywhere else unwrapped, without the padding spaces."""
+def print_view(
+    view: View | CoverageViews | list[DiffAnswer],
+    console: Console | None = None,
+    *,
+    notes: Sequence[str] = (),
+) -> None:
+    """Print to a terminal at its width; anywhere else unwrapped, without the padding spaces.
+    ``notes``: how the question was read (the notes Slack shows above the answer)."""
     if console is None and not sys.stdout.isatty():
         console = Console(highlight=False, width=UNWRAPPED_WIDTH, file=io.StringIO())
-        console.print(renderable(view))
+        console.print(renderable(view, notes))
         out = console.file.getvalue()  # type: ignore[attr-defined]
         sys.stdout.write("".join(line.rstrip() + "\n" for line in out.splitlines()))
         return
-    (console or Console(highlight=False)).print(renderable(view))
+    (console or Console(highlight=False)).print(renderable(view, notes))
 
 
 __all__ = ["print_view", "renderable"]

@@ -28,7 +28,7 @@ from bot.resolve.text import (
     stem,
     words,
 )
-from store.ids import canonical_capability_id
+from store.ids import canonical_capability_id, nearest_technique_ids
 from store.views import Alternative, Filters
 
 log = logging.getLogger(__name__)
@@ -137,17 +137,10 @@ class _Resolver:
 
     def _tech(self, attack_id: str, note: str | None = None) -> None:
         e = self.ix.technique(attack_id)
-        if e is None and "." in attack_id:
-            parent = self.ix.technique(attack_id.split(".")[0])
-            if parent is not None:
-                self._add_tech(
-                    parent, 100.0, f"{attack_id} is not an ATT&CK sub-technique; showing {parent.id}"
-                )
-                return
         if e is None:
-            self.st.techniques.setdefault(
-                attack_id, (100.0, note or f"{attack_id} is not in the loaded ATT&CK data", "")
-            )
+            # Neither the loaded ATT&CK nor any mapping file knows it: never answer for another
+            # ID in its place (T1048.009 is not T1048); say so and offer the nearest.
+            self.st.techniques.setdefault(attack_id, (100.0, note or missing_technique_note(attack_id), ""))
             return
         self._add_tech(e, 100.0, note)
 
@@ -668,6 +661,7 @@ class _Resolver:
                 score=score,
                 domain=(self.ix.technique(tid).domain if self.ix.technique(tid) else "enterprise"),  # type: ignore[union-attr]
                 note=note,
+                known=self.ix.technique(tid) is not None,
             )
             for tid, (score, note, name) in sorted(st.techniques.items(), key=lambda kv: -kv[1][0])
         )
@@ -696,6 +690,13 @@ class _Resolver:
         ]
         alternatives = self._alternatives(ranked, techniques, capabilities, groups or threats)
         intent = self._intent(techniques, capabilities, groups, threats)
+        missing = [t.id for t in techniques if not t.known]
+        if missing and len(missing) == len(techniques) and not capabilities and not groups and not threats:
+            intent = "unknown"  # only IDs that do not exist: a "did you mean", never an empty answer
+            alternatives = tuple(
+                self._alternative(self.ix.entries[self.ix.techniques[tid]], 100.0)
+                for tid in nearest_technique_ids(self.ix.techniques, missing[0])
+            )
         if intent == "help":
             alternatives = ()
         if intent == "unknown" and not alternatives and self.text:
@@ -812,6 +813,10 @@ class _Resolver:
 
 
 _KIND_ORDER = {"technique": 0, "capability": 1, "group": 2, **threatre.KIND_ORDER}
+
+
+def missing_technique_note(attack_id: str) -> str:
+    return f"{attack_id} does not exist in the loaded ATT&CK data or any mapping file"
 
 
 def alternative_query(e: Entry) -> str:

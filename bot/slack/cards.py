@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_CARDS_PER_MESSAGE = 5
 CHANNEL_NAME_SECONDS = 300
-WATCH_SETTING_SECONDS = 30
 
 _TECHNIQUE = re.compile(r"(?<![A-Za-z0-9])[Tt](\d{4})(?:\.(\d{3}))?(?![A-Za-z0-9]|\.\d)")
 _TECHNIQUE_URL = re.compile(r"/techniques/(T\d{4})(?:/(\d{3}))?", re.IGNORECASE)
@@ -71,13 +70,13 @@ def technique_ids_in(
 
 
 class CardPolicy:
-    """Per-process caches in front of the database; safe to share between threads."""
+    """Channel names cached briefly (they change rarely, and asking Slack is slow); channel
+    settings never (see ``_settings``).  Safe to share between threads."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
-        self._watch: dict[tuple[str, str], tuple[float, tuple[bool | None, tuple[str, ...]]]] = {}
         self._lock = threading.Lock()
 
     # -- which channels ------------------------------------------------------------------------
@@ -91,17 +90,10 @@ class CardPolicy:
         )
 
     def _settings(self, team_id: str, channel_id: str) -> tuple[bool | None, tuple[str, ...]]:
-        """(watch, frameworks) of a channel, cached briefly: read on every message and command."""
-        key = (team_id, channel_id)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._watch.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        value = channel_watch_and_frameworks(self.engine, team_id, channel_id)
-        with self._lock:
-            self._watch[key] = (now + WATCH_SETTING_SECONDS, value)
-        return value
+        """(watch, frameworks) of a channel, read from the database every time: a change made
+        on any worker or instance (``watch off``) holds on the very next message.  One
+        primary-key read; no per-process copy that could be stale (bench/http.py measures it)."""
+        return channel_watch_and_frameworks(self.engine, team_id, channel_id)
 
     def watch_setting(self, team_id: str, channel_id: str) -> bool | None:
         return self._settings(team_id, channel_id)[0]
@@ -146,8 +138,6 @@ class CardPolicy:
     def _save(self, team_id: str, channel_id: str, user_id: str, changes: dict[str, object]) -> None:
         lock = process_write_lock(self.engine)
         save_channel_settings(self.engine, team_id, channel_id, user_id, changes, lock)
-        with self._lock:
-            self._watch.pop((team_id, channel_id), None)
 
     def team_channels(self, team_id: str) -> list[ChannelWatch]:
         """Channels of the team with a setting of their own (cards on/off, frameworks)."""

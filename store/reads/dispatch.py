@@ -7,6 +7,7 @@ from store.reads.compare import compare_view
 from store.reads.cves import cve_view
 from store.reads.families import framework_view, group_view
 from store.reads.fast import Source, reader
+from store.reads.multi import multi_view
 from store.reads.pairs import pair_view
 from store.reads.techniques import technique_view
 from store.views import MessageView, View, ViewRequest
@@ -33,6 +34,8 @@ def build_view(session: Source, request: ViewRequest) -> View:
         return capability_view(session, fw, cid, filters=f)
     if request.kind == "group" and request.group:
         return group_view(session, request.group[0], request.group[1], filters=f)
+    if request.kind == "multi" and (request.techniques or request.capabilities):
+        return multi_view(session, request)
     if request.kind == "framework" and fws:
         return framework_view(session, fws[0], filters=f)
     return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")

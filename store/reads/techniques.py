@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from store.reads.catalogue import _family, _mitigations, _other_releases, technique_header
@@ -40,6 +40,12 @@ def technique_view(
     domain = filters.domain or domain or (own.domain if own else "enterprise")
     all_frameworks = list(dict.fromkeys(i.ref.framework for i in releases))
     chosen = pick_releases(releases, frameworks, filters, domain)
+    fell_back: list[str] = []
+    if not chosen and frameworks:
+        # Mobile and ICS: the frameworks asked (often the defaults) have no release for the
+        # technique's domain.  Answer with those that do, and say so, rather than show nothing.
+        chosen = pick_releases(releases, all_frameworks, filters, domain)
+        fell_back = list(chosen)
     newest_any = pick_releases(releases, all_frameworks, Filters(), domain)
     sub_ids = [s for s, _ in subs]
 
@@ -104,7 +110,16 @@ def technique_view(
     if hidden:
         notes.append(f"{hidden} mapping{'s' if hidden != 1 else ''} hidden by the category or score filter.")
     missing = [fw for fw in frameworks if fw not in chosen]
-    if missing:
+    if fell_back:
+        labels = _and(framework_label(fw) for fw in missing)
+        have = "has" if len(missing) == 1 else "have"
+        dom = _DOMAIN_LABEL.get(domain, domain)
+        notes.insert(
+            0,
+            f"{labels} {have} no {dom} release; answering with the frameworks that do: "
+            f"{_and(framework_label(fw) for fw in fell_back)}.",
+        )
+    elif missing:
         labels = ", ".join(framework_label(fw) for fw in missing)
         notes.append(f"No {domain} release of {labels} matches the filters.")
     return TechniqueView(
@@ -113,10 +128,18 @@ def technique_view(
         sections=tuple(sections),
         subtechniques=tuple(sub_counts),
         filters=filters,
-        frameworks=tuple(frameworks),
+        frameworks=tuple(fell_back or frameworks),
         also_mapped_in=also,
         notes=tuple(notes),
     )
+
+
+_DOMAIN_LABEL = {"ics": "ICS"}
+
+
+def _and(labels: Iterable[str]) -> str:
+    items = list(labels)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # --------------------------------------------------------------------------- capability view

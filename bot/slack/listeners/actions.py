@@ -87,6 +87,24 @@ def register(app: App, deps: Deps) -> None:
     for action_id in RERENDER:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[rerender])
 
+    @guarded("open")
+    def open_entity(body: dict[str, Any], client: WebClient) -> None:
+        """One line of a several-entity answer, opened in full as a new private message: the
+        list stays where it was, for the next line."""
+        value = value_of(_first_action(body))
+        if not value:
+            return
+        answer = deps.answerer.answer_from_state(value)
+        container = body.get("container") or {}
+        if container.get("type") == "view" or (body.get("view") and not body.get("message")):
+            _replace(client, Responder.for_body(body), body, answer.payload)
+            return
+        Responder.for_body(body)(
+            replace_original=False, response_type="ephemeral", **message_args(answer.payload)
+        )
+
+    app.action(actions.matcher(actions.OPEN))(ack=just_ack, lazy=[open_entity])
+
     @guarded("share")
     def share(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         respond = Responder.for_body(body)

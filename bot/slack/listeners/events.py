@@ -108,8 +108,9 @@ def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_
     if not techniques or not deps.cards.is_watched(client, team_id, channel):
         return
     thread_ts = origin.thread_ts or message_ts
+    frameworks = deps.cards.channel_frameworks(team_id, channel)  # the channel's own, as its answers
     for tid in techniques:
-        answer = deps.answerer.card(tid, inventory=deps.yours(team_id, channel))
+        answer = deps.answerer.card(tid, frameworks=frameworks, inventory=deps.yours(team_id, channel))
         if not answer.ok:
             continue  # not a technique we know: say nothing in an incident channel
         claim = deps.cards.claim(team_id, channel, thread_ts, tid)

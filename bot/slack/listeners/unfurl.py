@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from bot.resolve.ids import EXPLORER_PROJECTS
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, guarded, just_ack, public
+from store.views import Filters
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,12 @@ class LinkTarget:
     kind: str  # "technique" | "capability"
     id: str
     framework: str | None = None
+    attack_version: str | None = None  # a Mappings Explorer page is per ATT&CK version: attack-14.1
+    domain: str | None = None  # domain-enterprise | domain-mobile | domain-ics
+
+
+_ATTACK_SEGMENT = re.compile(r"/attack-(\d{1,2}\.\d{1,2})/", re.IGNORECASE)
+_DOMAIN_SEGMENT = re.compile(r"/domain-(enterprise|mobile|ics)/", re.IGNORECASE)
 
 
 def parse_link(url: str) -> LinkTarget | None:
@@ -46,7 +53,14 @@ def parse_link(url: str) -> LinkTarget | None:
     path = unquote(parts.path)
     m = _TECHNIQUE_PATH.search(path)
     if m:
-        return LinkTarget("technique", m.group(1).upper() + (f".{m.group(2)}" if m.group(2) else ""))
+        version = _ATTACK_SEGMENT.search(path) if _EXPLORER in path else None
+        domain = _DOMAIN_SEGMENT.search(path) if _EXPLORER in path else None
+        return LinkTarget(
+            "technique",
+            m.group(1).upper() + (f".{m.group(2)}" if m.group(2) else ""),
+            attack_version=version.group(1) if version else None,
+            domain=domain.group(1).lower() if domain else None,
+        )
     if host == "attack.mitre.org" or _EXPLORER not in path:
         return None
     segments = [s for s in path.split(_EXPLORER, 1)[1].split("/") if s]
@@ -70,7 +84,13 @@ def register(app: App, deps: Deps) -> None:
             if target is None:
                 continue
             if target.kind == "technique":
-                answer = deps.answerer.card(target.id)
+                # the version the link names (…/attack-14.1/…), in the channel's frameworks
+                filters = Filters(attack_version=target.attack_version, domain=target.domain)
+                answer = deps.answerer.card(
+                    target.id,
+                    frameworks=deps.cards.channel_frameworks(context.team_id or "", event.get("channel")),
+                    filters=filters,
+                )
             else:
                 frameworks = (target.framework,) if target.framework else ()
                 answer = deps.answerer.answer(target.id, frameworks=frameworks, compact=True)
