@@ -245,13 +245,23 @@ def test_rate_limited_web_api_is_retried_after_retry_after(slack: SlackUnderTest
 # ------------------------------------------------------------------------------ interactivity
 
 
-def test_button_on_a_channel_message_updates_it(slack: SlackUnderTest) -> None:
+def test_button_on_a_channel_message_opens_privately_and_leaves_the_message(slack: SlackUnderTest) -> None:
+    """Issue 15 item 13: "Full answer" or paging on a card in the channel rewrote it for everyone."""
     posted = {"type": "message", "ts": new_ts(), "text": "x"}
     el = {"action_id": actions.PAGE, "type": "button", "value": "page2|T1048"}
     payload = block_actions(el, message=posted, response_url=slack.fake.response_url("b1"))
     assert slack.interact(payload).status == 200
-    (call,) = slack.fake.wait_for("chat.update")
-    assert call.body["ts"] == posted["ts"] and call.body["text"] == "state: page2|T1048"
+    (call,) = slack.fake.wait_for("response_url")
+    assert call.body["replace_original"] is False and call.body["response_type"] == "ephemeral"
+    assert call.body["text"] == "state: page2|T1048"
+    assert slack.fake.calls_to("chat.update") == []
+
+
+def test_open_on_a_several_entity_answer_posts_the_entity_privately_beside_it(slack: SlackUnderTest) -> None:
+    el = {"action_id": f"{actions.OPEN}:1", "type": "button", "value": "cm1:T1566"}
+    slack.interact(block_actions(el, ephemeral=True, response_url=slack.fake.response_url("open")))
+    (call,) = slack.fake.wait_for("response_url")
+    assert call.body["replace_original"] is False and call.body["text"] == "state: cm1:T1566"
 
 
 def test_button_on_an_ephemeral_answer_replaces_it_through_the_response_url(slack: SlackUnderTest) -> None:

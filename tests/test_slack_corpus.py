@@ -109,23 +109,26 @@ def test_share_then_export_a_navigator_layer_into_the_shared_messages_thread(sla
     layer = json.loads(upload["content"])
     assert any(t["techniqueID"] == "T1048" for t in layer["techniques"])
 
-    # switching framework on the shared message keeps who shared it
+    # switching framework on the shared message shows the clicker their own copy, privately
     picker = element(message["blocks"], actions.PICK_FRAMEWORK)
     slack.interact(block_actions(picker, message=message, response_url=slack.fake.response_url("p")))
-    (update,) = slack.fake.wait_for("chat.update", timeout=10)
-    valid(update.body, attributed_to=USER)
-    assert f"Shared by <@{USER}>" in shown_text(update.body["blocks"])
+    private = [c for c in slack.fake.wait_for("response_url", count=2) if c.body.get("blocks")]
+    assert private and private[-1].body["replace_original"] is False
+    valid(private[-1].body)
+    assert slack.fake.calls_to("chat.update") == []
 
 
-def test_framework_picker_on_a_shared_message_updates_it_in_place(slack: SlackUnderTest) -> None:
+def test_framework_picker_on_a_shared_message_opens_privately_and_leaves_it(slack: SlackUnderTest) -> None:
+    """Issue 15 item 13: a click on a message in the channel rewrote it for everyone."""
     answer = slack.command("T1059").json()
     picker = element(answer["blocks"], actions.PICK_FRAMEWORK)
     message = {"type": "message", "ts": new_ts(), "blocks": answer["blocks"]}
     slack.interact(block_actions(picker, message=message, response_url=slack.fake.response_url("p")))
-    (update,) = slack.fake.wait_for("chat.update", timeout=10)
-    valid(update.body)
-    assert update.body["ts"] == message["ts"]
-    assert update.body["blocks"] != answer["blocks"]
+    (sent,) = slack.fake.wait_for("response_url", timeout=10)
+    valid(sent.body)
+    assert sent.body["replace_original"] is False and sent.body["response_type"] == "ephemeral"
+    assert sent.body["blocks"] != answer["blocks"]
+    assert slack.fake.calls_to("chat.update") == []
 
 
 def test_channel_ping_in_a_question_is_echoed_escaped(slack: SlackUnderTest) -> None:

@@ -150,7 +150,9 @@ def test_app_mention_replies_in_the_thread_of_the_mention(bot: InProcess) -> Non
     assert [(x.query, x.source, x.channel_id) for x in bot.look_ups()] == [("T1566.001", "mention", CHANNEL)]
 
 
-def test_block_action_on_a_channel_message_rerenders_it_in_place(bot: InProcess) -> None:
+def test_block_action_on_a_channel_message_opens_the_next_page_privately(bot: InProcess) -> None:
+    """Paging a message in the channel answers the clicker alone and leaves the message as it
+    was (issue 15 item 13: it was rewritten for everyone)."""
     answer = bot.answerer.answer("SC-07")
     page = element(answer.payload.blocks, actions.PAGE)
     ts = new_ts()
@@ -158,11 +160,12 @@ def test_block_action_on_a_channel_message_rerenders_it_in_place(bot: InProcess)
         page, message={"type": "message", "ts": ts}, response_url=bot.fake.response_url("b")
     )
     assert bot.interact(click).status == 200
-    (updated,) = bot.fake.calls_to("chat.update")
-    assert (updated.body["channel"], updated.body["ts"]) == (CHANNEL, ts)
-    expected = public(bot.answerer.answer_from_state(page["value"]).payload)
-    assert "(page 2 of 2)" in updated.body["text"] and "(page 1 of 2)" in answer.payload.text
-    assert (updated.body["text"], updated.body["blocks"]) == (expected.text, expected.blocks)
+    assert bot.fake.calls_to("chat.update") == []
+    (sent,) = bot.fake.calls_to("response_url")
+    assert sent.body["replace_original"] is False and sent.body["response_type"] == "ephemeral"
+    expected = bot.answerer.answer_from_state(page["value"]).payload
+    assert "(page 2 of 2)" in sent.body["text"] and "(page 1 of 2)" in answer.payload.text
+    assert (sent.body["text"], sent.body["blocks"]) == (expected.text, expected.blocks)
 
 
 def test_view_submission_puts_the_results_in_the_modal_and_logs_the_user(bot: InProcess) -> None:

@@ -5,7 +5,6 @@ so any instance can serve any click.  Acked at once; the work is lazy."""
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -22,7 +21,6 @@ from bot.slack.listeners.common import (
     just_ack,
     message_args,
     modal_form,
-    public,
 )
 from bot.slack.messages import esc
 from bot.slack.messages.common import notice_payload
@@ -51,20 +49,6 @@ def value_of(action: dict[str, Any]) -> str:
     return str(action.get("value") or "")
 
 
-_SHARED_BY = re.compile(r"Shared by <@([UW][A-Z0-9]+)>")
-
-
-def sharer_of(message: dict[str, Any]) -> str | None:
-    """Who shared a channel message (its "Shared by @user" line), so a re-rendering keeps it."""
-    for block in message.get("blocks") or []:
-        if isinstance(block, dict) and block.get("type") == "context":
-            for el in block.get("elements") or []:
-                m = _SHARED_BY.search(str((el or {}).get("text") or "")) if isinstance(el, dict) else None
-                if m:
-                    return m.group(1)
-    return None
-
-
 def _first_action(body: dict[str, Any]) -> dict[str, Any]:
     acts = body.get("actions") or [{}]
     return acts[0] if isinstance(acts[0], dict) else {}
@@ -77,27 +61,28 @@ def register(app: App, deps: Deps) -> None:
         value = value_of(_first_action(body))
         if not value:
             return
-        container = body.get("container") or {}
-        shared_by = None if container.get("is_ephemeral") else sharer_of(body.get("message") or {})
+        # A click on a channel message opens privately (see _replace): the clicker's own copy,
+        # with its Share button, not the sharer's attribution.
         origin = Origin.of(context)
         mine = deps.yours(origin.team_id, origin.channel_id)
-        answer = deps.answerer.answer_from_state(value, shared_by=shared_by, inventory=mine)
+        answer = deps.answerer.answer_from_state(value, inventory=mine)
         _replace(client, respond, body, origin, answer.payload)
 
     for action_id in RERENDER:
         app.action(actions.matcher(action_id))(ack=just_ack, lazy=[rerender])
 
     @guarded("open")
-    def open_entity(body: dict[str, Any], client: WebClient) -> None:
+    def open_entity(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """One line of a several-entity answer, opened in full as a new private message: the
         list stays where it was, for the next line."""
         value = value_of(_first_action(body))
         if not value:
             return
-        answer = deps.answerer.answer_from_state(value)
+        origin = Origin.of(context)
+        answer = deps.answerer.answer_from_state(value, inventory=deps.yours(origin.team_id, origin.channel_id))
         container = body.get("container") or {}
         if container.get("type") == "view" or (body.get("view") and not body.get("message")):
-            _replace(client, Responder.for_body(body), body, answer.payload)
+            _replace(client, Responder.for_body(body), body, origin, answer.payload)
             return
         Responder.for_body(body)(
             replace_original=False, response_type="ephemeral", **message_args(answer.payload)
@@ -196,9 +181,9 @@ def _replace(
             view_id=view.get("id"), hash=view.get("hash"), view=results_view(form, modal_form(payload))
         )
         return
-    message = body.get("message") or {}
-    channel = origin.channel_id or container.get("channel_id")
-    if container.get("is_ephemeral") or not message.get("ts") or not channel:
+    if container.get("is_ephemeral") or not (body.get("message") or {}).get("ts"):
         respond(replace_original=True, response_type="ephemeral", **message_args(payload))
         return
-    client.chat_update(channel=channel, ts=message["ts"], **message_args(public(payload)))
+    # A message in the channel (a card, a shared answer) is everyone's: a click opens the next
+    # page or the full answer for the clicker alone, and the message stays as it was.
+    respond(replace_original=False, response_type="ephemeral", **message_args(payload))

@@ -88,7 +88,7 @@ def register(app: App, deps: Deps) -> None:
                 filters = Filters(attack_version=target.attack_version, domain=target.domain)
                 answer = deps.answerer.card(
                     target.id,
-                    frameworks=deps.cards.channel_frameworks(context.team_id or "", event.get("channel")),
+                    frameworks=deps.cards.channel_frameworks(context.team_id or "", context.channel_id),
                     filters=filters,
                 )
             else:
