@@ -79,7 +79,8 @@ def register(app: App, deps: Deps) -> None:
         if not value:
             return
         origin = Origin.of(context)
-        answer = deps.answerer.answer_from_state(value, inventory=deps.yours(origin.team_id, origin.channel_id))
+        mine = deps.yours(origin.team_id, origin.channel_id)
+        answer = deps.answerer.answer_from_state(value, inventory=mine)
         container = body.get("container") or {}
         if container.get("type") == "view" or (body.get("view") and not body.get("message")):
             _replace(client, Responder.for_body(body), body, origin, answer.payload)
