@@ -48,7 +48,7 @@ def test_every_mapped_technique_of_the_domain_is_answered_in_the_frameworks_that
     mapped = _mapped_by_domain(corpus_engine, domain)
     assert mapped
     for tid in sorted(mapped):
-        ans = answerer.answer(tid, payload=False)
+        ans = answerer.read(tid)
         view = ans.view
         assert isinstance(view, TechniqueView), tid
         shown = {s.framework for s in view.sections}
