@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 from store.ids import nearest_technique_ids
 from store.reads.capabilities import capability_view
-from store.reads.catalogue import technique_catalogue
 from store.reads.compare import top_controls
 from store.reads.cves import cve_view
 from store.reads.fast import Source, reader
 from store.reads.pairs import pair_view
-from store.reads.releases import ReleaseInfo, load_releases
+from store.reads.releases import ReleaseInfo
+from store.reads.static import static
 from store.reads.techniques import technique_view
 from store.views import (
     ControlLine,
@@ -36,8 +36,9 @@ def multi_view(session: Source, request: ViewRequest) -> MultiView:
     session = reader(session)
     f = request.filters
     fws = request.frameworks
-    catalogue = technique_catalogue(session)
-    releases = load_releases(session)
+    facts = static(session)
+    catalogue = facts.catalogue
+    releases = facts.releases
     entries: list[MultiEntry] = []
     pair_with = request.techniques[0] if len(request.techniques) == 1 and request.capabilities else None
     if pair_with is not None and not any(fw == "kev" for fw, _ in request.capabilities):
@@ -109,7 +110,7 @@ def _technique_entry(
     tv = technique_view(session, tid, frameworks=request.frameworks, filters=f, domain=request.domain)
     total = sum(s.total for s in tv.sections)
     if not tv.header.known and not total and not tv.also_mapped_in and tid not in known:
-        names = technique_catalogue(session).techniques
+        names = static(session).catalogue.techniques
         nearest = tuple(
             TechniqueRef(n, names[n].name, names[n].domain) for n in nearest_technique_ids(known, tid)
         )
