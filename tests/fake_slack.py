@@ -27,7 +27,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
-FailureKind = Literal["429", "500", "drop"]
+FailureKind = Literal["429", "500", "drop", "accept-500", "accept-drop"]
+FAILURE_KINDS: tuple[str, ...] = ("429", "500", "drop", "accept-500", "accept-drop")
 Responder = Mapping[str, Any] | Callable[["Call"], Mapping[str, Any]]
 
 # Form-encoded Web API arguments that carry JSON (slack_sdk serialises them as strings).
@@ -49,7 +50,12 @@ class Call:
     raw: bytes
     at: float
     path: str = ""
-    outcome: str = "ok"  # ok | 429 | 500 | drop
+    outcome: str = "ok"  # ok | 429 | 500 | drop | accept-500 | accept-drop
+
+    @property
+    def accepted(self) -> bool:
+        """The call took effect (whatever the caller was told)."""
+        return self.outcome in ("ok", "accept-500", "accept-drop")
 
     @property
     def token(self) -> str | None:
@@ -157,8 +163,9 @@ class FakeSlack:
 
     def fail_next(self, method: str, kind: FailureKind, *, times: int = 1, retry_after: int = 1) -> None:
         """Make the next ``times`` calls to ``method`` fail: 429 with ``Retry-After``, 500, or a
-        connection closed without a response."""
-        if kind not in ("429", "500", "drop"):
+        connection closed without a response; ``accept-500`` and ``accept-drop`` first carry the
+        call out (a posted message is stored) and then answer 500 or close the connection."""
+        if kind not in FAILURE_KINDS:
             raise ValueError(f"unknown failure kind {kind!r}")
         with self._cond:
             self._failures.setdefault(method, []).append(_Failure(kind, times, retry_after))
@@ -214,11 +221,12 @@ class FakeSlack:
             return [c for c in self._calls if c.method == method]
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
-        """The first ``count`` successful calls to ``method``, waiting up to ``timeout`` seconds."""
+        """The first ``count`` calls to ``method`` that took effect (``Call.accepted``), waiting up
+        to ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                done = [c for c in self._calls if c.method == method and c.outcome == "ok"]
+                done = [c for c in self._calls if c.method == method and c.accepted]
                 if len(done) >= count:
                     return done[:count]
                 left = deadline - time.monotonic()
@@ -269,6 +277,13 @@ class FakeSlack:
 
     def _team_for(self, call: Call) -> Team:
         return self.teams.get(call.token or "", self.default_team)
+
+    def _response_url_answer(self, call: Call) -> Mapping[str, Any]:
+        with self._cond:
+            custom = self._responses.get("response_url")
+        if custom is not None:
+            return custom(call) if callable(custom) else custom
+        return {"ok": True}
 
     def _answer(self, call: Call) -> dict[str, Any]:
         with self._cond:
@@ -542,6 +557,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = _parse_body(raw, headers.get("content-type", ""), parts.query) if method != "upload" else {}
         failure = fake._take_failure(method)
         call = Call(method, headers, body, raw, time.time(), parts.path, failure.kind if failure else "ok")
+        if failure is not None and failure.kind.startswith("accept-"):
+            self._accept_then_fail(call, failure.kind)
+            return
         if failure is not None:
             fake._record(call)
             if failure.kind == "drop":
@@ -575,17 +593,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(200 if file_id in fake.uploads else 404, f"OK - {len(raw)}")
             return
         if method == "response_url":
-            answer: Mapping[str, Any] = {"ok": True}
-            with fake._cond:
-                custom = fake._responses.get("response_url")
-            if custom is not None:
-                answer = custom(call) if callable(custom) else custom
+            answer = fake._response_url_answer(call)
             fake._record(call)
             self._send(200, answer)
             return
         answer = fake._answer(call)
         fake._record(call)  # after the answer, so a waiting test sees the stored message
         self._send(200, answer)
+
+    def _accept_then_fail(self, call: Call, kind: str) -> None:
+        """Carry the call out (Web API methods and response URLs), then fail the answer."""
+        fake = self.owner
+        if call.method == "response_url":
+            fake._response_url_answer(call)
+        else:
+            fake._answer(call)
+        fake._record(call)
+        if kind == "accept-drop":
+            self.close_connection = True
+            return
+        self._send(500, {"ok": False, "error": "internal_error"})
 
     def _send(self, status: int, payload: Mapping[str, Any], extra: Mapping[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()

@@ -10,7 +10,9 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -58,6 +60,39 @@ def serve(wsgi_app: Any) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+class TrackingExecutor(ThreadPoolExecutor):
+    """A thread pool that can say when everything submitted to it so far has finished, so a
+    test knows the listeners a request started are done instead of sleeping and hoping."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=name)
+        self._futures: list[Future[Any]] = []
+        self._futures_lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        with self._futures_lock:
+            self._futures = [f for f in self._futures if not f.done()]
+            self._futures.append(future)
+        return future
+
+    def pending(self) -> list[Future[Any]]:
+        with self._futures_lock:
+            return [f for f in self._futures if not f.done()]
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no submitted work is left (work may submit more); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.pending()
+            if not left:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            wait_futures(left, timeout=remaining)
+
+
 @dataclass
 class SlackUnderTest:
     fake: FakeSlack
@@ -65,6 +100,22 @@ class SlackUnderTest:
     base_url: str
     settings: Settings
     engine: Engine
+    executors: tuple[TrackingExecutor, ...] = ()
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Every listener (lazy or on the answer pool) started so far has finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            idle = all(e.wait_idle(max(0.0, deadline - time.monotonic())) for e in self.executors)
+            if idle and not any(e.pending() for e in self.executors):  # one may have fed the other
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"listeners still running after {timeout}s")
+
+    def drain(self, timeout: float = 15.0) -> None:
+        """Wait for every listener the requests sent so far started: after this, whatever they
+        will ever send to Slack has been sent, so "nothing (else) was posted" can be asserted."""
+        self.wait_idle(timeout)
 
     @property
     def events_url(self) -> str:
@@ -115,10 +166,18 @@ def running_app(
             slack_api_url=fake.base_url,
             **settings_changes,
         )
-        app = build_app(settings, engine, answerer, digest_command=handle_digest_command)
+        listeners = TrackingExecutor(5, "bolt-listener")  # Bolt's default pool: 5 threads
+        app = build_app(
+            settings, engine, answerer, digest_command=handle_digest_command, listener_executor=listeners
+        )
+        deps = app._countermap_deps  # type: ignore[attr-defined]
+        answers = TrackingExecutor(deps.pool._max_workers, "cm-answer")
+        deps.pool.shutdown(wait=True)  # only the warm-up ran there
+        deps.pool = answers
         url = stack.enter_context(serve(SlackWSGI(app, engine)))
-        yield SlackUnderTest(fake, app, url, settings, engine)
-        app._countermap_deps.close()  # type: ignore[attr-defined]
+        yield SlackUnderTest(fake, app, url, settings, engine, (listeners, answers))
+        deps.close()
+        listeners.shutdown(wait=True)
 
 
 def action_ids(blocks: list[dict[str, Any]]) -> list[str]:

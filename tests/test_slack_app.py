@@ -571,11 +571,23 @@ def test_a_versioned_mappings_explorer_link_unfurls_at_that_attack_version(
     assert tid == "T1048" and filters.attack_version == "14.1" and filters.domain == "enterprise"
 
 
-def test_response_url_posts_are_retried_after_a_server_error(slack: SlackUnderTest) -> None:
+def test_response_url_posts_are_retried_after_a_rate_limit(slack: SlackUnderTest) -> None:
+    answer = slack.command("T1048").json()
+    el = element(answer["blocks"], actions.PAGE)
+    slack.fake.fail_next("response_url", "429", retry_after=1)
+    slack.interact(block_actions(el, ephemeral=True, response_url=slack.fake.response_url("retry")))
+    (call,) = slack.fake.wait_for("response_url", timeout=6)
+    assert call.body["text"] == "state: page2|T1048"
+    assert [c.outcome for c in slack.fake.calls_to("response_url")] == ["429", "ok"]
+
+
+def test_response_url_post_is_not_repeated_nor_apologised_for_after_a_server_error(
+    slack: SlackUnderTest,
+) -> None:
+    """Slack may have taken it before failing, and a response URL cannot be asked."""
     answer = slack.command("T1048").json()
     el = element(answer["blocks"], actions.PAGE)
     slack.fake.fail_next("response_url", "500")
     slack.interact(block_actions(el, ephemeral=True, response_url=slack.fake.response_url("retry")))
-    (call,) = slack.fake.wait_for("response_url", timeout=6)
-    assert call.body["text"] == "state: page2|T1048"
-    assert [c.outcome for c in slack.fake.calls_to("response_url")] == ["500", "ok"]
+    slack.drain()
+    assert [c.outcome for c in slack.fake.calls_to("response_url")] == ["500"]

@@ -83,6 +83,29 @@ def test_server_error_and_dropped_connection_are_injected(fake: FakeSlack) -> No
     assert [c.outcome for c in fake.calls_to("chat.update")] == ["drop", "drop", "ok"]
 
 
+def test_accept_then_fail_stores_the_message_and_then_fails_the_answer(fake: FakeSlack) -> None:
+    fake.fail_next("chat.postMessage", "accept-500")
+    with pytest.raises(SlackApiError) as refused:
+        client(fake).chat_postMessage(channel="C1", text="one")
+    assert refused.value.response.status_code == 500
+    fake.fail_next("chat.postMessage", "accept-drop")
+    with pytest.raises(ConnectionError):  # http.client.RemoteDisconnected
+        client(fake).chat_postMessage(channel="C1", text="two")
+    assert [m["text"] for m in fake.messages("C1")] == ["one", "two"]
+    calls = fake.calls_to("chat.postMessage")
+    assert [(c.outcome, c.accepted) for c in calls] == [("accept-500", True), ("accept-drop", True)]
+
+
+def test_accept_then_fail_on_a_response_url(fake: FakeSlack) -> None:
+    fake.fail_next("response_url", "accept-500")
+    fake.fail_next("response_url", "500")
+    assert WebhookClient(fake.response_url("r"), retry_handlers=[]).send(text="a").status_code == 500
+    assert WebhookClient(fake.response_url("r"), retry_handlers=[]).send(text="b").status_code == 500
+    assert [c.accepted for c in fake.calls_to("response_url")] == [True, False]
+    (call,) = fake.wait_for("response_url")
+    assert call.body["text"] == "a"
+
+
 def test_file_upload_v2_flow_stores_content(fake: FakeSlack) -> None:
     client(fake).files_upload_v2(
         channel="C1", thread_ts="1.0", filename="x.csv", content="a,b\n1,2\n", title="X"

@@ -191,7 +191,8 @@ def test_one_workspace_mode_carries_the_token_on_a_retrying_client(engine: Engin
     assert kwargs["client"].token == "xoxb-one"
     assert kwargs["client"].base_url == "https://slack.com/api/"
     kinds = {type(h).__name__ for h in kwargs["client"].retry_handlers}
-    assert {"RateLimitErrorRetryHandler", "ServerErrorRetryHandler", "ConnectionErrorRetryHandler"} <= kinds
+    # 429s and refused connections always; 5xx and lost connections only for calls safe to repeat
+    assert {"RateLimitErrorRetryHandler", "NotSentRetryHandler", "IdempotentRetryHandler"} == kinds
     assert "oauth_settings" not in kwargs
 
 

@@ -4,8 +4,9 @@ Every digest message carries Slack message metadata (``event_type`` ``countermap
 digest's ID, subscription, local date and part).  A 429 is safe to repeat (Slack did nothing)
 and slack_sdk's ``RateLimitErrorRetryHandler`` honours ``Retry-After``.  A 5xx or a dropped
 connection is not: Slack may have accepted the post before failing.  ``VerifiedRetryHandler``
-therefore backs off, looks for the tagged message in the channel and retries only if it is not
-there.  The same look-up lets a process that takes over a dead claimer's digest find the post.
+(``bot.post_once``, shared with the Slack app's replies) therefore backs off, looks for the
+tagged message in the channel and retries only if it is not there.  The same look-up lets a
+process that takes over a dead claimer's digest find the post.
 """
 
 from __future__ import annotations
@@ -24,19 +25,13 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 
 from bot.answer import Payload
+from bot.post_once import VerifiedRetryHandler, find_tagged
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "countermap_digest"
-HISTORY_PAGES = 5  # 1,000 newest messages: far more than a channel posts within a claim timeout
-PAGE_SIZE = 200
 
 # Errors that repeating cannot fix: the digest of that day is marked failed, not retried.
 PERMANENT_ERRORS = frozenset(
@@ -119,64 +114,6 @@ def classify(exc: BaseException) -> PostFailed:
     return PostFailed(f"{code}: {str(exc)[:300]}", permanent=code in PERMANENT_ERRORS)
 
 
-class VerifiedRetryHandler(RetryHandler):
-    """Retries a post after a 5xx or a lost connection only once the channel shows it is not
-    there: after the backoff, ``verify()`` looks for the tagged message; found → no retry and
-    ``found_ts`` holds its ``ts``."""
-
-    def __init__(
-        self,
-        verify: Callable[[], str | None],
-        *,
-        max_retry_count: int = 3,
-        backoff_factor: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(max_retry_count, BackoffRetryIntervalCalculator(backoff_factor=backoff_factor))
-        self.verify = verify
-        self.sleep = sleep
-        self.found_ts: str | None = None
-
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is not None:
-            return response.status_code >= 500
-        return error is not None  # dropped, reset or timed out: outcome unknown
-
-    def prepare_for_next_attempt(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> None:
-        self.sleep(self.interval_calculator.calculate_sleep_duration(state.current_attempt))
-        state.increment_current_attempt()
-        try:
-            found = self.verify()
-        except Exception as exc:  # cannot tell: do not risk a duplicate
-            log.warning("cannot check the channel before retrying a digest post: %s", error_code(exc))
-            state.next_attempt_requested = False
-            return
-        if found:
-            self.found_ts = found
-            state.next_attempt_requested = False
-            log.info(
-                "digest post answered %s but is in the channel (ts %s): not retrying",
-                response.status_code if response is not None else type(error).__name__,
-                found,
-            )
-        else:
-            state.next_attempt_requested = True
-
-
 class DigestPoster:
     """Posts one digest's messages with one workspace's token."""
 
@@ -209,22 +146,7 @@ class DigestPoster:
 
     def find(self, channel: str, tag: DigestTag, *, thread_ts: str | None = None) -> str | None:
         """The ``ts`` of the tagged message in the channel (or thread), if Slack has it."""
-        cursor: str | None = None
-        for _ in range(HISTORY_PAGES):
-            kwargs: dict[str, Any] = {"channel": channel, "limit": PAGE_SIZE, "include_all_metadata": True}
-            if cursor:
-                kwargs["cursor"] = cursor
-            if thread_ts:
-                resp = self.reader.conversations_replies(ts=thread_ts, **kwargs)
-            else:
-                resp = self.reader.conversations_history(**kwargs)
-            for message in resp.get("messages") or []:
-                if isinstance(message, dict) and tag.matches(message):
-                    return str(message["ts"])
-            cursor = ((resp.get("response_metadata") or {}).get("next_cursor")) or None
-            if not resp.get("has_more") or not cursor:
-                return None
-        return None
+        return find_tagged(self.reader, channel, tag.matches, thread_ts=thread_ts)
 
     def post(self, channel: str, payload: Payload, tag: DigestTag, *, thread_ts: str | None = None) -> str:
         """Post and return the message ``ts``; raises ``PostFailed``."""

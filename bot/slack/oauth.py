@@ -15,11 +15,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine, inspect
@@ -27,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
 from bot.slack import constants
+from bot.slack.delivery import retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +70,10 @@ def authorization_url(settings: Settings) -> str:
 
 
 def web_client(settings: Settings, token: str | None = None) -> WebClient:
-    """A WebClient on the configured API URL that retries rate limits (honouring ``Retry-After``),
-    5xx answers and dropped connections instead of failing the answer."""
-    return WebClient(
-        token=token,
-        base_url=api_url(settings),
-        timeout=15,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+    """A WebClient on the configured API URL.  It retries rate limits (honouring ``Retry-After``)
+    and refused connections; 5xx answers and lost connections only for calls that are safe to
+    repeat (``bot.slack.delivery.retry_handlers``): a post is checked for before it is repeated."""
+    return WebClient(token=token, base_url=api_url(settings), timeout=15, retry_handlers=retry_handlers())
 
 
 def uses_oauth(settings: Settings) -> bool:

@@ -13,10 +13,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot import actions
 from bot.answer import Payload
+from bot.slack.delivery import Responder, post_message
 from bot.slack.listeners.common import (
     Deps,
     Origin,
-    Responder,
     guarded,
     just_ack,
     message_args,
@@ -104,9 +104,15 @@ def register(app: App, deps: Deps) -> None:
             return
         mine = deps.yours(context.team_id, channel)
         answer = deps.answerer.answer_from_state(value, shared_by=user_id, inventory=mine)
+        click = _first_action(body).get("action_ts") or body.get("trigger_id")
         try:
-            client.chat_postMessage(
-                channel=channel, unfurl_links=False, unfurl_media=False, **message_args(answer.payload)
+            post_message(
+                client,
+                channel=channel,
+                key=f"share:{channel}:{user_id}:{click}",
+                unfurl_links=False,
+                unfurl_media=False,
+                **message_args(answer.payload),
             )
         except SlackApiError as exc:
             if exc.response.get("error") not in CANNOT_POST:

@@ -18,7 +18,8 @@ from slack_sdk import WebClient
 from bot.answer import Answer, Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.slack import constants
-from bot.slack.listeners.common import Deps, Origin, Responder, log, message_args, report
+from bot.slack.delivery import Responder
+from bot.slack.listeners.common import Deps, Origin, log, message_args, report
 from bot.slack.listeners.inventory import gaps_command, inventory_command
 from bot.slack.messages import esc
 from bot.slack.messages.common import (

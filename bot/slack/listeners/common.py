@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
-from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine
 
 from bot import actions
@@ -27,6 +26,7 @@ from bot.inventory.service import InventoryService
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator
+from bot.slack.delivery import Responder, may_have_landed
 from bot.slack.lookups import LookupLog
 from bot.slack.messages.common import error_payload
 from bot.slack.readiness import Readiness
@@ -174,43 +174,6 @@ def modal_form(payload: Payload) -> Payload:
     return without_actions(payload, _SHARE, *_EXPORTS)
 
 
-def _retry_handlers() -> list[Any]:
-    from slack_sdk.http_retry.builtin_handlers import (
-        ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
-        ServerErrorRetryHandler,
-    )
-
-    return [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=3),
-        ServerErrorRetryHandler(max_retry_count=2),
-    ]
-
-
-class Responder:
-    """Posts to a payload's ``response_url`` with the same retries as Web API calls (Bolt's own
-    ``respond`` retries only a dropped connection); raises when Slack does not take the message."""
-
-    def __init__(self, url: str | None) -> None:
-        self.url = url
-
-    @classmethod
-    def for_body(cls, body: dict[str, Any]) -> Responder:
-        url = body.get("response_url") or next(
-            (r.get("response_url") for r in body.get("response_urls") or [] if isinstance(r, dict)), None
-        )
-        return cls(str(url) if url else None)
-
-    def __call__(self, **message: Any) -> None:
-        if not self.url:
-            raise ValueError("this payload has no response_url to answer through")
-        client = WebhookClient(self.url, timeout=15, retry_handlers=_retry_handlers())
-        sent = client.send_dict({k: v for k, v in message.items() if v is not None})
-        if sent.status_code >= 300:
-            raise RuntimeError(f"response_url refused the message: HTTP {sent.status_code} {sent.body[:200]}")
-
-
 def _show_error(error: UserFacingError, kwargs: dict[str, Any]) -> None:
     """Best effort: show the error where the user asked, and never raise from here."""
     body: dict[str, Any] = kwargs.get("body") or {}
@@ -245,7 +208,9 @@ def guarded(surface: str, *, apologise: bool = True) -> Callable[[Callable[..., 
     """Wrap a lazy listener: an exception becomes the user-facing error (logged with its traceback
     and an error ID unless it is a ``UserFacingError`` raised on purpose), shown where the user
     asked (Bolt itself logs lazy failures without a traceback); ``apologise=False`` where nobody
-    asked (a link preview simply does not appear).
+    asked (a link preview simply does not appear).  Nothing is shown either when the failure may
+    have followed a post Slack carried out (``may_have_landed``): the answer may be there, and an
+    apology under it would be wrong.
     Bolt injects arguments by the wrapped function's parameter names (it unwraps)."""
 
     def wrap(func: Callable[..., None]) -> Callable[..., None]:
@@ -255,7 +220,7 @@ def guarded(surface: str, *, apologise: bool = True) -> Callable[[Callable[..., 
                 func(**kwargs)
             except Exception as exc:
                 error = failure(surface, exc)
-                if apologise:
+                if apologise and not may_have_landed(exc):
                     _show_error(error, kwargs)
 
         return run

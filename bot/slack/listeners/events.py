@@ -11,6 +11,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack.cards import Claim, technique_ids_in
+from bot.slack.delivery import DeliveryUncertain, post_message
 from bot.slack.listeners.common import Deps, Origin, guarded, just_ack, message_args, public
 from bot.slack.messages.common import help_payload
 
@@ -48,7 +49,7 @@ def register(app: App, deps: Deps) -> None:
         origin = Origin.of(context)
         question = question_in(str(event.get("text") or ""), context.bot_user_id)
         thread_ts = origin.thread_ts or event.get("ts")
-        _answer_in(deps, client, origin, question, thread_ts, source="mention")
+        _answer_in(deps, client, origin, question, thread_ts, source="mention", message_ts=event.get("ts"))
 
     app.event("app_mention")(ack=just_ack, lazy=[reply_to_mention])
 
@@ -69,7 +70,9 @@ def register(app: App, deps: Deps) -> None:
         text = str(event.get("text") or "")
         if event.get("channel_type") == "im":
             question = question_in(text, context.bot_user_id)
-            _answer_in(deps, client, origin, question, origin.thread_ts, source="dm")
+            _answer_in(
+                deps, client, origin, question, origin.thread_ts, source="dm", message_ts=event.get("ts")
+            )
             return
         if context.bot_user_id and f"<@{context.bot_user_id}" in text:
             return  # the app_mention listener answers this one
@@ -79,7 +82,14 @@ def register(app: App, deps: Deps) -> None:
 
 
 def _answer_in(
-    deps: Deps, client: WebClient, origin: Origin, question: str, thread_ts: str | None, *, source: str
+    deps: Deps,
+    client: WebClient,
+    origin: Origin,
+    question: str,
+    thread_ts: str | None,
+    *,
+    source: str,
+    message_ts: str | None,
 ) -> None:
     channel = str(origin.channel_id)
     if not question:
@@ -97,8 +107,14 @@ def _answer_in(
             user_id=origin.user_id or None,
         )
         payload = public(answer.payload)
-    client.chat_postMessage(
-        channel=channel, thread_ts=thread_ts, unfurl_links=False, unfurl_media=False, **message_args(payload)
+    post_message(
+        client,
+        channel=channel,
+        thread_ts=thread_ts,
+        key=f"{source}:{channel}:{message_ts}",
+        unfurl_links=False,
+        unfurl_media=False,
+        **message_args(payload),
     )
 
 
@@ -120,17 +136,21 @@ def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_
         if claim is not Claim.CLAIMED:
             continue
         try:
-            posted = client.chat_postMessage(
+            posted_ts = post_message(
+                client,
                 channel=channel,
                 thread_ts=thread_ts,
+                key=f"card:{channel}:{thread_ts}:{tid}",
                 unfurl_links=False,
                 unfurl_media=False,
                 **message_args(public(answer.payload)),
             )
+        except DeliveryUncertain:
+            raise  # the card may be in the thread: keep the claim, so no later message posts it again
         except Exception:
             deps.cards.release(team_id, channel, thread_ts, tid)
             raise
-        deps.cards.posted(team_id, channel, thread_ts, tid, str(posted.get("ts") or ""))
+        deps.cards.posted(team_id, channel, thread_ts, tid, posted_ts)
         deps.lookups.record(
             answer,
             source="card",

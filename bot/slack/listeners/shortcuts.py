@@ -10,7 +10,8 @@ from slack_sdk import WebClient
 
 from bot.slack import constants
 from bot.slack.cards import technique_ids_in
-from bot.slack.listeners.common import Deps, Origin, Responder, guarded, just_ack, message_args
+from bot.slack.delivery import Responder
+from bot.slack.listeners.common import Deps, Origin, guarded, just_ack, message_args
 from bot.slack.listeners.views import form_options
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import loading_view, search_view
