@@ -9,7 +9,75 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened.  The message names it, password masked, and
+    says why, in one line: what an operator needs, instead of a driver traceback."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = display_url(url)
+        self.reason = reason
+        super().__init__(f"database {self.url} is unavailable: {reason}")
+
+
+def display_url(url: str) -> str:
+    """A database URL fit to print: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: mask anything between ':' and '@'
+        import re
+
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+# SQLite errors that say the query (or the schema) is wrong, not that the database is out of reach.
+_SQLITE_NOT_DOWN = ("no such table", "no such column", "syntax error", "has no column", "constraint failed")
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` means the database cannot be used at all (unreachable, refused, unopenable,
+    locked, corrupt), as one line; None for any other error, such as a missing table."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, DatabaseUnavailable):
+        return exc.reason
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DatabaseError):
+        return None
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError | sa_exc.DataError):
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split()) or orig.__class__.__name__
+    module = type(orig).__module__
+    if module.startswith("sqlite3") or "sqlite" in module:
+        lowered = text.lower()
+        if any(marker in lowered for marker in _SQLITE_NOT_DOWN):
+            return None
+    elif not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return None
+    return text[:300]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None for PostgreSQL and in-memory databases)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite:///:memory:", "sqlite://"):
+        return None
+    return Path(url[len("sqlite:///") :].split("?", 1)[0]).expanduser()
+
+
+def ensure_reachable(engine: Engine) -> None:
+    """One connection round trip, so a database that is down fails here, in one clear line,
+    rather than deep inside a command."""
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        raise DatabaseUnavailable(engine.url.render_as_string(hide_password=False), reason) from None
 
 
 def default_sqlite_path() -> Path:
@@ -48,8 +116,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    url, f"cannot create {path.parent}: {exc.strerror or exc}"
+                ) from None
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -44,9 +44,13 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.cli.common import EXIT_CODES_EPILOG, HelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="countermap",
         description="Which security controls protect against, detect or respond to MITRE ATT&CK techniques.",
+        epilog=EXIT_CODES_EPILOG,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--db", help="database URL (default: $DATABASE_URL, else the SQLite file)")
     parser.add_argument("--config", help="YAML configuration file (default: $COUNTERMAP_CONFIG)")
@@ -60,10 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    _finish_help(parser, EXIT_CODES_EPILOG, HelpFormatter)
     return parser
 
 
+def _finish_help(
+    parser: argparse.ArgumentParser, epilog: str, formatter: type[argparse.HelpFormatter]
+) -> None:
+    """Every subcommand, at every depth, gets a description (its help line when it has none), the
+    exit codes in its ``--help``, and ``-q``/``-v`` when it did not add them itself."""
+    from bot.cli.common import add_output_options
+
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {a.dest: a.help for a in action._choices_actions}
+        for name, child in action.choices.items():
+            is_leaf = not any(isinstance(a, argparse._SubParsersAction) for a in child._actions)
+            if is_leaf and "--quiet" not in child._option_string_actions:
+                add_output_options(child, json=False)  # -q/-v on every command, the same
+            if child.description is None and helps.get(name):
+                child.description = str(helps[name])
+            if child.epilog is None:
+                child.epilog = epilog
+                child.formatter_class = formatter
+            _finish_help(child, epilog, formatter)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # Text that came in as bad bytes must never crash the output, whatever the locale.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -73,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        from bot.cli.common import EXIT_DB_DOWN, database_down_message
+
+        message = database_down_message(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return EXIT_DB_DOWN
 
 
 if __name__ == "__main__":

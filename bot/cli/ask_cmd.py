@@ -11,6 +11,8 @@ import gc
 import sys
 from typing import TYPE_CHECKING, Any
 
+from bot.cli.common import EXIT_FAILED, add_output_options, clean_text
+
 if TYPE_CHECKING:
     from bot.answer import Answer, Reading
 
@@ -40,6 +42,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--page", type=int, default=1, help="with --blocks: the page to print")
     p.add_argument("--team", metavar="T…", help="mark the controls this team's inventory holds (✓ yours)")
     p.add_argument("--channel", metavar="C…", help="with --team: a channel's own inventory")
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create the SQLite database if its file does not exist (default: refuse, exit 3,"
+        " so a mistyped --db is not silently an empty database)",
+    )
+    add_output_options(p, json=False)
     p.set_defaults(func=run)
 
 
@@ -86,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
     from bot.answer import Answerer
     from bot.cli.common import engine_from, settings_from
+    from store.db import unavailable_reason
     from store.views import Filters
 
-    query = " ".join(args.query).strip()
+    query = clean_text(" ".join(args.query)).strip()
     settings = settings_from(args)
-    engine = engine_from(args, upgrade=False)
+    engine = engine_from(args, upgrade=args.create, must_exist=not args.create)
     answerer = Answerer(engine, settings, index_cache=True)
     filters = Filters(
         framework_version=args.framework_version,
@@ -114,14 +124,16 @@ def run(args: argparse.Namespace) -> int:
             return 0 if answer.ok else 1
         result = answerer.read(query, frameworks=frameworks, filters=filters, inventory=inventory)
     except (OperationalError, ProgrammingError) as exc:
+        if unavailable_reason(exc) is not None:
+            raise  # the database is down: main prints one line and exits 3
         print(
-            f"countermap: cannot read the database ({exc.orig}); run `countermap ingest` first",
+            f"countermap: the database holds no countermap data ({exc.orig}); run `countermap ingest` first",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_FAILED
     if args.json:
         sys.stdout.buffer.write(answer_json(result))
-    else:
+    elif not args.quiet:
         from bot.render.terminal import print_view
 
         print_view(result.view, notes=result.notes)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from bot.cli.common import EXIT_FAILED, add_output_options, write_json
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("digest", help="daily digests: run the clock process, list, preview")
@@ -18,18 +20,20 @@ def register(subparsers: Any) -> None:
         metavar="ISO",
         help="act as if it were this instant, e.g. 2026-11-28T09:01:00+00:00 (the loop ticks on from it)",
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="log each post")
+    add_output_options(run, json_help="with --once: the pass report as JSON")
     run.set_defaults(func=run_cmd)
 
     ls = sub.add_parser("list", help="subscriptions and their next digest")
     ls.add_argument("--team", help="only this workspace (team ID)")
     ls.add_argument("--now", metavar="ISO", help="as of this instant")
+    add_output_options(ls, json_help="the subscriptions as a JSON list")
     ls.set_defaults(func=list_cmd)
 
     pv = sub.add_parser("preview", help="a channel's digest as it would be posted now, as Block Kit JSON")
     pv.add_argument("--team", required=True, help="team ID")
     pv.add_argument("--channel", required=True, help="channel ID")
     pv.add_argument("--now", metavar="ISO", help="as of this instant")
+    add_output_options(pv, json=False)  # the preview is JSON already
     pv.set_defaults(func=preview_cmd)
 
 
@@ -56,17 +60,23 @@ def run_cmd(args: argparse.Namespace) -> int:
     from bot.ops.logs import configure_logging
 
     settings = settings_from(args)
-    configure_logging(logging.INFO if args.verbose or not args.once else logging.WARNING, settings.log_format)
+    loud = (args.verbose or not args.once) and not args.quiet
+    configure_logging(logging.INFO if loud else logging.WARNING, settings.log_format)
     clock = _clock(args.now, ticking=not args.once)
     engine = engine_from(args)
     stop = threading.Event()
     runner = digest_runner(engine, settings, clock=clock, stop=stop)
     if args.once:
         report = runner.run_once()
-        print(f"digest pass at {clock.now().isoformat()}: {report.summary()}")
+        if args.json:
+            import dataclasses
+
+            write_json({"at": clock.now().isoformat(), **dataclasses.asdict(report)})
+        elif not args.quiet:
+            print(f"digest pass at {clock.now().isoformat()}: {report.summary()}")
         for error in report.errors:
             print(f"  error: {error}", file=sys.stderr)
-        return 1 if report.failed or report.retry else 0
+        return EXIT_FAILED if report.failed or report.retry else 0
 
     def _stop(signum: int, _frame: Any) -> None:
         logging.getLogger("bot.digest").info("signal %s: finishing the current post, then stopping", signum)
@@ -94,9 +104,17 @@ def list_cmd(args: argparse.Namespace) -> int:
             else subscriptions.active_subscriptions(session)
         )
         if not subs:
-            print("no active digest subscriptions")
+            if args.json:
+                write_json([])
+            elif not args.quiet:
+                print("no active digest subscriptions")
             return 0
         last_runs = newest_runs(engine, [s.id for s in subs])
+        if args.json:
+            write_json([_subscription_json(s, last_runs.get(s.id), now) for s in subs])
+            return 0
+        if args.quiet:
+            return 0
         for s in subs:
             last = last_runs.get(s.id)
             tail = (
@@ -108,6 +126,29 @@ def list_cmd(args: argparse.Namespace) -> int:
             line = subscriptions.summary(s, now).replace("*", "")
             print(f"{s.team_id}/{s.channel_id}: {line}{tail}")
     return 0
+
+
+def _subscription_json(s: Any, last: Any, now: Any) -> dict[str, Any]:
+    from bot.digest.clock import as_utc
+    from bot.digest.schedule import next_due
+
+    return {
+        "team": s.team_id,
+        "channel": s.channel_id,
+        "time": s.time_local,
+        "timezone": s.timezone,
+        "frameworks": list(s.frameworks),
+        "watch": list(s.watch),
+        "post_when_quiet": s.post_when_quiet,
+        "next": as_utc(next_due(s.time_local, s.timezone, now)).isoformat(),
+        "last": None
+        if last is None
+        else {
+            "local_date": str(last.local_date),
+            "status": last.status,
+            "sent_at": as_utc(last.sent_at).isoformat() if last.sent_at else None,
+        },
+    }
 
 
 def preview_cmd(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import engine_from, settings_from
+from bot.cli.common import add_output_options, engine_from, settings_from
 from bot.coverage.answers import Refusal, gap_report_for
 from bot.coverage.views import GapReport
 from bot.index_cache import build_index
@@ -45,6 +45,7 @@ def register(sub: Any) -> None:
     out.add_argument("--csv", action="store_true", help="one CSV row per technique")
     out.add_argument("--navigator", action="store_true", help="an ATT&CK Navigator layer")
     p.add_argument("-o", "--output", metavar="FILE", help="write the export to FILE instead of stdout")
+    add_output_options(p, json=False)
     p.set_defaults(func=run_gaps)
 
 
@@ -97,6 +98,6 @@ def run_gaps(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         print(json.dumps(report_json(report), indent=2))
-    else:
+    elif not args.quiet:
         print(as_text(gap_report_lines(report, PLAIN)))
     return 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import engine_from, settings_from
+from bot.cli.common import add_output_options, engine_from, settings_from
 from bot.inventory.service import InventoryService, Outcome
 from bot.render.inventory import inventory_plain
 from bot.resolve.aliases import load_aliases
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
         q: argparse.ArgumentParser = isub.add_parser(name, help=help_)
         q.add_argument("--team", required=True, metavar="T…", help="Slack team (workspace) ID")
         q.add_argument("--channel", metavar="C…", help="a channel's own inventory (default: the workspace's)")
-        q.add_argument("--json", action="store_true", help="one JSON object on stdout")
+        add_output_options(q)
         return q
 
     q = scoped("list", "what the inventory holds (a channel falls back to the workspace's)")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from bot.cli.common import EXIT_USAGE, add_output_options, clean_text, input_lines
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +23,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "query", nargs="*", metavar="QUERY", help="the question; omit to read one per line from stdin"
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per query (the stable contract)")
+    add_output_options(p, json_help="one JSON object per query, one per line (the stable contract)")
     p.set_defaults(func=run)
 
 
@@ -56,14 +59,24 @@ def human_line(res: Any) -> str:
     return line
 
 
-def _emit(out: TextIO, res: Any, as_json: bool) -> None:
+def _emit(out: BinaryIO, res: Any, as_json: bool) -> None:
+    """One line of UTF-8, whatever the locale: the query was decoded with replacement, so the
+    output is always valid UTF-8 (and valid JSON with ``--json``)."""
     if as_json:
         import json
 
-        out.write(json.dumps(res.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
+        line = json.dumps(res.to_json(), ensure_ascii=False, separators=(",", ":"))
     else:
-        out.write(f"{res.query!r} → {human_line(res)}\n")
+        line = f"{res.query!r} → {human_line(res)}"
+    out.write(line.encode("utf-8", "replace") + b"\n")
     out.flush()
+
+
+def _queries(args: argparse.Namespace) -> Iterator[str]:
+    if args.query:
+        yield clean_text(" ".join(args.query))
+        return
+    yield from input_lines(sys.stdin)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,18 +89,15 @@ def run(args: argparse.Namespace) -> int:
         aliases = load_aliases(settings)
     except AliasError as exc:
         print(f"countermap: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     engine = engine_from(args)
     try:
         with session_scope(engine) as session:
             index = ResolverIndex.build(session, aliases=aliases)
     finally:
         engine.dispose()
-    if not index.entries:
+    if not index.entries and not args.quiet:
         print("countermap: no data loaded yet; run `countermap ingest` first", file=sys.stderr)
-    if args.query:
-        _emit(sys.stdout, resolve(index, " ".join(args.query)), args.json)
-        return 0
-    for line in sys.stdin:
-        _emit(sys.stdout, resolve(index, line.rstrip("\r\n")), args.json)
+    for query in _queries(args):
+        _emit(sys.stdout.buffer, resolve(index, query), args.json)
     return 0

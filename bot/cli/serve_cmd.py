@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from bot.cli.common import settings_from
+from bot.cli.common import EXIT_USAGE, add_output_options, settings_from, write_json
 from bot.config import Settings
 
 
@@ -25,7 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, help="HTTP port (default $PORT, else 3000)")
     serve.add_argument("--workers", type=int, help="HTTP worker processes (default $WEB_CONCURRENCY, else 2)")
     serve.add_argument("--threads", type=int, default=8, help="threads per HTTP worker (default 8)")
-    serve.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"), help="default info")
+    serve.add_argument(
+        "--log-level",
+        default=os.environ.get("LOG_LEVEL", "info"),
+        help="default info (-q: warning, -v: debug)",
+    )
+    add_output_options(serve, json=False)
     serve.set_defaults(func=run_serve)
 
     manifest = sub.add_parser(
@@ -43,25 +48,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="turn on token rotation (for OAuth installs in many workspaces; cannot be turned off later)",
     )
+    add_output_options(manifest, json_help="the manifest as JSON (Slack accepts either)")
     manifest.set_defaults(func=run_manifest)
 
 
 def run_manifest(args: argparse.Namespace) -> int:
-    from bot.slack.manifest import ManifestError, render_manifest
+    from bot.slack.manifest import ManifestError, Mode, build_manifest, render_manifest
 
     settings = settings_from(args)
+    mode: Mode = "http" if args.http else "socket"
     try:
-        text = render_manifest(
-            settings,
-            mode="http" if args.http else "socket",
-            base_url=args.http,
-            name=args.name,
-            token_rotation=args.token_rotation,
-        )
+        if args.json:
+            manifest = build_manifest(
+                settings, mode=mode, base_url=args.http, name=args.name, token_rotation=args.token_rotation
+            )
+            write_json(manifest)
+        else:
+            text = render_manifest(
+                settings, mode=mode, base_url=args.http, name=args.name, token_rotation=args.token_rotation
+            )
+            sys.stdout.write(text)
     except ManifestError as exc:
         print(f"countermap manifest: {exc}", file=sys.stderr)
-        return 2
-    sys.stdout.write(text)
+        return EXIT_USAGE
     return 0
 
 
@@ -99,6 +108,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"{problem}\n\n{SETUP_HELP}", file=sys.stderr, end="")
         return 2
+    if args.quiet or args.verbose:
+        args.log_level = "warning" if args.quiet else "debug"
     configure_logging(args.log_level, settings.log_format)
     add_filter(OneLine())  # request data from anyone on the internet: one bounded line per record
 

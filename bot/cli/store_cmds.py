@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import engine_from
+from bot.cli.common import EXIT_FAILED, add_output_options, engine_from, write_json
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -21,12 +21,11 @@ def register(sub: Any) -> None:
         "All or nothing: any bad file leaves the database as it was.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or folder")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
-    p.add_argument("--verbose", "-v", action="store_true", help="list every file and what was done with it")
+    add_output_options(p, json_help="the report (every file, what was done, what was skipped) as JSON")
     p.set_defaults(func=run_ingest)
 
     p = sub.add_parser("stats", help="what the database holds, per release and in total")
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_output_options(p)
     p.set_defaults(func=run_stats)
 
     p = sub.add_parser("sync", help="download the official files (data/sources.yaml) and ingest them")
@@ -43,43 +42,46 @@ def register(sub: Any) -> None:
         help="fetch only the catalogue's files (default: also what upstream's listings add)",
     )
     p.add_argument("--deadline", type=float, help="seconds for the whole run (default 1800)")
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    add_output_options(p)
     p.set_defaults(func=run_sync)
 
     p = sub.add_parser("db", help="database schema: upgrade, current revision")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     q = dbsub.add_parser("upgrade", help="bring the schema to the newest revision")
+    add_output_options(q)
     q.set_defaults(func=run_db_upgrade)
-    q = dbsub.add_parser("current", help="print the schema revision and the newest one")
+    q = dbsub.add_parser(
+        "current",
+        help="print the schema revision and the newest one (exit 1 when not at the newest)",
+    )
+    add_output_options(q)
     q.set_defaults(func=run_db_current)
     q = dbsub.add_parser("url", help="print the database URL in use (password masked)")
+    add_output_options(q)
     q.set_defaults(func=run_db_url)
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from store.ingest import IngestError, ingest_paths
 
     engine = engine_from(args)
+    quiet = args.quiet or args.json
     try:
-        report = ingest_paths(engine, args.paths, progress=sys.stderr.isatty() and not args.quiet)
+        report = ingest_paths(engine, args.paths, progress=sys.stderr.isatty() and not quiet)
     except IngestError as exc:
+        if args.json:
+            write_json({"ok": False, "problems": [str(p) for p in exc.problems]})
         for problem in exc.problems:
             print(f"countermap ingest: {problem}", file=sys.stderr)
         print(f"countermap ingest: nothing loaded ({len(exc.problems)} problem(s))", file=sys.stderr)
-        return 1
-    except SQLAlchemyError as exc:
-        print(
-            f"countermap ingest: database error, nothing loaded: {exc.__class__.__name__}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
+        return EXIT_FAILED
     else:
         _warm_index_cache(engine, args)
     finally:
         engine.dispose()
+    if args.json:
+        write_json({"ok": True, **report.as_dict()})
+        return 0
     if args.verbose:
         for f in report.files:
             detail = f" ({f.rows} rows)" if f.rows else ""
@@ -111,11 +113,9 @@ def run_stats(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if args.json:
-        import orjson
-
-        sys.stdout.write(orjson.dumps(stats.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
-        return 0
-    _print_stats(stats)
+        write_json(stats.as_dict())
+    elif not args.quiet:
+        _print_stats(stats)
     return 0
 
 
@@ -209,7 +209,9 @@ def run_sync(args: argparse.Namespace) -> int:
         for line in str(exc).splitlines():
             print(f"countermap sync: {line}", file=sys.stderr)
         print("countermap sync: nothing changed", file=sys.stderr)
-        return 1
+        if args.json:
+            write_json({"ok": False, "error": str(exc)})
+        return EXIT_FAILED
     else:
         _warm_index_cache(engine, args)
     finally:
@@ -217,9 +219,7 @@ def run_sync(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"countermap sync: warning: {warning}", file=sys.stderr)
     if args.json:
-        import json
-
-        print(json.dumps(result.as_dict(), indent=2))
+        write_json(result.as_dict())
     elif not args.quiet:
         print(result.summary())
     return 0
@@ -230,29 +230,38 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
     engine = engine_from(args)  # upgrades
     try:
-        print(f"schema at {current_revision(engine)} (head {head_revision()})")
+        current, head = current_revision(engine), head_revision()
     finally:
         engine.dispose()
+    if args.json:
+        write_json({"current": current, "head": head})
+    elif not args.quiet:
+        print(f"schema at {current} (head {head})")
     return 0
 
 
 def run_db_current(args: argparse.Namespace) -> int:
     from store.migrate import current_revision, head_revision
 
-    engine = engine_from(args, upgrade=False)
+    engine = engine_from(args, upgrade=False, must_exist=False)
     try:
         current, head = current_revision(engine), head_revision()
     finally:
         engine.dispose()
-    print(f"current: {current or '(empty database)'}\nhead:    {head}")
-    return 0 if current == head else 3
+    if args.json:
+        write_json({"current": current, "head": head, "up_to_date": current == head})
+    elif not args.quiet:
+        print(f"current: {current or '(empty database)'}\nhead:    {head}")
+    return 0 if current == head else EXIT_FAILED
 
 
 def run_db_url(args: argparse.Namespace) -> int:
-    from sqlalchemy.engine import make_url
-
     from bot.cli.common import settings_from
-    from store.db import database_url
+    from store.db import database_url, display_url
 
-    print(make_url(database_url(settings_from(args).database_url)).render_as_string(hide_password=True))
+    url = display_url(database_url(settings_from(args).database_url))
+    if args.json:
+        write_json({"url": url})
+    elif not args.quiet:
+        print(url)
     return 0

@@ -40,6 +40,9 @@ class ManifestError(ValueError):
     """The settings or arguments cannot make a valid manifest; the message says which."""
 
 
+MAX_SLASH_COMMANDS = 50  # Slack refuses a manifest with more
+
+
 def _check_command(command: str) -> str:
     if not _COMMAND.match(command):
         raise ManifestError(
@@ -62,6 +65,12 @@ def slash_commands(settings: Settings, request_url: str | None) -> list[dict[str
         names = constants.all_commands(_check_command(settings.command_name), settings.shortcut_techniques)
     except ValueError as exc:  # a shortcut technique that cannot be a command
         raise ManifestError(f"shortcut_techniques: {exc}") from exc
+    if len(names) > MAX_SLASH_COMMANDS:
+        raise ManifestError(
+            f"{len(names)} slash commands ({settings.command_name} and {len(names) - 1} shortcut techniques):"
+            f" Slack allows at most {MAX_SLASH_COMMANDS} per app, so list at most {MAX_SLASH_COMMANDS - 1}"
+            " in shortcut_techniques"
+        )
     for name in names:
         command: dict[str, Any] = {"command": _check_command(name)}
         if request_url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = ["FileResult", "IngestError", "IngestReport", "Problem"]
 
@@ -61,6 +62,24 @@ class IngestReport:
     @property
     def changed(self) -> bool:
         return bool(self.releases_changed or self.attack_domains_changed or self.description_sources_changed)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-able values (``countermap ingest --json``)."""
+        return {
+            "changed": self.changed,
+            "files": [
+                {"path": f.path, "kind": f.kind, "key": f.key, "action": f.action, "rows": f.rows}
+                for f in self.files
+            ],
+            "mappings_inserted": self.mappings_inserted,
+            "releases_changed": self.releases_changed,
+            "attack_domains_changed": self.attack_domains_changed,
+            "description_sources_changed": self.description_sources_changed,
+            "attack_skipped": self.attack_skipped,
+            "attack_warnings": self.attack_warnings,
+            "seconds": round(self.seconds, 3),
+            "summary": self.summary(),
+        }
 
     def count(self, action: str) -> int:
         return sum(1 for f in self.files if f.action == action)
