@@ -120,6 +120,8 @@ class DigestSubscription(Base):
     frameworks: Mapped[list[str]] = mapped_column(JSON, default=list)
     watch: Mapped[list[str]] = mapped_column(JSON, default=list)  # technique IDs
     post_when_quiet: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Report the channel's inventory against the day's techniques and the watch list.
+    coverage: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Digests due before this instant were never owed (set on subscribe and re-subscribe).
     active_since: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -27,6 +27,7 @@ from store.models import Technique
 MAX_WATCH = 500
 
 _KEYWORDS = {"tz", "timezone", "zone", "frameworks", "framework", "fw", "watch", "quiet", "always"}
+_COVERAGE_WORDS = {"coverage": True, "gaps": True, "nocoverage": False, "no-coverage": False}
 _TECHNIQUE = re.compile(r"^T\d{4}(?:\.\d{3})?$", re.IGNORECASE)
 _TIME_LIKE = re.compile(r"^\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?$", re.IGNORECASE)
 _FRAMEWORK_WORDS = {
@@ -51,10 +52,12 @@ _FRAMEWORK_WORDS = {
 
 USAGE = (
     "*Daily digest commands*\n"
-    "• `{cmd} digest subscribe [HH:MM] [tz Area/City] [frameworks aws azure …] [watch T1048 T1566 …] [quiet]`"
+    "• `{cmd} digest subscribe [HH:MM] [tz Area/City] [frameworks aws azure …] [watch T1048 T1566 …]"
+    " [quiet] [coverage]`"
     " — post a daily digest in this channel (defaults: {time}, {tz_default}, {frameworks}). Run it again"
     " to change only what you name; `watch none` clears the watch list; `quiet` posts nothing on quiet"
-    " days, `always` posts a one-line note on them.\n"
+    " days, `always` posts a one-line note on them; `coverage` adds your inventory's coverage of the"
+    " day's techniques and the watch list, with the gaps (`nocoverage` removes it).\n"
     "• `{cmd} digest unsubscribe` — stop this channel's digest\n"
     "• `{cmd} digest list` — digests in this workspace\n"
     "• `{cmd} digest preview` — what this channel's digest would say now"
@@ -92,12 +95,17 @@ def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[st
     frameworks: list[str] | None = None
     watch: list[str] | None = None
     quiet: bool | None = None
+    coverage: bool | None = None
     mode: str | None = None
     i = 0
     while i < len(args):
         token = args[i]
         low = token.lower()
         i += 1
+        if low in _COVERAGE_WORDS:
+            coverage = _COVERAGE_WORDS[low]
+            mode = None
+            continue
         if low in _KEYWORDS:
             if low in ("tz", "timezone", "zone"):
                 if i >= len(args):
@@ -163,6 +171,7 @@ def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[st
         frameworks=tuple(frameworks) if frameworks is not None else None,
         watch=tuple(watch) if watch is not None else None,
         post_when_quiet=None if quiet is None else not quiet,
+        coverage=coverage,
     )
     return changes, list(watch or [])
 
@@ -307,6 +316,7 @@ def _subscribe(
                 frameworks=changes.frameworks,
                 watch=tuple(checked),
                 post_when_quiet=changes.post_when_quiet,
+                coverage=changes.coverage,
             )
         sub, fresh = subscriptions.subscribe(
             session,

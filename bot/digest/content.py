@@ -20,10 +20,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.coverage.service import gap_report
+from bot.coverage.views import GapReport, Subject
 from bot.digest.clock import as_utc
 from store.app_state import DigestRun, DigestSubscription, IncidentCard, Lookup, SyncRun
 from store.models import Capability, Mapping, Release, Technique
 from store.reads.releases import ReleaseInfo
+from store.state.inventory import effective_in
 from store.views import ControlLine, Coverage, Filters, ReleaseRef
 
 RECENT_WINDOW = dt.timedelta(hours=24)
@@ -44,6 +47,7 @@ class SubscriptionSpec:
     watch: tuple[str, ...]
     post_when_quiet: bool
     enterprise_id: str | None = None
+    coverage: bool = False  # report the inventory's coverage of the day's techniques and watch list
     active_since: dt.datetime | None = None  # changes before subscribing are not news
 
     @classmethod
@@ -57,6 +61,7 @@ class SubscriptionSpec:
             frameworks=tuple(sub.frameworks or ()),
             watch=tuple(sub.watch or ()),
             post_when_quiet=bool(sub.post_when_quiet),
+            coverage=bool(sub.coverage),
             enterprise_id=sub.enterprise_id,
             active_since=as_utc(sub.active_since) if sub.active_since else None,
         )
@@ -116,6 +121,10 @@ class DigestView:
     changes: DataChanges
     technique_of_day: TechniqueLine | None
     frameworks: tuple[str, ...] = field(default=())
+    # With the subscription's coverage option: the inventory against the day's techniques
+    # (looked up here, and the technique of the day) and against the watch list.
+    coverage: tuple[GapReport, ...] = ()
+    coverage_asked: bool = False  # the option is on (even when there is no inventory to report)
 
     @property
     def quiet(self) -> bool:
@@ -492,6 +501,7 @@ class Composer:
                 else None
             )
             changes = self.changes_since(since, s.frameworks)
+            reports = _coverage_reports(session, s, [t.id for t in recent] + ([day_pick] if day_pick else []))
             views.append(
                 DigestView(
                     subscription=s,
@@ -503,6 +513,29 @@ class Composer:
                     changes=changes,
                     technique_of_day=tod_line,
                     frameworks=s.frameworks,
+                    coverage=reports,
+                    coverage_asked=s.coverage,
                 )
             )
         return views
+
+
+def _coverage_reports(session: Session, spec: SubscriptionSpec, day: Sequence[str]) -> tuple[GapReport, ...]:
+    """The inventory (the channel's own, else the workspace's) against the day's techniques and
+    the watch list; nothing without the option or without an inventory."""
+    if not spec.coverage:
+        return ()
+    inventory = effective_in(session, spec.team_id, spec.channel_id)
+    if inventory is None:
+        return ()
+    out = []
+    today = list(dict.fromkeys(day))
+    if today:
+        out.append(
+            gap_report(session, Subject("techniques", "today", "today's techniques"), today, inventory)
+        )
+    if spec.watch:
+        out.append(
+            gap_report(session, Subject("watch", "watch", "the watch list"), list(spec.watch), inventory)
+        )
+    return tuple(out)

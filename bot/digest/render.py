@@ -25,10 +25,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.answer import Payload
+from bot.coverage.views import GapReport
 from bot.digest.content import DigestView, KevChange, TechniqueLine, WatchLine
 from bot.digest.schedule import zone
+from bot.render.coverage import MRKDWN
 from bot.render.markers import CATEGORY_EMOJI, score_bar
 from bot.render.mrkdwn import code, esc
+from bot.render.yours import yours_lines
 from store.views import ControlLine, Coverage, framework_label
 
 MAIN_RECENT = 5
@@ -262,6 +265,12 @@ def _render(view: DigestView, full: bool, main_recent: int, main_watch: int) -> 
             thread += _pack(f"Watch list coverage ({len(lines)})", lines)
             overflow.append(_plural(len(lines) - main_watch, "more watched technique"))
 
+    if view.coverage_asked:
+        lines = [line for r in view.coverage for line in (_coverage_title(r), *yours_lines(r, MRKDWN))]
+        if not view.coverage:
+            lines = ["No control inventory for this channel or workspace yet: add one with `inventory add`."]
+        main += _pack("Your coverage", lines)
+
     ch = view.changes
     if not ch.empty:
         summary: list[str] = []
@@ -310,6 +319,10 @@ def _render(view: DigestView, full: bool, main_recent: int, main_watch: int) -> 
         )
     replies = tuple(_messages(thread, f"ATT&amp;CK digest details for {view.local_date:%a %d %b}"))
     return RenderedDigest(Payload(text=fallback_text(view), blocks=[b.to_dict() for b in main]), replies)
+
+
+def _coverage_title(r: GapReport) -> str:
+    return "_Today's techniques_" if r.subject.kind == "techniques" else "_The watch list_"
 
 
 def _short_section(text: str) -> str:

@@ -68,6 +68,8 @@ def summary(sub: DigestSubscription, now: dt.datetime) -> str:
         )
         parts.append(f"watching {_escape(shown)}")
     parts.append("quiet days: one line" if sub.post_when_quiet else "quiet days: nothing posted")
+    if sub.coverage:
+        parts.append("with your inventory's coverage")
     parts.append(f"next: {when:%a %d %b %H:%M}")
     return " · ".join(parts)
 

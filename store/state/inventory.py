@@ -164,6 +164,16 @@ def effective_inventory(engine: Engine, team_id: str, channel_id: str | None) ->
         return workspace if workspace.controls else None
 
 
+def effective_in(session: Session, team_id: str, channel_id: str | None) -> Inventory | None:
+    """``effective_inventory`` inside a session the caller holds (digests compose in one)."""
+    if channel_id:
+        own = read_inventory(session, team_id, channel_id)
+        if own.controls:
+            return own
+    workspace = read_inventory(session, team_id, WORKSPACE)
+    return workspace if workspace.controls else None
+
+
 def inventory(engine: Engine, team_id: str, channel_id: str = WORKSPACE) -> Inventory:
     with session_scope(engine) as session:
         return read_inventory(session, team_id, channel_id)

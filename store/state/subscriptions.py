@@ -25,6 +25,7 @@ class Changes:
     frameworks: tuple[str, ...] | None = None
     watch: tuple[str, ...] | None = None
     post_when_quiet: bool | None = None
+    coverage: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def subscribe(
                 frameworks=list(defaults.frameworks),
                 watch=[],
                 post_when_quiet=True,
+                coverage=False,
                 created_by=user_id,
                 created_at=now,
             )
@@ -78,6 +80,7 @@ def subscribe(
         elif fresh:  # re-subscribing starts from the defaults again, like a new subscription
             sub.time_local, sub.timezone = defaults.time_local, defaults.timezone
             sub.frameworks, sub.watch, sub.post_when_quiet = list(defaults.frameworks), [], True
+            sub.coverage = False
         if fresh:
             sub.active = True
             sub.active_since = now
@@ -94,6 +97,8 @@ def subscribe(
             sub.watch = list(changes.watch)
         if changes.post_when_quiet is not None:
             sub.post_when_quiet = changes.post_when_quiet
+        if changes.coverage is not None:
+            sub.coverage = changes.coverage
         sub.updated_at = now
         session.flush()
         return sub, fresh

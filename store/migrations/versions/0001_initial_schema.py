@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 07:36:09.332802
+Create Date: 2026-12-03 08:30:31.962466
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def upgrade() -> None:
         sa.Column("frameworks", sa.JSON(), nullable=False),
         sa.Column("watch", sa.JSON(), nullable=False),
         sa.Column("post_when_quiet", sa.Boolean(), nullable=False),
+        sa.Column("coverage", sa.Boolean(), server_default="0", nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("active_since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=32), nullable=True),
