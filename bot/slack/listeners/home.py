@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from bot.render.inventory import inventory_mrkdwn, inventory_plain
 from bot.slack.listeners.common import Deps, Origin, guarded, just_ack
+from bot.slack.messages import home_inventory
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
 from store.state.home import release_totals_and_last_change, team_digest_subscriptions
+from store.state.inventory import WORKSPACE
 from store.state.lookups import recent_for_user
 from store.state.unanswered import UnansweredSummary, top_unanswered
 
@@ -37,7 +41,15 @@ def home_data(deps: Deps, team_id: str, user_id: str, *, admin: bool = False) ->
         digests=_digests(deps, team_id),
         unanswered=_unanswered(deps, team_id) if admin else None,
         unanswered_days=deps.settings.unanswered_retention_days,
+        inventory_text=_inventory(deps, team_id),
+        inventory_admin=admin,
     )
+
+
+def _inventory(deps: Deps, team_id: str) -> str | None:
+    if deps.inventory is None or not team_id:
+        return None
+    return inventory_mrkdwn(deps.inventory.listing(team_id, None), command=deps.settings.command_name)
 
 
 def _unanswered(deps: Deps, team_id: str) -> list[UnansweredSummary]:
@@ -59,8 +71,57 @@ def register(app: App, deps: Deps) -> None:
         origin = Origin.of(context)
         if event.get("tab", "home") != "home" or not origin.user_id:
             return
-        admin = deps.admin.may_change_settings(client, origin.team_id, origin.user_id).allowed
-        view = home_view(deps.settings, home_data(deps, origin.team_id, origin.user_id, admin=admin))
-        client.views_publish(user_id=origin.user_id, view=view)
+        _publish(deps, client, origin)
 
     app.event("app_home_opened")(ack=just_ack, lazy=[publish_home])
+
+    def open_inventory_modal(
+        ack: Callable[..., None], body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        action = str(((body.get("actions") or [{}])[0] or {}).get("value") or "add")
+        client.views_open(trigger_id=body.get("trigger_id"), view=home_inventory.inventory_modal(action))
+
+    app.action(home_inventory.ADD)(open_inventory_modal)
+    app.action(home_inventory.REMOVE)(open_inventory_modal)
+
+    def on_inventory_submit(
+        ack: Callable[..., None], body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        origin = Origin.of(context)
+        view = body.get("view") or {}
+        values = (view.get("state") or {}).get("values") or {}
+        ids = str(
+            ((values.get(home_inventory.IDS_BLOCK) or {}).get(home_inventory.IDS_INPUT) or {}).get("value")
+            or ""
+        )
+        status = ((values.get(home_inventory.STATUS_BLOCK) or {}).get(home_inventory.STATUS_INPUT) or {}).get(
+            "selected_option"
+        ) or {}
+        decision = deps.admin.may_change_settings(client, origin.team_id, origin.user_id)
+        if not decision.allowed or deps.inventory is None:
+            ack(
+                response_action="errors",
+                errors={home_inventory.IDS_BLOCK: decision.reason or "Not available."},
+            )
+            return
+        service, user = deps.inventory, origin.user_id or None
+        if view.get("private_metadata") == "remove":
+            outcome = service.remove(origin.team_id, WORKSPACE, ids, user)
+        else:
+            planned = "planned " if status.get("value") == "planned" else ""
+            outcome = service.add(origin.team_id, WORKSPACE, planned + ids, user)
+        if not outcome.ok:
+            message = " ".join(inventory_plain(outcome, command=deps.settings.command_name).split())
+            ack(response_action="errors", errors={home_inventory.IDS_BLOCK: message[:500]})
+            return
+        ack()
+        _publish(deps, client, origin)
+
+    app.view(home_inventory.MODAL)(on_inventory_submit)
+
+
+def _publish(deps: Deps, client: WebClient, origin: Origin) -> None:
+    admin = deps.admin.may_change_settings(client, origin.team_id, origin.user_id).allowed
+    view = home_view(deps.settings, home_data(deps, origin.team_id, origin.user_id, admin=admin))
+    client.views_publish(user_id=origin.user_id, view=view)

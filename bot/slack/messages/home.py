@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.render.unanswered import unanswered_blocks
 from bot.slack import constants
 from bot.slack.messages import esc
+from bot.slack.messages.home_inventory import inventory_section
 from store.state.channels import ChannelWatch
 from store.state.lookups import RecentLookup
 from store.state.unanswered import UnansweredSummary
@@ -55,6 +56,8 @@ class HomeData:
     # Only for those who may change settings (admins): None hides the section.
     unanswered: Sequence[UnansweredSummary] | None = None
     unanswered_days: int = 30
+    inventory_text: str | None = None  # the workspace inventory, in mrkdwn; None: not shown
+    inventory_admin: bool = False  # the viewer may change it: Add / Remove buttons
 
 
 def _when(t: dt.datetime) -> str:
@@ -139,6 +142,10 @@ def home_view(settings: Settings, data: HomeData) -> View:
                 ]
             )
         )
+
+    if data.inventory_text is not None:
+        blocks.append(DividerBlock())
+        blocks += inventory_section(data.inventory_text, admin=data.inventory_admin, command=cmd)
 
     if data.unanswered is not None:
         blocks.append(DividerBlock())
