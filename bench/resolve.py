@@ -3,7 +3,10 @@
     .venv/bin/python bench/resolve.py [--db URL] [--corpus ../shared] [--queries 2000]
 
 Without ``--db`` the corpus is ingested into a temporary SQLite file first (not timed).
-Targets (issue 3): build ≤ 300 ms, p50 ≤ 0.3 ms, p99 ≤ 2 ms, worst ≤ 20 ms, memory ≤ 50 MB.
+Targets (issues 3 and 12): build ≤ 1.5 s with the text index, p50 ≤ 0.3 ms, p99 ≤ 2 ms, worst
+≤ 20 ms, memory ≤ 100 MB; top-1 ≥ 97% on the development set.  Understanding is reported on the
+development sets (tests/resolve_cases.yaml, tests/resolve_paraphrases.yaml) and on the procedure
+split (tests/procedure_split.py), each with names only ("before") and with the text index.
 The machine is shared, so each figure is also given relative to a reference measured in the
 same run: one plain ``rapidfuzz.process.extractOne`` over every indexed name (the naive
 resolver), which moves with the machine's load the same way ours does.
@@ -79,6 +82,59 @@ def make_queries(index: object, n: int, seed: int = 7) -> list[str]:
     return [q[:4000] for q in out[:n]]
 
 
+def accuracy(index: object, cases: list[dict[str, object]]) -> float:
+    from bot.resolve import resolve
+    from tests.test_resolve_accuracy import check_case
+
+    return sum(not check_case(c, resolve(index, str(c["q"]))) for c in cases) / max(len(cases), 1)  # type: ignore[arg-type]
+
+
+def split_scores(index: object, held: list[object]) -> tuple[float, float]:
+    """Top-1 and top-3 (answers, then "did you mean" alternatives) over held-out questions."""
+    from bot.resolve import resolve
+
+    top1 = top3 = 0
+    for h in held:
+        res = resolve(index, h.question)  # type: ignore[arg-type, attr-defined]
+        ids = [t.id for t in res.techniques] + [a.id for a in res.alternatives if a.kind == "technique"]
+        top1 += bool(res.techniques) and res.techniques[0].id == h.technique  # type: ignore[attr-defined]
+        top3 += h.technique in ids[:3]  # type: ignore[attr-defined]
+    return top1 / max(len(held), 1), top3 / max(len(held), 1)
+
+
+def understanding(src: object, aliases: object, index: object) -> None:
+    """Development sets and the procedure split, names only against names + text."""
+    import dataclasses
+
+    import yaml
+
+    from bot.resolve import ResolverIndex
+    from bot.resolve.textindex import TextIndex
+    from tests.procedure_split import split
+
+    names_only = dataclasses.replace(index, text=TextIndex())  # type: ignore[type-var]
+    for label, path in (
+        ("development set", "resolve_cases.yaml"),
+        ("paraphrases", "resolve_paraphrases.yaml"),
+    ):
+        cases = yaml.safe_load((ROOT / "tests" / path).read_text(encoding="utf-8"))
+        print(
+            f"{label} ({path}, {len(cases)} cases): top-1 {accuracy(names_only, cases):.1%} names only, "
+            f"{accuracy(index, cases):.1%} with the text index"
+        )
+    split_src, held = split(src)  # type: ignore[arg-type]
+    t = time.perf_counter()
+    split_index = ResolverIndex.from_source(split_src, aliases=aliases)  # type: ignore[arg-type]
+    built = time.perf_counter() - t
+    before = split_scores(dataclasses.replace(split_index, text=TextIndex()), held)  # type: ignore[list-item]
+    after = split_scores(split_index, held)  # type: ignore[arg-type]
+    print(
+        f"procedure split ({len(held)} held-out examples of {len({h.technique for h in held})} techniques, "
+        f"index rebuilt without them in {built:.2f} s): top-1 {before[0]:.1%} → {after[0]:.1%}, "
+        f"top-3 {before[1]:.1%} → {after[1]:.1%} (names only → with the text index)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -87,6 +143,7 @@ def main() -> int:
     parser.add_argument("--corpus", default=str(ROOT.parent / "shared"))
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--builds", type=int, default=5)
+    parser.add_argument("--no-understanding", action="store_true", help="skip the accuracy figures")
     args = parser.parse_args()
 
     from rapidfuzz import fuzz, process
@@ -108,7 +165,9 @@ def main() -> int:
     engine = make_engine(url)
     aliases = load_aliases()
 
-    builds, reads, indexing, versions = [], [], [], []
+    import dataclasses
+
+    builds, reads, indexing, versions, names_only = [], [], [], [], []
     index = None
     for _ in range(args.builds):
         with session_scope(engine) as session:
@@ -119,10 +178,13 @@ def main() -> int:
             t2 = time.perf_counter()
             data_version(session)
             t3 = time.perf_counter()
+            ResolverIndex.from_source(dataclasses.replace(src, documents={}), aliases=aliases)
+            t4 = time.perf_counter()
         reads.append((t1 - t0) * 1e3)
         indexing.append((t2 - t1) * 1e3)
         builds.append((t2 - t0) * 1e3)
         versions.append((t3 - t2) * 1e3)
+        names_only.append((t4 - t3) * 1e3)
     assert index is not None
 
     gc.collect()
@@ -136,6 +198,10 @@ def main() -> int:
     del mem_index
 
     queries = make_queries(index, args.queries)
+    # As the served bot does after start-up (bot/slack/runtime.py): the long-lived index is moved
+    # out of the cyclic collector's way, so a full collection does not walk it mid-question.
+    gc.collect()
+    gc.freeze()
     for q in queries[:200]:  # warm caches the way a running bot has them warm
         resolve(index, q)
     # Three passes; each query's figure is its fastest pass, which filters out the stalls a
@@ -167,12 +233,17 @@ def main() -> int:
     print(
         f"index build (median of {args.builds}): {statistics.median(builds):.0f} ms "
         f"= store reads {statistics.median(reads):.0f} ms + indexing {statistics.median(indexing):.0f} ms "
-        f"(min {min(builds):.0f} ms)   target ≤ 300 ms"
+        f"(min {min(builds):.0f} ms)   target ≤ 1,500 ms"
+    )
+    print(
+        f"  of which the text index: {statistics.median(indexing) - statistics.median(names_only):.0f} ms "
+        f"(names alone index in {statistics.median(names_only):.0f} ms; text index "
+        f"{len(index.text.vocab)} terms, {len(index.text.post_docs)} postings, {len(index.text)} techniques)"
     )
     print(f"data_version: {statistics.median(versions):.2f} ms")
     print(
         f"index memory (tracemalloc, allocated by the build): {(after - before) / 2**20:.1f} MB"
-        "   target ≤ 50 MB"
+        "   target ≤ 100 MB"
     )
     print(
         f"resolve over {len(queries)} mixed queries (best of 3 passes): p50 {p50:.3f} ms, p99 {p99:.3f} ms, "
@@ -187,6 +258,9 @@ def main() -> int:
         f"reference (naive extractOne over {len(names)} names, first 200 chars): p50 {ref_p50:.3f} ms; "
         f"resolver p50 is {p50 / ref_p50:.2f}× the reference"
     )
+    if not args.no_understanding:
+        with session_scope(engine) as session:
+            understanding(source_from_session(session), aliases, index)
     if tmp is not None:
         engine.dispose()
         tmp.cleanup()

@@ -16,6 +16,7 @@ import math
 import re
 import threading
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.resolve.aliases import AliasSet
 from bot.resolve.text import SOFT_WEIGHT, SOFT_WORDS, STOP_WORDS, fold, joined_variant, stem, words
+from bot.resolve.textindex import TextIndex
 from bot.resolve.vocab import FRAMEWORK_WORDS, framework_spans
 from store.ids import canonical_capability_id
 from store.reads.resolver_source import IndexSource, TechniqueRow, source_from_session
@@ -122,6 +124,8 @@ class ResolverIndex:
     bigrams: set[tuple[str, str]] = field(default_factory=set)  # adjacent words in some name
     tactic_names: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     platform_words: dict[str, str] = field(default_factory=dict)
+    replaced_by: dict[str, str] = field(default_factory=dict)  # revoked technique ID → current one
+    text: TextIndex = field(default_factory=TextIndex)  # what ATT&CK writes about each technique
     default_weight: float = 3.0
     no_prefix: frozenset[str] = frozenset()  # words only threat names use: typos, never prefixes
     max_idf: float = 1.0
@@ -288,6 +292,7 @@ class _Builder:
         self._aliases()
         self._tactics()
         self._vocabulary()
+        self._text()
         ix = self.ix
         ix.frameworks = frozenset(e.framework for e in ix.entries if e.framework)
         ix.veris_paths.sort(key=lambda p: -len(p[0]))
@@ -317,6 +322,8 @@ class _Builder:
                 while repl is not None and repl.revoked and repl.revoked_by in by_id and depth < 10:
                     repl, depth = by_id[repl.revoked_by], depth + 1  # follow T1073 → T1574.002 → T1574.001
                 self.ix.revocation_depth[t.attack_id] = depth
+                if repl is not None:
+                    self.ix.replaced_by[t.attack_id] = repl.attack_id
                 note = (
                     f"{t.attack_id} was revoked; now {repl.attack_id} {repl.name}"
                     if repl
@@ -557,3 +564,32 @@ class _Builder:
                 by_len[(len(w), w[0])].append(w)
                 by_len[(len(w), "", w[1])].append(w)
         ix._by_length = dict(by_len)
+
+    def _text(self) -> None:
+        """The text index: per technique, its names (aliases included) and ATT&CK's text."""
+        ix = self.ix
+        names: dict[int, list[str]] = defaultdict(list)
+        for entry, text, _, _ in self.names:
+            if ix.entries[entry].kind == "technique":
+                names[entry].append(text)
+        docs = self.src.documents
+
+        def fields() -> Iterator[tuple[int, dict[str, Sequence[str]]]]:
+            for attack_id, i in ix.techniques.items():
+                doc = docs.get(attack_id)
+                if doc is None:
+                    yield i, {"name": names.get(i, ())}
+                    continue
+                yield (
+                    i,
+                    {
+                        "name": names.get(i, ()),
+                        "description": (doc.description,),
+                        "procedures": [p.text for p in doc.procedures],
+                        "detections": doc.detections,
+                        "mitigations": doc.mitigations,
+                        "software": doc.software,
+                    },
+                )
+
+        ix.text = TextIndex.build(fields())

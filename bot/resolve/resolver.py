@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, field
 
 from bot.resolution import CapabilityHit, GroupHit, Intent, Resolution, TechniqueHit, ThreatHit, ThreatKind
+from bot.resolve import fusion, vocab
 from bot.resolve import ids as idre
 from bot.resolve import threats as threatre
-from bot.resolve import vocab
 from bot.resolve.index import SOFT_STEMS, Entry, ResolverIndex
 from bot.resolve.text import (
     MAX_INPUT_CHARS,
@@ -65,6 +65,7 @@ class _Match:
     used: frozenset[int]
     length: int = 0  # tokens in the matched name: on a tie the shorter, more general name wins
     eligible: bool = True  # may be the answer, not only a "did you mean"
+    q_cov: float = 0.0  # share of the question's weight the name explains
 
 
 @dataclass
@@ -510,7 +511,9 @@ class _Resolver:
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)
             if prev is None or score > prev.score:
-                best[v.entry] = _Match(v.entry, score, name_cov, frozenset(used), len(v.tids), eligible)
+                best[v.entry] = _Match(
+                    v.entry, score, name_cov, frozenset(used), len(v.tids), eligible, min(q_cov, 1.0)
+                )
         return best
 
     def _shortlist(self, hits: dict[int, list[tuple[int, float]]], total_q: float) -> list[int]:
@@ -579,9 +582,12 @@ class _Resolver:
         active = set(range(len(slots)))
         # A match made only of filter nouns ("detection") or soft words ("controls") names nothing.
         nouns = {token for _, token in self._nouns} | SOFT_STEMS
+        scored = self._score(slots, active)
+        if not (self.st.techniques or self.st.capabilities or self.st.groups or self.st.threats):
+            self._fuse_text(slots, active, scored, nouns)
         ranked = [
             m
-            for m in sorted(self._score(slots, active).values(), key=self._order)
+            for m in sorted(scored.values(), key=self._order)
             if any(slots[u].token not in nouns for u in m.used)
         ]
         if not ranked:
@@ -626,13 +632,60 @@ class _Resolver:
                     or again[0].score < ACCEPT_MORE
                     or again[0].name_cov < 0.75
                 ):
-                    break
+                    # "safe links vs spearphishing link": the two names share a word, which the
+                    # first took; a second name matched whole may share it
+                    shared = self._sharing(slots, active, remaining, accepted, nouns)
+                    if shared is None:
+                        break
+                    again = [shared]
                 accepted.append(again[0])
                 remaining -= again[0].used
         for m in accepted:
             self._add_entry(self.ix.entries[m.entry], min(m.score, NAME_SCORE_MAX))
         self._accepted = accepted
         return ranked
+
+    def _sharing(
+        self,
+        slots: list[_Slot],
+        active: set[int],
+        remaining: set[int],
+        accepted: list[_Match],
+        nouns: set[str],
+    ) -> _Match | None:
+        """A further entity whose whole name is in the question, sharing words with those taken."""
+        taken = {a.entry for a in accepted}
+        for m in sorted(self._score(slots, active).values(), key=self._order):
+            if m.score < ACCEPT_MORE:
+                return None
+            if (
+                m.entry not in taken
+                and m.eligible
+                and m.name_cov >= 0.95
+                and any(u in remaining and slots[u].token not in nouns for u in m.used)
+                and self.ix.entries[m.entry].kind != self.ix.entries[accepted[0].entry].kind
+            ):
+                return m
+        return None
+
+    def _fuse_text(
+        self, slots: list[_Slot], active: set[int], scored: dict[int, _Match], skip: set[str]
+    ) -> None:
+        """Techniques whose ATT&CK text explains the question join (or move up in) ``scored``."""
+        ix = self.ix
+        terms = fusion.query_terms(ix, [(s, slots[s].token, slots[s].cands) for s in sorted(active)], skip)
+        if not terms:
+            return
+        tactics = self._tactics_named(slots, active)
+        platforms = {ix.platform_words[slots[s].token] for s in active if slots[s].token in ix.platform_words}
+        question = {slots[s].token for s in active}
+        context = lambda i: self._context(ix.entries[i], tactics, platforms)  # noqa: E731
+        for f in fusion.fuse(ix, terms, scored, context, question):
+            prev = scored.get(f.entry)
+            length = prev.length if prev is not None else len(ix.entries[f.entry].name.split())
+            name_cov = prev.name_cov if prev is not None else 0.0
+            q_cov = max(prev.q_cov, f.text) if prev is not None else f.text
+            scored[f.entry] = _Match(f.entry, f.score, name_cov, f.used, length, f.eligible, q_cov)
 
     def _order(self, m: _Match) -> tuple[float, int, int, int, int, int, str]:
         e = self.ix.entries[m.entry]

@@ -12,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Capability, Mapping, Release, Tactic, Technique, Threat, ThreatLink
+from store.reads.technique_text import TechniqueDocument, technique_documents
 
 # Frameworks whose capability names changed between releases (rev4 → rev5 wording), so the
 # names as written in older files are worth indexing too.
@@ -83,6 +84,9 @@ class IndexSource:
     technique_counts: dict[str, int] = field(default_factory=dict)
     capability_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     threats: list[ThreatRow] = field(default_factory=list)
+    # What ATT&CK writes about each technique (description, procedures, detections, ...), for
+    # the text index; empty in hand-built sources, where names alone are indexed.
+    documents: dict[str, TechniqueDocument] = field(default_factory=dict)
 
 
 def source_from_session(session: Session) -> IndexSource:
@@ -152,6 +156,7 @@ def source_from_session(session: Session) -> IndexSource:
         for r in session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name))
     ]
     src.threats = _threat_rows(session)
+    src.documents = technique_documents(session)
     return src
 
 
