@@ -43,6 +43,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if p and Path(p).resolve() != R
 
 from sqlalchemy import Engine, select  # noqa: E402
 
+from bench.backends import add_arguments, on_backends  # noqa: E402
 from bot.answer import Answerer  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.slack.runtime import warm_up  # noqa: E402
@@ -297,49 +298,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--corpus", default=os.environ.get("COUNTERMAP_CORPUS", str(ROOT.parent.parent / "shared"))
-    )
-    parser.add_argument(
-        "--sqlite", help="SQLite URL of an ingested corpus (default: ingest into a temp file)"
-    )
-    parser.add_argument("--pg", help="PostgreSQL URL of an ingested corpus (default: a temporary database)")
-    parser.add_argument("--no-pg", action="store_true")
+    add_arguments(parser)
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
-    from store.ingest import ingest_paths
-
-    load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.sqlite
-        if not url:
-            url = f"sqlite:///{Path(tmp) / 'corpus.db'}"
-            ingest_paths(make_engine(url), [Path(args.corpus)])
-        bench("SQLite", url, args.n, args.seed)
-    if args.no_pg:
-        return 0
-    if args.pg:
-        bench("PostgreSQL", args.pg, args.n, args.seed)
-        return 0
-    import uuid
-
-    import psycopg
-
-    name = f"cm_bench_{uuid.uuid4().hex[:8]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/test"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        engine = make_engine(url)
-        ingest_paths(engine, [Path(args.corpus)])
-        engine.dispose()
-        bench("PostgreSQL", url, args.n, args.seed)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    on_backends(args, lambda label, url: bench(label, url, args.n, args.seed))
     return 0
 
 

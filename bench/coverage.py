@@ -19,11 +19,9 @@ Targets: actor coverage p99 <= 30 ms on SQLite (PostgreSQL reported); pivot p99 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,6 +33,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if p and Path(p).resolve() != R
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from bench.answer import pct, summary  # noqa: E402
+from bench.backends import add_arguments, on_backends  # noqa: E402
 from bot.answer import Answerer  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.coverage.service import gap_report, pivot_answer  # noqa: E402
@@ -147,7 +146,7 @@ def bench_actor_coverage(engine: Engine, rng: random.Random) -> None:
     p99 = pct(ms, 0.99)
     print(
         f"    target p99 <= 30 ms: {'met' if p99 <= 30 else 'NOT met'} (p99 {p99:.2f} ms;"
-        f" ratio to reference p50 {pct(ms, 0.5) / max(pct(ref, 0.5), 1e-6):.0f}x)"
+        f" ratio to reference p50 {pct(ms, 0.5) / max(pct(ref, 0.5), 1e-6):.2f}x)"
     )
 
 
@@ -212,7 +211,7 @@ def bench_no_inventory(engine: Engine, n: int, rng: random.Random) -> None:
     sample = rng.sample(techniques, min(n, len(techniques)))
 
     def plain(t: str) -> object:
-        return answerer._answer_text(t, frameworks=(), filters=None, compact=False, page=1, payload=True)
+        return answerer._answer_text(t, (), None, False, 1)
 
     hooked: list[float] = []
     bare: list[float] = []
@@ -245,45 +244,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--corpus", default=os.environ.get("COUNTERMAP_CORPUS", str(ROOT.parent / "shared")))
-    parser.add_argument(
-        "--sqlite", help="SQLite URL of an ingested corpus (default: ingest into a temp file)"
-    )
-    parser.add_argument("--pg", help="PostgreSQL URL of an ingested corpus (default: a temporary database)")
-    parser.add_argument("--no-pg", action="store_true")
+    add_arguments(parser)
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
-    from store.ingest import ingest_paths
-
-    load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.sqlite
-        if not url:
-            url = f"sqlite:///{Path(tmp) / 'corpus.db'}"
-            ingest_paths(make_engine(url), [Path(args.corpus)])
-        bench("SQLite", url, args.n, args.seed)
-    if args.no_pg:
-        return 0
-    if args.pg:
-        bench("PostgreSQL", args.pg, args.n, args.seed)
-        return 0
-    import psycopg
-
-    name = f"cm_bench_{uuid.uuid4().hex[:8]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/test"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        engine = make_engine(url)
-        ingest_paths(engine, [Path(args.corpus)])
-        engine.dispose()
-        bench("PostgreSQL", url, args.n, args.seed)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    on_backends(args, lambda label, url: bench(label, url, args.n, args.seed))
     return 0
 
 

@@ -156,12 +156,7 @@ def read_inventory(session: Session, team_id: str, channel_id: str = WORKSPACE) 
 def effective_inventory(engine: Engine, team_id: str, channel_id: str | None) -> Inventory | None:
     """The channel's own inventory if it has entries, else the workspace's, else None."""
     with session_scope(engine) as session:
-        if channel_id:
-            own = read_inventory(session, team_id, channel_id)
-            if own.controls:
-                return own
-        workspace = read_inventory(session, team_id, WORKSPACE)
-        return workspace if workspace.controls else None
+        return effective_in(session, team_id, channel_id)
 
 
 def effective_in(session: Session, team_id: str, channel_id: str | None) -> Inventory | None:
