@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import actions
+from bot.render.export import exportable
 from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import category_mark, score_bar
 from bot.render.mrkdwn import clip, clip_escaped, code, described, esc, esc_user, link, one_line
@@ -381,7 +382,10 @@ def _assemble(doc: _Doc, state: State, msg: _Message, *, shared_by: str | None) 
     return Rendered(text=esc(text), blocks=blocks, page=page, pages=total)
 
 
-def _export_tools(state: State, msg: _Message) -> list[Any]:
+def _export_tools(state: State, msg: _Message, view: View) -> list[Any]:
+    """CSV and Navigator buttons, only when the view shows a mapping (never a file of headers)."""
+    if not exportable(view):
+        return []
     base = state.with_(page=1, expanded=None, compact=False)
     return [
         _button(msg, actions.EXPORT_CSV, "CSV", base),
@@ -488,7 +492,7 @@ def _technique_doc(view: TechniqueView, state: State, msg: _Message) -> _Doc:
         for r, n in sec.other_releases
     ]
     doc.tools = [
-        *_export_tools(state, msg),
+        *_export_tools(state, msg, view),
         _select(msg, actions.PICK_FRAMEWORK, "Framework…", fw_options) if len(fw_options) > 1 else None,
         _select(msg, actions.PICK_RELEASE, "Other release…", rel_options),
     ]
@@ -531,7 +535,7 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
     for note in view.notes:
         doc.items.append([_context(esc(note))])
     doc.provenance = _provenance(view.provenance)
-    doc.tools = _export_tools(state, msg)
+    doc.tools = _export_tools(state, msg, view)
     doc.text = f"{cap.id} {cap.name} ({framework_label(cap.framework)}) — {view.total} techniques"
     return doc
 
@@ -591,7 +595,7 @@ def _pair_doc(view: PairView, state: State, msg: _Message) -> _Doc:
     for note in view.notes:
         doc.items.append([_context(esc(note))])
     doc.provenance = _provenance(view.provenance[:1])
-    doc.tools = _export_tools(state, msg)
+    doc.tools = _export_tools(state, msg, view)
     doc.text = (
         f"{cap.id} {cap.name} maps {t.id} {t.name} in {len(mapped_in)} of {len(view.releases)} {fw} releases"
         if view.mapped
@@ -658,7 +662,7 @@ def _cve_doc(view: CveView, state: State, msg: _Message) -> _Doc:
         else:
             doc.items.append([_section(f"*{esc(framework_label(fw))}*: no mappings for these techniques.")])
     doc.provenance = _provenance(view.provenance)
-    doc.tools = _export_tools(state, msg)
+    doc.tools = _export_tools(state, msg, view)
     doc.text = f"{cve.id} {cve.name}: {len(view.techniques)} techniques"
     return doc
 
@@ -688,7 +692,7 @@ def _compare_doc(view: CompareView, state: State, msg: _Message) -> _Doc:
         miss = ", ".join(framework_label(fw) for fw in view.missing)
         doc.items.append([_context(esc(f"No {t.domain} release: {miss}"))])
     doc.provenance = _provenance(view.provenance)
-    doc.tools = _export_tools(state, msg)
+    doc.tools = _export_tools(state, msg, view)
     doc.text = f"{t.id} {t.name}: " + "; ".join(
         f"{framework_label(c.framework)} {c.total}" for c in view.rows
     )

@@ -18,6 +18,7 @@ import orjson
 from store.views import (
     CapabilityView,
     CompareView,
+    ControlLine,
     CveView,
     MappingLine,
     PairView,
@@ -68,6 +69,68 @@ def _rows(view: View) -> Iterator[tuple[MappingLine, Any]]:
         for pr in view.releases:
             for line in pr.lines:
                 yield line, pr.release
+    elif isinstance(view, CveView):
+        yield from _cve_rows(view)
+    elif isinstance(view, CompareView):
+        releases = {row.framework: row.release for row in view.rows}
+        t = view.technique
+        for fw, controls in view.best:
+            for c in controls:
+                yield _control_row(c, t.id, t.name), releases.get(fw)
+
+
+def _control_row(
+    c: ControlLine, attack_id: str, attack_name: str, comments: str | None = None
+) -> MappingLine:
+    """A summarised control as a CSV row: its best mapping for the technique."""
+    return MappingLine(
+        key=f"{c.framework}|{c.capability_id}|{attack_id}",
+        framework=c.framework,
+        capability_id=c.capability_id,
+        capability_name=c.name,
+        capability_id_as_written=c.capability_id,
+        group=None,
+        attack_id=attack_id,
+        attack_name=attack_name,
+        mapping_type=c.mapping_type,
+        mapping_type_label=c.mapping_type,
+        score_category=c.score_category,
+        score_value=c.score_value,
+        comments=comments,
+    )
+
+
+def _cve_rows(view: CveView) -> Iterator[tuple[MappingLine, Any]]:
+    """The CVE's KEV mappings (one row per technique and impact), then the best controls for
+    those techniques, each saying how many of them it covers."""
+    cve = view.cve
+    for ct in view.techniques:
+        for impact in ct.impacts:
+            line = MappingLine(
+                key=f"kev|{cve.id}|{ct.technique.id}|{impact}",
+                framework="kev",
+                capability_id=cve.id,
+                capability_name=cve.name,
+                capability_id_as_written=cve.id,
+                group=cve.group,
+                attack_id=ct.technique.id,
+                attack_name=ct.technique.name,
+                mapping_type=impact,
+                mapping_type_label=impact,
+                comments=ct.comments,
+            )
+            yield line, view.release
+    releases = {r.framework: r for r in view.control_releases}
+    n = len(view.techniques)
+    for fw, controls in view.controls:
+        for c in controls:
+            note = f"best control for {cve.id}: covers {c.count} of its {n} techniques"
+            yield _control_row(c, "", "", note), releases.get(fw)
+
+
+def exportable(view: View) -> bool:
+    """The view shows at least one mapping: its CSV has rows and its layer techniques."""
+    return next(_rows(view), None) is not None
 
 
 def _cell(value: object) -> str:
@@ -175,39 +238,59 @@ def _layer_techniques(view: View) -> tuple[dict[str, dict[str, Any]], str, str]:
     return acc, domain, title
 
 
+SCORE_COLOURS = {1: "#cfe2ff", 2: "#6ea8fe", 3: "#0a58ca"}  # minimal, partial, significant
+COUNT_COLOURS = ("#e7f1ff", "#0a58ca")  # fewest mappings → most
+
+
+def layer_attack_version(view: View) -> str:
+    """The ATT&CK major version of the releases the view shows (Navigator opens a layer in
+    that version, so IDs revoked since keep their place); the newest loaded when none."""
+    versions = [r.attack_version for r in getattr(view, "provenance", ()) if r.attack_version]
+    if isinstance(view, CveView) and view.release:
+        versions.insert(0, view.release.attack_version)
+    major = versions[0].split(".")[0] if versions else ""
+    return major if major.isdigit() else LAYER_VERSIONS["attack"]
+
+
 def to_navigator(view: View) -> tuple[str, bytes]:
     acc, domain, title = _layer_techniques(view)
-    scored = any(v["best"] for v in acc.values())
+    # Scored colours only when every technique has a score value (a framework that scores its
+    # mappings, alone); otherwise the number of mappings, which every framework has.
+    scored = bool(acc) and all(v["best"] for v in acc.values())
     key = "best" if scored else "count"
     top = max((v[key] for v in acc.values()), default=1) or 1
-    max_value = 3 if scored else top
-    techniques = [
-        {
+    techniques = []
+    for tid, v in sorted(acc.items()):
+        entry: dict[str, Any] = {
             "techniqueID": tid,
             "score": v[key],
             "comment": "; ".join(v["notes"])[:1000],
             "enabled": True,
             "showSubtechniques": "." not in tid,
         }
-        for tid, v in sorted(acc.items())
-        if v[key] or not scored
-    ]
-    legend = (
-        [
-            {"label": "minimal", "color": "#cfe2ff"},
-            {"label": "partial", "color": "#6ea8fe"},
-            {"label": "significant", "color": "#0a58ca"},
+        if scored:
+            entry["color"] = SCORE_COLOURS[v["best"]]
+        techniques.append(entry)
+    if scored:
+        legend = [
+            {"label": label, "color": SCORE_COLOURS[i + 1]}
+            for i, label in enumerate(("minimal", "partial", "significant"))
+            if any(v["best"] == i + 1 for v in acc.values())
         ]
-        if scored
-        else [
-            {"label": "1 mapping", "color": "#cfe2ff"},
-            {"label": f"{max_value} mappings", "color": "#0a58ca"},
-        ]
-    )
+        gradient = {
+            "colors": [SCORE_COLOURS[1], SCORE_COLOURS[2], SCORE_COLOURS[3]],
+            "minValue": 1,
+            "maxValue": 3,
+        }
+    else:
+        legend = [{"label": "1 mapping", "color": COUNT_COLOURS[0] if top > 1 else COUNT_COLOURS[1]}]
+        if top > 1:
+            legend.append({"label": f"{top} mappings", "color": COUNT_COLOURS[1]})
+        gradient = {"colors": list(COUNT_COLOURS), "minValue": 1 if top > 1 else 0, "maxValue": top}
     frameworks = sorted({line.framework for line, _ in _rows(view)})
     layer = {
         "name": f"countermap: {title}"[:200],
-        "versions": LAYER_VERSIONS,
+        "versions": {**LAYER_VERSIONS, "attack": layer_attack_version(view)},
         "domain": NAVIGATOR_DOMAINS.get(domain, "enterprise-attack"),
         "description": (
             "Techniques scored by "
@@ -219,7 +302,7 @@ def to_navigator(view: View) -> tuple[str, bytes]:
         "layout": {"layout": "side", "showID": True, "showName": True},
         "hideDisabled": False,
         "techniques": techniques,
-        "gradient": {"colors": ["#cfe2ff", "#0a58ca"], "minValue": 1 if scored else 0, "maxValue": max_value},
+        "gradient": gradient,
         "legendItems": legend,
         "showTacticRowBackground": False,
         "selectTechniquesAcrossTactics": True,
