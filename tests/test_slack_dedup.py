@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, insert, select
 
 from bot.slack.dedup import Deduplicator, request_key
 from tests.conftest import PROJECT_ROOT
@@ -94,6 +94,51 @@ def test_a_broken_claim_connection_fails_that_claim_only(engine: Engine) -> None
     with pytest.raises(Exception):  # noqa: B017  # the guard logs it and lets the request through
         d.claim([("rq:during", "T1")])
     assert d.claim([("rq:after", "T1"), ("rq:before", "T1")]) == [True, False]
+    d.close()
+
+
+def test_a_claim_held_up_by_another_writer_gives_up_within_its_budget(engine: Engine) -> None:
+    """Another connection holds the lock the claim needs (SQLite: the database's write lock;
+    PostgreSQL: the row of the same key, inserted and not committed): the claim says it cannot
+    tell, well inside Slack's 3-second ack, and works again once the other writer is done."""
+    from bot.slack.dedup import GUARD_WAIT_SECONDS, GuardUnavailable
+    from store.app_state import ProcessedEvent
+
+    d = Deduplicator(engine)
+    assert d.claim([("rq:warm", "T1")]) == [True]  # the claim connection is open
+    holder = engine.connect().execution_options(sqlite_immediate=True)  # SQLite: BEGIN IMMEDIATE
+    holder.begin()
+    try:
+        if engine.dialect.name == "postgresql":
+            holder.execute(
+                insert(ProcessedEvent).values(event_id="Ev-held", team_id="T1", received_at=func.now())
+            )
+        started = time.monotonic()
+        with pytest.raises(GuardUnavailable) as unavailable:
+            d.claim([("Ev-held", "T1")])
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert waited < GUARD_WAIT_SECONDS + 0.5  # the budget, and a GIL hand-off or two
+    assert unavailable.value.seen_here == [False]
+    d.forget([("Ev-held", "T1")])  # the app refused the delivery: it was not handled
+    assert d.claim([("Ev-held", "T1")]) == [True]
+    d.close()
+
+
+def test_keys_handled_unchecked_are_written_once_the_database_answers(engine: Engine) -> None:
+    from store.db import make_engine
+
+    d = Deduplicator(engine)
+    d.record_later([("Ev-later", "T1"), ("rq:later", "T1")])
+    other = Deduplicator(make_engine(engine.url.render_as_string(hide_password=False)))
+    deadline = time.monotonic() + 10
+    while other.claim([("Ev-later", "T1")]) != [False]:  # another instance: refused from the row
+        other.forget([("Ev-later", "T1")])
+        assert time.monotonic() < deadline, "never recorded"
+        time.sleep(0.05)
+    other.engine.dispose()
     d.close()
 
 

@@ -12,6 +12,7 @@ import atexit
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from bot.ops.context import ContextExecutor
 from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
-from bot.slack.dedup import Deduplicator, request_key
+from bot.slack.dedup import Deduplicator, GuardUnavailable, request_key
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
@@ -126,11 +127,23 @@ def _warm_up(answerer: AnswerService) -> None:
 
 class DeliveryGuard(Middleware):
     """Refuse a replayed signed request (401) and drop a duplicate event (200, no listener).
-    Runs after Bolt's signature check, so only genuine requests are remembered.  Database
-    trouble lets the request through: answering twice beats never answering.
+    Runs after Bolt's signature check, so only genuine requests are remembered.
+
+    When the database cannot say whether a delivery was seen (``claim`` fails or runs out of its
+    sub-second budget), answering twice is the worse outcome, so:
+
+    * a retry (``X-Slack-Retry-Num``) gets 503 and runs nothing: Slack tries again later (after
+      about a minute, then five), by when the database may answer; the first delivery of that
+      event went to some instance, so it is not lost unless that one failed too;
+    * a request signed more than ``UNCHECKED_MAX_AGE`` seconds ago gets 401: Slack sends at once,
+      so an old signature is a replay that nothing else can now refuse;
+    * any other request is a first delivery and is handled.  This process still refuses what it
+      saw itself (``Deduplicator`` remembers recent keys in memory), but another process cannot.
 
     A ``Middleware`` subclass rather than a function: Bolt then calls it directly, without
     working out its arguments by name on every request."""
+
+    UNCHECKED_MAX_AGE = 30
 
     def __init__(self, dedup: Deduplicator) -> None:
         self.dedup = dedup
@@ -153,12 +166,11 @@ class DeliveryGuard(Middleware):
             keys.append((str(event_id), team_id))
         if not keys:
             return next()
+        retry = req.headers.get("x-slack-retry-num", [None])[0]
         try:
             first_seen = self.dedup.claim(keys)
-        except Exception:
-            log.exception("could not record the delivery; handling it anyway")
-            return next()
-        retry = req.headers.get("x-slack-retry-num", [None])[0]
+        except GuardUnavailable as exc:
+            return self._unchecked(req, keys, bool(signature), bool(event_id), retry, exc, next)
         if event_id and not first_seen[-1] and (retry or first_seen[0]):
             # Slack re-sending an event we already have: say "got it" so it stops, run nothing.
             log.info("duplicate event %s (retry %s): already handled", event_id, retry)
@@ -168,4 +180,38 @@ class DeliveryGuard(Middleware):
             return BoltResponse(status=401, body='{"error":"replayed request"}')
         if event_id and not first_seen[-1]:
             return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
+        return next()
+
+    def _unchecked(
+        self,
+        req: BoltRequest,
+        keys: list[tuple[str, str | None]],
+        signed: bool,
+        is_event: bool,
+        retry: str | None,
+        exc: GuardUnavailable,
+        next: Callable[[], BoltResponse],
+    ) -> BoltResponse:
+        """The database could not say whether this delivery was seen (see the class docstring)."""
+        if is_event and exc.seen_here[-1]:
+            log.info("duplicate event (retry %s): this process handled it", retry)
+            return BoltResponse(status=200, body="", headers={"X-Slack-No-Retry": "1"})
+        if signed and exc.seen_here[0]:
+            log.warning("refused a replayed request (same signature seen before)")
+            return BoltResponse(status=401, body='{"error":"replayed request"}')
+        if retry:
+            self.dedup.forget(keys)
+            log.warning("refused Slack's retry %s: cannot check it was not handled (%s)", retry, exc)
+            return BoltResponse(status=503, body='{"error":"try again later"}')
+        stamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
+        try:
+            age = time.time() - int(stamp or 0)
+        except ValueError:
+            age = float("inf")
+        if req.mode == "http" and age > self.UNCHECKED_MAX_AGE:
+            self.dedup.forget(keys)
+            log.warning("refused a request signed %.0f s ago: cannot check it is no replay (%s)", age, exc)
+            return BoltResponse(status=401, body='{"error":"cannot check for a replay"}')
+        log.warning("handling a delivery the database could not check (%s)", exc)
+        self.dedup.record_later(keys)
         return next()

@@ -8,6 +8,12 @@ Two kinds of key go into ``processed_events`` (its primary key is the guard):
 * ``rq:<signature>`` for every signed HTTP request: a request whose signature (and so timestamp)
   was already seen is a replay, refused even though its signature is valid.  Bolt refuses stale
   timestamps (> 5 minutes) itself, so keys older than that are pruned.
+
+The claim sits inside Slack's 3-second ack, so it never waits long for the database: at most
+``GUARD_WAIT_SECONDS`` in all (SQLite's busy wait, PostgreSQL's lock and statement timeouts and
+its connect are bounded on the guard's own connection, and a connection still being opened is
+not waited for past the budget).  When the database cannot say, ``claim`` raises
+``GuardUnavailable`` and the app decides (``bot.slack.app.DeliveryGuard``).
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, create_engine, delete
 
 from store.app_state import ProcessedEvent
 from store.db import write_connection
@@ -46,6 +54,24 @@ MAX_BATCH_ROWS = 300  # rows per PostgreSQL claim statement
 IDLE_RECHECK_SECONDS = 10.0
 CHECKPOINT_SECONDS = 1.0
 SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, restored on a connection given back to the pool
+GUARD_WAIT_SECONDS = 0.8  # the most a claim waits for the database, well inside the 3 s ack
+STATEMENT_MS = 400  # SQLite busy wait / PostgreSQL lock and statement timeout of one claim
+SQLITE_BUSY_MS = 30_000  # store.db's busy timeout, restored on a connection given back to the pool
+PG_CONNECT_SECONDS = 2  # libpq's (and psycopg's) least connect timeout; not waited for in an ack
+PG_TCP_USER_TIMEOUT_MS = 1500  # a vanished server fails the guard's statement instead of hanging
+
+
+LATER_RETRY_SECONDS = 1.0  # how often keys handled while the database was away are written again
+LATER_MAX = 10_000  # keys waiting to be written, at most (the oldest are dropped past it)
+
+
+class GuardUnavailable(Exception):
+    """The database could not say within the guard's budget whether the keys were seen.
+    ``seen_here[i]``: this process itself remembers key ``i`` as seen already."""
+
+    def __init__(self, reason: str, seen_here: Sequence[bool] = ()) -> None:
+        super().__init__(reason)
+        self.seen_here = list(seen_here)
 
 
 class _WriteLock:
@@ -147,6 +173,10 @@ class _Recent:
                 self._forget_old(now)
             return True
 
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._until.pop(key, None)
+
     def _forget_old(self, now: float) -> None:
         # Insertion order is expiry order: drop expired keys, then the oldest above the cap.
         excess = len(self._until) - RECENT_MAX // 2
@@ -174,6 +204,13 @@ class Deduplicator:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        # PostgreSQL: the guard's own small pool, whose connections bound every wait themselves
+        # (connect, locks, statements, a server gone silent); the app's pool keeps its defaults.
+        self._claims_engine = _guard_engine(engine) if self._pg else engine
+        self._opening: Future[Any] | None = None  # a connection being opened off the request path
+        self._later: dict[str, str | None] = {}  # handled, not yet in the database (record_later)
+        self._later_lock = threading.Lock()
+        self._later_writer: threading.Thread | None = None
         bind = ProcessedEvent.received_at.type.bind_processor(engine.dialect)
         self._stamp: Callable[[dt.datetime], object] = bind or (lambda d: d)
         into = f"INSERT INTO {ProcessedEvent.__tablename__} (event_id, team_id, received_at) "
@@ -207,36 +244,90 @@ class Deduplicator:
         if not keys:
             return []
         now = time.monotonic()
+        deadline = now + GUARD_WAIT_SECONDS
         fresh = [self._recent.first(key[:KEY_CHARS], now) for key, _team in keys]
         if not any(fresh):
             return fresh
         mine = _Claim([(key[:KEY_CHARS], team) for (key, team), f in zip(keys, fresh, strict=True) if f])
+        try:
+            self._claim_in_database(mine, deadline)
+        except Exception as exc:
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            raise GuardUnavailable(reason, seen_here=[not f for f in fresh]) from exc
+        finally:
+            self._maybe_prune()
+        won = iter(mine.results)
+        return [f and next(won) for f in fresh]
+
+    def _claim_in_database(self, mine: _Claim, deadline: float) -> None:
+        """Group commit: the thread that finds no write running writes every claim queued so far."""
         with self._cv:
             self._pending.append(mine)
             while self._committing and not mine.done:
-                self._cv.wait()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if mine in self._pending:  # not taken by a batch: withdraw it
+                        self._pending.remove(mine)
+                    raise GuardUnavailable("the database is slow to record deliveries")
+                self._cv.wait(left)
             if not mine.done:
                 batch, self._pending = self._pending, []
                 self._committing = True
         if not mine.done:
             try:
-                self._commit(batch)
+                self._commit(batch, deadline)
             finally:
                 with self._cv:
                     self._committing = False
                     self._cv.notify_all()
-        self._maybe_prune()
         if mine.error is not None:
             raise mine.error
-        won = iter(mine.results)
-        return [f and next(won) for f in fresh]
 
-    def _commit(self, batch: list[_Claim]) -> None:
+    def forget(self, keys: Sequence[tuple[str, str | None]]) -> None:
+        """Drop ``keys`` from this process's memory: a delivery refused unchecked was not handled,
+        so its next attempt must not look like a duplicate."""
+        for key, _team in keys:
+            self._recent.forget(key[:KEY_CHARS])
+
+    def record_later(self, keys: Sequence[tuple[str, str | None]]) -> None:
+        """``keys`` were handled while the database could not record them: write them from a
+        background thread as soon as it can, so that a retry arriving after it recovered (Slack
+        retries after a minute, then five) is refused by every instance."""
+        with self._later_lock:
+            for key, team in keys:
+                self._later[key[:KEY_CHARS]] = team
+            while len(self._later) > LATER_MAX:
+                del self._later[next(iter(self._later))]
+            if self._later_writer is None or not self._later_writer.is_alive():
+                self._later_writer = threading.Thread(
+                    target=self._write_later, name="cm-guard-later", daemon=True
+                )
+                self._later_writer.start()
+
+    def _write_later(self) -> None:
+        while not self._stopping.wait(LATER_RETRY_SECONDS):
+            with self._later_lock:
+                rows = list(self._later.items())
+                if not rows:
+                    self._later_writer = None
+                    return
+            try:
+                self._claim_in_database(_Claim(rows), time.monotonic() + GUARD_WAIT_SECONDS)
+            except Exception as exc:
+                log.debug("keys handled unchecked are still not recorded: %s", exc)
+                continue
+            with self._later_lock:
+                for key, team in rows:
+                    if self._later.get(key, "\0") == team:
+                        del self._later[key]
+            log.info("recorded %d deliveries handled while the database could not be reached", len(rows))
+
+    def _commit(self, batch: list[_Claim], deadline: float) -> None:
         rows = list({key: team for claim in batch for key, team in claim.keys}.items())
         try:
             inserted: set[str] = set()
             for i in range(0, len(rows), MAX_BATCH_ROWS):
-                inserted |= self._insert(rows[i : i + MAX_BATCH_ROWS])
+                inserted |= self._insert(rows[i : i + MAX_BATCH_ROWS], deadline)
             for claim in batch:
                 claim.results = [key in inserted for key, _team in claim.keys]
         except Exception as exc:
@@ -245,10 +336,10 @@ class Deduplicator:
         for claim in batch:
             claim.done = True
 
-    def _insert(self, rows: list[tuple[str, str | None]]) -> set[str]:
+    def _insert(self, rows: list[tuple[str, str | None]], deadline: float) -> set[str]:
         """The keys of ``rows`` that this call inserted (the others were there already)."""
         stamp = self._stamp(dt.datetime.now(dt.UTC))
-        conn = self._connection()
+        conn = self._connection(deadline)
         try:
             cur = conn.cursor()
             try:
@@ -263,6 +354,8 @@ class Deduplicator:
                 # threads, so every other worker's writers wait too.
                 inserted = set()
                 for key, team in rows:
+                    if time.monotonic() > deadline:
+                        raise GuardUnavailable("the database is slow to record deliveries")
                     cur.execute(self._sqlite_sql, (key, team, stamp))
                     if cur.rowcount == 1:
                         inserted.add(key)
@@ -276,14 +369,34 @@ class Deduplicator:
             self._drop_connection(invalidate=True)
             raise
 
-    def _connection(self) -> Any:
+    def _connection(self, deadline: float) -> Any:
         """The kept DBAPI connection, in autocommit (each claim statement is its own transaction).
-        After a quiet spell it goes back to the pool and a fresh checkout (pinged) replaces it."""
+        After a quiet spell it goes back to the pool and a fresh checkout (pinged) replaces it.
+        A checkout that may have to connect runs on a helper thread, waited for only until
+        ``deadline``; a later claim picks up the connection once it is there."""
         now = time.monotonic()
         if self._conn is not None and now - self._conn_used > IDLE_RECHECK_SECONDS:
             self._drop_connection()
         if self._conn is None:
-            conn = self.engine.raw_connection()
+            if self._opening is None:
+                self._opening = Future()
+                threading.Thread(
+                    target=self._open, args=(self._opening,), name="cm-guard-connect", daemon=True
+                ).start()
+            try:
+                conn = self._opening.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                raise GuardUnavailable("no database connection yet") from None
+            finally:
+                if self._opening.done():
+                    self._opening = None
+            self._conn = conn
+        self._conn_used = now
+        return self._conn
+
+    def _open(self, result: Future[Any]) -> None:
+        try:
+            conn = self._claims_engine.raw_connection()
             if self._pg:
                 conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
             else:
@@ -291,10 +404,14 @@ class Deduplicator:
                 # syncs, milliseconds inside that request's ack: claims leave it to the
                 # checkpointer thread (and the look-up writer's connection, which keeps the default).
                 conn.dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+                # Another process holding the write lock (an ingest, a stuck writer) must not hold
+                # up the ack: give up soon, and the app decides what an unknown answer means.
+                conn.dbapi_connection.execute(f"PRAGMA busy_timeout={STATEMENT_MS}")  # type: ignore[union-attr]
                 self._start_checkpointer()
-            self._conn = conn
-        self._conn_used = now
-        return self._conn
+        except BaseException as exc:
+            result.set_exception(exc)
+        else:
+            result.set_result(conn)
 
     def _drop_connection(self, *, invalidate: bool = False) -> None:
         conn, self._conn = self._conn, None
@@ -308,6 +425,7 @@ class Deduplicator:
                 conn.dbapi_connection.autocommit = False
             else:
                 conn.dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
+                conn.dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             conn.close()
         except Exception:
             log.debug("releasing the claim connection failed", exc_info=True)
@@ -318,6 +436,8 @@ class Deduplicator:
         with self._cv:
             if not self._committing:
                 self._drop_connection()
+        if self._claims_engine is not self.engine:
+            self._claims_engine.dispose()
 
     def _start_checkpointer(self) -> None:
         if self._checkpointer is None:
@@ -347,14 +467,18 @@ class Deduplicator:
             conn.close()
 
     def _maybe_prune(self) -> None:
+        """Now and then, prune on a thread of its own: a delete may wait out the busy timeout."""
         now = time.monotonic()
         if now - self._last_prune < PRUNE_EVERY_SECONDS or not self._prune_lock.acquire(blocking=False):
             return
+        self._last_prune = now
+        threading.Thread(target=self._prune_quietly, name="cm-guard-prune", daemon=True).start()
+
+    def _prune_quietly(self) -> None:
         try:
-            self._last_prune = now
             self.prune()
-        except Exception:  # pruning is housekeeping: never fail a request for it
-            log.exception("pruning processed_events failed")
+        except Exception as exc:  # pruning is housekeeping: never fail a request for it
+            log.warning("pruning processed_events failed: %s", " ".join(str(exc).split())[:200])
         finally:
             self._prune_lock.release()
 
@@ -374,3 +498,20 @@ class Deduplicator:
                 )
             ).rowcount
         return int(gone)
+
+
+def _guard_engine(engine: Engine) -> Engine:
+    """A small pool on the same PostgreSQL database for the guard alone: every wait of its
+    connections is bounded (connect, locks, statements, unacknowledged packets)."""
+    options = f"-c lock_timeout={STATEMENT_MS} -c statement_timeout={STATEMENT_MS}"
+    return create_engine(
+        engine.url,
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": PG_CONNECT_SECONDS,
+            "tcp_user_timeout": PG_TCP_USER_TIMEOUT_MS,
+            "options": options,
+        },
+    )
