@@ -373,9 +373,10 @@ class Answerer:
 
         try:
             state = decode_state(value)
+            self._ensure_fresh()
+            self._check_subjects(state.request)
         except StateError as exc:
             return self._error(str(exc))
-        self._ensure_fresh()
         return self.with_yours(self._answer_state(state, shared_by=shared_by), inventory)
 
     def _yours_report(self, view: object, inventory: Inventory | None) -> GapReport | None:
@@ -448,10 +449,25 @@ class Answerer:
             raise ValueError(f"unknown export format {fmt!r}: use csv or navigator")
         state = decode_state(value)
         self._ensure_fresh()
+        self._check_subjects(state.request)
         view = self._view(state.request)
         return to_csv(view) if fmt == "csv" else to_navigator(view)
 
     # ------------------------------------------------------------------ internals
+
+    def _check_subjects(self, request: ViewRequest) -> None:
+        """Raise ``StateError`` when a (public, forgeable) state names a technique, control,
+        family or framework the database does not hold, rather than render it as an empty
+        answer.  The names are not echoed: they are whatever the sender wrote."""
+        from bot.render.state import StateError
+        from store.reads.fast import reading
+        from store.reads.subjects import unknown_subjects
+
+        with reading(self.engine) as source:
+            missing = unknown_subjects(source, request)
+        if missing:
+            log.info("refused a button state naming what is not loaded: %d name(s)", len(missing))
+            raise StateError("This button names something I don't have (older data?); ask again.")
 
     def request_for(self, resolution: Resolution, frameworks: Sequence[str] = ()) -> ViewRequest | None:
         """The view a resolution asks for; None for help and unrecognised text."""

@@ -113,10 +113,60 @@ def test_forged_state_gives_a_clean_error_payload(answerer: Answerer) -> None:
         answerer.export("garbage", "csv")
 
 
-def test_state_naming_a_missing_technique_answers_plainly(answerer: Answerer) -> None:
-    ans = answerer.answer_from_state('cm1:{"k":"technique","t":["T9999"],"f":["nist_800_53"]}')
-    assert isinstance(ans.view, TechniqueView) and not ans.view.header.known
-    assert violations(ans.payload.to_dict()) == []
+FORGED_STATES = {
+    "a technique that does not exist": '{"k":"technique","t":["T9999"],"f":["nist_800_53"]}',
+    "a framework that does not exist": '{"k":"technique","t":["T1048"],"f":["zz"]}',
+    "a control that does not exist": '{"k":"capability","c":[["nist_800_53","ZZ-99"]]}',
+    "a control of an unknown framework": '{"k":"capability","c":[["zz","SC-07"]]}',
+    "a pair with a missing control": '{"k":"pair","t":["T1048"],"c":[["nist_800_53","ZZ-99"]]}',
+    "a pair with a missing technique": '{"k":"pair","t":["T9999"],"c":[["nist_800_53","SC-07"]]}',
+    "a CVE that is not in KEV": '{"k":"cve","c":[["kev","CVE-1999-99999"]],"f":["nist_800_53"]}',
+    "a family that does not exist": '{"k":"group","g":["nist_800_53","ZZ"]}',
+    "a framework answer for no framework": '{"k":"framework","f":["zz"]}',
+    "a comparison of a missing technique": '{"k":"compare","t":["T9999"],"f":["nist_800_53","aws"]}',
+}
+
+
+@pytest.mark.parametrize("what", FORGED_STATES)
+def test_a_state_naming_what_is_not_loaded_is_refused(answerer: Answerer, what: str) -> None:
+    """A button value is public: a forged one must not render an empty answer ("ZZ-99 ZZ-99 -
+    0 techniques"), nor export one."""
+    value = "cm1:" + FORGED_STATES[what]
+    ans = answerer.answer_from_state(value)
+    assert not ans.ok and isinstance(ans.view, MessageView)
+    assert "names something I don't have" in ans.payload.text
+    assert "ZZ" not in ans.payload.text and "T9999" not in ans.payload.text  # the forgery is not echoed
+    with pytest.raises(StateError):
+        answerer.export(value, "csv")
+
+
+QUESTIONS_OF_EVERY_KIND = (
+    "T1048",
+    "SC-07",
+    "T1048 SC-07",
+    "CVE-2023-34362",
+    "compare T1566 across frameworks",
+    "nist AC family",
+    "aws",
+    "T1566.001 in azure",
+    "amazon guardduty",
+    "veris action.hacking",
+)
+
+
+def test_the_bots_own_buttons_are_never_refused(answerer: Answerer) -> None:
+    kinds = set()
+    for question in QUESTIONS_OF_EVERY_KIND:
+        ans = answerer.answer(question)
+        payload = ans.payload.to_dict()
+        values = [e["value"] for e in _elements(payload) if "value" in e]
+        values += [o["value"] for e in _elements(payload) for o in e.get("options", [])]
+        assert values, question
+        for value in values:
+            clicked = answerer.answer_from_state(value)
+            assert clicked.ok, (question, value, clicked.payload.text)
+            kinds.add(decode_state(value).request.kind)
+    assert kinds == {"technique", "capability", "pair", "cve", "compare", "group", "framework"}
 
 
 def test_card_is_compact_and_opens_the_full_answer(answerer: Answerer) -> None:

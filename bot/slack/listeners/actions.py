@@ -12,7 +12,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import actions
-from bot.answer import Payload
+from bot.answer import Answer, Payload
+from bot.errors import UserFacingError
+from bot.render.state import StateError
 from bot.slack.delivery import Responder, post_message
 from bot.slack.listeners.common import (
     Deps,
@@ -25,6 +27,7 @@ from bot.slack.listeners.common import (
 from bot.slack.messages import esc
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import SearchForm, form_from_metadata, results_view
+from store.views import MessageView
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,16 @@ def value_of(action: dict[str, Any]) -> str:
     return str(action.get("value") or "")
 
 
+def refused_or(answer: Answer) -> Answer:
+    """The answer to render, or ``UserFacingError`` when the Answerer refused the state (forged,
+    stale, naming what is not loaded): the clicker alone is told, and the message clicked stays
+    as it was (a public one is not overwritten, nothing is shared or exported)."""
+    if answer.ok:
+        return answer
+    message = answer.view.text if isinstance(answer.view, MessageView) else None
+    raise UserFacingError(message or "I can't show that; ask again.")
+
+
 def _first_action(body: dict[str, Any]) -> dict[str, Any]:
     acts = body.get("actions") or [{}]
     return acts[0] if isinstance(acts[0], dict) else {}
@@ -65,7 +78,7 @@ def register(app: App, deps: Deps) -> None:
         # with its Share button, not the sharer's attribution.
         origin = Origin.of(context)
         mine = deps.yours(origin.team_id, origin.channel_id)
-        answer = deps.answerer.answer_from_state(value, inventory=mine)
+        answer = refused_or(deps.answerer.answer_from_state(value, inventory=mine))
         _replace(client, respond, body, origin, answer.payload)
 
     for action_id in RERENDER:
@@ -103,7 +116,7 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         mine = deps.yours(context.team_id, channel)
-        answer = deps.answerer.answer_from_state(value, shared_by=user_id, inventory=mine)
+        answer = refused_or(deps.answerer.answer_from_state(value, shared_by=user_id, inventory=mine))
         click = _first_action(body).get("action_ts") or body.get("trigger_id")
         try:
             post_message(
@@ -140,7 +153,10 @@ def register(app: App, deps: Deps) -> None:
                 replace_original=False,
             )
             return
-        filename, content = deps.answerer.export(value, fmt)
+        try:
+            filename, content = deps.answerer.export(value, fmt)
+        except StateError as exc:  # forged, stale, or naming what is not loaded
+            raise UserFacingError(str(exc)) from exc
         container = body.get("container") or {}
         message = body.get("message") or {}
         thread_ts = None

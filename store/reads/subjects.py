@@ -1,0 +1,51 @@
+"""Whether what a request names exists.  A button's value is public: a forged one can name a
+technique, control, control family or framework that was never loaded (``ZZ-99``), and the view
+builders, which answer for anything, would render it as an empty answer."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+
+from store.models import Capability, Technique
+from store.reads.fast import Source, _scalars, reader
+from store.views import FRAMEWORK_LABELS, ViewRequest
+
+_TECHNIQUES_HELD = select(Technique.attack_id).where(
+    Technique.attack_id.in_(bindparam("ids", expanding=True))
+)
+_CAPABILITY_HELD = (
+    select(Capability.id)
+    .where(Capability.framework == bindparam("fw"), Capability.capability_id == bindparam("cid"))
+    .limit(1)
+)
+_GROUP_HELD = (
+    select(Capability.id)
+    .where(Capability.framework == bindparam("fw"), Capability.group == bindparam("group"))
+    .limit(1)
+)
+
+
+def unknown_subjects(session: Source, request: ViewRequest) -> list[str]:
+    """What ``request`` names that the database does not hold (``framework zz``, ``T9999``,
+    ``nist_800_53 ZZ-99``, ``nist_800_53 family ZZ``); empty when everything exists.  Frameworks
+    are checked against the frameworks this product knows, loaded or not: a channel's default
+    frameworks may name one that was not ingested, and its answer says so itself."""
+    session = reader(session)
+    missing: list[str] = []
+    frameworks = [
+        *request.frameworks,
+        *(fw for fw, _cid in request.capabilities),
+        *((request.group[0],) if request.group else ()),
+    ]
+    missing += [f"framework {fw}" for fw in dict.fromkeys(frameworks) if fw not in FRAMEWORK_LABELS]
+    if request.techniques:
+        held = set(_scalars(session, _TECHNIQUES_HELD, {"ids": list(request.techniques)}))
+        missing += [tid for tid in request.techniques if tid not in held]
+    for fw, cid in request.capabilities:
+        if fw in FRAMEWORK_LABELS and not _scalars(session, _CAPABILITY_HELD, {"fw": fw, "cid": cid}):
+            missing.append(f"{fw} {cid}")
+    if request.group:
+        fw, group = request.group
+        if fw in FRAMEWORK_LABELS and not _scalars(session, _GROUP_HELD, {"fw": fw, "group": group}):
+            missing.append(f"{fw} family {group}")
+    return missing
