@@ -203,7 +203,7 @@ def test_incident_channel_gets_one_card_per_technique_per_thread(
     assert sorted(c.body["text"] for c in cards) == ["card: T1486", "card: T1490"]
     # the same technique again in the thread, and a retried delivery: no new card
     slack.event(message_event("T1486 confirmed", channel="C0INC001", thread_ts=root))
-    time.sleep(0.5)
+    slack.drain()
     assert len(slack.fake.calls_to("chat.postMessage")) == 2
     with state.connect() as conn:
         assert conn.execute(select(func.count()).select_from(IncidentCard)).scalar_one() == 2
@@ -214,7 +214,7 @@ def test_no_cards_in_unwatched_channels_or_for_bots(slack: SlackUnderTest) -> No
     slack.event(message_event("T1566 again", channel=CHANNEL))  # "soc": no pattern match
     slack.event(message_event("T1566 from a bot", channel="C0INC002", bot_id="B0OTHER"))
     slack.event(message_event("T1566 edited", channel="C0INC002", subtype="message_changed"))
-    time.sleep(0.6)
+    slack.drain()
     assert slack.fake.calls_to("chat.postMessage") == []
 
 
@@ -230,8 +230,7 @@ def test_cards_are_rate_limited_per_channel(state: Engine, answerer: StubAnswere
         s.fake.add_channel("C0INC003", "inc-busy")
         for n in range(4):
             s.event(message_event(f"T10{n + 10}", channel="C0INC003"))
-        s.fake.wait_for("chat.postMessage", count=2)
-        time.sleep(0.6)
+        s.drain()
         assert len(s.fake.calls_to("chat.postMessage")) == 2
 
 
@@ -429,8 +428,7 @@ def test_retried_event_is_answered_once(slack: SlackUnderTest) -> None:
     # re-sent freshly signed, and re-sent with the first delivery's very signature
     assert slack.event(event, event_id=event_id, timestamp=now, headers=retry_headers).status == 200
     assert slack.event(event, event_id=event_id, timestamp=now - 4, headers=retry_headers).status == 200
-    slack.fake.wait_for("chat.postMessage")
-    time.sleep(0.5)
+    slack.drain()
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
 
 
@@ -495,7 +493,7 @@ def test_clicks_on_link_buttons_are_acknowledged_quietly(slack: SlackUnderTest) 
     }
     reply = slack.interact(block_actions(el, response_url=slack.fake.response_url("l")))
     assert reply.status == 200
-    time.sleep(0.3)
+    slack.drain()
     assert [c.method for c in slack.fake.calls if c.method != "auth.test"] == []
 
 
@@ -508,7 +506,7 @@ def test_failed_unfurl_posts_nothing_in_the_channel(slack: SlackUnderTest, answe
     slack.event(
         {"type": "link_shared", "channel": CHANNEL, "user": USER, "message_ts": new_ts(), "links": links}
     )
-    time.sleep(0.5)
+    slack.drain()
     assert [c.method for c in slack.fake.calls if c.method != "auth.test"] == []
 
 
