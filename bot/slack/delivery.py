@@ -117,6 +117,7 @@ def post_message(
         ssl=client.ssl,
         proxy=client.proxy,
         headers=dict(client.headers),
+        team_id=client.default_params.get("team_id"),  # an org-wide install's workspace
         logger=client._logger,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3), NotSentRetryHandler(2), verifier],
     )
