@@ -32,7 +32,18 @@ from bot import actions
 from bot.render.export import exportable
 from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import category_mark, score_bar
-from bot.render.mrkdwn import clip, clip_escaped, code, described, esc, esc_user, link, one_line
+from bot.render.mrkdwn import (
+    clip,
+    clip_escaped,
+    code,
+    described,
+    esc,
+    esc_user,
+    excerpt,
+    link,
+    name_text,
+    one_line,
+)
 from bot.render.multi_blocks import render_multi
 from bot.render.serialize import as_dict
 from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
@@ -200,14 +211,15 @@ def _score(line: MappingLine | ControlLine) -> str:
 
 def _mapping_text(line: MappingLine, *, subject: str = "capability") -> str:
     if subject == "capability":
-        head = f"{code(line.capability_id_as_written or line.capability_id)} {esc(line.capability_name)}"
+        shown = line.capability_id_as_written or line.capability_id
+        head = f"{code(shown)} {esc(name_text(line.capability_name))}"
     else:
-        head = f"{code(line.attack_id)} {esc(line.attack_name)}"
+        head = f"{code(line.attack_id)} {esc(name_text(line.attack_name))}"
     out = f"{head}{_score(line)}"
     if line.license_requirements:
         out += f"\n_License:_ {esc(clip(one_line(line.license_requirements), 300))}"
     if line.comments:
-        out += f"\n>{esc(clip(one_line(line.comments), EXCERPT))}"
+        out += f"\n>{esc(excerpt(line.comments, EXCERPT))}"
     return out
 
 
@@ -225,7 +237,7 @@ def _group_items(
     if not any(_has_detail(line) for line in group.lines):
         plain = [
             f"{code(ln.capability_id_as_written if subject == 'capability' else ln.attack_id)} "
-            f"{esc(ln.capability_name if subject == 'capability' else ln.attack_name)}{_score(ln)}"
+            f"{esc(name_text(ln.capability_name if subject == 'capability' else ln.attack_name))}{_score(ln)}"
             for ln in group.lines
         ]
         return _packed(heading, plain)
@@ -572,7 +584,7 @@ def _pair_doc(view: PairView, state: State, msg: _Message) -> _Doc:
             if line.license_requirements:
                 text += f"\n_License:_ {esc(clip(one_line(line.license_requirements), 300))}"
             if line.comments:
-                text += f"\n>{esc(clip(one_line(line.comments), EXCERPT))}"
+                text += f"\n>{esc(excerpt(line.comments, EXCERPT))}"
             detail = _has_detail(line)
             button = (actions.EXPAND, "Details", state.with_(expanded=line.key)) if detail else None
             doc.items.append(_Section(clip(text, 2900), button))
@@ -649,7 +661,7 @@ def _cve_doc(view: CveView, state: State, msg: _Message) -> _Doc:
         doc.items.extend(_packed("*Techniques*", lines))
         comment = next((ct.comments for ct in view.techniques if ct.comments), None)
         if comment:
-            doc.items.append([_section(">" + esc(clip(one_line(comment), 600)))])
+            doc.items.append([_section(">" + esc(excerpt(comment, 600)))])
     else:
         doc.items.append([_section("No KEV release maps this CVE to a technique.")])
     n = len(view.techniques)
@@ -750,37 +762,59 @@ def find_line(view: View, key: str) -> tuple[MappingLine, ReleaseRef] | None:
     return None
 
 
+DETAIL_COMMENT_CHARS = 6_000  # of a comment on the Details page: one page, with its chrome
+_COMMENT_CHUNK = 2_000
+
+
 def _chunks(text: str, size: int) -> list[str]:
-    """``text`` in pieces of at most ``size``, cut at a line break or space when possible."""
+    """``text`` in pieces of at most ``size``, cut at a line break or space when possible.
+    Linear in ``len(text)``: it moves an index along the text and copies each piece once."""
     out = []
-    rest = text.strip()
-    while rest:
-        if len(rest) <= size:
-            out.append(rest)
+    start, end = 0, len(text.rstrip())
+    while start < end and text[start].isspace():
+        start += 1
+    while start < end:
+        if end - start <= size:
+            out.append(text[start:end])
             break
-        cut = rest.rfind("\n", 0, size)
-        if cut < size // 2:
-            cut = rest.rfind(" ", 0, size)
-        if cut <= 0:
-            cut = size
-        out.append(rest[:cut])
-        rest = rest[cut:].lstrip()
+        limit = start + size
+        cut = text.rfind("\n", start, limit)
+        if cut - start < size // 2:
+            cut = text.rfind(" ", start, limit)
+        if cut <= start:
+            cut = limit
+        out.append(text[start:cut].rstrip())
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
     return out
 
 
+def _comment_pieces(comments: str) -> list[str]:
+    """The comment as Details shows it: at most ``DETAIL_COMMENT_CHARS`` of it, in section-sized
+    pieces, with a last line saying how much was left out.  Reads only that prefix."""
+    shown = comments[: DETAIL_COMMENT_CHARS + 1].replace("\r\n", "\n")
+    pieces = _chunks(shown[:DETAIL_COMMENT_CHARS], _COMMENT_CHUNK)
+    if len(comments) > DETAIL_COMMENT_CHARS:
+        pieces.append(
+            f"… the comment goes on: {len(comments):,} characters in all, the first"
+            f" {DETAIL_COMMENT_CHARS:,} shown (the CSV export has it whole)."
+        )
+    return pieces
+
+
 def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, msg: _Message) -> _Doc:
-    doc = _Doc(
-        title=f"{line.capability_id_as_written} {line.capability_name} → {line.attack_id} {line.attack_name}"
-    )
+    capability, technique = name_text(line.capability_name), name_text(line.attack_name)
+    doc = _Doc(title=f"{line.capability_id_as_written} {capability} → {line.attack_id} {technique}")
     kind = category_mark(line.score_category) if line.score_category else f"*{esc(line.mapping_type_label)}*"
     doc.intro.append(
         _section(
-            f"{code(line.capability_id_as_written)} *{esc(line.capability_name)}* → "
-            f"{code(line.attack_id)} *{esc(line.attack_name)}*\n{kind}{_score(line)}"
+            f"{code(line.capability_id_as_written)} *{esc(capability)}* → "
+            f"{code(line.attack_id)} *{esc(technique)}*\n{kind}{_score(line)}"
         )
     )
     if line.comments:
-        for chunk in _chunks(line.comments.replace("\r\n", "\n"), 2000):
+        for chunk in _comment_pieces(line.comments):
             doc.items.append([_section(clip_escaped(chunk, 2950))])
     if line.license_requirements:
         doc.items.append([_section(f"*License requirements:* {esc(clip(line.license_requirements, 1500))}")])
@@ -790,7 +824,7 @@ def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, msg: _Mess
     doc.provenance = _provenance([release])
     back = _button(msg, actions.COLLAPSE, "◀ Back", state.with_(expanded=None))
     doc.tools = [back]
-    doc.text = f"{line.capability_id} → {line.attack_id}: {one_line(line.comments)[:200]}"
+    doc.text = f"{line.capability_id} → {line.attack_id}: {one_line((line.comments or '')[:2000])[:200]}"
     return doc
 
 
@@ -895,7 +929,9 @@ def _top_lines(view: TechniqueView, limit: int) -> list[str]:
         for q in queues:
             if q and len(out) < limit:
                 ln = q.pop(0)
-                out.append(f"{code(ln.capability_id_as_written)} {esc(ln.capability_name)}{_score(ln)}")
+                out.append(
+                    f"{code(ln.capability_id_as_written)} {esc(name_text(ln.capability_name))}{_score(ln)}"
+                )
     return out
 
 

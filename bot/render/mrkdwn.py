@@ -81,6 +81,27 @@ def one_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
+def excerpt(text: str | None, limit: int) -> str:
+    """``clip(one_line(text), limit)``, reading only a bounded prefix of ``text``: an excerpt of
+    a 20 MB comment costs what one of a short comment does."""
+    if not text:
+        return ""
+    head = text[: limit * 8 + 64]  # room for collapsed whitespace; a longer text is cut anyway
+    flat = one_line(head)
+    if len(head) < len(text) and len(flat) <= limit:
+        flat += " …"  # the prefix was mostly whitespace: the text goes on past it
+    return clip(flat, limit)
+
+
+NAME_LIMIT = 300  # characters of a capability or technique name shown inline (real names: under 250)
+
+
+def name_text(name: str | None) -> str:
+    """A name from the data, fit to show inline: at most ``NAME_LIMIT`` characters (cut in
+    time that does not depend on its length)."""
+    return clip(name or "", NAME_LIMIT)
+
+
 def described(text: str | None, limit: int) -> str:
     """A description from the data as one mrkdwn line of at most ``limit`` visible characters:
     escaped, with its ``[label](url)`` links (see ``store.text``) as Slack links."""
