@@ -57,7 +57,18 @@ def unavailable_reason(exc: BaseException) -> str | None:
             return None
     elif not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
         return None
+    else:
+        # PostgreSQL: a statement the server refused (a limit, a timeout, a lock) is not an
+        # outage; connection failures carry no SQLSTATE or one of these classes.
+        sqlstate = getattr(orig, "sqlstate", None)
+        if sqlstate and not exc.connection_invalidated and not sqlstate.startswith(_PG_DOWN):
+            return None
     return text[:300]
+
+
+# connection exception, insufficient resources, operator intervention (shutdown, cannot connect
+# now), invalid authorization, invalid catalog (no such database)
+_PG_DOWN = ("08", "53", "57P", "28", "3D")
 
 
 def sqlite_file(url: str) -> Path | None:

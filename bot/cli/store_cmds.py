@@ -62,6 +62,9 @@ def register(sub: Any) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.db import unavailable_reason
     from store.ingest import IngestError, ingest_paths
 
     engine = engine_from(args)
@@ -74,6 +77,12 @@ def run_ingest(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"countermap ingest: {problem}", file=sys.stderr)
         print(f"countermap ingest: nothing loaded ({len(exc.problems)} problem(s))", file=sys.stderr)
+        return EXIT_FAILED
+    except SQLAlchemyError as exc:
+        if unavailable_reason(exc) is not None:
+            raise  # the database went away: one line and exit 3, from main
+        first = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]
+        print(f"countermap ingest: database error, nothing loaded: {first}", file=sys.stderr)
         return EXIT_FAILED
     else:
         _warm_index_cache(engine, args)

@@ -58,7 +58,8 @@ def ingest_paths(
     started = time.perf_counter()
     upgrade(engine)
     report = IngestReport()
-    candidates, problems = discover(paths)
+    candidates, problems, skipped = discover(paths)
+    report.files.extend(FileResult(s.path, "skipped", s.reason, "skipped") for s in skipped)
     with engine.connect() as conn:
         from store.models import IngestedFile
 

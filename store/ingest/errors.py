@@ -93,7 +93,7 @@ class IngestReport:
         if self.count("duplicate"):
             parts.append(f"{self.count('duplicate')} duplicate(s)")
         if self.count("skipped"):
-            parts.append(f"{self.count('skipped')} skipped (not data)")
+            parts.append(f"{self.count('skipped')} skipped (not data files; -v lists them)")
         parts.append(f"{self.mappings_inserted} mapping rows written")
         skipped = sum(n for per in self.attack_skipped.values() for n in per.values())
         if skipped:

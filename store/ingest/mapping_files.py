@@ -79,6 +79,8 @@ _SOURCE_KEY = {
     "related_score": "related_score",
     "status": "status",
     "framework": "mapping_framework",
+    "capability_name": "capability_description",
+    "attack_name": "attack_object_name",
 }
 
 
@@ -124,6 +126,14 @@ _ROW_LIMITS = tuple(
     (ROW_COLUMNS.index(name), limit)
     for name, limit in _limits(Mapping.__table__).items()  # type: ignore[arg-type]
     if name in ROW_COLUMNS
+)
+# Names are index columns (ix_mappings_capability, ix_mappings_attack): PostgreSQL refuses an
+# index row over 2,704 bytes, so a name past this many characters (4 bytes each at worst) is
+# refused here, naming the row, rather than by the database mid-load.  Real names: under 250.
+NAME_LIMIT = 600
+_ROW_LIMITS += (
+    (ROW_COLUMNS.index("capability_name"), NAME_LIMIT),
+    (ROW_COLUMNS.index("attack_name"), NAME_LIMIT),
 )
 _RELEASE_LIMITS = _limits(Release.__table__)  # type: ignore[arg-type]
 

@@ -79,6 +79,8 @@ def read_one(cand: Candidate, name: str, known: frozenset[str]) -> Outcome:
         return Outcome("skipped", reason="JSON/YAML that is not ATT&CK mapping data")
     except FileProblem as exc:
         return Outcome("problem", place=exc.place, reason=exc.reason)
+    except RecursionError:  # a structure nested deeper than the parsers' bounds somewhere inside
+        return Outcome("problem", reason="nested too deeply to read")
 
 
 def _size(cand: Candidate) -> int:
