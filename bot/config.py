@@ -235,7 +235,21 @@ def _check(settings: Settings, where: dict[str, str]) -> None:
 
 def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the YAML file (``--config`` or ``COUNTERMAP_CONFIG``), then the environment."""
-    env = os.environ if env is None else env
+    values, where = _gather(config_file, os.environ if env is None else env)
+    settings = Settings(**values)
+    _check(settings, where)
+    return settings
+
+
+def setting_sources(
+    config_file: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Where each setting that is not at its default comes from: the file, or the variable."""
+    return _gather(config_file, os.environ if env is None else env)[1]
+
+
+def _gather(config_file: str | Path | None, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings' values given by the file and the environment, and where each came from."""
     values: dict[str, Any] = {}
     where: dict[str, str] = {}
     path = config_file or env.get("COUNTERMAP_CONFIG")
@@ -254,6 +268,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
                 if not isinstance(value, dict):
                     raise ConfigError(f"{p}: extensions must be a mapping")
                 values["extra"] = value
+                where["extra"] = str(p)
                 continue
             if not isinstance(key, str) or key not in _KINDS:
                 raise ConfigError(f"{p}: unknown setting {key!r}{_suggest(str(key))}")
@@ -270,9 +285,7 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         if var in env and var not in _ENV and env[var] != "":
             values[name] = _coerce(name, env[var], var)
             where[name] = var
-    settings = Settings(**values)
-    _check(settings, where)
-    return settings
+    return values, where
 
 
 def unknown_env(env: Mapping[str, str] | None = None) -> list[str]:

@@ -32,6 +32,8 @@ DATA_COMMANDS = {
     "digest run",
     "inventory list",
     "inventory history",
+    "config check",
+    "config show",
 }
 
 

@@ -21,6 +21,7 @@ _MODULES = (
     "gaps_cmd",
     "config_cmd",
     "analytics_cmd",
+    "export_cmd",
 )
 
 
