@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -144,6 +145,20 @@ def new_event_id() -> str:
 
 def new_ts() -> str:
     return f"{time.time():.6f}"
+
+
+@contextlib.contextmanager
+def app_state(path: Path) -> Iterator[Engine]:
+    """The app's own state (replay guard, cards, look-ups...) in a migrated SQLite file."""
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextlib.contextmanager

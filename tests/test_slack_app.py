@@ -22,6 +22,7 @@ from tests.slack_harness import (
     SlackUnderTest,
     StubAnswerer,
     action_ids,
+    app_state,
     block_actions,
     element,
     new_event_id,
@@ -38,13 +39,8 @@ def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[Engine]:
-    from store.db import make_engine
-    from store.migrate import upgrade
-
-    eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(eng)
-    yield eng
-    eng.dispose()
+    with app_state(tmp_path / "state.db") as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from tests.slack_harness import (
     USER,
     SlackUnderTest,
     StubAnswerer,
+    app_state,
     block_actions,
     element,
     new_ts,
@@ -36,13 +37,8 @@ def _no_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def state(tmp_path: Path) -> Iterator[Engine]:
-    from store.db import make_engine
-    from store.migrate import upgrade
-
-    eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(eng)
-    yield eng
-    eng.dispose()
+    with app_state(tmp_path / "state.db") as engine:
+        yield engine
 
 
 @pytest.fixture

@@ -18,7 +18,15 @@ from sqlalchemy import Engine, select
 from store.app_state import ProcessedEvent
 from store.db import make_engine
 from tests.fake_slack import FakeSlack, Reply
-from tests.slack_harness import USER, SlackUnderTest, StubAnswerer, new_event_id, new_ts, running_app
+from tests.slack_harness import (
+    USER,
+    SlackUnderTest,
+    StubAnswerer,
+    app_state,
+    new_event_id,
+    new_ts,
+    running_app,
+)
 
 ACK_SECONDS = 3.0  # Slack's budget: a reply later than this counts as a failed delivery
 RETRY = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
@@ -90,12 +98,9 @@ def assert_answered_once(a: SlackUnderTest, b: SlackUnderTest, text: str) -> Non
 
 
 def test_a_held_sqlite_write_lock_neither_stalls_the_ack_nor_lets_a_retry_through(tmp_path: Path) -> None:
-    from store.migrate import upgrade
-
     path = tmp_path / "state.db"
-    setup = make_engine(f"sqlite:///{path}")
-    upgrade(setup)
-    setup.dispose()
+    with app_state(path):
+        pass  # migrated; each instance opens its own engine on it
     with two_instances(f"sqlite:///{path}") as (a, b):
         event, event_id = dm("T1048 please"), new_event_id()
         with write_lock_held(path):
