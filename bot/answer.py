@@ -218,6 +218,7 @@ class Answerer:
         self.index_cache = index_cache  # reuse a built index from disk (short-lived CLI processes)
         self._clock = clock
         self._lock = threading.RLock()
+        self._build_lock = threading.Lock()  # one index build at a time, outside ``_lock``
         self._index: ResolverIndex | None = None
         self._version: str | None = None
         self._checked_at = float("-inf")
@@ -229,13 +230,19 @@ class Answerer:
     # ------------------------------------------------------------------ data version / index
 
     def refresh_if_stale(self) -> bool:
-        """Rebuild the resolver index if the data changed since it was built; True if rebuilt."""
+        """Rebuild the resolver index if the data changed since it was built; True if rebuilt.
+
+        The build (seconds) runs outside the answer lock: while it runs, answers go on with the
+        index they have, and it is swapped in whole.  One build at a time; a caller that finds
+        one under way goes on with the current index, unless there is none yet (then it waits)."""
         from bot.index_cache import build_index
         from store.db import session_scope
         from store.reads.data_version import data_version
         from store.reads.static import load_static
 
-        with self._lock:
+        if not self._build_lock.acquire(blocking=self._index is None):
+            return False
+        try:
             self._checked_at = self._clock()
             with session_scope(self.engine) as session:
                 version = data_version(session)
@@ -245,11 +252,14 @@ class Answerer:
                 # Releases, tactics and techniques change only with the data version: read here,
                 # with the index (off the request path in a serving process), not in an answer.
                 static = load_static(session)
-            self._index, self._version, self._static = index, version, static
-            self._answers.clear()
-            if self._yours is not None:
-                self._yours.clear()
+            with self._lock:
+                self._index, self._version, self._static = index, version, static
+                self._answers.clear()
+                if self._yours is not None:
+                    self._yours.clear()
             return True
+        finally:
+            self._build_lock.release()
 
     def _ensure_fresh(self) -> ResolverIndex:
         if self._index is None or self._clock() - self._checked_at >= self.stale_check_seconds:

@@ -241,3 +241,42 @@ def test_data_change_empties_the_caches(corpus_engine: Engine) -> None:
     a._version = "something older"  # as if the data had changed since
     assert a.refresh_if_stale() is True
     assert a.answer("T1048").payload is not first.payload
+
+
+def test_answers_go_on_from_the_current_index_while_a_new_one_is_built(
+    corpus_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a re-ingest the index is rebuilt (seconds); questions asked meanwhile are answered
+    from the index in hand, not held until the build ends (a 2.8 s ack during a re-ingest)."""
+    import threading
+
+    import bot.index_cache
+
+    fresh = Answerer(corpus_engine, Settings())
+    assert fresh.refresh_if_stale()
+    building, release = threading.Event(), threading.Event()
+    real_build = bot.index_cache.build_index
+
+    def held_build(*args: Any, **kwargs: Any) -> Any:
+        building.set()
+        release.wait(60)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(bot.index_cache, "build_index", held_build)
+    fresh._version = "the data version before a re-ingest"
+    rebuild = threading.Thread(target=fresh.refresh_if_stale)
+    rebuild.start()
+    answers: list[Any] = []
+    try:
+        assert building.wait(30)
+        asking = threading.Thread(target=lambda: answers.append(fresh.answer("T1048 SC-07")))
+        asking.start()
+        asking.join(timeout=30)  # done long before: the build is held until release
+        answered_during_build = bool(answers)
+        assert not fresh.refresh_if_stale()  # a second caller does not wait for, or repeat, the build
+    finally:
+        release.set()
+        rebuild.join(timeout=60)
+    assert answered_during_build
+    assert "Boundary Protection" in str(answers[0].payload.blocks)
+    assert fresh.data_version != "the data version before a re-ingest"

@@ -83,6 +83,14 @@ def test_health_check_reports_the_database(server: ServerProcess) -> None:
     assert json.loads(reply.body) == {"ok": True, "database": "ok"}
 
 
+def test_the_port_opens_only_once_the_index_is_built(server: ServerProcess) -> None:
+    """gunicorn bound the port before its workers had built anything, so the first requests after a
+    start waited seconds in the backlog; the app is now built before the port is bound."""
+    log = server.log()
+    assert log.count("resolver index ready") == 1  # built once, in the master, for every worker
+    assert log.index("resolver index ready") < log.index("Listening at")
+
+
 def test_it_runs_the_requested_number_of_workers(server: ServerProcess) -> None:
     deadline = time.monotonic() + 30  # the second forks a moment after the first answers
     while len(server.worker_pids()) < 2 and time.monotonic() < deadline:

@@ -48,6 +48,10 @@ class LookupLog:
         self.batch_delay = batch_delay  # let rows gather: one write per interval, not per answer
         self.settings = settings or Settings()
         self._pruned_at = float("-inf")
+        self.restart()
+
+    def restart(self) -> None:
+        """Start the writer (again, in a forked process: the parent's thread and queue stay there)."""
         self._closing = threading.Event()
         self._queue: queue.Queue[dict[str, object] | UnansweredRow | None] = queue.Queue()
         self._writer = threading.Thread(target=self._run, name="cm-lookups", daemon=True)

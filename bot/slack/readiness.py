@@ -35,15 +35,28 @@ class Readiness:
     def inline_ok(self) -> bool:
         return self.judgeable and not self.rebuilding and self.answerer.data_version is not None
 
-    def start(self) -> None:
+    def start(self, *, first_check_after: float = 0.0) -> None:
         if self.judgeable and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="cm-answer-refresh", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(first_check_after,), name="cm-answer-refresh", daemon=True
+            )
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = False) -> None:
         self._stop.set()
+        if wait and self._thread is not None:
+            self._thread.join(timeout=60)
 
-    def _run(self) -> None:
+    def restart(self) -> None:
+        """Start again in a forked process (the thread, its event and the flag are the parent's).
+        The parent has just checked: the first check waits an interval, leaving the new worker's
+        first requests the whole interpreter."""
+        self._stop, self._thread, self.rebuilding = threading.Event(), None, False
+        self.start(first_check_after=self.interval)
+
+    def _run(self, first_check_after: float = 0.0) -> None:
+        if first_check_after and self._stop.wait(first_check_after):
+            return
         while True:
             try:
                 self.check()

@@ -36,6 +36,23 @@ class Running:
     engine: Engine
     answerer: Answerer | None
 
+    def before_fork(self) -> None:
+        """In the gunicorn master, once built: warm the request path, stop the background threads
+        (a fork copies no thread, but it copies the locks one may be holding) and close the
+        pooled connections (a connection must not be shared between processes)."""
+        deps = getattr(self.app, "_countermap_deps", None)
+        if deps is not None and hasattr(deps, "before_fork"):
+            deps.warm_up()
+            deps.before_fork()
+        self.engine.dispose()
+
+    def after_fork(self) -> None:
+        """In each forked worker: a pool of its own, and its own background threads again."""
+        self.engine.dispose(close=False)
+        deps = getattr(self.app, "_countermap_deps", None)
+        if deps is not None and hasattr(deps, "after_fork"):
+            deps.after_fork()
+
     def close(self) -> None:
         """Stop the app's background workers (flushing queued look-ups) and release the pool."""
         deps = getattr(self.app, "_countermap_deps", None)
@@ -71,21 +88,85 @@ def prepare_database(settings: Settings) -> None:
         engine.dispose()
 
 
+# Questions of each common shape, answered once at start and then forgotten: what the first real
+# questions would otherwise pay for (importing the read and render code, SQLAlchemy compiling
+# each statement: 0.6-1.5 s on the first request) is paid before the port opens.
+WARM_QUESTIONS = ("T1048 SC-07", "T1566.001", "SC-07", "exfiltration over dns in azure", "CVE-2021-44228")
+
+
 def warm_up(answerer: Answerer) -> None:
-    """Build the resolver index before this process takes its first request, so no user waits
-    for it (and an HTTP worker reports ready only when it can answer at full speed)."""
+    """Build the resolver index and run each kind of answer once before this process takes its
+    first request, so no user waits for either (an HTTP server opens its port only after this)."""
     started = time.perf_counter()
     try:
         answerer.refresh_if_stale()
     except Exception:  # the first question will try again; serving beats refusing to start
         log.exception("could not build the resolver index at start")
         return
+    for question in WARM_QUESTIONS:
+        try:
+            answerer.answer(question)
+        except Exception:
+            log.warning("warming up on %r failed", question, exc_info=True)
+    answerer.clear_cache()  # the first real questions are answered afresh, just without the set-up
     log.info("resolver index ready in %.1f s", time.perf_counter() - started)
     # What start-up loaded (the index: ~80k objects) lives as long as the process: out of the
     # cyclic collector's way, a full collection no longer walks it in the middle of an answer
-    # (a 40 ms pause every few hundred questions).
+    # (a 40 ms pause every few hundred questions).  Forked workers share these pages.
     gc.collect()
     gc.freeze()
+
+
+SLACK_RETRY_FIRST_SECONDS = 0.5
+SLACK_RETRY_MAX_SECONDS = 30.0
+# Errors that say Slack is there but cannot answer now; any other error is about our credentials.
+_TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def wait_for_slack(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Check the bot token with ``auth.test`` before building the app (Bolt does it too, once, and
+    a failure there ends the worker: gunicorn then exits after hundreds of log lines).  Slack
+    unreachable or failing is retried with backoff, one log line per attempt; a token Slack
+    refuses is a configuration error and raises ``SlackNotConfigured``."""
+    from urllib.error import URLError
+
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack.oauth import SlackNotConfigured, api_url, uses_oauth
+
+    if uses_oauth(settings) or not settings.slack_bot_token:
+        return  # with OAuth, tokens are per workspace and checked when used
+    # No retries of its own and none of slack_sdk's error lines: this loop logs each attempt once.
+    quiet = logging.Logger("countermap.auth_test", level=logging.CRITICAL + 1)
+    client = WebClient(
+        token=settings.slack_bot_token,
+        base_url=api_url(settings),
+        timeout=10,
+        retry_handlers=[],
+        logger=quiet,
+    )
+    delay, attempt = SLACK_RETRY_FIRST_SECONDS, 1
+    while True:
+        try:
+            client.auth_test()
+            if attempt > 1:
+                log.info("Slack answered auth.test on attempt %d", attempt)
+            return
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "")
+            if exc.response.status_code < 500 and error not in _TRANSIENT_ERRORS:
+                why = error or exc.response.status_code
+                message = f"Slack refused the bot token (auth.test: {why}): check SLACK_BOT_TOKEN."
+                raise SlackNotConfigured(message) from None
+            reason = f"HTTP {exc.response.status_code} {error}".strip()
+        except (URLError, OSError, ValueError) as exc:  # refused, reset, timed out, a broken reply
+            reason = f"{exc.__class__.__name__}: {getattr(exc, 'reason', exc)}"
+        log.warning("Slack does not answer auth.test (%s): attempt %d, next in %.1fs", reason, attempt, delay)
+        sleep(delay)
+        delay, attempt = min(delay * 2, SLACK_RETRY_MAX_SECONDS), attempt + 1
 
 
 def start_app(
@@ -99,6 +180,7 @@ def start_app(
     from bot.slack.oauth import app_auth_kwargs, enable_installation_events
     from store.db import make_engine
 
+    wait_for_slack(settings)
     engine = make_engine(settings.database_url)
     answerer = None
     if with_answerer:

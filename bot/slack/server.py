@@ -2,10 +2,11 @@
 
 Routes: ``POST /slack/events`` (events, commands, interactivity), ``GET /slack/install`` and
 ``GET /slack/oauth_redirect`` (many workspaces), ``GET /healthz`` (the database answers),
-``GET /metrics`` (Prometheus, every worker summed: ``bot.ops.metrics``), 404
-otherwise.  gunicorn forks several workers with several threads each; every worker builds its own
-engine, ``Answerer`` and Bolt app once, after the fork: a connection pool must not cross a fork,
-and building per request would rebuild the resolver index every time.
+``GET /metrics`` (Prometheus, every worker summed: ``bot.ops.metrics``), 404 otherwise.
+The master builds the engine, ``Answerer`` (with its resolver index) and Bolt app once, before it
+binds the port, and forks several workers with several threads each from it; each worker then
+opens its own connections (a pool must not cross a fork) and starts its own background threads
+(``Running.after_fork``).
 """
 
 from __future__ import annotations
@@ -133,14 +134,18 @@ class SlackWSGI:
         return response.get_body()
 
 
-_worker_running: list[Running] = []  # this worker process's app, closed by gunicorn's worker_exit
+_worker_running: list[Running] = []  # the app built in the master; each worker closes its copy
 
 
 def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWSGI:
-    """One worker's application: its own engine, Answerer and Bolt app."""
+    """The application, built once in the gunicorn master before it binds the port (imports,
+    resolver index, ``auth.test``), then forked into the workers: a worker accepts its first
+    request a few milliseconds after it starts, never while it builds (the port accepting
+    connections that then wait 2.6-4.2 s in the backlog was issue 16)."""
     from bot.slack.runtime import start_app
 
     running = start_app(settings, factory=factory)
+    running.before_fork()
     _worker_running.append(running)
     return SlackWSGI(running.app, running.engine)
 
@@ -158,6 +163,12 @@ def _on_child_exit(_server: Any, worker: Any) -> None:
     from bot.ops.metrics import mark_worker_dead
 
     mark_worker_dead(worker.pid)
+
+
+def _after_fork(_server: Any, _worker: Any) -> None:
+    """In each new worker: its own database connections and background threads."""
+    for running in _worker_running:
+        running.after_fork()
 
 
 def _on_worker_exit(_server: Any, _worker: Any) -> None:
@@ -179,7 +190,7 @@ def gunicorn_options(
         "graceful_timeout": 10,
         "keepalive": 5,
         "backlog": 512,
-        "preload_app": False,
+        "preload_app": True,  # see build_wsgi
         "accesslog": None,
         "errorlog": "-",
         "loglevel": log_level,
@@ -190,6 +201,7 @@ def gunicorn_options(
         # gunicorn >= 24 opens a control socket at a fixed per-user path: two servers on one host
         # (web + bench reference, blue/green) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
+        "post_fork": _after_fork,
         "worker_exit": _on_worker_exit,
         "child_exit": _on_child_exit,
         # gunicorn's own lines go through the process handler: masked, text or JSON like the rest.
@@ -198,7 +210,8 @@ def gunicorn_options(
 
 
 def run_gunicorn(load: Callable[[], WSGIApplication], options: dict[str, Any]) -> None:
-    """Run gunicorn in this process (it becomes the master) with ``load`` called in each worker."""
+    """Run gunicorn in this process (it becomes the master); ``load`` runs here, before the port
+    is bound, and the workers fork from what it built."""
     from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):

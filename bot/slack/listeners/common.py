@@ -90,6 +90,30 @@ class Deps:
         self.dedup.close()
         self.pool.shutdown(wait=False)
 
+    def warm_up(self) -> None:
+        """Run, once, the reads every request makes besides its answer (the channel's settings),
+        so that SQLAlchemy has configured its mappers and compiled those statements before the
+        first user's request rather than during it (0.3 s).  Reads only: nothing is recorded."""
+        from sqlalchemy.orm import configure_mappers
+
+        configure_mappers()
+        try:
+            self.cards.channel_frameworks("T0WARMUP0", "C0WARMUP0")
+        except Exception:
+            log.warning("warming up the channel settings read failed", exc_info=True)
+
+    def before_fork(self) -> None:
+        """The gunicorn master built this app to fork workers from: it runs no thread of its own."""
+        self.readiness.stop(wait=True)
+        self.lookups.close()
+
+    def after_fork(self) -> None:
+        """In a forked worker: fresh threads (and a fresh pool, whose bookkeeping may count
+        threads of the master that the fork did not copy)."""
+        self.pool = ThreadPoolExecutor(max_workers=self.pool._max_workers, thread_name_prefix="cm-answer")
+        self.lookups.restart()
+        self.readiness.restart()
+
     def within_budget(self, work: Callable[[], T], *, quick: bool = False) -> T | Future[T]:
         """``work()``'s result if it finishes within the ack budget, else its still-running future.
         ``quick`` work (a plain answer) runs on this thread while the Answerer is warm and not
