@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -124,11 +127,52 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+class DatabaseMissing(Exception):
+    """A SQLite file that is not there, where it must not be created."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database at {path}")
+        self.path = path
+
+
+def _open_existing(path: Path, _dialect: Any, _rec: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    """Every connection opens the file read-write *without* create (``mode=rw``): a serving
+    process whose database file was deleted under it gets "unable to open database file" and
+    reports not ready, rather than answering from an empty database it made itself."""
+    cargs[:1] = [f"file:{quote(str(path.resolve()))}?mode=rw"]
+    cparams["uri"] = True
+
+
+# Engines made with create=False on a SQLite file: the file and its inode when the engine was made.
+_served_files: weakref.WeakKeyDictionary[Engine, tuple[Path, int]] = weakref.WeakKeyDictionary()
+
+
+def served_file_problem(engine: Engine) -> str | None:
+    """For a serving engine on a SQLite file: why its file is no longer the one it opened
+    (deleted, replaced), else None.  Pooled connections keep answering from a deleted file's
+    inode, so a round trip alone does not show it."""
+    served = _served_files.get(engine)
+    if served is None:
+        return None
+    path, inode = served
+    try:
+        now = path.stat().st_ino
+    except OSError:
+        return f"the database file {path} is gone"
+    return None if now == inode else f"the database file {path} was replaced: restart to serve the new one"
+
+
+def make_engine(url: str | None = None, *, create: bool = True, **kwargs: Any) -> Engine:
+    """The engine for ``url``.  ``create=False`` (serving processes): a SQLite file must exist
+    already (``DatabaseMissing``) and no connection ever creates it."""
     url = database_url(url)
     if url.startswith("sqlite"):
         path = sqlite_file(url)
-        if path is not None:
+        if path is not None and path.name.startswith("file:"):
+            path = None  # a URI form: the caller chose its own open mode
+        if path is not None and not create and not path.is_file():
+            raise DatabaseMissing(path)
+        if path is not None and create:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -136,6 +180,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
                     url, f"cannot create {path.parent}: {exc.strerror or exc}"
                 ) from None
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        if path is not None and not create:
+            event.listen(engine, "do_connect", partial(_open_existing, path))
+            _served_files[engine] = (path, path.stat().st_ino)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

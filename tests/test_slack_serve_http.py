@@ -3,6 +3,7 @@ on 127.0.0.1, its Web API traffic going to the fake Slack, answering the real co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -77,10 +78,13 @@ def slash(server: ServerProcess, fake: FakeSlack, command: str, text: str) -> tu
     raise AssertionError(f"placeholder ack but nothing posted to the response_url: {ack}")
 
 
-def test_health_check_reports_the_database(server: ServerProcess) -> None:
-    reply = request(server.url + constants.HEALTH_PATH)
+def test_liveness_and_readiness(server: ServerProcess) -> None:
+    assert json.loads(request(server.url + constants.HEALTH_PATH).body) == {"ok": True}
+    reply = request(server.url + constants.READY_PATH)
     assert reply.status == 200
-    assert json.loads(reply.body) == {"ok": True, "database": "ok"}
+    assert json.loads(reply.body) == {"ready": True, "database": "ok", "data": "ok", "index": "ok"}
+    head = request(server.url + constants.READY_PATH, method="HEAD")
+    assert head.status == 200 and head.body == b"" and int(head.headers["content-length"]) > 0
 
 
 def test_the_port_opens_only_once_the_index_is_built(server: ServerProcess) -> None:
@@ -151,6 +155,55 @@ def test_unknown_paths_wrong_methods_and_huge_bodies_are_refused(server: ServerP
     # One workspace: there is no install flow to expose.
     assert request(server.url + constants.INSTALL_PATH).status == 404
     assert _status_of_post_declaring(server.url + constants.EVENTS_PATH, 2 << 20) == 413
+
+
+def test_slow_clients_do_not_hold_the_threads_real_commands_need(
+    server: ServerProcess, fake: FakeSlack
+) -> None:
+    """40 connections declaring a 100 KB body and sending it a byte at a time held every thread of
+    both workers (2 x 4 here): real commands timed out.  They must still be acked within 3 s, and
+    the slow senders are cut off."""
+    import threading
+
+    parts = urlsplit(server.url)
+    head = (
+        f"POST {constants.EVENTS_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 102400\r\n\r\n"
+    ).encode()
+    slow = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(40)]
+    stop = threading.Event()
+
+    def drip() -> None:  # one byte a second on every slow connection until the test ends
+        while not stop.is_set():
+            for sock in slow:
+                with contextlib.suppress(OSError):
+                    sock.send(b"a")
+            stop.wait(1.0)
+
+    try:
+        for sock in slow:
+            sock.sendall(head)
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        timings = []
+        for _ in range(4):
+            started = time.monotonic()
+            status, answer = slash(server, fake, "/t1048", "SC-07")
+            timings.append(time.monotonic() - started)
+            assert status == 200 and "SC-07" in answer["text"]
+        assert max(timings) < 3.0, timings
+
+        def cut_off() -> bool:
+            return "no whole request within" in server.log()
+
+        deadline = time.monotonic() + 30
+        while not cut_off() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cut_off()
+    finally:
+        stop.set()
+        for sock in slow:
+            sock.close()
 
 
 def _status_of_post_declaring(url: str, length: int) -> int:

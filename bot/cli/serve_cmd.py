@@ -116,9 +116,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.slack.runtime import prepare_database
+    from store.db import DatabaseMissing
 
     try:
         prepare_database(settings)
+    except DatabaseMissing as exc:
+        print(f"countermap serve: {exc}. A server never creates its database: load the data first "
+              "with `countermap sync` (or `countermap ingest DIR`), or set DATABASE_URL.",
+              file=sys.stderr)  # fmt: skip
+        return 1
     except SQLAlchemyError as exc:
         from sqlalchemy.engine import make_url
 

@@ -68,7 +68,8 @@ def all_commands(command_name: str, shortcut_techniques: Iterable[str]) -> tuple
 EVENTS_PATH = "/slack/events"  # events, commands, interactivity and options all arrive here
 INSTALL_PATH = "/slack/install"
 OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
-HEALTH_PATH = "/healthz"
+HEALTH_PATH = "/healthz"  # liveness
+READY_PATH = "/readyz"  # readiness: database, data, index
 
 # --------------------------------------------------------------------------- link unfurling
 

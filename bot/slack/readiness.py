@@ -84,3 +84,23 @@ class Readiness:
 
         with session_scope(self.answerer.engine) as session:
             return bool(data_version(session) != self.answerer.data_version)
+
+
+def ready_checks(engine: Any, answerer: Any) -> dict[str, str]:
+    """What ``/readyz`` reports, each check ``"ok"`` or what is wrong: the database answers (and,
+    on SQLite, is still the file the server opened), data is loaded, the resolver index is built."""
+    from store.state.health import database_problem, has_mapping_data
+
+    problem = database_problem(engine)
+    checks = {"database": problem or "ok"}
+    if problem:
+        checks["data"] = "unknown: the database cannot say"
+    else:
+        try:
+            loaded = has_mapping_data(engine)
+        except Exception as exc:
+            loaded, checks["database"] = False, f"unreadable ({exc.__class__.__name__})"
+        checks["data"] = "ok" if loaded else "no data loaded (run `countermap sync` or `countermap ingest`)"
+    if answerer is not None and hasattr(answerer, "data_version"):
+        checks["index"] = "ok" if answerer.data_version is not None else "not built yet"
+    return checks

@@ -77,7 +77,7 @@ def prepare_database(settings: Settings) -> None:
     from store.db import make_engine
     from store.migrate import upgrade
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=False)  # a server never creates one
     try:
         upgrade(engine)
         if uses_oauth(settings):
@@ -181,7 +181,7 @@ def start_app(
     from store.db import make_engine
 
     wait_for_slack(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, create=False)  # a server never creates one
     answerer = None
     if with_answerer:
         from bot.answer import Answerer

@@ -1,7 +1,8 @@
 """HTTP mode: the WSGI application and the gunicorn server that runs it in-process.
 
 Routes: ``POST /slack/events`` (events, commands, interactivity), ``GET /slack/install`` and
-``GET /slack/oauth_redirect`` (many workspaces), ``GET /healthz`` (the database answers),
+``GET /slack/oauth_redirect`` (many workspaces), ``GET /healthz`` (liveness), ``GET /readyz``
+(database, data and index; which one fails),
 ``GET /metrics`` (Prometheus, every worker summed: ``bot.ops.metrics``), 404 otherwise.
 The master builds the engine, ``Answerer`` (with its resolver index) and Bolt app once, before it
 binds the port, and forks several workers with several threads each from it; each worker then
@@ -22,7 +23,6 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.ops.logs import gunicorn_logger_class
 from bot.slack import constants, gate
-from store.state.health import database_answers
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -38,16 +38,21 @@ DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 8
 
 
-def _plain(status: str, body: str, start_response: StartResponse, content_type: str) -> list[bytes]:
+def _plain(
+    status: str, body: str, start_response: StartResponse, content_type: str, *, head: bool = False
+) -> list[bytes]:
     data = body.encode()
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
-    return [data]
+    return [] if head else [data]
 
 
 class SlackWSGI:
-    """Routes requests to Bolt's WSGI handler, plus ``/healthz`` and a body size limit."""
+    """Routes requests to Bolt's WSGI handler, plus ``/healthz`` (liveness), ``/readyz``
+    (readiness), ``/metrics`` and a body size limit."""
 
-    def __init__(self, app: Any, engine: Engine, *, signing_secret: str | None = None) -> None:
+    def __init__(
+        self, app: Any, engine: Engine, *, signing_secret: str | None = None, answerer: Any = None
+    ) -> None:
         from slack_bolt.adapter.wsgi import SlackRequestHandler
 
         self.app = app
@@ -55,13 +60,21 @@ class SlackWSGI:
         self.engine = engine
         self.oauth = app.oauth_flow is not None
         self.signing_secret = signing_secret if signing_secret is not None else app._signing_secret
+        deps = getattr(app, "_countermap_deps", None)
+        self.answerer = answerer if answerer is not None else getattr(deps, "answerer", None)
 
-    def healthy(self) -> bool:
-        try:
-            return database_answers(self.engine)
-        except Exception:
-            log.exception("health check: the database does not answer")
-            return False
+    def ready(self, method: str, start_response: StartResponse) -> list[bytes]:
+        """200 only when the database answers, data is loaded and the index is built; the body
+        names each check, so a 503 says which one fails."""
+        from bot.slack.readiness import ready_checks
+
+        checks = ready_checks(self.engine, self.answerer)
+        ok = all(v == "ok" for v in checks.values())
+        if not ok:
+            log.warning("not ready: %s", "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok"))
+        body = json.dumps({"ready": ok, **checks})
+        status = "200 OK" if ok else "503 Service Unavailable"
+        return _plain(status, body, start_response, "application/json", head=method == "HEAD")
 
     def metrics(self, method: str, start_response: StartResponse) -> list[bytes]:
         """Prometheus exposition: every worker's counters (multi-process) and the data's age."""
@@ -88,11 +101,10 @@ class SlackWSGI:
             return self.bolt(environ, start_response)
         if path == METRICS_PATH and method in ("GET", "HEAD"):
             return self.metrics(method, start_response)
-        if path == constants.HEALTH_PATH and method in ("GET", "HEAD"):
-            ok = self.healthy()
-            body = json.dumps({"ok": ok, "database": "ok" if ok else "unavailable"})
-            status = "200 OK" if ok else "503 Service Unavailable"
-            return _plain(status, body, start_response, "application/json")
+        if path == constants.HEALTH_PATH and method in ("GET", "HEAD"):  # liveness: this process serves
+            return _plain("200 OK", '{"ok": true}', start_response, "application/json", head=method == "HEAD")
+        if path == constants.READY_PATH and method in ("GET", "HEAD"):
+            return self.ready(method, start_response)
         return _plain("404 Not Found", "Not Found\n", start_response, "text/plain")
 
     def events(self, environ: WSGIEnvironment, start_response: StartResponse, length: int) -> Iterable[bytes]:
@@ -184,7 +196,8 @@ def gunicorn_options(
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        # gthread, but a thread takes a connection only once its whole request is in (slow clients)
+        "worker_class": "bot.slack.http_worker.BufferedThreadWorker",
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,

@@ -18,3 +18,17 @@ def database_answers(engine: Engine) -> bool:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     return True
+
+
+def database_problem(engine: Engine) -> str | None:
+    """Why the database cannot serve now (the file gone or replaced, no answer), else None."""
+    from store.db import served_file_problem
+
+    problem = served_file_problem(engine)
+    if problem:
+        return problem
+    try:
+        database_answers(engine)
+    except Exception as exc:  # the driver's own error, named in one line
+        return f"unreachable ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+    return None
