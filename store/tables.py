@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import store.app_state  # declaring the classes registers their tables
+import store.state.heartbeats
 import store.state.inventory
 import store.state.unanswered  # noqa: F401
 from store.models import Base

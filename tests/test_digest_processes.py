@@ -21,6 +21,7 @@ from bot.digest import subscriptions
 from bot.digest.runner import DIE_AFTER_POST_ENV
 from store.app_state import DigestRun
 from store.db import session_scope, write_session
+from store.state.heartbeats import heartbeats
 from tests.digest_support import TEAM, lookup, seed
 from tests.fake_slack import FakeSlack
 
@@ -94,11 +95,14 @@ def test_two_looping_processes_post_every_digest_exactly_once(
             assert all(p.poll() is None for p in procs), "a digest process exited early"
             time.sleep(0.2)
         time.sleep(1.5)  # one more poll each: nothing left to post
+        clocks = {b.instance for b in heartbeats(engine) if b.process == "clock"}  # each beats its passes
+        assert {f":{p.pid}" for p in procs} == {i[i.rindex(":") :] for i in clocks}
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
         outputs = [p.communicate(timeout=30) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outputs]
+    assert [b for b in heartbeats(engine) if b.process == "clock"] == []  # a clean stop leaves no row
     counts = top_level_counts(slack, channels)
     assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
     assert statuses(engine) == Counter({"sent": len(channels)})

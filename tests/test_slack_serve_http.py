@@ -95,6 +95,28 @@ def test_the_port_opens_only_once_the_index_is_built(server: ServerProcess) -> N
     assert log.index("resolver index ready") < log.index("Listening at")
 
 
+def test_every_worker_reports_its_heartbeat(
+    server: ServerProcess, corpus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each worker beats at start (``countermap health`` reads it from the database)."""
+    from store.db import make_engine
+    from store.state.heartbeats import heartbeats
+
+    engine = make_engine(corpus_url)
+    pids = {f":{pid}" for pid in server.worker_pids()}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        web = {b.instance[b.instance.rindex(":") :] for b in heartbeats(engine) if b.process == "web"}
+        if pids <= web:
+            break
+        time.sleep(0.1)
+    engine.dispose()
+    assert pids <= web
+    assert main(["--db", corpus_url, "health", "--json", "--expect", "web"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["processes"]["web"]["status"] == "ok" and report["data_version"]
+
+
 def test_it_runs_the_requested_number_of_workers(server: ServerProcess) -> None:
     deadline = time.monotonic() + 30  # the second forks a moment after the first answers
     while len(server.worker_pids()) < 2 and time.monotonic() < deadline:

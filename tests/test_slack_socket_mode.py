@@ -188,6 +188,26 @@ def test_connects_with_the_app_token_through_the_configured_api(
     assert running.paths[0].startswith("/link/")
 
 
+def test_the_worker_writes_its_heartbeat_while_connected(corpus_url: str, running: SocketModeServer) -> None:
+    import os
+
+    from store.db import make_engine
+    from store.state.heartbeats import heartbeats
+
+    engine = make_engine(corpus_url)
+    deadline = time.monotonic() + 30  # written by the heartbeat's thread, just after the start
+
+    def ours() -> list[Any]:
+        pid = f":{os.getpid()}"
+        return [b for b in heartbeats(engine) if b.process == "worker" and b.instance.endswith(pid)]
+
+    while not ours() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = ours()
+    engine.dispose()
+    assert found and found[0].detail.get("data_version")
+
+
 def test_slash_command_envelope_is_acknowledged_with_the_answer(
     running: SocketModeServer, slack: tuple[FakeSlack, SocketModeServer]
 ) -> None:

@@ -22,6 +22,7 @@ _MODULES = (
     "config_cmd",
     "analytics_cmd",
     "export_cmd",
+    "health_cmd",
 )
 
 

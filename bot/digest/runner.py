@@ -178,17 +178,26 @@ class DigestRunner:
     def run_forever(self) -> None:
         """Passes every ``digest_poll_seconds`` until ``stop`` is set (SIGTERM/SIGINT in the CLI);
         a pass in progress finishes the digest it is posting first."""
+        from bot.ops.heartbeat import Heartbeat
+
         poll = max(1, self.settings.digest_poll_seconds)
         log.info("digest clock %s started: polling every %ss", self.instance, poll)
+        # Beats from the loop itself (no thread): a clock stuck in a pass goes stale.
+        last_pass: dict[str, object] = {}
+        heartbeat = Heartbeat(self.engine, "clock", interval=poll, detail=lambda: dict(last_pass))
         while not self.stop.is_set():
             started = time.monotonic()
             try:
                 report = self.run_once()
+                last_pass.update(at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), ok=True)
                 if report.due or report.skipped_missed:
                     log.info("digest pass: %s", report.summary())
             except Exception:
+                last_pass.update(at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), ok=False)
                 log.exception("digest pass failed; trying again next poll")
+            heartbeat.beat_once()
             self.stop.wait(max(0.0, poll - (time.monotonic() - started)))
+        heartbeat.stop()
         log.info("digest clock %s stopped", self.instance)
 
     def run_once(self) -> PassReport:

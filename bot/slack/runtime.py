@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from bot.answer import Answerer
+    from bot.ops.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,21 @@ class Running:
     app: App
     engine: Engine
     answerer: Answerer | None
+    heartbeat_seconds: float = 30.0
+    heartbeat: Heartbeat | None = None
+
+    def start_heartbeat(self, process: str) -> None:
+        """This process's row in ``process_heartbeats`` (``countermap health``), with the data
+        version it answers from."""
+        from bot.ops.heartbeat import Heartbeat
+
+        answerer = self.answerer
+        self.heartbeat = Heartbeat(
+            self.engine,
+            process,
+            interval=self.heartbeat_seconds,
+            detail=lambda: {"data_version": getattr(answerer, "data_version", None)},
+        ).start()
 
     def before_fork(self) -> None:
         """In the gunicorn master, once built: warm the request path, stop the background threads
@@ -52,9 +68,12 @@ class Running:
         deps = getattr(self.app, "_countermap_deps", None)
         if deps is not None and hasattr(deps, "after_fork"):
             deps.after_fork()
+        self.start_heartbeat("web")
 
     def close(self) -> None:
         """Stop the app's background workers (flushing queued look-ups) and release the pool."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         deps = getattr(self.app, "_countermap_deps", None)
         if deps is not None and hasattr(deps, "close"):
             try:
@@ -191,4 +210,7 @@ def start_app(
     kwargs = {**app_auth_kwargs(settings, engine), **app_kwargs}
     app = (factory or default_factory())(settings, engine, answerer, **kwargs)
     enable_installation_events(app)
-    return Running(app=app, engine=engine, answerer=answerer)
+    from bot.ops.heartbeat import interval_for
+
+    beat = interval_for(settings.heartbeat_stale_seconds)
+    return Running(app=app, engine=engine, answerer=answerer, heartbeat_seconds=beat)

@@ -50,6 +50,7 @@ def serve_socket(
     if not settings.slack_app_token:
         raise ValueError("SLACK_APP_TOKEN is not set")
     running = start_app(settings, factory=factory)
+    running.start_heartbeat("worker")
     handler = socket_handler(running.app, settings.slack_app_token)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 08:30:31.962466
+Create Date: 2026-12-03 08:34:45.390561
 """
 
 from __future__ import annotations
@@ -258,6 +258,15 @@ def upgrade() -> None:
     with op.batch_alter_table("mitigations", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_mitigations_attack_id"), ["attack_id"], unique=False)
 
+    op.create_table(
+        "process_heartbeats",
+        sa.Column("process", sa.String(length=16), nullable=False),
+        sa.Column("instance", sa.String(length=200), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("process", "instance"),
+    )
     op.create_table(
         "processed_events",
         sa.Column("event_id", sa.String(length=100), nullable=False),
@@ -575,6 +584,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_processed_events_received_at"))
 
     op.drop_table("processed_events")
+    op.drop_table("process_heartbeats")
     with op.batch_alter_table("mitigations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_mitigations_attack_id"))
 
