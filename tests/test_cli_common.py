@@ -34,6 +34,7 @@ DATA_COMMANDS = {
     "inventory history",
     "config check",
     "config show",
+    "health",
 }
 
 

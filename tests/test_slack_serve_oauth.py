@@ -58,6 +58,11 @@ def fake() -> Iterator[FakeSlack]:
 def test_install_on_a_fresh_database_then_the_team_is_answered_with_its_token(
     database_url: str, fake: FakeSlack, tmp_path: Path
 ) -> None:
+    from store.db import make_engine, sqlite_file
+
+    path = sqlite_file(database_url)
+    if path is not None:
+        path.touch()  # a server never creates its database file; the schema in it, it does
     env = clean_env(
         DATABASE_URL=database_url,
         SLACK_CLIENT_ID=CLIENT_ID,
@@ -66,7 +71,6 @@ def test_install_on_a_fresh_database_then_the_team_is_answered_with_its_token(
         SLACK_API_URL=fake.base_url,
     )
     with serve_http_process(env, tmp_path, workers=2, threads=2) as server:
-        from store.db import make_engine
 
         engine = make_engine(database_url)
         try:

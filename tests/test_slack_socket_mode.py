@@ -264,10 +264,11 @@ def test_refresh_requested_disconnect_reconnects_and_keeps_answering(
 
 
 def test_the_worker_process_answers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    """``countermap serve --socket`` as the Procfile's worker runs it: schema created on a fresh
-    database, connected, envelopes acknowledged, and a clean exit on SIGTERM."""
+    """``countermap serve --socket`` as the Procfile's worker runs it: schema created in a fresh
+    (empty) database, connected, envelopes acknowledged, and a clean exit on SIGTERM."""
     with FakeSlack() as fake, SocketModeServer() as sockets:
         fake.socket_url = sockets.url
+        (tmp_path / "worker.db").touch()  # a server never creates its database file, only the schema
         env = clean_env(
             DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}",
             SLACK_BOT_TOKEN=BOT_TOKEN,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from typing import Any
+
+from bot.cli.common import EXIT_DB_DOWN, EXIT_FAILED, EXIT_OK, add_output_options, verbosity, write_json
 
 PROCESSES = ("web", "worker", "clock")
 
@@ -25,7 +26,7 @@ def register(sub: Any) -> None:
         "worker, the digest clock), the data version and the last sync.  Exit 1 when a process that "
         "reported is stale (or an --expect'ed one never did), 3 when the database cannot be read.",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object")
+    add_output_options(p, json_help="the report as one JSON object")
     p.add_argument(
         "--expect",
         default="",
@@ -144,7 +145,10 @@ def run_health(args: argparse.Namespace) -> int:
             engine.dispose()
     except (DatabaseMissing, SQLAlchemyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        print(f"countermap health: cannot read the database at {where}: {reason}", file=sys.stderr)
-        return 3
-    print(json.dumps(report, indent=2) if args.json else _text(report))
-    return 0 if report["ok"] else 1
+        print(f"countermap: database {where} is unavailable: {reason}", file=sys.stderr)
+        return EXIT_DB_DOWN
+    if args.json:
+        write_json(report)
+    elif verbosity(args) >= 0 or not report["ok"]:  # -q: only an unhealthy report is printed
+        print(_text(report))
+    return EXIT_OK if report["ok"] else EXIT_FAILED
