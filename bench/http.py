@@ -474,14 +474,16 @@ def startup(args: argparse.Namespace, cmds: dict[str, list[str]], env: dict[str,
 
 
 def changed_copy(corpus: Path, to: Path) -> Path:
-    """The corpus with a newline added to every data file: the same content, other bytes, so
-    ingest replaces every release and bundle (it skips files whose hash it already holds)."""
+    """The corpus with trailing whitespace added to every data file: the same content, other
+    bytes (a different amount each run), so ingest replaces every release and bundle (it skips
+    files whose hash it already holds)."""
+    tail = b"\n" + b" " * (int(time.time()) % 997 + 1)
     for src in corpus.rglob("*"):
         if src.is_file():
             dst = to / src.relative_to(corpus)
             dst.parent.mkdir(parents=True, exist_ok=True)
             data = src.read_bytes()
-            dst.write_bytes(data + b"\n" if src.suffix in (".json", ".yaml", ".yml") else data)
+            dst.write_bytes(data + tail if src.suffix in (".json", ".yaml", ".yml") else data)
     return to
 
 

@@ -80,3 +80,19 @@ def test_anything_but_the_answerer_always_uses_the_pool() -> None:
         def answer(self, text: str) -> None: ...
 
     assert not Readiness(Stub()).inline_ok()
+
+
+def test_while_the_index_is_rebuilt_a_slow_answer_follows_a_quick_ack(data: Engine) -> None:
+    """The rebuild takes the process's CPU for seconds: the ack must not wait the usual budget
+    (2 s) for an answer; it says "looking it up" after 0.6 s and the answer follows."""
+    import json
+
+    from bot.slack.listeners.common import ACK_BUDGET_SECONDS, REBUILD_ACK_BUDGET_SECONDS
+    from tests.slack_harness import StubAnswerer, running_app
+
+    slow = (REBUILD_ACK_BUDGET_SECONDS + ACK_BUDGET_SECONDS) / 2  # under the usual budget, over the other
+    with running_app(data, StubAnswerer(data, slow_seconds=slow)) as s:
+        s.app._countermap_deps.readiness.rebuilding = True  # type: ignore[attr-defined]
+        reply = s.command("slow T1048")
+        assert reply.status == 200 and "Looking up" in json.dumps(reply.json())
+        assert s.fake.wait_for("response_url", timeout=10)  # the answer itself, once ready

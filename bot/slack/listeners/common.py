@@ -37,6 +37,9 @@ log = logging.getLogger("bot.slack")
 T = TypeVar("T")
 
 ACK_BUDGET_SECONDS = 2.0  # Slack waits 3 s for the ack; leave room for the network
+# While the resolver index is rebuilt (new data) the process is short of CPU for seconds: an answer
+# not ready by then goes out after a "looking it up" ack, which itself stays under a second.
+REBUILD_ACK_BUDGET_SECONDS = 0.6
 
 
 class DigestCommand(Protocol):
@@ -121,8 +124,11 @@ class Deps:
         if quick and self.readiness.inline_ok():
             return work()
         future = self.pool.submit(work)
+        budget = self.ack_budget
+        if self.readiness.rebuilding:
+            budget = min(budget, REBUILD_ACK_BUDGET_SECONDS)
         try:
-            return future.result(timeout=self.ack_budget)
+            return future.result(timeout=budget)
         except FutureTimeout:
             return future
 
