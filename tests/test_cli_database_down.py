@@ -26,6 +26,8 @@ COMMANDS = [
     ["ask", "T1048"],
     ["gaps", "T1048"],
     ["inventory", "list", "--team", "T1"],
+    ["export", "T1048", "--csv"],
+    ["sync", "--no-discover", "--mirror", "INPUT"],
 ]
 
 
@@ -64,7 +66,7 @@ def _where(url: str) -> str:
 def test_a_database_that_is_down_is_one_line_and_exit_3(
     down_url: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [str(tmp_path) if a == "INPUT" else a for a in command]
+    argv = [str(tmp_path) if a == "INPUT" else a for a in command]  # never read: the database fails first
     assert main(["--db", down_url, *argv]) == EXIT_DB_DOWN
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -108,3 +110,30 @@ def test_read_only_commands_that_create_nothing_leave_no_file(
     typo = tmp_path / "sub" / "typo.db"
     assert main(["--db", f"sqlite:///{typo}", "gaps", "T1048"]) == EXIT_DB_DOWN
     assert not typo.exists()
+
+
+def _wrapped(orig: BaseException) -> BaseException:
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError.instance("SELECT 1", {}, orig, type(orig))  # type: ignore[arg-type]
+
+
+def test_only_connection_failures_count_as_the_database_being_down() -> None:
+    """A refused statement (an index row too large, a missing table) is an error of the
+    command, not an outage: it must not be reported as 'unavailable'."""
+    import sqlite3
+
+    import psycopg
+
+    from store.db import unavailable_reason
+
+    assert unavailable_reason(_wrapped(psycopg.OperationalError("connection failed: Connection refused")))
+    assert (
+        unavailable_reason(_wrapped(sqlite3.OperationalError("database is locked"))) == "database is locked"
+    )
+    assert unavailable_reason(_wrapped(sqlite3.DatabaseError("file is not a database")))
+    assert unavailable_reason(_wrapped(sqlite3.OperationalError("no such table: mappings"))) is None
+    assert unavailable_reason(_wrapped(psycopg.errors.ProgramLimitExceeded("index row size 5784"))) is None
+    assert unavailable_reason(_wrapped(psycopg.errors.UndefinedTable("relation does not exist"))) is None
+    assert unavailable_reason(_wrapped(psycopg.errors.AdminShutdown("terminating connection")))
+    assert unavailable_reason(ValueError("not a database error")) is None

@@ -126,11 +126,12 @@ def run_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 1
     except SQLAlchemyError as exc:
-        from sqlalchemy.engine import make_url
+        from store.db import DatabaseUnavailable, database_url, display_url, unavailable_reason
 
-        from store.db import database_url
-
-        where = make_url(database_url(settings.database_url)).render_as_string(hide_password=True)
+        reason = unavailable_reason(exc)
+        if reason is not None:  # down: one line naming it and exit 3, as every command (bot.cli.main)
+            raise DatabaseUnavailable(database_url(settings.database_url), reason) from None
+        where = display_url(database_url(settings.database_url))
         print(f"countermap serve: cannot prepare the database at {where}: {exc.__class__.__name__}: "
               f"{str(exc).splitlines()[0]}", file=sys.stderr)  # fmt: skip
         return 1
