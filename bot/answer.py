@@ -198,6 +198,21 @@ def merge_filters(base: Filters, override: Filters | None) -> Filters:
     )
 
 
+class _Flight:
+    """One answer being made, that other threads asking the same may wait for."""
+
+    WAIT_SECONDS = 2.0  # never longer than the ack budget: past it, answer it yourself
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.waiters = 0
+
+    def wait_for(self, answerer: Any, key: Hashable) -> Any:
+        self.waiters += 1
+        self.done.wait(self.WAIT_SECONDS)
+        return answerer._cached(key)  # None when it was not kept (new data, an error): make it
+
+
 class Answerer:
     """One per process; thread-safe.  Holds the engine and the resolver index, and rebuilds the
     index when the loaded data changes."""
@@ -219,6 +234,7 @@ class Answerer:
         self._clock = clock
         self._lock = threading.RLock()
         self._build_lock = threading.Lock()  # one index build at a time, outside ``_lock``
+        self._flights: dict[Hashable, _Flight] = {}  # answers being made, by cache key
         self._index: ResolverIndex | None = None
         self._version: str | None = None
         self._checked_at = float("-inf")
@@ -271,6 +287,22 @@ class Answerer:
         with self._lock:
             return self._answers.get_or_none(key)
 
+    def _board(self, key: Hashable) -> tuple[_Flight, bool]:
+        """The answer to ``key`` being made now, and whether this thread is to make it: the same
+        question asked at once on several threads (a burst after a start, a busy channel) is
+        answered once, the others waiting for it."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                return flight, True
+            return flight, False
+
+    def _land(self, key: Hashable, flight: _Flight) -> None:
+        with self._lock:
+            self._flights.pop(key, None)
+        flight.done.set()
+
     def _keep(self, key: Hashable, answer: Answer, version: str | None) -> None:
         """Cache ``answer`` unless new data was loaded while it was made."""
         with self._lock:
@@ -308,6 +340,28 @@ class Answerer:
         hit = self._cached(key)
         if hit is not None:
             return hit
+        flight, leader = self._board(key)
+        if not leader:
+            hit = flight.wait_for(self, key)
+            if hit is not None:
+                return hit
+        try:
+            return self._make_text_answer(index, version, key, text, frameworks, filters, compact, page)
+        finally:
+            if leader:
+                self._land(key, flight)
+
+    def _make_text_answer(
+        self,
+        index: ResolverIndex,
+        version: str | None,
+        key: Hashable,
+        text: str,
+        frameworks: Sequence[str],
+        filters: Filters | None,
+        compact: bool,
+        page: int,
+    ) -> Answer:
         resolution = self._resolved(index, text, filters)
         coverage = self._coverage_answer(text, resolution, frameworks)
         if coverage is not None:

@@ -280,3 +280,42 @@ def test_answers_go_on_from_the_current_index_while_a_new_one_is_built(
     assert answered_during_build
     assert "Boundary Protection" in str(answers[0].payload.blocks)
     assert fresh.data_version != "the data version before a re-ingest"
+
+
+def test_the_same_question_asked_at_once_is_answered_once(
+    corpus_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of one question (20 at once after a start, a busy channel) is resolved and read
+    once; the other askers wait for that answer instead of making it again."""
+    import threading
+    import time
+
+    fresh = Answerer(corpus_engine, Settings())
+    fresh.refresh_if_stale()
+    entered, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+    real = fresh._resolved
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])
+        if len(calls) == 1:
+            entered.set()
+            release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fresh, "_resolved", held)
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(fresh.answer("T1048 SC-07")))
+    second = threading.Thread(target=lambda: answers.append(fresh.answer("T1048 SC-07")))
+    first.start()
+    assert entered.wait(30)
+    second.start()
+    deadline = time.monotonic() + 30
+    while not any(f.waiters for f in fresh._flights.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waiting = any(f.waiters for f in fresh._flights.values())
+    release.set()
+    first.join(60)
+    second.join(60)
+    assert waiting and calls == ["T1048 SC-07"]
+    assert len(answers) == 2 and answers[0] is answers[1]

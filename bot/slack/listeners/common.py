@@ -4,6 +4,7 @@ listener's failure into the user-facing error, shown where the user asked."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -94,16 +95,22 @@ class Deps:
         self.pool.shutdown(wait=False)
 
     def warm_up(self) -> None:
-        """Run, once, the reads every request makes besides its answer (the channel's settings),
-        so that SQLAlchemy has configured its mappers and compiled those statements before the
-        first user's request rather than during it (0.3 s).  Reads only: nothing is recorded."""
+        """Run, once, the reads every request makes besides its answer (the channel's settings and
+        inventory), so that SQLAlchemy has configured its mappers and compiled those statements,
+        and import what the first answer would (the metrics client), before the first user's
+        request rather than during it (0.3 s).  Reads only: nothing is recorded or counted."""
+        import importlib
+
         from sqlalchemy.orm import configure_mappers
 
         configure_mappers()
         try:
             self.cards.channel_frameworks("T0WARMUP0", "C0WARMUP0")
+            self.yours("T0WARMUP0", "C0WARMUP0")
         except Exception:
-            log.warning("warming up the channel settings read failed", exc_info=True)
+            log.warning("warming up the per-request reads failed", exc_info=True)
+        with contextlib.suppress(ImportError):
+            importlib.import_module("prometheus_client")
 
     def before_fork(self) -> None:
         """The gunicorn master built this app to fork workers from: it runs no thread of its own."""
