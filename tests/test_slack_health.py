@@ -126,7 +126,7 @@ def test_serve_never_creates_its_database(
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{missing}")
-    assert main(["serve", "--http"]) == 1
+    assert main(["serve", "--http"]) == 3  # the database cannot be found
     err = capsys.readouterr().err
     assert "no database at" in err and "countermap sync" in err
     assert not missing.exists() and not missing.parent.exists()

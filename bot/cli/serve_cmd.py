@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from bot.cli.common import EXIT_USAGE, add_output_options, settings_from, write_json
+from bot.cli.common import EXIT_DB_DOWN, EXIT_USAGE, add_output_options, settings_from, write_json
 from bot.config import Settings
 
 
@@ -124,7 +124,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"countermap serve: {exc}. A server never creates its database: load the data first "
               "with `countermap sync` (or `countermap ingest DIR`), or set DATABASE_URL.",
               file=sys.stderr)  # fmt: skip
-        return 1
+        return EXIT_DB_DOWN
     except SQLAlchemyError as exc:
         from store.db import DatabaseUnavailable, database_url, display_url, unavailable_reason
 
