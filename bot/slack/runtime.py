@@ -65,10 +65,31 @@ class Running:
     def after_fork(self) -> None:
         """In each forked worker: a pool of its own, and its own background threads again."""
         self.engine.dispose(close=False)
+        self._open_connections()
         deps = getattr(self.app, "_countermap_deps", None)
         if deps is not None and hasattr(deps, "after_fork"):
             deps.after_fork()
         self.start_heartbeat("web")
+
+    def _open_connections(self, count: int = 4) -> None:
+        """PostgreSQL: open a few pooled connections before the worker's first request, in
+        parallel (each a network round trip and authentication), rather than one inside each of
+        the first requests."""
+        if self.engine.dialect.name == "sqlite":
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one() -> Any:
+            return self.engine.connect()
+
+        try:
+            with ThreadPoolExecutor(max_workers=count) as pool:
+                connections = list(pool.map(lambda _: one(), range(count)))
+        except Exception:  # the first requests will try again, and readiness says why
+            log.warning("could not open database connections at the worker's start", exc_info=True)
+            return
+        for conn in connections:
+            conn.close()  # back to the pool, open
 
     def close(self) -> None:
         """Stop the app's background workers (flushing queued look-ups) and release the pool."""
