@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from bot import actions
 from bot.answer import Answer, Answerer, Payload
 from bot.config import Settings
 from bot.digest.commands import handle_digest_command
+from bot.ops.context import ContextExecutor
 from bot.slack.app import build_app
 from tests.fake_slack import FakeSlack, Reply, command_body, event_body, interactive_body, post
 
@@ -61,9 +62,10 @@ def serve(wsgi_app: Any) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-class TrackingExecutor(ThreadPoolExecutor):
-    """A thread pool that can say when everything submitted to it so far has finished, so a
-    test knows the listeners a request started are done instead of sleeping and hoping."""
+class TrackingExecutor(ContextExecutor):
+    """The app's listener pool (tasks keep the request's context) that can also say when everything
+    submitted to it so far has finished, so a test knows the listeners a request started are done
+    instead of sleeping and hoping."""
 
     def __init__(self, max_workers: int, name: str) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix=name)
