@@ -60,7 +60,7 @@ def test_message_shortcut_reads_links_attachments_and_cves() -> None:
         (
             "https://center-for-threat-informed-defense.github.io/mappings-explorer/attack/attack-16.1/"
             "domain-enterprise/techniques/T1566/",
-            LinkTarget("technique", "T1566"),
+            LinkTarget("technique", "T1566", None, "16.1", "enterprise"),
         ),
         (
             "https://center-for-threat-informed-defense.github.io/mappings-explorer/external/nist/attack-14.1/"

@@ -71,7 +71,6 @@ def test_install_on_a_fresh_database_then_the_team_is_answered_with_its_token(
         SLACK_API_URL=fake.base_url,
     )
     with serve_http_process(env, tmp_path, workers=2, threads=2) as server:
-
         engine = make_engine(database_url)
         try:
             tables = set(inspect(engine).get_table_names())

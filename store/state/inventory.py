@@ -177,14 +177,16 @@ def inventory(engine: Engine, team_id: str, channel_id: str = WORKSPACE) -> Inve
 def inventory_versions(engine: Engine, team_id: str, channel_id: str | None) -> tuple[int, int]:
     """(workspace version, channel version): a cheap key for caches of coverage answers."""
     keys = [WORKSPACE] + ([channel_id] if channel_id else [])
-    with session_scope(engine) as session:
-        rows = dict(
-            session.execute(
+    # A plain connection, no ORM session: this runs for every message of a team.
+    with engine.connect() as conn:
+        rows = {
+            c: v
+            for c, v in conn.execute(
                 select(InventoryScope.channel_id, InventoryScope.version).where(
                     InventoryScope.team_id == team_id, InventoryScope.channel_id.in_(keys)
                 )
-            ).all()
-        )
+            )
+        }
     return (rows.get(WORKSPACE, 0), rows.get(channel_id, 0) if channel_id else 0)
 
 
