@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, get_args, runtime_checkable
 
 from sqlalchemy import Engine
 
@@ -21,7 +21,7 @@ from store.db import session_scope
 from store.state.inventory import Inventory
 from store.views import CveView, TechniqueView
 
-_SUBJECT_KINDS: frozenset[str] = frozenset(SubjectKind.__args__)  # type: ignore[attr-defined]
+_SUBJECT_KINDS: frozenset[str] = frozenset(get_args(SubjectKind))
 
 
 @runtime_checkable

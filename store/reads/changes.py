@@ -57,12 +57,12 @@ def last_change(session: Session) -> LastChange | None:
     releases = all_releases(session)  # newest first
     pks = {r.pk for r in releases if (r.framework, r.framework_version, r.attack_version, r.domain) in keys}
     changes = []
-    for r in releases:
+    for at, r in enumerate(releases):
         if r.pk not in pks:
             continue
         older = [
             o
-            for o in releases[releases.index(r) + 1 :]
+            for o in releases[at + 1 :]
             if (o.framework, o.domain) == (r.framework, r.domain) and o.pk not in pks  # not of this run
         ]
         # The same framework version at an older ATT&CK version first (only the mappings moved),
