@@ -15,6 +15,9 @@ COLLAPSE = "cm_collapse"
 SHARE = "cm_share"  # post the answer in the channel, attributed to the clicker
 EXPORT_CSV = "cm_export_csv"
 EXPORT_NAVIGATOR = "cm_export_nav"  # ATT&CK Navigator layer JSON
+# A private answer's export went to the requester alone; these post it in the channel after all.
+EXPORT_POST_CSV = "cm_export_post_csv"
+EXPORT_POST_NAVIGATOR = "cm_export_post_nav"
 PICK_FRAMEWORK = "cm_pick_fw"  # static_select of frameworks
 PICK_RELEASE = "cm_pick_rel"  # static_select of releases of the framework shown
 
@@ -27,6 +30,8 @@ ALL = (
     SHARE,
     EXPORT_CSV,
     EXPORT_NAVIGATOR,
+    EXPORT_POST_CSV,
+    EXPORT_POST_NAVIGATOR,
     PICK_FRAMEWORK,
     PICK_RELEASE,
 )

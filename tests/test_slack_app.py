@@ -291,6 +291,32 @@ def test_export_uploads_the_file_into_the_thread(slack: SlackUnderTest) -> None:
     )
 
 
+def test_a_private_answers_export_that_cannot_reach_the_requester_is_posted_nowhere(
+    slack: SlackUnderTest,
+) -> None:
+    """Slack refuses the direct message (an install without im:write): the requester is told
+    why and may post it in the channel; nothing went anywhere meanwhile."""
+    slack.fake.set_response("conversations.open", {"ok": False, "error": "missing_scope"})
+    answer = slack.command("T1048").json()
+    csv = element(answer["blocks"], actions.EXPORT_CSV)
+    slack.interact(block_actions(csv, ephemeral=True, response_url=slack.fake.response_url("x")))
+    (notice,) = slack.fake.wait_for("response_url")
+    slack.drain()
+    assert "missing_scope" in notice.body["text"] and "nothing was posted" in notice.body["text"]
+    assert slack.fake.uploads == {} and slack.fake.calls_to("chat.postMessage") == []
+    assert element(notice.body["blocks"], actions.EXPORT_POST_CSV)["value"] == csv["value"]
+
+
+def test_posting_an_export_where_the_bot_is_not_a_member_says_invite_me(slack: SlackUnderTest) -> None:
+    slack.fake.set_response("files.completeUploadExternal", {"ok": False, "error": "not_in_channel"})
+    post = {"action_id": actions.EXPORT_POST_CSV, "type": "button", "value": "T1048"}
+    slack.interact(block_actions(post, ephemeral=True, response_url=slack.fake.response_url("p")))
+    (told,) = slack.fake.wait_for("response_url")
+    slack.drain()
+    assert "Invite me" in told.body["text"] and told.body.get("delete_original") is None
+    assert [c.body for c in slack.fake.calls_to("response_url")] == [told.body]  # the notice stays
+
+
 def test_message_shortcut_looks_up_the_ids_in_the_message(
     slack: SlackUnderTest, answerer: StubAnswerer
 ) -> None:

@@ -248,3 +248,55 @@ def test_an_error_outside_the_answer_reaches_app_error_and_gets_the_same_renderi
         **message_args(error_payload(UserFacingError(error_id=error_id))),
     }
     assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_an_export_from_a_private_answer_goes_to_the_requester_alone(bot: InProcess) -> None:
+    """Issue 15 item 11: it was posted in the channel, tagged with the requester."""
+    answer = json.loads(bot.command("T1048").body)
+    csv = element(answer["blocks"], actions.EXPORT_CSV)
+    click = block_actions(csv, ephemeral=True, response_url=bot.fake.response_url("x"))
+    assert bot.interact(click).status == 200
+    (opened,) = bot.fake.calls_to("conversations.open")
+    assert opened.body["users"] == USER
+    dm = "D" + USER[1:]  # the fake's DM with that user
+    (upload,) = bot.fake.uploads.values()
+    assert upload["channel"] == dm and upload["thread_ts"] is None
+    assert upload["content"] == bot.answerer.export(csv["value"], "csv")[1]
+    assert "T1048" in upload["content"].decode()
+    assert bot.fake.calls_to("chat.postMessage") == []  # the channel saw nothing
+    (notice,) = bot.fake.calls_to("response_url")
+    assert notice.body["response_type"] == "ephemeral" and notice.body["replace_original"] is False
+    assert "direct message" in notice.body["text"]
+    assert element(notice.body["blocks"], actions.EXPORT_POST_CSV)["value"] == csv["value"]
+
+
+def test_the_requester_may_then_post_a_private_answers_export_in_the_channel(bot: InProcess) -> None:
+    answer = json.loads(bot.command("T1048").body)
+    layer = element(answer["blocks"], actions.EXPORT_NAVIGATOR)
+    bot.interact(block_actions(layer, ephemeral=True, response_url=bot.fake.response_url("x")))
+    (notice,) = bot.fake.calls_to("response_url")
+    post = element(notice.body["blocks"], actions.EXPORT_POST_NAVIGATOR)
+    bot.fake.reset()
+    assert (
+        bot.interact(block_actions(post, ephemeral=True, response_url=bot.fake.response_url("p"))).status
+        == 200
+    )
+    (upload,) = bot.fake.uploads.values()
+    assert upload["channel"] == CHANNEL
+    assert upload["initial_comment"] == f"ATT&CK Navigator layer export shared by <@{USER}>"
+    assert json.loads(upload["content"]) == json.loads(bot.answerer.export(layer["value"], "navigator")[1])
+    (deleted,) = bot.fake.calls_to("response_url")
+    assert deleted.body["delete_original"] is True
+    assert bot.fake.calls_to("conversations.open") == []
+
+
+def test_an_export_from_a_message_in_the_channel_goes_into_its_thread(bot: InProcess) -> None:
+    answer = bot.answerer.answer("T1048").payload
+    csv = element(answer.blocks, actions.EXPORT_CSV)
+    ts = new_ts()
+    message = {"type": "message", "ts": ts, "blocks": answer.blocks}
+    bot.interact(block_actions(csv, message=message, response_url=bot.fake.response_url("x")))
+    (upload,) = bot.fake.uploads.values()
+    assert (upload["channel"], upload["thread_ts"]) == (CHANNEL, ts)
+    assert upload["initial_comment"] == f"CSV export requested by <@{USER}>"
+    assert bot.fake.calls_to("conversations.open") == [] and bot.fake.calls_to("response_url") == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.listeners import actions, commands, events, home, shortcuts, unfurl, views
+from bot.slack.listeners import actions, commands, events, exports, home, shortcuts, unfurl, views
 from bot.slack.listeners.common import Deps
 
-SURFACES = (commands, events, actions, shortcuts, views, home, unfurl)
+SURFACES = (commands, events, actions, exports, shortcuts, views, home, unfurl)
 
 
 def register_all(app: App, deps: Deps) -> None:

@@ -1,6 +1,6 @@
 """Buttons and menus on answers: pagination, framework/release pickers, "did you mean", expanded
-comments, Share and Export.  Every element's value is an opaque state the Answerer re-renders from,
-so any instance can serve any click.  Acked at once; the work is lazy."""
+comments and Share (the Export buttons: ``exports``).  Every element's value is an opaque state
+the Answerer re-renders from, so any instance can serve any click.  Acked at once; the work is lazy."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from slack_sdk.errors import SlackApiError
 from bot import actions
 from bot.answer import Answer, Payload
 from bot.errors import UserFacingError
-from bot.render.state import StateError
 from bot.slack.delivery import Responder, post_message
 from bot.slack.listeners.common import (
     Deps,
     Origin,
+    first_action,
     guarded,
     just_ack,
     message_args,
     modal_form,
+    value_of,
 )
-from bot.slack.messages import esc
 from bot.slack.messages.common import notice_payload
 from bot.slack.messages.modal import SearchForm, form_from_metadata, results_view
 from store.views import MessageView
@@ -40,16 +40,7 @@ RERENDER = (
     actions.PICK_FRAMEWORK,
     actions.PICK_RELEASE,
 )
-EXPORT_FORMATS = {actions.EXPORT_CSV: "csv", actions.EXPORT_NAVIGATOR: "navigator"}
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
-
-
-def value_of(action: dict[str, Any]) -> str:
-    """A button's ``value`` or a menu's selected option value."""
-    selected = action.get("selected_option")
-    if isinstance(selected, dict) and selected.get("value"):
-        return str(selected["value"])
-    return str(action.get("value") or "")
 
 
 def refused_or(answer: Answer) -> Answer:
@@ -62,16 +53,11 @@ def refused_or(answer: Answer) -> Answer:
     raise UserFacingError(message or "I can't show that; ask again.")
 
 
-def _first_action(body: dict[str, Any]) -> dict[str, Any]:
-    acts = body.get("actions") or [{}]
-    return acts[0] if isinstance(acts[0], dict) else {}
-
-
 def register(app: App, deps: Deps) -> None:
     @guarded("rerender")
     def rerender(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         respond = Responder.for_body(body)
-        value = value_of(_first_action(body))
+        value = value_of(first_action(body))
         if not value:
             return
         # A click on a channel message opens privately (see _replace): the clicker's own copy,
@@ -88,7 +74,7 @@ def register(app: App, deps: Deps) -> None:
     def open_entity(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         """One line of a several-entity answer, opened in full as a new private message: the
         list stays where it was, for the next line."""
-        value = value_of(_first_action(body))
+        value = value_of(first_action(body))
         if not value:
             return
         origin = Origin.of(context)
@@ -107,7 +93,7 @@ def register(app: App, deps: Deps) -> None:
     @guarded("share")
     def share(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         respond = Responder.for_body(body)
-        value = value_of(_first_action(body))
+        value = value_of(first_action(body))
         user_id, channel = context.user_id, context.channel_id
         if not value or not channel:
             respond(
@@ -117,7 +103,7 @@ def register(app: App, deps: Deps) -> None:
             return
         mine = deps.yours(context.team_id, channel)
         answer = refused_or(deps.answerer.answer_from_state(value, shared_by=user_id, inventory=mine))
-        click = _first_action(body).get("action_ts") or body.get("trigger_id")
+        click = first_action(body).get("action_ts") or body.get("trigger_id")
         try:
             post_message(
                 client,
@@ -136,59 +122,6 @@ def register(app: App, deps: Deps) -> None:
             respond(delete_original=True)
 
     app.action(actions.matcher(actions.SHARE))(ack=just_ack, lazy=[share])
-
-    @guarded("export")
-    def export(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-        respond = Responder.for_body(body)
-        action = _first_action(body)
-        base = str(action.get("action_id") or "").split(":", 1)[0]
-        fmt = EXPORT_FORMATS.get(base)
-        value = value_of(action)
-        channel = context.channel_id
-        if not fmt or not value:
-            return
-        if not channel:
-            respond(
-                **message_args(notice_payload("Exports go into a channel; ask there.")),
-                replace_original=False,
-            )
-            return
-        try:
-            filename, content = deps.answerer.export(value, fmt)
-        except StateError as exc:  # forged, stale, or naming what is not loaded
-            raise UserFacingError(str(exc)) from exc
-        container = body.get("container") or {}
-        message = body.get("message") or {}
-        thread_ts = None
-        if not container.get("is_ephemeral") and message.get("ts"):
-            thread_ts = message.get("thread_ts") or message["ts"]
-        user_id = context.user_id
-        what = "ATT&CK Navigator layer" if fmt == "navigator" else "CSV"
-        try:
-            client.files_upload_v2(
-                channel=channel,
-                thread_ts=thread_ts,
-                filename=filename,
-                title=filename,
-                content=content,
-                initial_comment=f"{what} export requested by <@{esc(user_id)}>"
-                if user_id
-                else f"{what} export",
-            )
-        except SlackApiError as exc:
-            if exc.response.get("error") not in CANNOT_POST:
-                raise
-            respond(
-                replace_original=False,
-                **message_args(
-                    notice_payload(
-                        "I can't post files in this channel. Invite me (`/invite @countermap`) and try again."
-                    )
-                ),
-            )
-
-    for action_id in EXPORT_FORMATS:
-        app.action(actions.matcher(action_id))(ack=just_ack, lazy=[export])
 
 
 def _replace(

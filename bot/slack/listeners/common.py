@@ -175,6 +175,19 @@ def message_args(payload: Payload) -> dict[str, Any]:
     return {"text": payload.text, "blocks": payload.blocks}
 
 
+def first_action(body: dict[str, Any]) -> dict[str, Any]:
+    acts = body.get("actions") or [{}]
+    return acts[0] if isinstance(acts[0], dict) else {}
+
+
+def value_of(action: dict[str, Any]) -> str:
+    """A button's ``value`` or a menu's selected option value."""
+    selected = action.get("selected_option")
+    if isinstance(selected, dict) and selected.get("value"):
+        return str(selected["value"])
+    return str(action.get("value") or "")
+
+
 _SHARE = actions.matcher(actions.SHARE)
 _EXPORTS = (actions.matcher(actions.EXPORT_CSV), actions.matcher(actions.EXPORT_NAVIGATOR))
 
