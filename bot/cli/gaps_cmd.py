@@ -24,11 +24,13 @@ from store.state.inventory import effective_inventory
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "gaps",
-        help="your controls against a CVE, a tactic or techniques: coverage, gaps, what to add",
+        help="your controls against an actor, software, campaign, CVE, tactic or techniques: coverage, gaps, what to add",
         description="Coverage of QUERY's techniques by the team's inventory (countermap inventory), the "
         "gaps, and per framework the fewest controls that close the most gaps.",
     )
-    p.add_argument("query", nargs="+", help='e.g. CVE-2023-34362, exfiltration, TA0008, "T1048 T1566"')
+    p.add_argument(
+        "query", nargs="+", help='e.g. APT29, LockBit, C0024, CVE-2023-34362, exfiltration, "T1048 T1566"'
+    )
     p.add_argument(
         "--team", metavar="T…", help="whose inventory (default: none, so every technique is a gap)"
     )

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.coverage import service
+from bot.coverage.overlay import answer_subject
 from bot.coverage.questions import (
     DiffQuestion,
     LastSyncQuestion,
@@ -20,10 +21,11 @@ from bot.coverage.questions import (
     coverage_question,
 )
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
-from bot.resolution import Resolution
+from bot.resolution import Resolution, ThreatHit
 from store.db import session_scope
 from store.reads import coverage as reads
 from store.reads.changes import last_change
+from store.reads.threats import threat_by_id
 from store.state.inventory import Inventory
 from store.views import framework_label
 
@@ -131,6 +133,8 @@ def gaps_subject(
             if not techniques:
                 return Refusal(f"KEV maps {cves[0].id} to no technique.")
             return Subject("cve", cves[0].id, cves[0].name), techniques, "enterprise"
+        if r.threats:
+            return _threat_subject(session, r.threats[0])
         tactic = service.tactic_techniques(session, text)
         if tactic is not None:
             found_tactic, techniques = tactic
@@ -146,7 +150,23 @@ def gaps_subject(
             if len(r.techniques) == 1:
                 return Subject("technique", r.techniques[0].id, r.techniques[0].name), ids, domain
             return Subject("techniques", "", f"{len(r.techniques)} techniques"), ids, domain
-    return Refusal("Name what to check: a CVE, a tactic (exfiltration, TA0010), techniques, or `watch`.")
+    return Refusal(
+        "Name what to check: an actor (APT29), software, a campaign, a CVE, a tactic (exfiltration, "
+        "TA0010), techniques, or `watch`."
+    )
+
+
+def _threat_subject(session: Session, hit: ThreatHit) -> tuple[Subject, list[str], str] | Refusal:
+    """A group's, software's or campaign's techniques as the bundle's ``uses`` links name them
+    (a revoked target through its replacement), in the threat's own domain."""
+    view = threat_by_id(session, hit.id, coverage=False)
+    if view is None:
+        return Refusal(f"{hit.id} is not in the loaded ATT&CK data.")
+    found = answer_subject(view)
+    if found is None or not found[1]:
+        return Refusal(f"ATT&CK lists no techniques that {view.threat.attack_id} {view.threat.name} uses.")
+    subject, techniques, domain = found
+    return subject, list(techniques), domain
 
 
 def gap_report_for(
