@@ -136,10 +136,11 @@ def http_fetch(client: httpx.Client, budget: Budget) -> Fetch:
 
 
 def file_fetch(root: Path) -> Fetch:
-    """Read a listing from a mirror folder."""
+    """Read a listing from a mirror folder.  The query a listing URL carries for the API
+    (``?recursive=1``) is not part of the file's name."""
 
     def fetch(url: str, headers: dict[str, str]) -> tuple[Any, httpx.Headers | None]:
-        path = Path(url)
+        path = Path(url.split("?", 1)[0])
         try:
             if path.stat().st_size > MAX_LISTING_BYTES:
                 raise DiscoveryError(f"{path}: over the {MAX_LISTING_BYTES:,}-byte limit for a listing")

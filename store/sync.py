@@ -45,7 +45,16 @@ from store.ingest.files import MAX_FILE_BYTES
 from store.models import IngestedFile, utcnow
 from store.sync_http import Budget, SyncFailure, guarded_chunks
 
-__all__ = ["Budget", "Source", "SyncError", "SyncResult", "Upstream", "load_sources", "sync_sources"]
+__all__ = [
+    "Budget",
+    "Source",
+    "SyncError",
+    "SyncResult",
+    "Upstream",
+    "download_to",
+    "load_sources",
+    "sync_sources",
+]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -181,7 +190,8 @@ def sync_sources(
                 try:
                     budget.check(source.path)
                     if origin.startswith(("http://", "https://")):
-                        entry = _download(client, origin, target, cache.get(origin), retries, backoff, budget)
+                        cached = cache.get(origin)
+                        entry = download_to(client, origin, target, cached, retries, backoff, budget)
                     else:
                         entry = _copy(Path(origin), target)
                     if entry is None:
@@ -322,7 +332,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time()) if when else None
 
 
-def _download(
+def download_to(
     client: httpx.Client,
     url: str,
     target: Path,

@@ -35,6 +35,7 @@ DATA_COMMANDS = {
     "config check",
     "config show",
     "health",
+    "mirror build",
 }
 
 

@@ -23,6 +23,7 @@ _MODULES = (
     "analytics_cmd",
     "export_cmd",
     "health_cmd",
+    "mirror_cmd",
 )
 
 
