@@ -150,23 +150,23 @@ def test_page_sizes_known_before_building_equal_the_built_blocks_sizes(
     built (a section's from its text; built items' read off the slack_sdk objects); on every
     answer of the corpus those equal what ``to_dict()`` of the built blocks gives, and the
     fast writer gives exactly ``to_dict()``'s dicts."""
-    from bot.render.blocks import _built, _cost, _Message, _text_len
     from bot.render.limits import total_text
+    from bot.render.pages import Message, built, cost, text_len
     from bot.render.serialize import as_dict
 
     checked = 0
-    msg = _Message()
+    msg = Message()
     for what, doc in _docs(session, backend):
         for item in doc.items:  # type: ignore[attr-defined]
-            blocks = _built(item, msg)
+            blocks = built(item, msg)
             want = [b.to_dict() for b in blocks]
-            assert _cost(item) == (len(blocks), total_text(want)), what
+            assert cost(item) == (len(blocks), total_text(want)), what
             assert [as_dict(b) for b in blocks] == want, what
             checked += 1
         intro = doc.intro  # type: ignore[attr-defined]
-        assert sum(_text_len(b) for b in intro) == total_text([b.to_dict() for b in intro]), what
+        assert sum(text_len(b) for b in intro) == total_text([b.to_dict() for b in intro]), what
         assert [as_dict(b) for b in intro] == [b.to_dict() for b in intro], what
         tools = [t for t in doc.tools if t is not None]  # type: ignore[attr-defined]
-        assert sum(_text_len(t) for t in tools) == total_text([t.to_dict() for t in tools]), what
+        assert sum(text_len(t) for t in tools) == total_text([t.to_dict() for t in tools]), what
         assert [as_dict(t) for t in tools] == [t.to_dict() for t in tools], what
     assert checked > 10_000 // _stride(backend)

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.render.blocks import DETAIL_COMMENT_CHARS, PAGE_TEXT_BUDGET, _chunks, render_view
+from bot.render.blocks import DETAIL_COMMENT_CHARS, _chunks, render_view
 from bot.render.limits import total_text, violations
+from bot.render.pages import PAGE_TEXT_BUDGET
 from bot.render.state import State
 from store.db import session_scope
 from store.ingest import ingest_paths

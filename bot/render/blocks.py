@@ -9,28 +9,13 @@ All data and echoed user text is escaped here (``bot.render.mrkdwn``).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    Option,
-    PlainTextObject,
-    SectionBlock,
-    StaticSelectElement,
-    TextObject,
-)
+from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot import actions
 from bot.render.export import exportable
-from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import category_mark, score_bar
 from bot.render.mrkdwn import (
     clip,
@@ -45,8 +30,27 @@ from bot.render.mrkdwn import (
     one_line,
 )
 from bot.render.multi_blocks import render_multi
+from bot.render.pages import (
+    FALLBACK_LIMIT,
+    USER_ID,
+    Rendered,
+)
+from bot.render.pages import Doc as _Doc
+from bot.render.pages import Item as _Item
+from bot.render.pages import LazySection as _Section
+from bot.render.pages import Message as _Message
+from bot.render.pages import assemble as _assemble
+from bot.render.pages import button as _button
+from bot.render.pages import context as _context
+from bot.render.pages import md as _md
+from bot.render.pages import packed as _packed
+from bot.render.pages import provenance as _provenance
+from bot.render.pages import release_short as _release_short
+from bot.render.pages import score_suffix as _score
+from bot.render.pages import section as _section
+from bot.render.pages import select_menu as _select
 from bot.render.serialize import as_dict
-from bot.render.state import MAX_OPTION_VALUE, State, StateEncoder, StateError
+from bot.render.state import State
 from bot.render.urls import attack_technique_url, explorer_technique_url
 from store.views import (
     Alternative,
@@ -74,139 +78,10 @@ from store.views import (
     score_rank,
 )
 
-SECTION_CHUNK = 2_800  # packed lines per section, under the 3,000 limit with room for a heading
-PAGE_TEXT_BUDGET = 8_500  # characters of block text per page, well under Slack's ~12k
-COMPACT_TEXT_BUDGET = 2_500
-COMPACT_MAX_BLOCKS = 10
 EXCERPT = 160  # characters of a comment shown before Details
-FALLBACK_LIMIT = 3_000
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
-
-
-@dataclass
-class Rendered:
-    text: str
-    blocks: list[dict[str, Any]]
-    page: int = 1
-    pages: int = 1
-
-
-# --------------------------------------------------------------------------- small builders
-
-
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text)
-
-
-def _section(text: str, accessory: Any = None) -> SectionBlock:
-    return SectionBlock(text=_md(text), accessory=accessory)
-
-
-def _context(*texts: str) -> ContextBlock:
-    return ContextBlock(elements=[_md(t) for t in texts if t][:10])
-
-
-def _plain_text(text: str, limit: int) -> str:
-    """Plain text is never parsed for mentions, but angle brackets become look-alikes anyway
-    so that no client or copy-paste can turn data into ``<!channel>``."""
-    safe = one_line(text).replace("<", "‹").replace(">", "›")
-    return clip(safe, limit) or "…"
-
-
-def _plain(text: str, limit: int) -> PlainTextObject:
-    return PlainTextObject(text=_plain_text(text, limit), emoji=True)
-
-
-def _header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=_plain(text, 150))
-
-
-@dataclass(frozen=True, slots=True)
-class _Section:
-    """A section item built only when its page is shown: its size is known from its text, and
-    an answer with hundreds of mappings shows one page of them."""
-
-    text: str
-    button: tuple[str, str, State] | None = None  # accessory: (action, label, state)
-
-    def cost(self) -> tuple[int, int]:
-        return 1, len(self.text) + (len(_plain_text(self.button[1], 75)) if self.button else 0)
-
-    def build(self, msg: _Message) -> list[Block]:
-        accessory = _button(msg, *self.button) if self.button else None
-        return [_section(self.text, accessory)]
-
-
-# An item: blocks that belong together on one page, built already or on demand.
-_Item = list[Block] | _Section
-
-
-def _packed(heading: str, lines: Sequence[str], limit: int = SECTION_CHUNK) -> list[_Item]:
-    """Lines under a heading, as as few sections as fit; each section is its own item."""
-    items: list[_Item] = []
-    buf = heading
-    for line in lines:
-        line = clip(line, 600)
-        if len(buf) + len(line) + 1 > limit and buf:
-            items.append(_Section(buf))
-            buf = ""
-        buf = f"{buf}\n{line}" if buf else line
-    if buf:
-        items.append(_Section(buf))
-    return items
-
-
-class _Message:
-    """What must be unique or is shared within one message: ``action_id`` values
-    (``cm_expand``, ``cm_expand:1``, ...) and the button state encoder."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, int] = {}
-        self.encode = StateEncoder()
-
-    def action_id(self, base: str) -> str:
-        n = self.seen.get(base, 0)
-        self.seen[base] = n + 1
-        return base if n == 0 else f"{base}:{n}"
-
-    def value(self, state: State, limit: int = 2000) -> str | None:
-        try:
-            return self.encode(state, limit=limit)
-        except StateError:
-            return None
-
-
-def _button(
-    msg: _Message, action: str, label: str, state: State, style: str | None = None
-) -> ButtonElement | None:
-    value = msg.value(state)
-    if value is None:
-        return None
-    return ButtonElement(text=_plain(label, 75), action_id=msg.action_id(action), value=value, style=style)
-
-
-def _release_short(ref: ReleaseRef) -> str:
-    dom = "" if ref.domain == "enterprise" else f" {ref.domain}"
-    return f"{ref.framework_version} · ATT&CK {ref.attack_version}{dom}"
-
-
-def _provenance(refs: Iterable[ReleaseRef]) -> ContextBlock | None:
-    parts = []
-    for ref in dict.fromkeys(refs):
-        updated = f", updated {ref.last_update}" if ref.last_update else ""
-        parts.append(esc(f"{ref.label}{updated}"))
-    if not parts:
-        return None
-    text = "Source: " + " | ".join(parts)
-    return _context(clip(text, 1900))
 
 
 # --------------------------------------------------------------------------- mapping lines
-
-
-def _score(line: MappingLine | ControlLine) -> str:
-    bar = score_bar(line.score_value)
-    return f" — {esc(bar)}" if bar else ""
 
 
 def _mapping_text(line: MappingLine, *, subject: str = "capability") -> str:
@@ -271,129 +146,6 @@ def _framework_items(sec: FrameworkSection, state: State, msg: _Message) -> list
     return items
 
 
-# --------------------------------------------------------------------------- pagination
-
-
-def _paginate(
-    costs: Sequence[tuple[int, int]], first_budget: tuple[int, int], budget: tuple[int, int]
-) -> list[list[int]]:
-    """Greedy packing of item indexes into pages of (blocks, characters); ``costs`` holds
-    each item's (block count, characters of text)."""
-    pages: list[list[int]] = [[]]
-    max_blocks, max_chars = first_budget
-    used_blocks = used_chars = 0
-    for i, (nb, nc) in enumerate(costs):
-        if pages[-1] and (used_blocks + nb > max_blocks or used_chars + nc > max_chars):
-            pages.append([])
-            max_blocks, max_chars = budget
-            used_blocks = used_chars = 0
-        pages[-1].append(i)
-        used_blocks += nb
-        used_chars += nc
-    return pages
-
-
-def _text_len(obj: Any) -> int:
-    """Characters of text objects in a block or element, as ``total_text`` counts them in its
-    ``to_dict()`` output, read off the slack_sdk objects without running their validators
-    (pagination needs every item's size, but only the page shown is serialised)."""
-    if isinstance(obj, TextObject):
-        return len(obj.text) if obj.type in ("mrkdwn", "plain_text") and isinstance(obj.text, str) else 0
-    if isinstance(obj, SectionBlock):
-        n = _text_len(obj.text) if obj.text is not None else 0
-        if obj.fields:
-            n += sum(_text_len(f) for f in obj.fields)
-        return n + (_text_len(obj.accessory) if obj.accessory is not None else 0)
-    if isinstance(obj, (ContextBlock, ActionsBlock)):
-        return sum(_text_len(e) for e in obj.elements)
-    if isinstance(obj, HeaderBlock):
-        return _text_len(obj.text)
-    if isinstance(obj, ButtonElement) and obj.confirm is None:
-        return _text_len(obj.text)
-    if isinstance(obj, Option) and obj._block_description is None:
-        text = obj._text
-        return len(text.text or "") if text is not None else len(obj.label or "")
-    if isinstance(obj, StaticSelectElement) and obj.confirm is None and obj.initial_option is None:
-        n = _text_len(obj.placeholder) if obj.placeholder is not None else 0
-        for group in obj.option_groups or ():
-            n += total_text([group if isinstance(group, dict) else group.to_dict()])
-        return n + sum(_text_len(o) for o in obj.options or ())
-    if obj is None:
-        return 0
-    return total_text([obj.to_dict()])  # anything else: the exact count, the slow way
-
-
-def _cost(item: _Item) -> tuple[int, int]:
-    if isinstance(item, _Section):
-        return item.cost()
-    return len(item), sum(_text_len(b) for b in item)
-
-
-def _built(item: _Item, msg: _Message) -> list[Block]:
-    return item.build(msg) if isinstance(item, _Section) else item
-
-
-@dataclass
-class _Doc:
-    """A view laid out for Slack before pagination."""
-
-    title: str
-    intro: list[Block] = field(default_factory=list)
-    items: list[_Item] = field(default_factory=list)
-    provenance: ContextBlock | None = None
-    tools: list[Any] = field(default_factory=list)  # extra action elements (exports, selects)
-    text: str = ""
-
-
-def _assemble(doc: _Doc, state: State, msg: _Message, *, shared_by: str | None) -> Rendered:
-    compact = state.compact
-    # Pagination needs only each item's size: the blocks of other pages are never built.
-    costs = [_cost(item) for item in doc.items]
-    provenance = as_dict(doc.provenance) if doc.provenance else None
-    chrome_blocks = 4 + (1 if shared_by else 0)  # header, page context, provenance, actions
-    chrome_chars = 600 + (total_text([provenance]) if provenance else 0)
-    intro_cost = sum(_text_len(b) for b in doc.intro)
-    if compact:
-        first = (COMPACT_MAX_BLOCKS - len(doc.intro) - 3, COMPACT_TEXT_BUDGET - intro_cost)
-        pages = _paginate(costs, first, first)
-    else:
-        first = (MAX_BLOCKS - chrome_blocks - len(doc.intro), PAGE_TEXT_BUDGET - chrome_chars - intro_cost)
-        rest = (MAX_BLOCKS - chrome_blocks, PAGE_TEXT_BUDGET - chrome_chars)
-        pages = _paginate(costs, first, rest)
-    total = len(pages)
-    page = min(max(state.page, 1), total)
-    blocks: list[dict[str, Any]] = [as_dict(_header(doc.title))]
-    if page == 1:
-        blocks.extend(as_dict(b) for b in doc.intro)
-    for i in pages[page - 1]:
-        blocks.extend(as_dict(b) for b in _built(doc.items[i], msg))
-    if total > 1 and not compact:
-        blocks.append(as_dict(_context(f"Page {page} of {total}")))
-    if provenance:
-        blocks.append(provenance)
-    if shared_by and USER_ID.match(shared_by):
-        blocks.append(as_dict(_context(f"Shared by <@{shared_by}>")))
-    elements: list[Any] = []
-    if compact:
-        more = _button(msg, actions.PAGE, "Full answer", state.with_(compact=False, page=1), style="primary")
-        elements.append(more)
-    else:
-        if page > 1:
-            elements.append(_button(msg, actions.PAGE, "◀ Previous", state.with_(page=page - 1)))
-        if page < total:
-            elements.append(_button(msg, actions.PAGE, "Next ▶", state.with_(page=page + 1), style="primary"))
-        if not shared_by:
-            elements.append(_button(msg, actions.SHARE, "Share in channel", state.with_(page=page)))
-        elements.extend(doc.tools)
-    elements = [e for e in elements if e is not None][:25]
-    if elements:
-        blocks.append(as_dict(ActionsBlock(elements=elements)))
-    text = clip(doc.text or doc.title, FALLBACK_LIMIT)
-    if total > 1 and not compact:
-        text = clip(f"{text} (page {page} of {total})", FALLBACK_LIMIT)
-    return Rendered(text=esc(text), blocks=blocks, page=page, pages=total)
-
-
 def _export_tools(state: State, msg: _Message, view: View) -> list[Any]:
     """CSV and Navigator buttons, only when the view shows a mapping (never a file of headers)."""
     if not exportable(view):
@@ -403,21 +155,6 @@ def _export_tools(state: State, msg: _Message, view: View) -> list[Any]:
         _button(msg, actions.EXPORT_CSV, "CSV", base),
         _button(msg, actions.EXPORT_NAVIGATOR, "Navigator layer", base),
     ]
-
-
-def _select(
-    msg: _Message, action: str, placeholder: str, options: Sequence[tuple[str, State]]
-) -> StaticSelectElement | None:
-    opts = []
-    for label, st in options[:100]:
-        value = msg.value(st, MAX_OPTION_VALUE)
-        if value is not None:
-            opts.append(Option(text=_plain(label, 75), value=value))
-    if not opts:
-        return None
-    return StaticSelectElement(
-        placeholder=_plain(placeholder, 150), action_id=msg.action_id(action), options=opts
-    )
 
 
 # --------------------------------------------------------------------------- per view
