@@ -1,31 +1,29 @@
-"""The answer pipeline behind every surface: text → Resolution → view → payload.
+"""The answer hub behind every surface: text → Resolution → view → payload.
 
-CONTRACT (used by the Slack app, digests and the CLI): ``AnswerService``, a ``typing.Protocol``
-that ``Answerer`` implements (tests stand in for it), with ``Payload``, ``Answer`` (for Slack)
-and ``Reading`` (plain data, for the terminal and ``ask --json``).  An ``Answerer`` is built
-once per process; it holds the resolver index and one LRU cache of answers (by question text and
-channel frameworks, or by button state), belonging to the data version: when
-``refresh_if_stale`` sees new data it rebuilds the index and empties the cache.  Answers never
-raise for bad input: unknown text gives a "did you mean", a forged or stale button gives a
+``Answerer`` implements ``bot.answer_contract.AnswerService`` (whose types are re-exported
+here).  It is built once per process; it holds the resolver index and one LRU cache of answers
+(by question text and channel frameworks, or by button state), belonging to the data version:
+when ``refresh_if_stale`` sees new data it rebuilds the index and empties the cache.  Answers
+never raise for bad input: unknown text gives a "did you mean", a forged or stale button gives a
 clean error payload.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 
-from bot.config import ALL_FRAMEWORKS, Settings
+from bot.answer_contract import Answer, AnswerService, Payload, Reading
+from bot.config import Settings
 from bot.resolution import Resolution
+from bot.view_requests import merge_filters, message_for, notes_for, request_for
 from store.views import Filters
 
 if TYPE_CHECKING:
@@ -37,134 +35,13 @@ if TYPE_CHECKING:
     from bot.resolve.index import ResolverIndex
     from store.reads.static import StaticInfo
     from store.state.inventory import Inventory
-    from store.views import MessageView, View, ViewKind, ViewRequest
+    from store.views import View, ViewRequest
 
-    AnswerView = View | CoverageView  # plain data, no Slack types
+__all__ = ["Answer", "AnswerService", "Answerer", "Payload", "Reading"]
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
-
-HELP_TEXT = (
-    "Ask about an ATT&CK technique, a control or a CVE, for example:\n"
-    "• T1048 — what protects against, detects or responds to it\n"
-    "• SC-7 or DEF-ATH-E5 — the techniques a control maps to\n"
-    "• T1048 SC-7 — does this control cover this technique?\n"
-    "• CVE-2023-34362 — the techniques a known exploited CVE enables, and the best controls\n"
-    "• compare T1048 — frameworks side by side\n"
-    "• SC family, nist — a control family, or a framework's releases\n"
-    "Narrow with a framework (m365, aws, nist rev4), an ATT&CK version (attack 14.1), "
-    "a category (detect) or a minimum score (significant)."
-)
-
-
-@dataclass(frozen=True)
-class Payload:
-    """A Slack message body: ``text`` fallback plus Block Kit blocks as plain dicts (already
-    validated against Slack's limits)."""
-
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
-
-    @cached_property
-    def ephemeral_json(self) -> str:
-        """The body of Bolt's ``ack(response_type="ephemeral", text=..., blocks=...)``, made once
-        per payload: a cached answer's slash-command ack is not serialised again."""
-        return json.dumps({"text": self.text, "response_type": "ephemeral", "blocks": self.blocks})
-
-
-@dataclass(frozen=True)
-class Answer:
-    ok: bool  # False when nothing was recognised: payload is a "did you mean" / help message
-    resolution: Resolution | None
-    view: AnswerView | None
-    payload: Payload
-    technique_ids: tuple[str, ...] = ()  # what the answer was about, for look-up logging
-    capability_ids: tuple[str, ...] = ()  # "framework:ID"
-    page: int = 1
-    pages: int = 1
-    yours: GapReport | None = None  # the asker's inventory against the answer's techniques
-    notes: tuple[str, ...] = ()  # how the question was read: what Slack shows above the answer
-
-
-@dataclass(frozen=True)
-class Reading:
-    """An answer as plain data (the view, no Block Kit): what the terminal prints and
-    ``ask --json`` writes."""
-
-    ok: bool
-    resolution: Resolution | None  # None for a refusal, as for a forged button
-    view: AnswerView
-    technique_ids: tuple[str, ...] = ()
-    capability_ids: tuple[str, ...] = ()
-    yours: GapReport | None = None
-    notes: tuple[str, ...] = ()  # the notes Slack shows above the same answer
-
-
-class AnswerService(Protocol):
-    """What the Slack app, the digest and the CLI ask of the answer hub."""
-
-    @property
-    def engine(self) -> Engine: ...
-
-    def answer(
-        self,
-        text: str,
-        *,
-        frameworks: Sequence[str] = (),
-        filters: Filters | None = None,
-        compact: bool = False,
-        page: int = 1,
-        inventory: Inventory | None = None,
-    ) -> Answer: ...
-
-    def read(
-        self,
-        text: str,
-        *,
-        frameworks: Sequence[str] = (),
-        filters: Filters | None = None,
-        inventory: Inventory | None = None,
-    ) -> Reading: ...
-
-    def resolve(self, text: str) -> Resolution: ...
-
-    def answer_from_state(
-        self, value: str, *, shared_by: str | None = None, inventory: Inventory | None = None
-    ) -> Answer: ...
-
-    def card(
-        self,
-        technique_id: str,
-        *,
-        frameworks: Sequence[str] = (),
-        filters: Filters | None = None,
-        inventory: Inventory | None = None,
-    ) -> Answer: ...
-
-    def export(self, value: str, fmt: str) -> tuple[str, bytes]: ...
-
-
-MULTI_EACH = 5  # techniques, and controls or CVEs, on one several-entity answer (a button state's cap)
-
-
-def is_several(r: Resolution) -> bool:
-    """The question names several techniques, controls or CVEs, to be answered one line each.
-
-    A pair is one technique and one control that is not a CVE; several controls alone are a
-    coverage question ("together"), answered before this; a technique that does not exist
-    next to anything else gets its own line saying so."""
-    if r.intent in ("unknown", "help"):
-        return False
-    n_tech, n_caps = len(r.techniques), len(r.capabilities)
-    if n_tech + n_caps < 2:
-        return False
-    if n_tech == 1 and n_caps == 1:
-        return r.capabilities[0].framework == "kev" or not r.techniques[0].known
-    return True
 
 
 class _LRU(OrderedDict[K, V]):
@@ -183,19 +60,6 @@ class _LRU(OrderedDict[K, V]):
         self.move_to_end(key)
         while len(self) > self.size:
             self.popitem(last=False)
-
-
-def merge_filters(base: Filters, override: Filters | None) -> Filters:
-    """Options given explicitly (CLI flags, modal fields) win over what the text said."""
-    if override is None:
-        return base
-    return Filters(
-        framework_version=override.framework_version or base.framework_version,
-        attack_version=override.attack_version or base.attack_version,
-        domain=override.domain or base.domain,
-        categories=override.categories or base.categories,
-        min_score=override.min_score or base.min_score,
-    )
 
 
 class _Flight:
@@ -368,14 +232,14 @@ class Answerer:
             return coverage
         request = self.request_for(resolution, frameworks)
         if request is None:
-            view = self._message_for(resolution)
+            view = message_for(resolution)
             rendered = self._render_message(view)
             made = Answer(False, resolution, view, Payload(rendered.text, rendered.blocks))
         else:
             from bot.render.state import State
 
             state = State(request, compact=compact, page=min(max(1, page), 200))
-            notes = self.notes_for(resolution)
+            notes = notes_for(resolution)
             made = replace(self._answer_state(state, resolution=resolution, notes=notes), notes=notes)
         self._keep(key, made, version)
         return made
@@ -401,14 +265,14 @@ class Answerer:
             return coverage
         request = self.request_for(resolution, frameworks)
         if request is None:
-            return Reading(False, resolution, self._message_for(resolution))
+            return Reading(False, resolution, message_for(resolution))
         return Reading(
             ok=True,
             resolution=resolution,
             view=self._view(request),
             technique_ids=request.techniques,
             capability_ids=tuple(f"{fw}:{cid}" for fw, cid in request.capabilities),
-            notes=self.notes_for(resolution),
+            notes=notes_for(resolution),
         )
 
     @staticmethod
@@ -534,45 +398,8 @@ class Answerer:
             raise StateError("This button names something I don't have (older data?); ask again.")
 
     def request_for(self, resolution: Resolution, frameworks: Sequence[str] = ()) -> ViewRequest | None:
-        """The view a resolution asks for; None for help and unrecognised text."""
-        from store.views import ViewRequest
-
-        r = resolution
-        fws = tuple(dict.fromkeys(r.frameworks or tuple(frameworks) or self.settings.default_frameworks))
-        tech = tuple(t.id for t in r.techniques[:1])
-        domain = r.techniques[0].domain if r.techniques else None
-        caps = tuple((c.framework, c.id) for c in r.capabilities[:1])
-        f = r.filters
-        if is_several(r):  # never an accidental pair, never a silently dropped entity
-            return ViewRequest(
-                "multi",
-                tuple(t.id for t in r.techniques[:MULTI_EACH]),
-                tuple((c.framework, c.id) for c in r.capabilities[:MULTI_EACH]),
-                frameworks=fws,
-                filters=f,
-            )
-        if r.intent == "pair" and tech and caps:
-            return ViewRequest("pair", tech, caps, filters=f, domain=domain)
-        if r.intent == "compare" and tech:
-            every = tuple(dict.fromkeys(r.frameworks or ALL_FRAMEWORKS))
-            return ViewRequest("compare", tech, frameworks=every, filters=f, domain=domain)
-        if r.intent in ("cve", "capability") and caps:
-            kind: ViewKind = "cve" if caps[0][0] == "kev" else "capability"
-            cve_fws = tuple(fw for fw in fws if fw != "kev") or tuple(self.settings.default_frameworks)
-            return ViewRequest(
-                kind, capabilities=caps, frameworks=cve_fws if kind == "cve" else (), filters=f
-            )
-        if r.intent == "family" and r.groups:
-            g = r.groups[0]
-            return ViewRequest("group", group=(g.framework, g.id), filters=f)
-        if r.intent == "framework" and r.frameworks:
-            return ViewRequest("framework", frameworks=r.frameworks[:1], filters=f)
-        if r.intent in ("actor", "software", "campaign") and r.threats and r.threats[0].technique:
-            # until the threat answer lands: the technique its name is shorthand for, as before
-            return ViewRequest("technique", (r.threats[0].technique,), frameworks=fws, filters=f)
-        if r.intent in ("technique", "detection") and tech:
-            return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
-        return None
+        """The view a resolution asks for with this process's default frameworks."""
+        return request_for(resolution, frameworks, self.settings.default_frameworks)
 
     def _coverage(
         self, text: str, resolution: Resolution, frameworks: Sequence[str]
@@ -616,17 +443,6 @@ class Answerer:
         fallback, blocks = coverage_message(found)
         return Answer(True, resolution, found, Payload(fallback, blocks), techniques, caps)
 
-    def _message_for(self, resolution: Resolution) -> MessageView:
-        from store.views import MessageView
-
-        if resolution.intent == "help" or not resolution.query.strip():
-            return MessageView("How to ask", HELP_TEXT, kind="help")
-        notes = " ".join(resolution.notes)
-        text = "I couldn't find a technique, control, CVE or framework matching that."
-        if notes:
-            text += f" {notes}"
-        return MessageView("No match", text, query=resolution.query, alternatives=resolution.alternatives)
-
     def _render_message(self, view: View) -> Rendered:
         from bot.render.blocks import render_view
         from bot.render.state import State
@@ -652,22 +468,6 @@ class Answerer:
         # and commit cost more than a view's queries).
         with reading(self.engine, self._static) as reader:  # none yet: the reader reads its own
             return build_view(reader, request)
-
-    @staticmethod
-    def notes_for(resolution: Resolution) -> tuple[str, ...]:
-        """How the question was read, for the top of the answer: the resolver's notes, and
-        the techniques named beyond the one answered."""
-        notes = [*resolution.notes, *(t.note for t in resolution.techniques if t.note)]
-        notes.extend(c.note for c in resolution.capabilities if c.note)
-        if is_several(resolution):  # a missing technique's own line says so
-            said = {t.note for t in resolution.techniques if not t.known}
-            notes = [n for n in notes if n not in said]
-        left = [t.id for t in resolution.techniques[MULTI_EACH:]]
-        left += [c.id for c in resolution.capabilities[MULTI_EACH:]]
-        if is_several(resolution) and left:
-            rest = ", ".join(left[:8])
-            notes.append(f"Showing the first {MULTI_EACH} of each; ask separately about {rest}.")
-        return tuple(dict.fromkeys(notes))
 
     def _answer_state(
         self,
