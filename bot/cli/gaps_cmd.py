@@ -24,7 +24,8 @@ from store.state.inventory import effective_inventory
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "gaps",
-        help="your controls against an actor, software, campaign, CVE, tactic or techniques: coverage, gaps, what to add",
+        help="your controls against an actor, software, campaign, CVE, tactic or techniques: "
+        "coverage, gaps, what to add",
         description="Coverage of QUERY's techniques by the team's inventory (countermap inventory), the "
         "gaps, and per framework the fewest controls that close the most gaps.",
     )
