@@ -4,6 +4,7 @@ answers on the real corpus checked against the mapping files themselves."""
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,15 @@ from store.coverage_views import ControlTechniques, MappingFact
 from store.db import session_scope
 from store.ids import canonical_capability_id
 from store.models import Mapping
+from store.reads.coverage import (
+    all_releases,
+    control_names,
+    controls_mapping,
+    technique_counts,
+    technique_names,
+    techniques_of_control,
+)
+from store.reads.coverage_index import coverage_snapshot
 from store.reads.data_version import data_version
 from store.state.inventory import WORKSPACE, Control, Inventory
 
@@ -253,34 +263,22 @@ def test_gap_blocks_stay_within_slack_limits(corpus_engine: Engine, index) -> No
 
 def test_the_in_memory_mapping_index_returns_what_the_database_does(corpus_engine: Engine) -> None:
     """The coverage fast path against the plain read, for random technique sets and releases."""
-    import random
-
-    from store.reads.coverage import (
-        all_releases,
-        control_names,
-        controls_mapping,
-        technique_counts,
-        techniques_of_control,
-    )
-    from store.reads.coverage_index import (
-        control_names_indexed,
-        controls_mapping_indexed,
-        technique_counts_indexed,
-        techniques_of_control_indexed,
-    )
-
     rng = random.Random(11)
     with session_scope(corpus_engine) as s:
+        snap = coverage_snapshot(s)
         releases = all_releases(s)
+        assert snap.all_releases() == releases
         techniques = sorted({t for (t,) in s.execute(select(Mapping.attack_id).distinct()) if t})
         for _ in range(25):
             pks = [r.pk for r in rng.sample(releases, rng.randint(1, 6))]
             ids = rng.sample(techniques, rng.randint(1, 120))
-            assert controls_mapping_indexed(s, pks, ids) == controls_mapping(s, pks, ids)
+            assert snap.controls_mapping(pks, ids) == controls_mapping(s, pks, ids)
+            assert snap.technique_names(ids) == technique_names(s, ids)
         for r in rng.sample(releases, 3):
-            assert technique_counts_indexed(s, r.pk) == technique_counts(s, r.pk)
+            assert snap.technique_counts(r.pk) == technique_counts(s, r.pk)
             counted = sorted(technique_counts(s, r.pk))
             for key in rng.sample(counted, min(5, len(counted))):
-                assert techniques_of_control_indexed(s, r.pk, *key) == techniques_of_control(s, r.pk, *key)
+                assert snap.techniques_of_control(r.pk, *key) == techniques_of_control(s, r.pk, *key)
         keys = [(c.framework, c.capability_id) for c in controls_mapping(s, pks, ids)][:50]
-        assert control_names_indexed(s, keys) == control_names(s, keys)
+        assert snap.control_names(keys) == control_names(s, keys)
+        assert set(snap.technique_names(techniques)) == set(technique_names(s, techniques))

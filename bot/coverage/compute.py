@@ -54,11 +54,12 @@ def greedy_cover(
     """The classic greedy set cover: each step takes the control closing most remaining gaps
     (ties: planned controls first, then the ID), until ``limit`` controls or no gain."""
     remaining = set(gaps)
-    pool = [c for c in candidates if c.techniques & remaining]
+    pool = sorted((c for c in candidates if c.techniques & remaining), key=lambda c: f"{c.key[0]}:{c.key[1]}")
     planned_set = set(planned)
     out: list[Suggestion] = []
     while remaining and pool and len(out) < limit:
-        best = max(pool, key=lambda c: (len(c.techniques & remaining), c.key in planned_set, _neg(c.key)))
+        # ``max`` keeps the first of equals, and the pool is in ID order: the smaller ID wins a tie.
+        best = max(pool, key=lambda c: (len(c.techniques & remaining), c.key in planned_set))
         gain = best.techniques & remaining
         if not gain:
             break
@@ -70,11 +71,6 @@ def greedy_cover(
         remaining -= gain
         pool = [c for c in pool if c is not best and c.techniques & remaining]
     return tuple(out)
-
-
-def _neg(key: Key) -> tuple[int, ...]:
-    """Sorts IDs ascending inside a ``max``: the smaller ID wins a tie."""
-    return tuple(-ord(ch) for ch in f"{key[0]}:{key[1]}")
 
 
 def coverage(

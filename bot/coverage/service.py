@@ -15,12 +15,7 @@ from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, Toge
 from bot.inventory.checker import NOT_CONTROLS
 from store.coverage_views import ControlTechniques, ReleaseFacts, TacticFacts
 from store.reads import coverage as reads
-from store.reads.coverage_index import (
-    control_names_indexed,
-    controls_mapping_indexed,
-    technique_counts_indexed,
-    techniques_of_control_indexed,
-)
+from store.reads.coverage_index import coverage_snapshot
 from store.state.inventory import Inventory
 from store.views import framework_label
 
@@ -41,19 +36,17 @@ def gap_report(
 
     The frameworks consulted are your inventory's (and ``frameworks`` when given): a gap in a
     framework you do not use is not yours to close there."""
-    releases = reads.all_releases(session)
+    snap = coverage_snapshot(session)
     used = {c.framework for c in inventory.controls} if inventory else set()
     wanted_fw = [fw for fw in dict.fromkeys([*sorted(used), *frameworks]) if fw not in NOT_CONTROL_FRAMEWORKS]
-    chosen = reads.newest_releases(releases, wanted_fw, domain)
-    controls = controls_mapping_indexed(session, [r.pk for r in chosen.values()], technique_ids)
+    chosen = reads.newest_releases(snap.all_releases(), wanted_fw, domain)
+    controls = snap.controls_mapping([r.pk for r in chosen.values()], technique_ids)
     deployed = inventory.deployed() if inventory else frozenset()
     planned = inventory.planned() if inventory else frozenset()
     cov = compute.coverage(technique_ids, controls, deployed, planned)
     names = {c.key: c.name for c in controls}
     if inventory:
-        names.update(
-            control_names_indexed(session, [c.key for c in inventory.controls if c.key not in names])
-        )
+        names.update(snap.control_names([c.key for c in inventory.controls if c.key not in names]))
     labels = {compute.label(k): v for k, v in names.items()}
     extra = list(notes)
     missing = sorted(used - set(chosen) - NOT_CONTROL_FRAMEWORKS)
@@ -62,7 +55,7 @@ def gap_report(
     return GapReport(
         subject=subject,
         domain=domain,
-        technique_names=reads.technique_names(session, technique_ids),
+        technique_names=snap.technique_names(technique_ids),
         releases=tuple(chosen[fw] for fw in wanted_fw if fw in chosen),
         coverage=cov,
         control_names=labels,
@@ -92,18 +85,19 @@ def pivot_answer(
     session: Session, framework: str, capability_id: str, target_framework: str, *, domain: str = "enterprise"
 ) -> PivotAnswer | None:
     """``SC-07 in aws``: the target framework's controls ranked by the overlap of what they map."""
-    releases = reads.all_releases(session)
+    snap = coverage_snapshot(session)
+    releases = snap.all_releases()
     src = reads.newest_releases(releases, [framework], domain).get(framework)
     if src is None:
         return None
-    techniques = techniques_of_control_indexed(session, src.pk, framework, capability_id)
-    name = reads.control_names(session, [(framework, capability_id)]).get((framework, capability_id), "")
+    techniques = snap.techniques_of_control(src.pk, framework, capability_id)
+    name = snap.control_names([(framework, capability_id)]).get((framework, capability_id), "")
     source = ControlTechniques(framework, capability_id, name, techniques)
     target = reads.newest_releases(releases, [target_framework], domain).get(target_framework)
     lines: list[compute.PivotLine] = []
     if target is not None and techniques:
-        overlap = controls_mapping_indexed(session, [target.pk], techniques)
-        lines = compute.pivot(source, overlap, technique_counts_indexed(session, target.pk))
+        overlap = snap.controls_mapping([target.pk], techniques)
+        lines = compute.pivot(source, overlap, snap.technique_counts(target.pk))
     return PivotAnswer(
         framework,
         capability_id,
@@ -113,7 +107,7 @@ def pivot_answer(
         target,
         techniques,
         tuple(lines),
-        reads.technique_names(session, techniques),
+        snap.technique_names(techniques),
     )
 
 

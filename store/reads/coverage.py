@@ -180,19 +180,35 @@ def technique_family(session: Session, technique_id: str) -> list[str]:
     return ids
 
 
+def _pick_names(rows: Iterable[tuple[str, str, bool | None]]) -> dict[str, str]:
+    """The newest domain row wins; a revoked row only when nothing else names the ID."""
+    out: dict[str, tuple[bool, str]] = {}
+    for aid, name, revoked in rows:
+        if aid not in out or (out[aid][0] and not revoked):
+            out[aid] = (bool(revoked), name)
+    return {k: out[k][1] for k in sorted(out)}  # in ID order whatever order rows come in
+
+
 def technique_names(session: Session, ids: Collection[str]) -> dict[str, str]:
     """Current ATT&CK names (the newest domain row wins; revoked rows only when nothing else)."""
-    out: dict[str, tuple[bool, str]] = {}
     wanted = sorted(set(ids))
+    rows: list[tuple[str, str, bool | None]] = []
     for start in range(0, len(wanted), _CHUNK):
-        for aid, name, revoked in session.execute(
-            select(Technique.attack_id, Technique.name, Technique.revoked).where(
-                Technique.attack_id.in_(wanted[start : start + _CHUNK])
-            )
-        ):
-            if aid not in out or (out[aid][0] and not revoked):
-                out[aid] = (bool(revoked), name)
-    return {k: out[k][1] for k in sorted(out)}  # in ID order whatever order rows come in
+        rows.extend(
+            session.execute(
+                select(Technique.attack_id, Technique.name, Technique.revoked).where(
+                    Technique.attack_id.in_(wanted[start : start + _CHUNK])
+                )
+            ).tuples()
+        )
+    return _pick_names(rows)
+
+
+def all_technique_names(session: Session) -> dict[str, str]:
+    """``technique_names`` of every technique the data holds (for an in-memory index)."""
+    return _pick_names(
+        session.execute(select(Technique.attack_id, Technique.name, Technique.revoked)).tuples()
+    )
 
 
 def tactics(session: Session) -> list[TacticFacts]:

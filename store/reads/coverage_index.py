@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.coverage_views import ControlTechniques
+from store.coverage_views import ControlTechniques, ReleaseFacts
 from store.models import Capability, Mapping
-from store.reads.coverage import _complete
+from store.reads.coverage import _complete, all_releases, all_technique_names
 from store.reads.data_version import data_version
 
 Key = tuple[str, str]
@@ -36,18 +36,19 @@ class _Index:
         self.version: tuple[str, str] | None = None
         self.releases: dict[int, _Release] = {}
         self.names: dict[Key, str] | None = None
+        self.release_list: list[ReleaseFacts] | None = None
+        self.technique_names: dict[str, str] | None = None
         self.lock = threading.Lock()
+
+    def reset_if_stale(self, version: tuple[str, str]) -> None:
+        """Drop everything read for another data version (the caller holds the lock)."""
+        if self.version != version:
+            self.version, self.releases, self.names = version, {}, None
+            self.release_list, self.technique_names = None, None
 
 
 _INDEXES: dict[str, _Index] = {}  # by database URL
 _GUARD = threading.Lock()
-
-
-def _index_for(session: Session) -> tuple[_Index, tuple[str, str]]:
-    url = str(session.get_bind().engine.url)
-    with _GUARD:
-        index = _INDEXES.setdefault(url, _Index())
-    return index, (url, data_version(session))
 
 
 def _load(session: Session, release_pk: int) -> _Release:
@@ -74,66 +75,102 @@ def _load(session: Session, release_pk: int) -> _Release:
     return _Release({k: frozenset(v) for k, v in grouped.items()}, names)
 
 
-def _releases(session: Session, release_pks: Collection[int]) -> list[_Release]:
-    index, version = _index_for(session)
-    with index.lock:
-        if index.version != version:
-            index.version, index.releases, index.names = version, {}, None
-        missing = [pk for pk in release_pks if pk not in index.releases]
-    loaded = {pk: _load(session, pk) for pk in missing}
-    with index.lock:
-        if index.version == version:
-            index.releases.update(loaded)
-        return [index.releases.get(pk) or loaded[pk] for pk in release_pks]
+class CoverageSnapshot:
+    """The coverage index as of one data version, for the reads of one answer.
 
+    The data version is read once, when the snapshot is taken; every read after it is in memory
+    but for a release, the names or the technique names read the first time a version needs them.
+    """
 
-def technique_counts_indexed(session: Session, release_pk: int) -> dict[Key, int]:
-    """How many distinct techniques each control of a release maps."""
-    (rel,) = _releases(session, [release_pk])
-    return {k: len(v) for k, v in rel.controls.items()}
+    def __init__(self, session: Session) -> None:
+        url = str(session.get_bind().engine.url)
+        with _GUARD:
+            self._index = _INDEXES.setdefault(url, _Index())
+        self._session = session
+        self._version = (url, data_version(session))
 
-
-def techniques_of_control_indexed(
-    session: Session, release_pk: int, framework: str, capability_id: str
-) -> frozenset[str]:
-    (rel,) = _releases(session, [release_pk])
-    return rel.controls.get((framework, capability_id), frozenset())
-
-
-def controls_mapping_indexed(
-    session: Session, release_pks: Collection[int], technique_ids: Collection[str]
-) -> list[ControlTechniques]:
-    """What ``store.reads.coverage.controls_mapping`` returns, from the in-memory index: every
-    control of these releases with the techniques of ``technique_ids`` it maps, in key order."""
-    releases = _releases(session, release_pks)
-    wanted = frozenset(technique_ids)
-    found: dict[Key, frozenset[str]] = {}
-    names: dict[Key, str] = {}
-    for rel in releases:
-        for key, techniques in rel.controls.items():
-            hits = techniques & wanted
-            if hits:
-                before = found.get(key)
-                found[key] = hits if before is None else before | hits
-                names.setdefault(key, rel.names.get(key, ""))
-    return [ControlTechniques(k[0], k[1], names[k], found[k]) for k in sorted(found)]
-
-
-def control_names_indexed(session: Session, keys: Collection[Key]) -> dict[Key, str]:
-    """Names of controls (every capability of the loaded data, read once per data version)."""
-    index, version = _index_for(session)
-    with index.lock:
-        if index.version != version:
-            index.version, index.releases, index.names = version, {}, None
-        names = index.names
-    if names is None:
-        names = {
-            (fw, cid): (name or "").strip()
-            for fw, cid, name in session.execute(
-                select(Capability.framework, Capability.capability_id, Capability.name)
-            )
-        }
+    def _releases(self, release_pks: Collection[int]) -> list[_Release]:
+        index = self._index
         with index.lock:
-            if index.version == version:
-                index.names = names
-    return {k: names[k] for k in keys if k in names}
+            index.reset_if_stale(self._version)
+            missing = [pk for pk in release_pks if pk not in index.releases]
+        loaded = {pk: _load(self._session, pk) for pk in missing}
+        with index.lock:
+            if index.version == self._version:
+                index.releases.update(loaded)
+            return [index.releases.get(pk) or loaded[pk] for pk in release_pks]
+
+    def all_releases(self) -> list[ReleaseFacts]:
+        """Every release, newest first (``store.reads.coverage.all_releases``)."""
+        index = self._index
+        with index.lock:
+            index.reset_if_stale(self._version)
+            found = index.release_list
+        if found is None:
+            found = all_releases(self._session)
+            with index.lock:
+                if index.version == self._version:
+                    index.release_list = found
+        return list(found)
+
+    def technique_counts(self, release_pk: int) -> dict[Key, int]:
+        """How many distinct techniques each control of a release maps."""
+        (rel,) = self._releases([release_pk])
+        return {k: len(v) for k, v in rel.controls.items()}
+
+    def techniques_of_control(self, release_pk: int, framework: str, capability_id: str) -> frozenset[str]:
+        (rel,) = self._releases([release_pk])
+        return rel.controls.get((framework, capability_id), frozenset())
+
+    def controls_mapping(
+        self, release_pks: Collection[int], technique_ids: Collection[str]
+    ) -> list[ControlTechniques]:
+        """What ``store.reads.coverage.controls_mapping`` returns: every control of these releases
+        with the techniques of ``technique_ids`` it maps, in key order."""
+        wanted = frozenset(technique_ids)
+        found: dict[Key, frozenset[str]] = {}
+        names: dict[Key, str] = {}
+        for rel in self._releases(release_pks):
+            for key, techniques in rel.controls.items():
+                hits = techniques & wanted
+                if hits:
+                    before = found.get(key)
+                    found[key] = hits if before is None else before | hits
+                    names.setdefault(key, rel.names.get(key, ""))
+        return [ControlTechniques(k[0], k[1], names[k], found[k]) for k in sorted(found)]
+
+    def control_names(self, keys: Collection[Key]) -> dict[Key, str]:
+        """Names of controls (every capability of the loaded data, read once per data version)."""
+        index = self._index
+        with index.lock:
+            index.reset_if_stale(self._version)
+            names = index.names
+        if names is None:
+            names = {
+                (fw, cid): (name or "").strip()
+                for fw, cid, name in self._session.execute(
+                    select(Capability.framework, Capability.capability_id, Capability.name)
+                )
+            }
+            with index.lock:
+                if index.version == self._version:
+                    index.names = names
+        return {k: names[k] for k in keys if k in names}
+
+    def technique_names(self, ids: Collection[str]) -> dict[str, str]:
+        """``store.reads.coverage.technique_names``: every technique's name read once per version."""
+        index = self._index
+        with index.lock:
+            index.reset_if_stale(self._version)
+            names = index.technique_names
+        if names is None:
+            names = all_technique_names(self._session)
+            with index.lock:
+                if index.version == self._version:
+                    index.technique_names = names
+        return {k: names[k] for k in sorted(set(ids)) if k in names}
+
+
+def coverage_snapshot(session: Session) -> CoverageSnapshot:
+    """The coverage index as of the data version the session sees now."""
+    return CoverageSnapshot(session)
