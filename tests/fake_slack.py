@@ -176,7 +176,8 @@ class FakeSlack:
             self.teams[token] = team
 
     def add_channel(self, channel_id: str, name: str, **extra: Any) -> None:
-        """What ``conversations.info`` answers for ``channel_id``."""
+        """What ``conversations.info`` answers for ``channel_id`` (a public channel the bot is a
+        member of, unless ``extra`` says otherwise: ``is_private=True``, ``is_member=False``)."""
         with self._cond:
             self.channels[channel_id] = {"id": channel_id, "name": name, **extra}
 
@@ -413,8 +414,28 @@ class FakeSlack:
                 known = {"id": channel_id, "is_im": True}
             else:
                 known = {"id": channel_id, "name": channel_id.lower()}
-        channel = {"is_channel": True, "is_private": False, "is_im": False, "is_archived": False, **known}
+        channel = {
+            "is_channel": True,
+            "is_private": False,
+            "is_im": False,
+            "is_archived": False,
+            "is_member": True,
+            **known,
+        }
         return {"ok": True, "channel": channel}
+
+    def _api_conversations_join(self, call: Call) -> dict[str, Any]:
+        """Public channels only, as Slack does; the bot is then a member (``add_channel(...,
+        is_member=False)`` makes one it is not in)."""
+        channel_id = str(call.body.get("channel", ""))
+        with self._cond:
+            known = self.channels.get(channel_id)
+            if known is None:
+                return {"ok": False, "error": "channel_not_found"}
+            if known.get("is_private") or known.get("is_im"):
+                return {"ok": False, "error": "method_not_supported_for_channel_type"}
+            known["is_member"] = True
+            return {"ok": True, "channel": dict(known)}
 
     def _api_users_info(self, call: Call) -> dict[str, Any]:
         user_id = str(call.body.get("user", ""))

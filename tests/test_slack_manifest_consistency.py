@@ -71,6 +71,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users_info": {"users:read"},
     # channels the bot works in: public and private (incident channels are often private)
     "conversations_info": {"channels:read", "groups:read"},
+    "conversations_join": {"channels:join"},
     "conversations_history": {"channels:history", "groups:history"},
     "conversations_replies": {"channels:history", "groups:history"},
     "auth_test": set(),

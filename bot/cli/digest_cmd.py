@@ -90,6 +90,7 @@ def run_cmd(args: argparse.Namespace) -> int:
 
 def list_cmd(args: argparse.Namespace) -> int:
     from bot.cli.common import engine_from
+    from bot.delivery_problems import error_code
     from bot.digest import subscriptions
     from bot.digest.clock import as_utc
     from store.db import session_scope
@@ -120,6 +121,7 @@ def list_cmd(args: argparse.Namespace) -> int:
             tail = (
                 f" | last: {last.local_date} {last.status}"
                 + (f" at {as_utc(last.sent_at):%Y-%m-%d %H:%M}Z" if last.sent_at else "")
+                + (f" ({error_code(last.error)})" if last.status in ("failed", "retry") else "")
                 if last
                 else ""
             )
@@ -129,6 +131,7 @@ def list_cmd(args: argparse.Namespace) -> int:
 
 
 def _subscription_json(s: Any, last: Any, now: Any) -> dict[str, Any]:
+    from bot.delivery_problems import error_code
     from bot.digest.clock import as_utc
     from bot.digest.schedule import next_due
 
@@ -147,6 +150,7 @@ def _subscription_json(s: Any, last: Any, now: Any) -> dict[str, Any]:
             "local_date": str(last.local_date),
             "status": last.status,
             "sent_at": as_utc(last.sent_at).isoformat() if last.sent_at else None,
+            "error": error_code(last.error) if last.status in ("failed", "retry") else None,
         },
     }
 

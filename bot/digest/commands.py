@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 from sqlalchemy import Engine, select
@@ -17,12 +18,14 @@ from sqlalchemy.orm import Session
 
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS, Settings
+from bot.delivery_problems import failed_delivery_line
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock
 from bot.digest.schedule import ScheduleError, next_due, parse_local_time, resolve_zone, zone
 from bot.render.mrkdwn import esc
 from store.db import session_scope, write_session
 from store.models import Technique
+from store.state.digest_runs import newest_runs
 
 MAX_WATCH = 500
 
@@ -344,7 +347,10 @@ def _unsubscribe(engine: Engine, team_id: str, channel_id: str, now: dt.datetime
 def _list(engine: Engine, team_id: str, channel_id: str, now: dt.datetime) -> Payload:
     with session_scope(engine) as session:
         subs = subscriptions.team_subscriptions(session, team_id)
-        lines = [f"• <#{s.channel_id}>: {subscriptions.summary(s, now)}" for s in subs]
+        last = newest_runs(engine, [s.id for s in subs])
+        lines = [
+            f"• <#{s.channel_id}>: {subscriptions.summary(s, now)}{_problem(last.get(s.id))}" for s in subs
+        ]
         here = any(s.channel_id == channel_id for s in subs)
     if not lines:
         return _payload("No channel in this workspace gets the daily digest yet.")
@@ -359,6 +365,12 @@ def _list(engine: Engine, team_id: str, channel_id: str, now: dt.datetime) -> Pa
     head = f"*Daily digests in this workspace ({len(lines)})*"
     notes = [] if here else ["This channel is not subscribed."]
     return _payload(head + "\n" + "\n".join(out), notes)
+
+
+def _problem(run: Any) -> str:
+    """The newest run's failure under the subscription's line, or nothing."""
+    line = failed_delivery_line(run.local_date, run.status, run.error) if run is not None else None
+    return f"\n    {line}" if line else ""
 
 
 def _preview(

@@ -95,6 +95,7 @@ BOT_EVENTS = (
 BOT_SCOPES = (
     "app_mentions:read",  # app_mention
     "channels:history",  # message.channels
+    "channels:join",  # conversations.join: a public channel asked for a digest or cards
     "channels:read",  # conversations.info: channel names for the incident-channel pattern
     "chat:write",  # chat.postMessage / chat.postEphemeral / chat.update
     "commands",  # slash commands and shortcuts

@@ -122,7 +122,7 @@ def update_claimed_run(engine: Engine, run_id: int, *, instance: str, fence: int
 
 
 def newest_runs(engine: Engine, subscription_ids: Sequence[int]) -> dict[int, Any]:
-    """Each subscription's newest run (local_date, status, sent_at), in one query."""
+    """Each subscription's newest run (local_date, status, sent_at, error), in one query."""
     if not subscription_ids:
         return {}
     newest = (
@@ -133,7 +133,13 @@ def newest_runs(engine: Engine, subscription_ids: Sequence[int]) -> dict[int, An
     )
     with engine.connect() as conn:
         rows = conn.execute(
-            select(DigestRun.subscription_id, DigestRun.local_date, DigestRun.status, DigestRun.sent_at).join(
+            select(
+                DigestRun.subscription_id,
+                DigestRun.local_date,
+                DigestRun.status,
+                DigestRun.sent_at,
+                DigestRun.error,
+            ).join(
                 newest,
                 (DigestRun.subscription_id == newest.c.subscription_id)
                 & (DigestRun.local_date == newest.c.day),

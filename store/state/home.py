@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from store.app_state import DigestSubscription, SyncRun
 from store.models import Release
+from store.state.digest_runs import newest_runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,9 @@ class SubscriptionLine:
     time_local: str
     timezone: str
     frameworks: tuple[str, ...]
+    last_date: dt.date | None = None  # the newest digest run: its local date, status and error
+    last_status: str | None = None
+    last_error: str | None = None
 
 
 def release_totals_and_last_change(engine: Engine) -> tuple[list[ReleaseTotal], DataChange | None]:
@@ -61,10 +65,12 @@ def release_totals_and_last_change(engine: Engine) -> tuple[list[ReleaseTotal], 
 
 
 def team_digest_subscriptions(engine: Engine, team_id: str) -> list[SubscriptionLine]:
-    """The workspace's active digest subscriptions, by channel."""
+    """The workspace's active digest subscriptions, by channel, each with its newest run (so a
+    digest that could not be posted shows where it was set up, not only in the log)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(
+                DigestSubscription.id,
                 DigestSubscription.channel_id,
                 DigestSubscription.time_local,
                 DigestSubscription.timezone,
@@ -73,7 +79,22 @@ def team_digest_subscriptions(engine: Engine, team_id: str) -> list[Subscription
             .where(DigestSubscription.team_id == team_id, DigestSubscription.active.is_(True))
             .order_by(DigestSubscription.channel_id)
         ).all()
-    return [SubscriptionLine(c, t, z, tuple(f or ())) for c, t, z, f in rows]
+    last = newest_runs(engine, [r.id for r in rows])
+    out = []
+    for sid, channel, time_local, zone, frameworks in rows:
+        run = last.get(sid)
+        out.append(
+            SubscriptionLine(
+                channel,
+                time_local,
+                zone,
+                tuple(frameworks or ()),
+                run.local_date if run else None,
+                run.status if run else None,
+                run.error if run else None,
+            )
+        )
+    return out
 
 
 def loaded_framework_versions(engine: Engine) -> list[tuple[str, str]]:

@@ -21,19 +21,23 @@ from bot.slack import constants
 from bot.slack.delivery import Responder
 from bot.slack.listeners.common import Deps, Origin, log, message_args, report
 from bot.slack.listeners.inventory import gaps_command, inventory_command
+from bot.slack.membership import ensure_member
 from bot.slack.messages import esc
 from bot.slack.messages.common import (
     help_payload,
     notice_payload,
     watch_status_payload,
+    with_note,
     working_payload,
 )
 from store.state.watch import channel_watch_list
 from store.views import framework_label
 
+JOINED = "I joined this channel to post here (it is public)."
 HELP_WORDS = frozenset({"help", "?", "examples", "usage"})
 SETTINGS_WORDS = frozenset({"watch", "digest", "frameworks", "inventory", "gaps"})
-DIGEST_CHANGES = frozenset({"subscribe", "sub", "on", "set", "unsubscribe", "unsub", "off", "stop"})
+DIGEST_SUBSCRIBE = frozenset({"subscribe", "sub", "on", "set"})
+DIGEST_CHANGES = DIGEST_SUBSCRIBE | {"unsubscribe", "unsub", "off", "stop"}
 
 
 def commands_pattern(command_name: str) -> re.Pattern[str]:
@@ -142,6 +146,7 @@ def _watch(
     team_id, channel_id, user_id = origin.team_id, origin.channel_id or "", origin.user_id
     verb = args[0].lower() if args else "status"
     cmd = esc(deps.settings.command_name)
+    joined = False
     if channel_id.startswith("D"):
         return notice_payload("Incident cards are for channels; run this in the channel you want watched.")
     if verb in ("on", "off", "reset", "auto"):
@@ -149,6 +154,12 @@ def _watch(
         if not decision.allowed:
             return notice_payload(esc(decision.reason), emoji=":no_entry:")
         watch = {"on": True, "off": False}.get(verb)
+        if watch:
+            membership = ensure_member(client, channel_id)
+            if not membership.can_post:
+                retry = f"{deps.settings.command_name} watch on"
+                return notice_payload(membership.refusal(retry), emoji=":warning:")
+            joined = membership.joined
         deps.cards.set_watch(team_id, channel_id, watch, user_id)
     elif verb != "status":
         return notice_payload(
@@ -157,7 +168,8 @@ def _watch(
     explicit = deps.cards.watch_setting(team_id, channel_id)
     pattern = deps.cards.matches_pattern(deps.cards.channel_name(client, team_id, channel_id) or channel_name)
     watched = explicit if explicit is not None else pattern
-    return watch_status_payload(channel_id, watched=watched, explicit=explicit, pattern_match=pattern)
+    status = watch_status_payload(channel_id, watched=watched, explicit=explicit, pattern_match=pattern)
+    return with_note(status, JOINED) if joined else status
 
 
 FRAMEWORK_WORDS = {
@@ -230,12 +242,19 @@ def _digest(deps: Deps, client: WebClient, origin: Origin, text: str) -> Payload
         decision = deps.admin.may_change_settings(client, team_id, user_id)
         if not decision.allowed:
             return notice_payload(esc(decision.reason), emoji=":no_entry:")
+    joined = False
+    if verb in DIGEST_SUBSCRIBE and origin.channel_id:
+        membership = ensure_member(client, origin.channel_id)
+        if not membership.can_post:
+            retry = f"{deps.settings.command_name} {text}"
+            return notice_payload(membership.refusal(retry), emoji=":warning:")
+        joined = membership.joined
     user_tz = None
     try:
         user_tz = (client.users_info(user=user_id).get("user") or {}).get("tz")
     except Exception:  # the digest falls back to its configured time zone
         log.warning("users.info failed for %s; using the configured digest time zone", user_id, exc_info=True)
-    return handle_digest_command(
+    reply = handle_digest_command(
         deps.engine,
         deps.settings,
         team_id=team_id,
@@ -245,3 +264,4 @@ def _digest(deps: Deps, client: WebClient, origin: Origin, text: str) -> Payload
         user_tz=user_tz,
         enterprise_id=origin.enterprise_id,
     )
+    return with_note(reply, JOINED) if joined else reply

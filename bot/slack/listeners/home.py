@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
+from bot.delivery_problems import failed_delivery_line
 from bot.render.inventory import inventory_mrkdwn, inventory_plain
 from bot.slack.listeners.common import Deps, Origin, guarded, just_ack
 from bot.slack.messages import home_inventory
@@ -59,7 +60,15 @@ def _unanswered(deps: Deps, team_id: str) -> list[UnansweredSummary]:
 
 def _digests(deps: Deps, team_id: str) -> list[DigestLine]:
     return [
-        DigestLine(s.channel_id, s.time_local, s.timezone, s.frameworks)
+        DigestLine(
+            s.channel_id,
+            s.time_local,
+            s.timezone,
+            s.frameworks,
+            failed_delivery_line(s.last_date, s.last_status, s.last_error)
+            if s.last_date and s.last_status
+            else None,
+        )
         for s in team_digest_subscriptions(deps.engine, team_id)
     ]
 

@@ -75,6 +75,12 @@ def notice_payload(text: str, *, emoji: str = ":information_source:") -> Payload
     return _payload(text, [SectionBlock(text=MarkdownTextObject(text=f"{emoji} {text}"[:3000]))])
 
 
+def with_note(payload: Payload, note: str) -> Payload:
+    """``payload`` with one more line of already-escaped mrkdwn, as a context line."""
+    context = ContextBlock(elements=[MarkdownTextObject(text=note[:3000])]).to_dict()
+    return Payload(text=f"{payload.text}\n{note}"[:3900], blocks=[*payload.blocks, context])
+
+
 def working_payload(query: str) -> Payload:
     return notice_payload(f"Looking up _{esc(query[:200])}_…", emoji=":hourglass_flowing_sand:")
 

@@ -43,6 +43,7 @@ class DigestLine:
     time_local: str
     timezone: str
     frameworks: tuple[str, ...]
+    problem: str | None = None  # mrkdwn: the newest digest could not be posted, and the fix
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def home_view(settings: Settings, data: HomeData) -> View:
         fws = ", ".join(esc(framework_label(f)) for f in d.frameworks) or "default frameworks"
         lines.append(
             f"• <#{esc(d.channel_id)}>: daily digest at {esc(d.time_local)} {esc(d.timezone)} ({fws})"
+            + (f"\n    {d.problem}" if d.problem else "")
         )
     patterns = ", ".join(f"`{esc(p)}`" for p in settings.incident_channel_patterns)
     if not lines:
