@@ -18,7 +18,8 @@ from bot.resolve import ResolverIndex, resolve
 
 CASES_FILE = Path(__file__).with_name("resolve_cases.yaml")
 TARGET = 0.97
-CASE_KEYS = {"cat", "q", "technique", "capability", "group", "threat", "intent", "frameworks", "filters"}
+ANSWER_KEYS = {"technique", "capability", "group", "threat", "intent", "frameworks", "alternative"}
+CASE_KEYS = {"cat", "q", "filters", *ANSWER_KEYS}
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -47,6 +48,10 @@ def check_case(case: dict[str, Any], res: Resolution) -> list[str]:
         got = (top.id + (f">{top.technique}" if top.technique else "")) if top else None
         if got != case["threat"]:
             problems.append(f"threat {got} != {case['threat']}")
+    if "alternative" in case:  # the first "did you mean"
+        got = res.alternatives[0].id if res.alternatives else None
+        if got != case["alternative"]:
+            problems.append(f"alternative {got} != {case['alternative']}")
     if "intent" in case and res.intent != case["intent"]:
         problems.append(f"intent {res.intent} != {case['intent']}")
     if "frameworks" in case and list(res.frameworks) != case["frameworks"]:
@@ -74,7 +79,7 @@ def test_the_evaluation_set_is_large_and_covers_every_category() -> None:
     assert len(cases) >= 150
     for case in cases:
         assert set(case) <= CASE_KEYS, case
-        assert set(case) & {"technique", "capability", "group", "threat", "intent", "frameworks"}, case
+        assert set(case) & ANSWER_KEYS, case
     categories = {c["cat"] for c in cases}
     required = {
         "technique_id", "technique_url", "technique_name", "partial_name", "word_order", "hyphen", "typo",

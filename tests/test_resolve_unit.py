@@ -140,6 +140,36 @@ def test_a_sub_technique_id_is_recognised_in_every_common_form(text: str) -> Non
     assert top_technique(text) == "T1048.003"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("t-1048", "T1048"),
+        ("T_1048", "T1048"),
+        ("t#1048", "T1048"),
+        ("T - 1048", "T1048"),
+        ("T1110-003", "T1110.003"),
+        ("t-1110_3", "T1110.003"),
+        ("T1110 003", "T1110.003"),
+        ("1218.011", "T1218.011"),
+        ("what about 1218/011?", "T1218.011"),
+        ("1048", "T1048"),
+    ],
+)
+def test_messy_technique_ids_are_read(text: str, expected: str) -> None:
+    assert top_technique(text) == expected
+
+
+def test_three_digits_after_a_space_are_a_sub_technique_only_if_it_exists() -> None:
+    res = r("T1048 100 bytes")
+    assert [t.id for t in res.techniques] == ["T1048"]
+
+
+def test_a_bare_number_is_a_technique_only_when_nothing_else_is() -> None:
+    assert [t.id for t in r("T1003 and 1218.011").techniques] == ["T1003"]
+    assert "T1048" not in [t.id for t in r("we saw 1048 hosts beaconing").techniques]
+    assert [t.id for t in r("9999.001").techniques] == []
+
+
 def test_an_unknown_sub_technique_is_never_answered_as_its_parent() -> None:
     """T1048.099 does not exist: say so and offer the parent and its real sub-techniques, never
     silently answer T1048 (issue 15 item 2)."""
@@ -205,7 +235,9 @@ def test_shorthand_from_the_alias_file_resolves() -> None:
 # ---------------------------------------------------------------- capabilities
 
 
-@pytest.mark.parametrize("text", ["SC-07", "SC-7", "sc7", "sc07", "SC 7", "sc-07", "Sc-7"])
+@pytest.mark.parametrize(
+    "text", ["SC-07", "SC-7", "sc7", "sc07", "SC 7", "sc-07", "Sc-7", "sc 7", "sc_7", "sc.7", "sc - 07"]
+)
 def test_a_nist_control_is_recognised_in_every_common_form(text: str) -> None:
     assert top_capability(text) == ("nist_800_53", "SC-07")
 
@@ -218,8 +250,12 @@ def test_a_nist_enhancement_falls_back_to_its_control_with_a_note() -> None:
     )
 
 
-def test_a_lower_case_family_and_number_apart_are_not_a_control() -> None:
+def test_a_family_that_is_an_english_word_and_a_number_apart_are_not_a_control() -> None:
     assert r("at 3 we saw phishing").capabilities == ()
+
+
+def test_a_lower_case_family_and_number_apart_are_a_control_only_if_it_exists() -> None:
+    assert r("sc 99").capabilities == ()
 
 
 @pytest.mark.parametrize(

@@ -12,17 +12,27 @@ from dataclasses import dataclass
 
 from store.ids import canonical_capability_id
 
-# T1048, t1048, T1048.003, T1048.3, T1048/003, T1048-003, t 1048
+# How IDs are typed: between an ID's letters and its number nothing, a space, a hyphen, an
+# underscore or a hash ("T1490", "t 1490", "t-1490", "TA_0010", "g#0016"); between a technique
+# and its sub-technique a dot, slash, hyphen or underscore, or a single space before exactly
+# three digits ("T1110-003", "T1059 001").  One definition for every ATT&CK ID pattern.
+LEAD = r"\s?[-_#]?\s?"
+ID_SEPARATORS = " -_#"
+SUB = r"(?:\s?[./\-_]\s?(\d{1,3})|\s(\d{3}))?"
+# T1048, t1048, T1048.003, T1048.3, T1048/003, T1048-003, t 1048, t-1490, T1059 001
 # (explicit [tT] rather than re.I: these three run over the whole of a long paste, and
 # case-insensitive matching is several times slower in ``re``)
-TECHNIQUE_RE = re.compile(r"(?<![A-Za-z0-9])[tT]\s?(\d{4})(?:\s?[./\-_]\s?(\d{1,3}))?(?![0-9])")
+TECHNIQUE_RE = re.compile(r"(?<![A-Za-z0-9])[tT]" + LEAD + r"(\d{4})" + SUB + r"(?![0-9])")
+# "1218.011" with no T: a technique only when it exists and nothing else in the text is one
+BARE_TECHNIQUE_RE = re.compile(r"(?<![\w.\-/:#])(\d{4})\s?[./]\s?(\d{3})(?![\w.\-/])")
+BARE_NUMBER_RE = re.compile(r"^\W*(\d{4})\W*$")
 # "technique 1003", "sub-technique 1048.003", "ttp #1059"
 TECHNIQUE_WORD_RE = re.compile(
     r"(?<![\w-])(?:sub-?\s?)?(?:technique|tech|ttp)\s*(?:id\s*)?#?\s*(\d{4})(?:\s?[./]\s?(\d{1,3}))?(?![\d.])",
     re.I,
 )
-TECHNIQUE_HINT_RE = re.compile(r"[tT]\s?\d{4}")
-TACTIC_HINT_RE = re.compile(r"[tT][aA]\s?\d{4}")
+TECHNIQUE_HINT_RE = re.compile(r"[tT]" + LEAD + r"\d{4}")
+TACTIC_HINT_RE = re.compile(r"[tT][aA]" + LEAD + r"\d{4}")
 TWO_LETTERS_RE = re.compile(r"\b[A-Za-z]{2}\b")
 CVE_RE = re.compile(
     r"(?<![A-Za-z0-9])[cC][vV][eE]\s?[-_\s]?\s?((?:19|20)\d{2})\s?[-_\s]\s?(\d{4,7})(?![0-9])"
@@ -31,7 +41,7 @@ NIST_FAMILIES = "AC AT AU CA CM CP IA IR MA MP PE PL PM PS PT RA SA SC SI SR".sp
 NIST_RE = re.compile(
     r"(?<![\w.&\-/])("
     + "|".join(NIST_FAMILIES)
-    + r")(\s?-?\s?)0?(\d{1,2})(?:\s?\(\s?(\d{1,2})\s?\))?(?![\w&]|\.\d|-\d)",
+    + r")(\s?[-_.]?\s?)0?(\d{1,2})(?:\s?\(\s?(\d{1,2})\s?\))?(?![\w&]|\.\d|-\d)",
     re.I,
 )
 CRI_RE = re.compile(
@@ -47,7 +57,7 @@ ID_TOKEN_RE = re.compile(r"(?<![\w.\-])([a-z0-9]+(?:[_\-][a-z0-9]+)+)(?![\w\-])"
 VERIS_START_RE = re.compile(r"(?<![\w.])(action|actor|attribute|asset|value_chain|discovery_method)\.", re.I)
 WORD_RE = re.compile(r"(?<![\w.\-])[A-Za-z][A-Za-z0-9]+(?![\w\-])")
 URL_RE = re.compile(r"https?://[^\s<>\"']{1,2000}", re.I)
-TACTIC_ID_RE = re.compile(r"(?<![A-Za-z0-9])[tT][aA]\s?(\d{4})(?![0-9])")
+TACTIC_ID_RE = re.compile(r"(?<![A-Za-z0-9])[tT][aA]" + LEAD + r"(\d{4})(?![0-9])")
 
 # Mappings Explorer project slugs (in its URLs) → framework keys of the data
 EXPLORER_PROJECTS = {
@@ -129,14 +139,19 @@ def read_url(url: str) -> UrlFacts:
 def nist_matches(text: str) -> Iterator[tuple[int, int, str, str | None, bool]]:
     """(start, end, canonical base ID, enhancement or None, strong) for NIST control IDs.
 
-    "sc7", "SC-7", "sc-07", "SC 7", "AC-2(1)".  A bare space between a lower-case family and
-    a number ("at 3") is too common in prose, so it only counts when the family is upper-case.
+    "sc7", "SC-7", "sc-07", "SC 7", "sc 7", "sc_7", "AC-2(1)".  Upper case or a separator makes
+    the match strong; a lower-case family and a number apart ("sc 7") is weak (it counts only if
+    the control exists), and a family that is an English word ("at 3") never reads that way.
     """
     for m in NIST_RE.finditer(text):
         family, sep, number, enhancement = m.groups()
-        if "-" not in sep and sep.strip() == "" and sep and not family.isupper():
+        punctuated = bool(sep.strip())
+        if sep and not punctuated and not family.isupper() and family.lower() in PROSE_FAMILIES:
             continue
         if int(number) == 0:
             continue
         base = canonical_capability_id("nist_800_53", f"{family}-{number}")
-        yield m.start(), m.end(), base, enhancement, family.isupper() or "-" in sep
+        yield m.start(), m.end(), base, enhancement, family.isupper() or punctuated
+
+
+PROSE_FAMILIES = frozenset({"at", "pm"})  # "at 3", "pm 2" are prose

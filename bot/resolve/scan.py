@@ -53,12 +53,20 @@ class IdStages(ResolverState):
             finders.append(idre.TECHNIQUE_RE)
         for rx in finders:
             for m in rx.finditer(cur):
-                self._tech(idre.technique_id(m.group(1), m.group(2)))
+                spaced = m.group(3) if rx.groups >= 3 else None
+                if spaced and self.ix.technique(idre.technique_id(m.group(1), spaced)) is None:
+                    # "T1048 100 bytes": three digits after a space are a sub-technique only if it exists
+                    self._tech(idre.technique_id(m.group(1), None))
+                    self._blank(m.start(), m.end(1))
+                    continue
+                self._tech(idre.technique_id(m.group(1), m.group(2) or spaced))
                 self._blank(m.start(), m.end())
             cur = self._cur()
         for m in idre.TACTIC_ID_RE.finditer(cur) if idre.TACTIC_HINT_RE.search(cur) else ():
             self._blank(m.start(), m.end())
         self._threat_ids()
+        if not self.st.techniques:
+            self._bare_techniques()
         # Technique IDs and CVEs are found anywhere in a long paste; everything else only in
         # its first part, which bounds the work a 4,000-character message can cause.
         if len(self.buf) > SCAN_CHARS:
@@ -118,6 +126,24 @@ class IdStages(ResolverState):
                 for i in hits[:3]:
                     self._add_entry(ix.entries[i], 100.0)
                 self._blank(m.start(), m.end())
+
+    def _bare_techniques(self) -> None:
+        """A technique number typed without its T ("1218.011"), when nothing else in the text is a
+        technique ID: dotted anywhere in the first part, four digits only as the whole question."""
+        cur = self._cur()[:SCAN_CHARS]
+        for m in idre.BARE_TECHNIQUE_RE.finditer(cur):
+            tid = idre.technique_id(m.group(1), m.group(2))
+            if self.ix.technique(tid) is not None:
+                self._tech(tid)
+                self._blank(m.start(), m.end())
+        if self.st.techniques:
+            return
+        content = " ".join(w for w in words(cur) if w not in STOP_WORDS)
+        alone = idre.BARE_NUMBER_RE.match(content)
+        if alone and self.ix.technique(f"T{alone.group(1)}") is not None:
+            at = cur.find(alone.group(1))
+            self._tech(f"T{alone.group(1)}")
+            self._blank(at, at + 4)
 
     def _veris(self, cur: str) -> None:
         low = cur.lower()

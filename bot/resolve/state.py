@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.resolve import ids as idre
 from bot.resolve import threats as threatre
 from bot.resolve.index import Entry, ResolverIndex
 from bot.resolve.text import clean
@@ -124,8 +125,11 @@ class ResolverState:
             self.st.threats[e.id] = (score, note or e.note, e.name, e.kind)
 
     def _threat_ids(self) -> None:
-        for start, end, tid in threatre.threat_id_matches(self._cur()):
+        cur = self._cur()
+        for start, end, tid in threatre.threat_id_matches(cur):
             i = self.ix.threats.get(tid)
+            if i is None and cur[start + 1] in idre.ID_SEPARATORS:
+                continue  # "s-1000" is an ID only if it exists
             if i is not None:
                 self._add_threat(self.ix.entries[i], 100.0)
             elif self.ix.threats:  # no threats loaded at all: the ID may be anything

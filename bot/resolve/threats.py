@@ -34,8 +34,8 @@ KIND_OF = {"group": "actor", "software": "software", "campaign": "campaign"}
 THREAT_KINDS = frozenset(KIND_OF.values())
 KIND_ORDER = {"actor": 3, "software": 4, "campaign": 5}
 
-THREAT_ID_RE = re.compile(r"(?<![\w.\-/&])([GSCgsc])(\d{4})(?![\w\-]|\.\d)")
-_THREAT_HINT_RE = re.compile(r"[GSCgsc]\d{4}")
+THREAT_ID_RE = re.compile(r"(?<![\w.\-/&])([GSCgsc])[-_#]?(\d{4})(?![\w\-]|\.\d)")
+_THREAT_HINT_RE = re.compile(r"[GSCgsc][-_#]?\d{4}")
 
 # "how do I detect T1048", "detections for kerberoasting", "analytics for T1003.001",
 # "/attack detect T1048", "log sources for T1059.001", "what should we log for ...".
