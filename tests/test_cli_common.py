@@ -143,3 +143,64 @@ def test_manifest_json_is_the_manifest(capsysbinary: pytest.CaptureFixture[bytes
     assert main(["manifest", "--json"]) == 0
     manifest = json.loads(capsysbinary.readouterr().out)
     assert manifest["features"]["slash_commands"][0]["command"] == "/attack"
+
+
+def test_ask_answers_every_line_of_bad_bytes_on_stdin_as_json_lines(
+    corpus_url: str, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b"T1048\n\xff\nSC-07 \xc3\x28\n"), encoding="utf-8", errors="strict")
+    monkeypatch.setattr("sys.stdin", stdin)
+    code = main(["--db", corpus_url, "ask", "--json"])
+    out = capsysbinary.readouterr().out.decode("utf-8")  # strict: valid UTF-8 or this raises
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert [o["kind"] for o in objects] == ["technique", "help", "capability"]
+    assert objects[0]["view"]["header"]["id"] == "T1048"
+    assert code == 1  # one line was not a question
+
+
+def test_ask_reads_stdin_bytes_whatever_the_locale(corpus_url: str) -> None:
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+        + ["--db", corpus_url, "ask"],
+        input=b"T1048\n\xff caf\xe9\n",
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
+    assert b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")[-2000:]
+    out = done.stdout.decode("utf-8")  # strict
+    assert out.startswith("T1048 Exfiltration Over Alternative Protocol\n")
+    assert "How to ask" in out or "No match" in out  # the second line was answered too
+
+
+def test_ask_with_no_question_and_a_terminal_is_a_usage_error(
+    corpus_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", type("Tty", (io.StringIO,), {"isatty": lambda self: True})())
+    assert main(["--db", corpus_url, "ask"]) == 2
+    assert "name a question" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ask", "--team", "T\udcff", "T1048"],
+        ["ask", "--json", "--framework", "\udcff", "T1048 \udcff"],
+        ["analytics", "unanswered", "--team", "\udcffT"],
+        ["resolve", "--json", "T1048\udcff"],
+        ["gaps", "--team", "T\udcff", "T1048"],
+        ["export", "T1048 \udcff", "--csv"],
+        ["inventory", "list", "--team", "\udcff"],
+    ],
+    ids=["ask-team", "ask-json", "analytics-team", "resolve", "gaps-team", "export", "inventory-team"],
+)
+def test_bad_bytes_in_argv_never_crash(
+    corpus_url: str, argv: list[str], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Python decodes argv bytes that are not UTF-8 to lone surrogates (surrogateescape), which
+    the database drivers and a strict stdout refuse: they reach neither."""
+    code = main(["--db", corpus_url, *argv])  # an exception here is the failure
+    captured = capsysbinary.readouterr()
+    captured.out.decode("utf-8")  # strict
+    assert code in (0, 1, 2), captured.err

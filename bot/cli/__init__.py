@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from bot.cli.common import clean_text
+
 # module name in bot.cli → each registers one or more subcommands
 _MODULES = (
     "store_cmds",
@@ -94,6 +96,24 @@ def _finish_help(
             _finish_help(child, epilog, formatter)
 
 
+# Arguments that name files and folders keep their bytes (surrogate escapes open the same file);
+# every other text argument is a question, an ID or a name, and is made valid Unicode.
+_PATH_ARGUMENTS = frozenset({"config", "db", "dir", "file", "mirror", "output", "paths", "sources"})
+
+
+def _clean_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Bytes in argv that are not UTF-8 (which Python decodes to lone surrogates) become U+FFFD,
+    as on stdin: a surrogate reaching the database driver or stdout would raise."""
+    for name, value in vars(args).items():
+        if name in _PATH_ARGUMENTS:
+            continue
+        if isinstance(value, str):
+            setattr(args, name, clean_text(value))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            setattr(args, name, [clean_text(v) for v in value])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         # Text that came in as bad bytes must never crash the output, whatever the locale.
@@ -101,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="replace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _clean_args(parser.parse_args(argv))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

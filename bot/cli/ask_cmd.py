@@ -1,4 +1,4 @@
-"""``countermap ask QUERY``: the Slack answer, in the terminal.
+"""``countermap ask QUERY``: the Slack answer, in the terminal (or one answer per line of stdin).
 
 Startup matters here (a cold ask should take well under a second), so everything heavy is
 imported inside ``run`` and the schema is not migrated: asking never writes.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import EXIT_FAILED, add_output_options, clean_text
+from bot.cli.common import EXIT_FAILED, EXIT_USAGE, add_output_options, clean_text, input_lines
 
 if TYPE_CHECKING:
     from bot.answer import Answer, Reading
@@ -23,7 +24,12 @@ def register(subparsers: Any) -> None:
         help="answer a question as the bot would (technique, control, pair, CVE, ...)",
         description="Answer QUERY as the Slack bot would, as terminal text, JSON or Block Kit.",
     )
-    p.add_argument("query", nargs="+", help='e.g. T1048, "T1048 SC-07", CVE-2023-34362, "compare T1059"')
+    p.add_argument(
+        "query",
+        nargs="*",
+        help='e.g. T1048, "T1048 SC-07", CVE-2023-34362, "compare T1059"; omit to answer each line of'
+        " stdin (with --json or --blocks: one JSON object per line)",
+    )
     p.add_argument(
         "--framework",
         action="append",
@@ -62,8 +68,9 @@ def _json_default(obj: Any) -> Any:
     raise TypeError
 
 
-def answer_json(result: Answer | Reading) -> bytes:
-    """What ``ask --json`` prints for an answer (the golden-answer test hashes exactly this)."""
+def answer_json(result: Answer | Reading, *, indent: bool = True) -> bytes:
+    """What ``ask --json`` prints for an answer (the golden-answer test hashes exactly this);
+    without ``indent``, one line (an answer per line of stdin)."""
     import orjson
 
     from bot.render.yours import yours_json
@@ -80,10 +87,19 @@ def answer_json(result: Answer | Reading) -> bytes:
         orjson.dumps(
             body,
             default=_json_default,
-            option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+            option=(orjson.OPT_INDENT_2 if indent else 0) | orjson.OPT_NON_STR_KEYS,
         )
         + b"\n"
     )
+
+
+def _queries(args: argparse.Namespace) -> Iterator[str] | None:
+    """The question from argv, else each line of stdin; None when there is neither (a terminal)."""
+    if args.query:
+        return iter((clean_text(" ".join(args.query)).strip(),))
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    return (line.strip() for line in input_lines(sys.stdin))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
     from store.db import unavailable_reason
     from store.views import Filters
 
-    query = clean_text(" ".join(args.query)).strip()
+    queries = _queries(args)
+    if queries is None:
+        print("countermap ask: name a question, or give one per line on stdin", file=sys.stderr)
+        return EXIT_USAGE
+    many = not args.query  # one JSON object per line, a blank line between terminal answers
     settings = settings_from(args)
     engine = engine_from(args, upgrade=args.create, must_exist=not args.create)
     answerer = Answerer(engine, settings, index_cache=True)
@@ -108,21 +128,29 @@ def run(args: argparse.Namespace) -> int:
         domain=args.domain,
     )
     frameworks = tuple(args.framework)
+    all_ok = True
     try:
         inventory = None
         if args.team:
             from store.state.inventory import effective_inventory
 
             inventory = effective_inventory(engine, args.team, args.channel)
-        if args.blocks:
-            answer = answerer.answer(
-                query, frameworks=frameworks, filters=filters, page=args.page, inventory=inventory
-            )
-            sys.stdout.buffer.write(
-                orjson.dumps(answer.payload.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-            )
-            return 0 if answer.ok else 1
-        result = answerer.read(query, frameworks=frameworks, filters=filters, inventory=inventory)
+        for n, query in enumerate(queries):
+            if args.blocks:
+                answer = answerer.answer(
+                    query, frameworks=frameworks, filters=filters, page=args.page, inventory=inventory
+                )
+                option = 0 if many else orjson.OPT_INDENT_2
+                sys.stdout.buffer.write(orjson.dumps(answer.payload.to_dict(), option=option) + b"\n")
+                all_ok &= answer.ok
+                continue
+            result = answerer.read(query, frameworks=frameworks, filters=filters, inventory=inventory)
+            all_ok &= result.ok
+            if args.json:
+                sys.stdout.buffer.write(answer_json(result, indent=not many))
+            elif not args.quiet:
+                _print_reading(result, first=n == 0)
+            sys.stdout.flush()
     except (OperationalError, ProgrammingError) as exc:
         if unavailable_reason(exc) is not None:
             raise  # the database is down: main prints one line and exits 3
@@ -131,14 +159,16 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    if args.json:
-        sys.stdout.buffer.write(answer_json(result))
-    elif not args.quiet:
-        from bot.render.terminal import print_view
+    return 0 if all_ok else 1
 
-        print_view(result.view, notes=result.notes)
-        if result.yours is not None:
-            from bot.render.yours import yours_text
 
-            print("\n" + yours_text(result.yours))
-    return 0 if result.ok else 1
+def _print_reading(result: Reading, *, first: bool) -> None:
+    from bot.render.terminal import print_view
+
+    if not first:
+        print()
+    print_view(result.view, notes=result.notes)
+    if result.yours is not None:
+        from bot.render.yours import yours_text
+
+        print("\n" + yours_text(result.yours))
