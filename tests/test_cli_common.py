@@ -160,9 +160,9 @@ def test_ask_answers_every_line_of_bad_bytes_on_stdin_as_json_lines(
 
 def test_ask_reads_stdin_bytes_whatever_the_locale(corpus_url: str) -> None:
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    program = "import sys; from bot.cli import main; sys.exit(main())"
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
-        + ["--db", corpus_url, "ask"],
+        [sys.executable, "-c", program, "--db", corpus_url, "ask"],
         input=b"T1048\n\xff caf\xe9\n",
         capture_output=True,
         env=env,
