@@ -119,6 +119,16 @@ class MappingLine:
     license_requirements: str | None = None
     references: tuple[str, ...] = ()
 
+    @property
+    def feature(self) -> str | None:
+        """What a scored mapping depends on, when its type names it: Intel vPro names each type
+        after the feature the hardware enables ("Win 11, Secure Boot", "CrowdStrike AMS"), so one
+        capability maps one technique once per feature.  None when the type only says the row is
+        scored (``technique_scores``) or the row is unscored (its type is then its label)."""
+        if not self.score_category or "score" in self.mapping_type:
+            return None
+        return self.mapping_type_label or None
+
 
 @dataclass(frozen=True, slots=True)
 class MappingGroup:
@@ -128,6 +138,11 @@ class MappingGroup:
     mapping_type: str
     score_category: str | None
     lines: tuple[MappingLine, ...]
+
+    @property
+    def feature(self) -> str | None:
+        """The feature every line of the group depends on (a group has one mapping type)."""
+        return self.lines[0].feature if self.lines else None
 
 
 @dataclass(frozen=True, slots=True)

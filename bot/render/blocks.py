@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot import actions
 from bot.render.export import exportable
-from bot.render.markers import category_mark, score_bar
+from bot.render.markers import category_mark, score_bar, with_feature
 from bot.render.mrkdwn import (
     clip,
     clip_escaped,
@@ -106,9 +106,8 @@ def _group_items(
     group: MappingGroup, state: State, msg: _Message, *, subject: str = "capability"
 ) -> list[_Item]:
     n = len(group.lines)
-    heading = (category_mark(group.score_category) if group.score_category else f"*{esc(group.label)}*") + (
-        f" ({n})"
-    )
+    mark = category_mark(group.score_category) if group.score_category else f"*{esc(group.label)}*"
+    heading = f"{mark}{esc(with_feature(group.feature))} ({n})"
     if not any(_has_detail(line) for line in group.lines):
         plain = [
             f"{code(ln.capability_id_as_written if subject == 'capability' else ln.attack_id)} "
@@ -272,6 +271,7 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
         lines = []
         for g in tg.groups:
             mark = category_mark(g.score_category) if g.score_category else esc(g.label)
+            mark += esc(with_feature(g.feature))
             for ln in g.lines:
                 text = texts.get(id(ln))
                 if text is None:
@@ -317,7 +317,7 @@ def _pair_doc(view: PairView, state: State, msg: _Message) -> _Doc:
             continue
         for line in pr.lines:
             kind = category_mark(line.score_category) if line.score_category else esc(line.mapping_type_label)
-            text = f"{head}: {kind}{_score(line)}"
+            text = f"{head}: {kind}{esc(with_feature(line.feature))}{_score(line)}"
             if line.license_requirements:
                 text += f"\n_License:_ {esc(clip(one_line(line.license_requirements), 300))}"
             if line.comments:
@@ -544,6 +544,7 @@ def _detail_doc(line: MappingLine, release: ReleaseRef, state: State, msg: _Mess
     capability, technique = name_text(line.capability_name), name_text(line.attack_name)
     doc = _Doc(title=f"{line.capability_id_as_written} {capability} → {line.attack_id} {technique}")
     kind = category_mark(line.score_category) if line.score_category else f"*{esc(line.mapping_type_label)}*"
+    kind += esc(with_feature(line.feature))
     doc.intro.append(
         _section(
             f"{code(line.capability_id_as_written)} *{esc(capability)}* → "
@@ -629,6 +630,7 @@ def render_card(
         parts = []
         for g in sec.groups:
             mark = category_mark(g.score_category) if g.score_category else esc(g.label)
+            mark += esc(with_feature(g.feature))
             best = max((ln.score_value for ln in g.lines if ln.score_value), key=score_rank, default=None)
             parts.append(
                 f"{mark} {len(g.lines)}" + (f" {esc(score_bar(best).split(' ')[0])}" if best else "")

@@ -25,3 +25,9 @@ def category_mark(category: str | None) -> str:
     return (
         f"{CATEGORY_EMOJI.get(category, '')} *{CATEGORY_LABEL.get(category, category.capitalize())}*".strip()
     )
+
+
+def with_feature(feature: str | None) -> str:
+    """`` · Win 11, Secure Boot`` after a scored mark when the mapping depends on a feature (see
+    ``MappingLine.feature``); plain text, the caller escapes it for mrkdwn."""
+    return f" · {feature}" if feature else ""

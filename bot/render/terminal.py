@@ -14,7 +14,7 @@ from rich.text import Text
 
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
 from bot.render.coverage import CoverageViews, coverage_text
-from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar
+from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar, with_feature
 from bot.render.mrkdwn import plain_links
 from bot.render.multi import line_parts
 from bot.render.multi import plain as multi_plain
@@ -62,9 +62,8 @@ def _provenance(refs: Iterable[ReleaseRef]) -> Text:
 def _group_label(g: MappingGroup) -> Text:
     if g.score_category:
         style = CATEGORY_STYLE.get(g.score_category, "bold")
-        return Text(
-            f"{CATEGORY_LABEL.get(g.score_category, g.label)} ({len(g.lines)})", style=f"bold {style}"
-        )
+        label = CATEGORY_LABEL.get(g.score_category, g.label) + with_feature(g.feature)
+        return Text(f"{label} ({len(g.lines)})", style=f"bold {style}")
     return Text(f"{g.label} ({len(g.lines)})", style="bold")
 
 
@@ -179,6 +178,7 @@ def _capability(view: CapabilityView) -> list[RenderableType]:
                         (f"  {line.attack_id}", "cyan"),
                         f"  {line.attack_name}  ",
                         (f"{lab} {score_bar(line.score_value)}".strip(), "yellow"),
+                        (with_feature(line.feature), "yellow"),
                     )
                 )
     out.extend(Text(n, style="dim italic") for n in view.notes)
@@ -220,7 +220,9 @@ def _pair(view: PairView) -> list[RenderableType]:
             out.append(Text(f"  {rel}: not mapped", style="dim"))
         for line in pr.lines:
             lab = CATEGORY_LABEL.get(line.score_category or "", line.mapping_type_label)
-            out.append(Text(f"  {rel}: {lab} {score_bar(line.score_value)}".rstrip()))
+            out.append(
+                Text(f"  {rel}: {lab} {score_bar(line.score_value)}".rstrip() + with_feature(line.feature))
+            )
             out.extend(_line(line)[1:])
     if view.subtechniques:
         out.append(_heading("Also maps sub-techniques"))
