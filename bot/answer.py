@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bot.resolve.index import ResolverIndex
     from store.reads.static import StaticInfo
     from store.state.inventory import Inventory
+    from store.threat_views import ThreatView
     from store.views import View, ViewRequest
 
 __all__ = ["Answer", "AnswerService", "Answerer", "Payload", "Reading"]
@@ -270,7 +271,7 @@ class Answerer:
             ok=True,
             resolution=resolution,
             view=self._view(request),
-            technique_ids=request.techniques,
+            technique_ids=request.techniques if request.kind != "threat" else (),
             capability_ids=tuple(f"{fw}:{cid}" for fw, cid in request.capabilities),
             notes=notes_for(resolution),
         )
@@ -372,6 +373,8 @@ class Answerer:
         Raises ``ValueError`` (a ``StateError`` for a bad value) with a message for the user."""
         from bot.render.export import to_csv, to_navigator
         from bot.render.state import decode_state
+        from bot.render.threat_export import threat_csv, threat_layer
+        from store.threat_views import ThreatView
 
         if fmt not in ("csv", "navigator"):
             raise ValueError(f"unknown export format {fmt!r}: use csv or navigator")
@@ -379,6 +382,8 @@ class Answerer:
         self._ensure_fresh()
         self._check_subjects(state.request)
         view = self._view(state.request)
+        if isinstance(view, ThreatView):
+            return threat_csv(view) if fmt == "csv" else threat_layer(view)
         return to_csv(view) if fmt == "csv" else to_navigator(view)
 
     # ------------------------------------------------------------------ internals
@@ -460,7 +465,7 @@ class Answerer:
         view = MessageView("Cannot show that", message, kind="unknown")
         return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
 
-    def _view(self, request: ViewRequest) -> View:
+    def _view(self, request: ViewRequest) -> View | ThreatView:
         from store.reads.dispatch import build_view
         from store.reads.static import reading
 
@@ -479,6 +484,8 @@ class Answerer:
     ) -> Answer:
         from bot.render.blocks import render_error, render_view
         from bot.render.limits import violations
+        from bot.render.threat import render_threat
+        from store.threat_views import ThreatView
 
         key = ("state", state, shared_by, notes)
         version = self._version
@@ -486,7 +493,10 @@ class Answerer:
         if hit is not None:
             return hit if hit.resolution is resolution else replace(hit, resolution=resolution)
         view = self._view(state.request)
-        rendered = render_view(view, state, shared_by=shared_by, notes=notes)
+        if isinstance(view, ThreatView):
+            rendered = render_threat(view, state, shared_by=shared_by, notes=notes)
+        else:
+            rendered = render_view(view, state, shared_by=shared_by, notes=notes)
         # Every limit slack_sdk's validators hold is among our checks (bot.render.limits):
         # no Block.parse round trip on the way out.
         problems = violations(
@@ -503,7 +513,7 @@ class Answerer:
             resolution=resolution,
             view=view,
             payload=Payload(rendered.text, rendered.blocks),
-            technique_ids=req.techniques,
+            technique_ids=req.techniques if req.kind != "threat" else (),
             capability_ids=tuple(f"{fw}:{cid}" for fw, cid in req.capabilities),
             page=rendered.page,
             pages=rendered.pages,

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from bot.coverage.answers import CoverageView
     from bot.coverage.views import GapReport
     from store.state.inventory import Inventory
+    from store.threat_views import ThreatView
     from store.views import View
 
-    AnswerView = View | CoverageView  # plain data, no Slack types
+    AnswerView = View | ThreatView | CoverageView  # plain data, no Slack types
 
 
 @dataclass(frozen=True)

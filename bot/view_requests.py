@@ -86,9 +86,10 @@ def request_for(
         return ViewRequest("group", group=(g.framework, g.id), filters=f)
     if r.intent == "framework" and r.frameworks:
         return ViewRequest("framework", frameworks=r.frameworks[:1], filters=f)
-    if r.intent in ("actor", "software", "campaign") and r.threats and r.threats[0].technique:
-        # until the threat answer lands: the technique its name is shorthand for, as before
-        return ViewRequest("technique", (r.threats[0].technique,), frameworks=fws, filters=f)
+    if r.intent in ("actor", "software", "campaign") and r.threats:
+        th = r.threats[0]  # a technique the same words name is offered as a button
+        also = (th.technique,) if th.technique else ()
+        return ViewRequest("threat", also, frameworks=fws, filters=f, threat=th.id)
     if r.intent in ("technique", "detection") and tech:
         return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
     return None

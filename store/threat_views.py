@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from store.views import ReleaseRef
+from store.views import Filters, ReleaseRef, TechniqueRef, ViewKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ class ControlCoverage:
     of: int
     best_score: str | None
     techniques: tuple[str, ...]
+    best_category: str | None = None  # the score category of the best mapping (ranking, display)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,21 @@ class ThreatView:
     attributed_to: tuple[ThreatRef, ...]  # a campaign's groups
     campaigns: tuple[ThreatRef, ...]  # a group's campaigns
     coverage: tuple[FrameworkCoverage, ...] = field(default=())
+    frameworks: tuple[str, ...] = ()  # asked for, in order (the coverage is of these)
+    filters: Filters = field(default_factory=Filters)
+    # Techniques the asked words also name ("mimikatz" is T1003.001's alias): offered, not shown.
+    also_techniques: tuple[TechniqueRef, ...] = ()
+    summary: str = ""  # the description's first paragraph, citations and markup stripped
+    missing_frameworks: tuple[str, ...] = ()  # asked for, but no release in the threat's domain
+    tactic_order: tuple[str, ...] = ()  # the domain's tactic names in kill-chain order
+
+    @property
+    def kind(self) -> ViewKind:
+        return "threat"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(c.release for c in self.coverage)
 
     @property
     def technique_ids(self) -> tuple[str, ...]:

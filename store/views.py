@@ -41,7 +41,17 @@ class Alternative:
 
 
 ViewKind = Literal[
-    "technique", "capability", "pair", "group", "framework", "cve", "compare", "multi", "help", "unknown"
+    "technique",
+    "capability",
+    "pair",
+    "group",
+    "framework",
+    "cve",
+    "compare",
+    "multi",
+    "threat",
+    "help",
+    "unknown",
 ]
 
 FRAMEWORK_LABELS: dict[str, str] = {
@@ -470,3 +480,6 @@ class ViewRequest:
     frameworks: tuple[str, ...] = ()
     filters: Filters = field(default_factory=Filters)
     domain: str | None = None
+    # kind "threat": the group, software or campaign (G0016, S0002, C0024); its ``techniques``
+    # are those the asked words also name ("mimikatz" → T1003.001), offered as a button.
+    threat: str | None = None

@@ -44,8 +44,12 @@ def exportable(view: Any, fmt: str) -> tuple[str, bytes] | None:
     from bot.coverage.views import GapReport
     from bot.render.export import to_csv, to_navigator
     from bot.render.gap_export import gap_csv, gap_layer
+    from bot.render.threat_export import threat_csv, threat_layer
+    from store.threat_views import ThreatView
     from store.views import CapabilityView, CompareView, CveView, PairView, TechniqueView
 
+    if isinstance(view, ThreatView):
+        return threat_csv(view) if fmt == "csv" else threat_layer(view)
     if isinstance(view, GapReport):
         return gap_csv(view) if fmt == "csv" else gap_layer(view)
     if isinstance(view, TechniqueView | CapabilityView | PairView | CveView | CompareView):

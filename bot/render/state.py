@@ -19,7 +19,7 @@ PREFIX = "cm1:"
 MAX_VALUE = 2000  # Slack's button value limit
 MAX_OPTION_VALUE = 150  # Slack's select option value limit
 MAX_PAGE = 200
-KINDS = ("technique", "capability", "pair", "group", "framework", "cve", "compare", "multi")
+KINDS = ("technique", "capability", "pair", "group", "framework", "cve", "compare", "multi", "threat")
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f<>]+$"}
 _FRAMEWORK = {"type": "string", "pattern": r"^[a-z0-9_-]{1,32}$"}
@@ -38,6 +38,7 @@ _SCHEMA = {
         },
         "g": {"type": "array", "minItems": 2, "maxItems": 2, "items": [_FRAMEWORK, _ID]},
         "f": {"type": "array", "items": _FRAMEWORK, "maxItems": 12},
+        "th": {"type": "string", "pattern": r"^[GSC][0-9]{4}$"},
         "fv": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9./_-]+$"},
         "av": {"type": "string", "pattern": r"^[0-9]{1,2}\.[0-9]{1,2}$"},
         "d": {"enum": ["enterprise", "mobile", "ics"]},
@@ -109,6 +110,8 @@ def _parts(state: State) -> list[tuple[str, Any, Any]]:
         parts.append(("g", r.group, list(r.group)))
     if r.frameworks:
         parts.append(("f", r.frameworks, list(r.frameworks)))
+    if r.threat:
+        parts.append(("th", r.threat, r.threat))
     if f.framework_version:
         parts.append(("fv", f.framework_version, f.framework_version))
     if f.attack_version:
@@ -175,7 +178,15 @@ def decode_state(value: object) -> State:
     except (orjson.JSONDecodeError, fastjsonschema.JsonSchemaException) as exc:
         raise StateError("This button's state is not valid; ask again.") from exc
     kind = data["k"]
-    need = {"technique": "t", "compare": "t", "pair": "t", "capability": "c", "cve": "c", "group": "g"}
+    need = {
+        "technique": "t",
+        "compare": "t",
+        "pair": "t",
+        "capability": "c",
+        "cve": "c",
+        "group": "g",
+        "threat": "th",
+    }
     if kind in need and not data.get(need[kind]):
         raise StateError("This button's state names nothing to show.")
     if kind == "pair" and not data.get("c"):
@@ -199,5 +210,6 @@ def decode_state(value: object) -> State:
         frameworks=tuple(dict.fromkeys(data.get("f", ()))),
         filters=filters,
         domain=data.get("d"),
+        threat=data.get("th"),
     )
     return State(request, page=data.get("p", 1), expanded=data.get("x"), compact=bool(data.get("cp")))

@@ -19,7 +19,9 @@ from bot.render.mrkdwn import plain_links
 from bot.render.multi import line_parts
 from bot.render.multi import plain as multi_plain
 from bot.render.multi import title as multi_title
+from bot.render.threat_terminal import threat_renderables
 from bot.render.urls import attack_technique_url, explorer_technique_url
+from store.threat_views import ThreatView
 from store.views import (
     CapabilityView,
     CompareView,
@@ -331,10 +333,14 @@ def _notes(notes: Sequence[str]) -> list[RenderableType]:
     return [Text(f"ℹ {n}", style="italic") for n in notes]
 
 
-def renderable(view: View | CoverageViews | list[DiffAnswer], notes: Sequence[str] = ()) -> RenderableType:
+def renderable(
+    view: View | ThreatView | CoverageViews | list[DiffAnswer], notes: Sequence[str] = ()
+) -> RenderableType:
     if isinstance(view, GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list):
         return Group(*_notes(notes), Text(coverage_text(view)))
-    if isinstance(view, MultiView):
+    if isinstance(view, ThreatView):
+        parts = threat_renderables(view)
+    elif isinstance(view, MultiView):
         parts = _multi(view)
     elif isinstance(view, TechniqueView):
         parts = _technique(view)
@@ -366,7 +372,7 @@ UNWRAPPED_WIDTH = 10_000
 
 
 def print_view(
-    view: View | CoverageViews | list[DiffAnswer],
+    view: View | ThreatView | CoverageViews | list[DiffAnswer],
     console: Console | None = None,
     *,
     notes: Sequence[str] = (),

@@ -10,10 +10,12 @@ from store.reads.fast import Source, reader
 from store.reads.multi import multi_view
 from store.reads.pairs import pair_view
 from store.reads.techniques import technique_view
+from store.reads.threats import threat_by_id
+from store.threat_views import ThreatView
 from store.views import MessageView, View, ViewRequest
 
 
-def build_view(session: Source, request: ViewRequest) -> View:
+def build_view(session: Source, request: ViewRequest) -> View | ThreatView:
     """The view a request names; unknown subjects give a MessageView, never an exception."""
     session = reader(session)
     f = request.filters
@@ -36,6 +38,12 @@ def build_view(session: Source, request: ViewRequest) -> View:
         return group_view(session, request.group[0], request.group[1], filters=f)
     if request.kind == "multi" and (request.techniques or request.capabilities):
         return multi_view(session, request)
+    if request.kind == "threat" and request.threat:
+        found = threat_by_id(session, request.threat, frameworks=fws, filters=f, also=request.techniques)
+        if found is not None:
+            return found
+        missing = f"{request.threat} is not in the loaded ATT&CK."
+        return MessageView("Nothing to show", missing, kind="unknown")
     if request.kind == "framework" and fws:
         return framework_view(session, fws[0], filters=f)
     return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")

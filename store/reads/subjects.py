@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
-from store.models import Capability, Technique
+from store.models import Capability, Technique, Threat
 from store.reads.fast import Source, _scalars, reader
 from store.views import FRAMEWORK_LABELS, ViewRequest
 
@@ -18,6 +18,7 @@ _CAPABILITY_HELD = (
     .where(Capability.framework == bindparam("fw"), Capability.capability_id == bindparam("cid"))
     .limit(1)
 )
+_THREAT_HELD = select(Threat.id).where(Threat.attack_id == bindparam("aid")).limit(1)
 _GROUP_HELD = (
     select(Capability.id)
     .where(Capability.framework == bindparam("fw"), Capability.group == bindparam("group"))
@@ -48,4 +49,6 @@ def unknown_subjects(session: Source, request: ViewRequest) -> list[str]:
         fw, group = request.group
         if fw in FRAMEWORK_LABELS and not _scalars(session, _GROUP_HELD, {"fw": fw, "group": group}):
             missing.append(f"{fw} family {group}")
+    if request.threat and not _scalars(session, _THREAT_HELD, {"aid": request.threat}):
+        missing.append(request.threat)
     return missing

@@ -11,24 +11,26 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from store.models import Mapping, Technique, Threat, ThreatLink
-from store.reads.fast import _q
-from store.reads.lines import _ids
-from store.reads.releases import NO_FILTERS, pick_releases
-from store.reads.static import static
+from store.models import Analytic, DetectionLink, DetectionStrategy, Threat, ThreatLink
+from store.reads.catalogue import _ordered_tactics
+from store.reads.fast import Source, _json, _q, reader
+from store.reads.lines import _CITATION, _MD_LINK, _PARAGRAPH, _ids, summarise_description
+from store.reads.releases import NO_FILTERS
+from store.reads.static import StaticInfo, static
+from store.reads.threat_coverage import coverage_by_framework
+from store.text import html_to_text
 from store.threat_views import (
     Citation,
-    ControlCoverage,
     FrameworkCoverage,
     Procedure,
     TechniqueTexts,
     ThreatRef,
     ThreatView,
 )
-from store.views import score_rank
+from store.views import Filters, TechniqueRef
 
 __all__ = [
     "coverage_of_techniques",
@@ -64,42 +66,74 @@ def threat_names(session: Session) -> list[ThreatRef]:
     return [_ref(r) for _, r in sorted(best.items())]
 
 
-def _threat_row(session: Session, attack_id: str) -> Any:
-    rows = session.execute(select(Threat).where(Threat.attack_id == attack_id.upper())).scalars().all()
-    return min(rows, key=lambda t: _DOMAIN_ORDER.get(t.domain, 9)) if rows else None
+_THREAT_COLS = (
+    Threat.attack_id,
+    Threat.name,
+    Threat.kind,
+    Threat.stix_type,
+    _json(Threat.aliases),
+    Threat.url,
+    Threat.domain,
+)
+_THREAT_ROWS = select(
+    *_THREAT_COLS,
+    Threat.description,
+    _json(Threat.platforms),
+    Threat.revoked,
+    Threat.deprecated,
+    Threat.revoked_by,
+).where(Threat.attack_id == bindparam("aid"))
+_OUT_LINKS = select(
+    ThreatLink.relationship,
+    ThreatLink.target_kind,
+    ThreatLink.target_attack_id,
+    ThreatLink.description,
+    _json(ThreatLink.citations),
+).where(ThreatLink.source_attack_id == bindparam("aid"), ThreatLink.domain == bindparam("dom"))
+_IN_LINKS = select(ThreatLink.source_attack_id, ThreatLink.relationship).where(
+    ThreatLink.target_attack_id == bindparam("aid"),
+    ThreatLink.domain == bindparam("dom"),
+    ThreatLink.target_kind != "technique",
+)
+_REFS = select(*_THREAT_COLS).where(Threat.attack_id.in_(_ids("ids")))  # by the attack_id index
 
 
-def threat_by_id(session: Session, attack_id: str, *, coverage: bool = True) -> ThreatView | None:
-    """A threat with its techniques (procedure text, citations), related threats and, unless
-    ``coverage`` is false, per framework the controls covering the most of its techniques."""
-    t = _threat_row(session, attack_id)
-    if t is None:
+def clean_text(text: str | None) -> str | None:
+    """ATT&CK prose as plain text: citations, HTML and link markup out, paragraphs kept."""
+    if not text:
         return None
+    out = _MD_LINK.sub(r"\1", html_to_text(_CITATION.sub("", text.replace("\r\n", "\n"))))
+    paragraphs = (" ".join(p.split()) for p in _PARAGRAPH.split(out))
+    return "\n\n".join(p for p in paragraphs if p) or None
+
+
+def threat_by_id(
+    session: Source,
+    attack_id: str,
+    *,
+    coverage: bool = True,
+    frameworks: Sequence[str] | None = None,
+    filters: Filters = NO_FILTERS,
+    also: Sequence[str] = (),
+) -> ThreatView | None:
+    """A threat with its techniques (procedure text, citations), related threats and, unless
+    ``coverage`` is false, per framework (``frameworks``; every loaded one when None) the
+    controls covering the most of its techniques.  ``also``: techniques the asked words also
+    name, carried for the answer to offer."""
+    src = reader(session)
+    rows = _q(src, _THREAT_ROWS, {"aid": attack_id.strip().upper()})
+    if not rows:
+        return None
+    t = min(rows, key=lambda r: _DOMAIN_ORDER.get(r.domain, 9))
     domain = t.domain
-    links = (
-        session.execute(
-            select(ThreatLink).where(ThreatLink.domain == domain, ThreatLink.source_attack_id == t.attack_id)
-        )
-        .scalars()
-        .all()
-    )
-    incoming = session.execute(
-        select(ThreatLink.source_attack_id, ThreatLink.relationship).where(
-            ThreatLink.domain == domain,
-            ThreatLink.target_attack_id == t.attack_id,
-            ThreatLink.target_kind != "technique",
-        )
-    ).all()
-    procedures = _procedures(session, domain, [lnk for lnk in links if lnk.target_kind == "technique"])
+    links = _q(src, _OUT_LINKS, {"aid": t.attack_id, "dom": domain})
+    incoming = _q(src, _IN_LINKS, {"aid": t.attack_id, "dom": domain})
+    info = static(src)
+    procedures = _procedures(info, [lnk for lnk in links if lnk.target_kind == "technique"])
     other_ids = {lnk.target_attack_id for lnk in links if lnk.target_kind != "technique"}
     other_ids |= {r.source_attack_id for r in incoming}
     others = (
-        {
-            r.attack_id: _ref(r)
-            for r in session.execute(
-                select(Threat).where(Threat.domain == domain, Threat.attack_id.in_(other_ids))
-            ).scalars()
-        }
+        {r.attack_id: _ref(r) for r in _q(src, _REFS, {"ids": sorted(other_ids)}) if r.domain == domain}
         if other_ids
         else {}
     )
@@ -107,47 +141,48 @@ def threat_by_id(session: Session, attack_id: str, *, coverage: bool = True) -> 
     def refs(ids: Sequence[str]) -> tuple[ThreatRef, ...]:
         return tuple(sorted((others[i] for i in set(ids) if i in others), key=lambda r: r.name.lower()))
 
-    view = ThreatView(
+    catalogue = info.catalogue.techniques
+    also_refs = tuple(
+        TechniqueRef(tid, catalogue[tid].name, catalogue[tid].domain) for tid in also if tid in catalogue
+    )
+    technique_ids = tuple(dict.fromkeys(p.technique_id for p in procedures))
+    covered: tuple[FrameworkCoverage, ...] = ()
+    missing: tuple[str, ...] = ()
+    if coverage:
+        found = coverage_by_framework(src, technique_ids, domain, frameworks, filters)
+        covered = tuple(found.values())
+        missing = tuple(fw for fw in frameworks or () if fw not in found)
+    return ThreatView(
         threat=_ref(t),
         domain=domain,
         description=t.description,
         platforms=tuple(t.platforms or ()),
-        revoked=t.revoked,
-        deprecated=t.deprecated,
+        revoked=bool(t.revoked),
+        deprecated=bool(t.deprecated),
         revoked_by=t.revoked_by,
         procedures=procedures,
         software=refs([lnk.target_attack_id for lnk in links if lnk.target_kind == "software"]),
         used_by=refs([r.source_attack_id for r in incoming if r.relationship == "uses"]),
         attributed_to=refs([lnk.target_attack_id for lnk in links if lnk.relationship == "attributed-to"]),
         campaigns=refs([r.source_attack_id for r in incoming if r.relationship == "attributed-to"]),
-    )
-    if not coverage:
-        return view
-    return ThreatView(
-        **{f: getattr(view, f) for f in view.__dataclass_fields__ if f != "coverage"},
-        coverage=tuple(coverage_of_techniques(session, view.technique_ids, domain).values()),
+        coverage=covered,
+        frameworks=tuple(frameworks or ()),
+        filters=filters,
+        also_techniques=also_refs,
+        summary=summarise_description(t.description),
+        missing_frameworks=missing,
+        tactic_order=tuple(
+            name
+            for (dom, _), (_, name) in sorted(info.tactics.items(), key=lambda kv: kv[1][0])
+            if dom == domain
+        ),
     )
 
 
-def _procedures(session: Session, domain: str, links: Sequence[Any]) -> tuple[Procedure, ...]:
+def _procedures(info: StaticInfo, links: Sequence[Any]) -> tuple[Procedure, ...]:
     """One entry per technique; a revoked target is shown through its replacement."""
-    ids = {lnk.target_attack_id for lnk in links}
-    techniques = {
-        r.attack_id: r
-        for r in session.execute(
-            select(Technique.attack_id, Technique.name, Technique.tactics, Technique.revoked_by).where(
-                Technique.domain == domain, Technique.attack_id.in_(ids)
-            )
-        )
-    }
-    replacements = {r.revoked_by for r in techniques.values() if r.revoked_by} - techniques.keys()
-    if replacements:
-        for r in session.execute(
-            select(Technique.attack_id, Technique.name, Technique.tactics, Technique.revoked_by).where(
-                Technique.domain == domain, Technique.attack_id.in_(replacements)
-            )
-        ):
-            techniques[r.attack_id] = r
+    techniques = info.catalogue.techniques
+    tactics = dict(info.tactics)
     out: dict[str, Procedure] = {}
     for lnk in sorted(links, key=lambda lnk: lnk.target_attack_id):
         tid = lnk.target_attack_id
@@ -160,8 +195,8 @@ def _procedures(session: Session, domain: str, links: Sequence[Any]) -> tuple[Pr
         out[tid] = Procedure(
             technique_id=tid,
             technique_name=tech.name if tech is not None else tid,
-            tactics=tuple(tech.tactics or ()) if tech is not None else (),
-            text=lnk.description,
+            tactics=_ordered_tactics(tech, tactics) if tech is not None else (),
+            text=clean_text(lnk.description),
             citations=tuple(Citation(c.get("name") or "", c.get("url")) for c in lnk.citations or ()),
             revoked_id=revoked_id,
         )
@@ -169,53 +204,12 @@ def _procedures(session: Session, domain: str, links: Sequence[Any]) -> tuple[Pr
 
 
 def coverage_of_techniques(
-    session: Session, technique_ids: Sequence[str], domain: str, frameworks: Sequence[str] | None = None
+    session: Source, technique_ids: Sequence[str], domain: str, frameworks: Sequence[str] | None = None
 ) -> dict[str, FrameworkCoverage]:
     """Per framework (newest release in ``domain``): each control with how many of the
-    techniques it maps (complete rows for the exact ID), most first, then best score, then ID;
-    and the techniques no control of that release maps."""
-    ids = list(dict.fromkeys(technique_ids))
-    releases = list(static(session).releases)
-    names = frameworks if frameworks is not None else sorted({i.ref.framework for i in releases})
-    newest = pick_releases(releases, names, NO_FILTERS, domain)
-    if not ids or not newest:
-        return {}
-    pks = {info.pk: fw for fw, info in newest.items()}
-    rows = _q(session, _COVERAGE_ROWS, {"tids": ids, "pks": list(pks)})
-    # framework -> capability -> [name, technique IDs, best score rank, best score]
-    per: dict[str, dict[str, list[Any]]] = defaultdict(dict)
-    for release_id, cid, name, tid, score, status in rows:
-        if status == "non_mappable" or not cid:
-            continue
-        caps = per[pks[release_id]]
-        slot = caps.get(cid)
-        if slot is None:
-            slot = caps[cid] = [name, set(), -1, None]
-        slot[1].add(tid)
-        rank = score_rank(score)
-        if rank > slot[2]:
-            slot[2], slot[3] = rank, score
-    out: dict[str, FrameworkCoverage] = {}
-    for fw, info in newest.items():
-        caps = per.get(fw, {})
-        order = sorted(caps.items(), key=lambda kv: (-len(kv[1][1]), -kv[1][2], kv[0]))
-        controls = [
-            ControlCoverage(fw, cid, (s[0] or cid).strip(), len(s[1]), len(ids), s[3], tuple(sorted(s[1])))
-            for cid, s in order
-        ]
-        mapped = {t for s in caps.values() for t in s[1]}
-        out[fw] = FrameworkCoverage(fw, info.ref, tuple(controls), tuple(t for t in ids if t not in mapped))
-    return out
-
-
-_COVERAGE_ROWS = select(
-    Mapping.release_id,
-    Mapping.capability_id,
-    Mapping.capability_name,
-    Mapping.attack_id,
-    Mapping.score_value,
-    Mapping.status,
-).where(Mapping.attack_id.in_(_ids("tids")), Mapping.release_id.in_(_ids("pks")))
+    techniques it maps, ranked as the CVE answer ranks; and the techniques no control of that
+    release maps (see ``store.reads.threat_coverage``)."""
+    return coverage_by_framework(session, technique_ids, domain, frameworks)
 
 
 def threats_using_technique(session: Session, technique_id: str) -> list[ThreatRef]:
@@ -233,8 +227,6 @@ def threats_using_technique(session: Session, technique_id: str) -> list[ThreatR
 def technique_texts(session: Session) -> dict[str, TechniqueTexts]:
     """Per technique ID: the procedure texts of every ``uses`` link to it and the text of its
     detection strategies and their analytics, for building a text index."""
-    from store.models import Analytic, DetectionLink, DetectionStrategy
-
     procedures: dict[str, list[str]] = defaultdict(list)
     for tid, text in session.execute(
         select(ThreatLink.target_attack_id, ThreatLink.description).where(

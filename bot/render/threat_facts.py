@@ -1,0 +1,39 @@
+"""What every surface says the same way about a threat answer (Slack, terminal, exports)."""
+
+from __future__ import annotations
+
+from store.threat_views import ControlCoverage, Procedure, ThreatRef, ThreatView
+
+TOP_CONTROLS = 8  # controls per framework on the answer; "Show all" lists the rest
+KIND_LABEL = {
+    "intrusion-set": "Group",
+    "malware": "Software · malware",
+    "tool": "Software · tool",
+    "campaign": "Campaign",
+}
+_PATHS = {"group": "groups", "software": "software", "campaign": "campaigns"}
+
+
+def threat_url(t: ThreatRef) -> str:
+    """The bundle's own link, else attack.mitre.org's path for the ID."""
+    return t.url or f"https://attack.mitre.org/{_PATHS.get(t.kind, 'groups')}/{t.attack_id}/"
+
+
+def covers_text(c: ControlCoverage) -> str:
+    return f"covers {c.covered} of {c.of}"
+
+
+def no_framework_maps(view: ThreatView) -> bool:
+    """The threat has techniques, and no control of any framework shown maps one of them."""
+    return bool(view.technique_ids) and not any(fc.controls for fc in view.coverage)
+
+
+def by_tactic(view: ThreatView) -> list[tuple[str, list[Procedure]]]:
+    """Techniques under each of their tactics (a technique in two tactics under both), in
+    kill-chain order; techniques outside the loaded ATT&CK under "Other", last."""
+    groups: dict[str, list[Procedure]] = {}
+    for p in view.procedures:
+        for tactic in p.tactics or ("Other",):
+            groups.setdefault(tactic, []).append(p)
+    rank = {name: i for i, name in enumerate(view.tactic_order)}
+    return sorted(groups.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0] == "Other", kv[0]))
