@@ -199,16 +199,14 @@ def technique_names(session: Session, ids: Collection[str]) -> dict[str, str]:
                 select(Technique.attack_id, Technique.name, Technique.revoked).where(
                     Technique.attack_id.in_(wanted[start : start + _CHUNK])
                 )
-            ).tuples()
+            )
         )
     return _pick_names(rows)
 
 
 def all_technique_names(session: Session) -> dict[str, str]:
     """``technique_names`` of every technique the data holds (for an in-memory index)."""
-    return _pick_names(
-        session.execute(select(Technique.attack_id, Technique.name, Technique.revoked)).tuples()
-    )
+    return _pick_names(session.execute(select(Technique.attack_id, Technique.name, Technique.revoked)))
 
 
 def tactics(session: Session) -> list[TacticFacts]:
