@@ -7,9 +7,7 @@ import json
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import Engine
 
@@ -24,6 +22,7 @@ from store.db import session_scope
 from store.ids import canonical_capability_id
 from store.reads.data_version import data_version
 from store.state.inventory import WORKSPACE, Control, Inventory
+from tests.stix_facts import bundle_objects, uses_targets
 
 
 @pytest.fixture(scope="module")
@@ -32,34 +31,9 @@ def index(corpus_engine: Engine):  # type: ignore[no-untyped-def]
         return build_index(s, data_version(s), load_settings(env={}), use_cache=False)
 
 
-def _ext(obj: dict[str, Any]) -> str | None:
-    for ref in obj.get("external_references") or ():
-        if ref.get("source_name", "").startswith("mitre") and ref.get("external_id"):
-            return str(ref["external_id"])
-    return None
-
-
 @pytest.fixture(scope="module")
 def uses(corpus_dir: Path) -> dict[str, set[str]]:
-    """Enterprise ``uses`` targets per threat ID; a revoked technique counts as its replacement."""
-    objects = orjson.loads((corpus_dir / "attack" / "enterprise-attack-18.1.json").read_bytes())["objects"]
-    by_id = {o["id"]: o for o in objects}
-    revoked_by = {
-        r["source_ref"]: r["target_ref"]
-        for r in objects
-        if r["type"] == "relationship" and r["relationship_type"] == "revoked-by"
-    }
-    out: dict[str, set[str]] = defaultdict(set)
-    for r in objects:
-        if r["type"] != "relationship" or r["relationship_type"] != "uses" or r.get("revoked"):
-            continue
-        src, dst = by_id.get(r["source_ref"]), by_id.get(r["target_ref"])
-        if not src or not dst or dst["type"] != "attack-pattern":
-            continue
-        while dst.get("revoked") and dst["id"] in revoked_by:
-            dst = by_id[revoked_by[dst["id"]]]
-        out[str(_ext(src))].add(str(_ext(dst)))
-    return out
+    return uses_targets(bundle_objects(corpus_dir))
 
 
 def _nist_rev5(corpus_dir: Path) -> dict[str, set[str]]:

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from store.ingest import ingest_paths
 from store.reads.detections import detections_for_technique
 from store.reads.threats import technique_texts, threat_by_id, threat_names, threats_using_technique
+from tests.stix_facts import THREAT_TYPES, bundle_objects, external_id, uses_targets
 from tests.store_fixtures import stix_bundle, write_json
-
-_THREATS = ("intrusion-set", "malware", "tool", "campaign")
 
 
 @pytest.fixture
@@ -26,35 +25,16 @@ def session(corpus_engine: Engine) -> Iterator[Session]:
         yield s
 
 
-def _ext(obj: dict[str, Any]) -> str | None:
-    for ref in obj.get("external_references") or ():
-        if ref.get("source_name", "").startswith("mitre") and ref.get("external_id"):
-            return str(ref["external_id"])
-    return None
-
-
 @pytest.fixture(scope="module")
 def enterprise(corpus_dir: Path) -> list[dict[str, Any]]:
-    return list(orjson.loads((corpus_dir / "attack" / "enterprise-attack-18.1.json").read_bytes())["objects"])
-
-
-def _uses(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
-    by_id = {o["id"]: o for o in objects}
-    out: dict[str, set[str]] = defaultdict(set)
-    for r in objects:
-        if r["type"] != "relationship" or r["relationship_type"] != "uses" or r.get("revoked"):
-            continue
-        src, dst = by_id.get(r["source_ref"]), by_id.get(r["target_ref"])
-        if src and dst and dst["type"] == "attack-pattern" and src["type"] in _THREATS:
-            out[str(_ext(src))].add(str(_ext(dst)))
-    return out
+    return bundle_objects(corpus_dir)
 
 
 def test_every_threats_techniques_equal_its_uses_targets_in_the_bundle(
     session: Session, enterprise: list[dict[str, Any]]
 ) -> None:
-    want = _uses(enterprise)
-    ids = [_ext(o) for o in enterprise if o["type"] in _THREATS]
+    want = uses_targets(enterprise)
+    ids = [external_id(o) for o in enterprise if o["type"] in THREAT_TYPES]
     assert len(ids) > 1000
     for attack_id in ids:
         assert attack_id
@@ -113,7 +93,7 @@ def test_campaign_names_the_group_it_is_attributed_to(session: Session) -> None:
 
 
 def test_technique_lists_the_threats_that_use_it(session: Session, enterprise: list[dict[str, Any]]) -> None:
-    want = {t for t, techniques in _uses(enterprise).items() if "T1048" in techniques}
+    want = {t for t, techniques in uses_targets(enterprise).items() if "T1048" in techniques}
     assert {r.attack_id for r in threats_using_technique(session, "T1048")} == want
 
 
@@ -121,7 +101,7 @@ def test_detections_for_t1048_are_the_bundles_strategies_with_their_analytics(
     session: Session, enterprise: list[dict[str, Any]]
 ) -> None:
     by_id = {o["id"]: o for o in enterprise}
-    tech = next(o for o in enterprise if o["type"] == "attack-pattern" and _ext(o) == "T1048")
+    tech = next(o for o in enterprise if o["type"] == "attack-pattern" and external_id(o) == "T1048")
     strategies = [
         by_id[r["source_ref"]]
         for r in enterprise
@@ -131,10 +111,11 @@ def test_detections_for_t1048_are_the_bundles_strategies_with_their_analytics(
     ]
     view = detections_for_technique(session, "t1048")
     assert view is not None
-    assert [s.attack_id for s in view.strategies] == sorted(_ext(s) for s in strategies)
+    assert [s.attack_id for s in view.strategies] == sorted(external_id(s) for s in strategies)
     for s in view.strategies:
-        src = next(x for x in strategies if _ext(x) == s.attack_id)
-        assert [a.attack_id for a in s.analytics] == [_ext(by_id[a]) for a in src["x_mitre_analytic_refs"]]
+        src = next(x for x in strategies if external_id(x) == s.attack_id)
+        want = [external_id(by_id[a]) for a in src["x_mitre_analytic_refs"]]
+        assert [a.attack_id for a in s.analytics] == want
         assert all(a.platforms and a.description for a in s.analytics)
     assert view.capabilities and all(c.release.framework for c in view.capabilities)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from store.reads.coverage import _complete, all_releases, all_technique_names
 from store.reads.data_version import data_version
 
 Key = tuple[str, str]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +37,13 @@ class _Index:
     def __init__(self) -> None:
         self.version: tuple[str, str] | None = None
         self.releases: dict[int, _Release] = {}
-        self.names: dict[Key, str] | None = None
-        self.release_list: list[ReleaseFacts] | None = None
-        self.technique_names: dict[str, str] | None = None
+        self.whole: dict[str, Any] = {}  # reads of every row of a table, by what they hold
         self.lock = threading.Lock()
 
     def reset_if_stale(self, version: tuple[str, str]) -> None:
         """Drop everything read for another data version (the caller holds the lock)."""
         if self.version != version:
-            self.version, self.releases, self.names = version, {}, None
-            self.release_list, self.technique_names = None, None
+            self.version, self.releases, self.whole = version, {}, {}
 
 
 _INDEXES: dict[str, _Index] = {}  # by database URL
@@ -100,18 +99,22 @@ class CoverageSnapshot:
                 index.releases.update(loaded)
             return [index.releases.get(pk) or loaded[pk] for pk in release_pks]
 
-    def all_releases(self) -> list[ReleaseFacts]:
-        """Every release, newest first (``store.reads.coverage.all_releases``)."""
+    def _whole(self, what: str, load: Callable[[Session], T]) -> T:
+        """A read of a whole table, made once per data version and shared by every snapshot."""
         index = self._index
         with index.lock:
             index.reset_if_stale(self._version)
-            found = index.release_list
+            found = index.whole.get(what)
         if found is None:
-            found = all_releases(self._session)
+            found = load(self._session)
             with index.lock:
                 if index.version == self._version:
-                    index.release_list = found
-        return list(found)
+                    index.whole[what] = found
+        return cast(T, found)
+
+    def all_releases(self) -> list[ReleaseFacts]:
+        """Every release, newest first (``store.reads.coverage.all_releases``)."""
+        return list(self._whole("releases", all_releases))
 
     def technique_counts(self, release_pk: int) -> dict[Key, int]:
         """How many distinct techniques each control of a release maps."""
@@ -141,34 +144,22 @@ class CoverageSnapshot:
 
     def control_names(self, keys: Collection[Key]) -> dict[Key, str]:
         """Names of controls (every capability of the loaded data, read once per data version)."""
-        index = self._index
-        with index.lock:
-            index.reset_if_stale(self._version)
-            names = index.names
-        if names is None:
-            names = {
-                (fw, cid): (name or "").strip()
-                for fw, cid, name in self._session.execute(
-                    select(Capability.framework, Capability.capability_id, Capability.name)
-                )
-            }
-            with index.lock:
-                if index.version == self._version:
-                    index.names = names
+        names = self._whole("control names", _all_control_names)
         return {k: names[k] for k in keys if k in names}
 
     def technique_names(self, ids: Collection[str]) -> dict[str, str]:
         """``store.reads.coverage.technique_names``: every technique's name read once per version."""
-        index = self._index
-        with index.lock:
-            index.reset_if_stale(self._version)
-            names = index.technique_names
-        if names is None:
-            names = all_technique_names(self._session)
-            with index.lock:
-                if index.version == self._version:
-                    index.technique_names = names
+        names = self._whole("technique names", all_technique_names)
         return {k: names[k] for k in sorted(set(ids)) if k in names}
+
+
+def _all_control_names(session: Session) -> dict[Key, str]:
+    return {
+        (fw, cid): (name or "").strip()
+        for fw, cid, name in session.execute(
+            select(Capability.framework, Capability.capability_id, Capability.name)
+        )
+    }
 
 
 def coverage_snapshot(session: Session) -> CoverageSnapshot:
