@@ -16,6 +16,10 @@ last byte of the answer received.
     .venv/bin/python bench/http.py [--db URL] [--workers 2] [--threads 8] [--requests 500] [--rounds 3]
     .venv/bin/python bench/http.py --startup [--postgres] [--starts 3]
     .venv/bin/python bench/http.py --reingest [--postgres]
+    .venv/bin/python bench/http.py --settings
+
+``--settings``: what each message pays to read its channel's settings, beside a bare ``SELECT 1``
+(``bench/settings_cost.py``), on SQLite and PostgreSQL.
 
 ``--startup`` (issue 16): start the server, and the moment its port accepts a connection fire 20
 signed requests at once; their latency, over several starts, beside the same figure for the
@@ -540,11 +544,23 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=3, help="server starts for --startup")
     parser.add_argument("--reingest", action="store_true", help="acks while the corpus is ingested again")
     parser.add_argument("--postgres", action="store_true", help="a temporary PostgreSQL database")
+    parser.add_argument("--settings", action="store_true", help="the per-message channel-settings read")
     parser.add_argument("--serve-reference", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_reference:
         serve_reference(args)
+        return 0
+
+    if args.settings:
+        from bench.settings_cost import run as settings_cost
+
+        pg = postgres_database()
+        try:
+            with tempfile.TemporaryDirectory(prefix="cm-bench-") as tmpdir:
+                settings_cost(str(Path(tmpdir) / "state.db"), pg)
+        finally:
+            drop_postgres(pg)
         return 0
 
     from tests.fake_slack import FakeSlack

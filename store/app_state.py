@@ -69,6 +69,17 @@ class ChannelSettings(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class SettingsVersion(Base):
+    """One row (id 1) whose version every channel-settings change bumps in its transaction: a
+    process keeps the settings it read and re-reads them only when this number moved, so a
+    change holds on the next message on every worker and instance for one tiny read."""
+
+    __tablename__ = "settings_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class IncidentCard(Base):
     """One compact card per technique per thread; the unique key is the de-duplication."""
 

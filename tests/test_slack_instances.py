@@ -113,3 +113,25 @@ def test_a_request_replayed_to_another_instance_is_refused(
     now = int(time.time())
     assert a.send(body, ct, timestamp=now).status == 200
     assert b.send(body, ct, timestamp=now).status == 401
+
+
+def test_watch_off_on_one_instance_holds_on_the_next_message_on_the_other(
+    two_instances: tuple[SlackUnderTest, SlackUnderTest],
+) -> None:
+    """Issue 15 item 3: each worker kept the setting for 30 s, so a card followed ``watch off``.
+    Each instance keeps what it read only while the settings' version in the database stands."""
+    a, b = two_instances
+
+    def card_for(text: str) -> list[str]:
+        before = len(a.fake.calls_to("chat.postMessage"))
+        b.event({"type": "message", "channel": "C0INC777", "channel_type": "channel", "user": USER,
+                 "text": text, "ts": new_ts()})  # fmt: skip
+        b.drain()
+        return [c.body["text"] for c in a.fake.calls_to("chat.postMessage")[before:]]
+
+    assert card_for("seen T1486") == ["card: T1486"]  # b has read the channel's settings
+    assert "*off*" in a.command("watch off", channel_id="C0INC777").json()["text"]
+    assert card_for("now T1059") == []
+    assert card_for("and T1078") == []
+    assert "*on*" in a.command("watch on", channel_id="C0INC777").json()["text"]
+    assert card_for("back to T1003") == ["card: T1003"]

@@ -28,12 +28,14 @@ from store.state.channels import (
     channel_watch_and_frameworks,
     channels_with_settings,
     save_channel_settings,
+    settings_version,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_CARDS_PER_MESSAGE = 5
 CHANNEL_NAME_SECONDS = 300
+MAX_CHANNELS_KEPT = 20_000  # channel settings kept per process (a few MB at most)
 
 _TECHNIQUE = re.compile(r"(?<![A-Za-z0-9])[Tt](\d{4})(?:\.(\d{3}))?(?![A-Za-z0-9]|\.\d)")
 _TECHNIQUE_URL = re.compile(r"/techniques/(T\d{4})(?:/(\d{3}))?", re.IGNORECASE)
@@ -78,6 +80,9 @@ class CardPolicy:
         self.settings = settings
         self._names: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._lock = threading.Lock()
+        # Channel settings as read at ``_version`` of the settings (see ``_settings``).
+        self._read: dict[tuple[str, str], tuple[bool | None, tuple[str, ...]]] = {}
+        self._version = -1
 
     # -- which channels ------------------------------------------------------------------------
 
@@ -90,10 +95,27 @@ class CardPolicy:
         )
 
     def _settings(self, team_id: str, channel_id: str) -> tuple[bool | None, tuple[str, ...]]:
-        """(watch, frameworks) of a channel, read from the database every time: a change made
-        on any worker or instance (``watch off``) holds on the very next message.  One
-        primary-key read; no per-process copy that could be stale (bench/http.py measures it)."""
-        return channel_watch_and_frameworks(self.engine, team_id, channel_id)
+        """(watch, frameworks) of a channel.  Every call reads the settings' version (one
+        constant single-row select on the driver) and the process's copy of the channel's row
+        is used only while that version has not moved: a change made on any worker or instance
+        (``watch off``) holds on the very next message, and the row itself is read once per
+        change rather than per message (``bench/http.py --settings``)."""
+        version = settings_version(self.engine)
+        key = (team_id, channel_id)
+        with self._lock:
+            if version != self._version:
+                self._read.clear()
+                self._version = version
+            hit = self._read.get(key)
+        if hit is not None:
+            return hit
+        found = channel_watch_and_frameworks(self.engine, team_id, channel_id)
+        with self._lock:
+            if self._version == version:  # else a newer change came meanwhile: keep nothing
+                if len(self._read) >= MAX_CHANNELS_KEPT:
+                    self._read.clear()
+                self._read[key] = found
+        return found
 
     def watch_setting(self, team_id: str, channel_id: str) -> bool | None:
         return self._settings(team_id, channel_id)[0]

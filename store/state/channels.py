@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from store.app_state import ChannelSettings
+from store.app_state import ChannelSettings, SettingsVersion
 from store.db import write_connection
 
 
@@ -35,6 +35,27 @@ def channel_watch_and_frameworks(
     return (row.watch, tuple(row.frameworks or ())) if row else (None, ())
 
 
+# A constant statement run on the driver directly: no SQLAlchemy compilation or result
+# processing on the per-message path (bench/http.py --settings prints what it costs).
+_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
+
+
+def settings_version(engine: Engine) -> int:
+    """The channel settings' version: moves with every change (0 before the first)."""
+    conn = engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute(_VERSION_SQL)
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        conn.commit()  # end the read transaction the driver may have begun (psycopg does)
+    finally:
+        conn.close()
+    return int(row[0]) if row else 0
+
+
 def save_channel_settings(
     engine: Engine,
     team_id: str,
@@ -52,8 +73,14 @@ def save_channel_settings(
         .values(team_id=team_id, channel_id=channel_id, **set_)
         .on_conflict_do_update(index_elements=["team_id", "channel_id"], set_=set_)
     )
+    bump = (
+        insert(SettingsVersion)
+        .values(id=1, version=1)
+        .on_conflict_do_update(index_elements=["id"], set_={"version": SettingsVersion.version + 1})
+    )
     with write_lock, write_connection(engine) as conn:
         conn.execute(stmt)
+        conn.execute(bump)  # in the same transaction: no reader sees the new version without it
 
 
 def channels_with_settings(engine: Engine, team_id: str) -> list[ChannelWatch]:

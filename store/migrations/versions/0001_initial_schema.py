@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 08:34:45.390561
+Create Date: 2026-12-03 13:16:34.849262
 """
 
 from __future__ import annotations
@@ -308,6 +308,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_releases_sha256"), ["sha256"], unique=False)
 
     op.create_table(
+        "settings_version",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "source_cache",
         sa.Column("url", sa.String(length=1000), nullable=False),
         sa.Column("etag", sa.String(length=300), nullable=True),
@@ -575,6 +581,7 @@ def downgrade() -> None:
     op.drop_table("tactics")
     op.drop_table("sync_runs")
     op.drop_table("source_cache")
+    op.drop_table("settings_version")
     with op.batch_alter_table("releases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_releases_sha256"))
         batch_op.drop_index(batch_op.f("ix_releases_framework"))
