@@ -95,6 +95,16 @@ def test_the_port_opens_only_once_the_index_is_built(server: ServerProcess) -> N
     assert log.index("resolver index ready") < log.index("Listening at")
 
 
+def test_the_port_accepts_only_once_every_worker_is_ready(server: ServerProcess) -> None:
+    """The master binds without listening; the worker that completes the set opens the port, so the
+    first requests never wait in the backlog for a worker still booting (bot.slack.listen_late)."""
+    assert len(server.worker_pids()) == 2  # at the first answer, not a moment later
+    log = server.log()
+    assert log.count("Booting worker") == 2
+    assert log.index("Booting worker") < log.index("2 worker(s) ready: accepting connections")
+    assert "Traceback" not in log and "Worker exiting" not in log
+
+
 def test_every_worker_reports_its_heartbeat(
     server: ServerProcess, corpus_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -118,9 +128,6 @@ def test_every_worker_reports_its_heartbeat(
 
 
 def test_it_runs_the_requested_number_of_workers(server: ServerProcess) -> None:
-    deadline = time.monotonic() + 30  # the second forks a moment after the first answers
-    while len(server.worker_pids()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert len(server.worker_pids()) == 2
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.ops.logs import gunicorn_logger_class
 from bot.slack import constants, gate
+from bot.slack.listen_late import LateListeningArbiter, listen_now
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -215,6 +217,7 @@ def gunicorn_options(
         # (web + bench reference, blue/green) would fight over it, and nothing here uses it.
         "control_socket_disable": True,
         "post_fork": _after_fork,
+        "post_worker_init": listen_now,  # the port opens when a worker is ready (bot.slack.listen_late)
         "worker_exit": _on_worker_exit,
         "child_exit": _on_child_exit,
         # gunicorn's own lines go through the process handler: masked, text or JSON like the rest.
@@ -235,6 +238,13 @@ def run_gunicorn(load: Callable[[], WSGIApplication], options: dict[str, Any]) -
 
         def load(self) -> WSGIApplication:
             return load()
+
+        def run(self) -> None:
+            try:
+                LateListeningArbiter(self).run()
+            except RuntimeError as exc:  # what gunicorn's own run() does with a boot failure
+                print(f"\nError: {exc}\n", file=sys.stderr)
+                raise SystemExit(1) from None
 
     _Server().run()
 

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -123,6 +124,8 @@ class Deps:
         self.pool = ThreadPoolExecutor(max_workers=self.pool._max_workers, thread_name_prefix="cm-answer")
         self.lookups.restart()
         self.readiness.restart()
+        self.dedup.connect_now()
+        _start_threads(self.pool, min(4, self.pool._max_workers))
 
     def within_budget(self, work: Callable[[], T], *, quick: bool = False) -> T | Future[T]:
         """``work()``'s result if it finishes within the ack budget, else its still-running future.
@@ -138,6 +141,16 @@ class Deps:
             return future.result(timeout=budget)
         except FutureTimeout:
             return future
+
+
+def _start_threads(pool: ThreadPoolExecutor, count: int) -> None:
+    """Start ``count`` of the pool's threads now: it starts one per submit while none is idle,
+    and a thread started inside a request costs that request 10-20 ms on a busy machine."""
+    gate = threading.Event()
+    started = [pool.submit(gate.wait, 5.0) for _ in range(count)]
+    gate.set()
+    for future in started:
+        future.result(timeout=10)
 
 
 @dataclass(frozen=True)
