@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from bot.answer_contract import Answer, AnswerService, Payload, Reading
 from bot.config import Settings
+from bot.errors import UserFacingError
 from bot.resolution import Resolution
 from bot.view_requests import merge_filters, message_for, notes_for, request_for
 from store.views import Filters
@@ -458,12 +459,11 @@ class Answerer:
         )
 
     def _error(self, message: str) -> Answer:
-        from bot.render.blocks import render_error
+        from bot.render.errors import error_payload
         from store.views import MessageView
 
-        rendered = render_error(message)
         view = MessageView("Cannot show that", message, kind="unknown")
-        return Answer(False, None, view, Payload(rendered.text, rendered.blocks))
+        return Answer(False, None, view, error_payload(UserFacingError(message)))
 
     def _view(self, request: ViewRequest) -> View | ThreatView:
         from store.reads.dispatch import build_view
@@ -482,7 +482,8 @@ class Answerer:
         resolution: Resolution | None = None,
         notes: tuple[str, ...] = (),
     ) -> Answer:
-        from bot.render.blocks import render_error, render_view
+        from bot.render.blocks import render_view
+        from bot.render.errors import error_payload
         from bot.render.limits import violations
         from bot.render.threat import render_threat
         from store.threat_views import ThreatView
@@ -506,7 +507,9 @@ class Answerer:
         )
         if problems:  # never send what Slack would refuse; say so instead
             log.error("answer %s breaks Slack limits: %s", state, "; ".join(problems[:5]))
-            rendered = render_error("This answer does not fit in a Slack message; use the CSV export.")
+            too_big = UserFacingError("This answer does not fit in a Slack message; use the CSV export.")
+            refused = error_payload(too_big)
+            rendered = replace(rendered, text=refused.text, blocks=refused.blocks, page=1, pages=1)
         req = state.request
         made = Answer(
             ok=True,

@@ -1,6 +1,8 @@
 """The one error type a user is shown.  Every surface (the ack of a command or modal, a lazy
 listener, Bolt's ``@app.error``) turns a failure into a ``UserFacingError`` with ``failure`` and
-renders it with one function (``bot.slack.messages.common.error_payload``)."""
+renders it with one function (``bot.render.errors.error_payload``).  Refusals (a forged button,
+a command the user mistyped, a channel the bot is not in) are the same type, raised or built on
+purpose, without an error ID."""
 
 from __future__ import annotations
 
@@ -16,10 +18,19 @@ class UserFacingError(Exception):
     """What the user is told: a short sentence (plain text, escaped when rendered) and, when the
     cause is ours, the error ID it was logged under so an admin can find the traceback."""
 
-    def __init__(self, message: str = SOMETHING_WENT_WRONG, *, error_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str = SOMETHING_WENT_WRONG,
+        *,
+        error_id: str | None = None,
+        hint: str | None = None,
+        mrkdwn: bool = False,
+    ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # plain text, or mrkdwn already escaped when ``mrkdwn``
         self.error_id = error_id
+        self.hint = hint  # a line of mrkdwn under it: what to do instead
+        self.mrkdwn = mrkdwn
 
 
 def new_error_id() -> str:

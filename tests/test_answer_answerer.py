@@ -15,6 +15,8 @@ from sqlalchemy import Engine
 from bot import actions
 from bot.answer import Answerer
 from bot.config import Settings
+from bot.errors import UserFacingError
+from bot.render.errors import error_payload
 from bot.render.limits import violations
 from bot.render.state import StateError, decode_state
 from store.views import CapabilityView, CveView, MessageView, PairView, TechniqueView
@@ -319,3 +321,10 @@ def test_the_same_question_asked_at_once_is_answered_once(
     second.join(60)
     assert waiting and calls == ["T1048 SC-07"]
     assert len(answers) == 2 and answers[0] is answers[1]
+
+
+def test_the_answer_hubs_refusal_is_the_one_error_rendering(answerer: Answerer) -> None:
+    ans = answerer.answer_from_state('cm1:{"k":"technique","t":["T9999"],"f":["nist_800_53"]}')
+    assert not ans.ok
+    assert isinstance(ans.view, MessageView)
+    assert ans.payload == error_payload(UserFacingError(ans.view.text))

@@ -18,6 +18,8 @@ from bot.config import Settings
 from bot.digest.clock import FixedClock
 from bot.digest.commands import handle_digest_command
 from bot.digest.subscriptions import describe_subscription, get
+from bot.errors import UserFacingError
+from bot.render.errors import error_payload
 from store.db import session_scope
 from tests.digest_support import TEAM, module_database, reset, settings
 
@@ -227,3 +229,11 @@ def test_any_subscribe_text_is_parsed_or_refused_cleanly(text: str) -> None:
     if changes.time_local is not None:
         hour, minute = map(int, changes.time_local.split(":"))
         assert 0 <= hour < 24 and 0 <= minute < 60
+
+
+def test_a_mistyped_digest_command_is_the_one_error_rendering(db: Engine) -> None:
+    out = run(db, "frobnicate")
+    hint = f"`{settings().command_name} digest help` lists the options."
+    assert out == error_payload(
+        UserFacingError("`frobnicate` is not a digest command.", mrkdwn=True, hint=hint)
+    )

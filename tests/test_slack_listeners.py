@@ -22,10 +22,10 @@ from bot.answer import Answerer
 from bot.config import Settings
 from bot.digest.commands import handle_digest_command
 from bot.errors import UserFacingError
+from bot.render.errors import error_payload
 from bot.slack.app import build_app
 from bot.slack.listeners import commands
 from bot.slack.listeners.common import Deps, message_args, public
-from bot.slack.messages.common import error_payload
 from store.db import make_engine
 from store.migrate import upgrade
 from store.state.lookups import RecentLookup, recent_for_user

@@ -22,6 +22,8 @@ from bot.delivery_problems import failed_delivery_line
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock
 from bot.digest.schedule import ScheduleError, next_due, parse_local_time, resolve_zone, zone
+from bot.errors import UserFacingError
+from bot.render.errors import error_payload
 from bot.render.mrkdwn import esc
 from store.db import session_scope, write_session
 from store.models import Technique
@@ -276,15 +278,9 @@ def handle_digest_command(
 
 
 def _error(settings: Settings, message: str) -> Payload:
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(text=f":warning: {message}"[:3000])),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(text=f"`{_esc(settings.command_name)} digest help` lists the options.")
-            ]
-        ),
-    ]
-    return Payload(text=message[:3900], blocks=[b.to_dict() for b in blocks])
+    """A mistyped digest command (``message`` is mrkdwn, the user's words escaped in it)."""
+    hint = f"`{_esc(settings.command_name)} digest help` lists the options."
+    return error_payload(UserFacingError(message, mrkdwn=True, hint=hint))
 
 
 def _help(settings: Settings, user_tz: str | None) -> Payload:

@@ -672,9 +672,3 @@ def _top_lines(view: TechniqueView, limit: int) -> list[str]:
                     f"{code(ln.capability_id_as_written)} {esc(name_text(ln.capability_name))}{_score(ln)}"
                 )
     return out
-
-
-def render_error(message: str) -> Rendered:
-    """A clean refusal (stale or forged button, no data loaded)."""
-    block = _section(f":warning: {esc(message)}")
-    return Rendered(text=esc(message), blocks=[as_dict(block)])

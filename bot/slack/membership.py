@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.slack.messages import esc
-
 log = logging.getLogger(__name__)
 
 # conversations.join refusals that mean "invite me" rather than "try again".
@@ -35,8 +33,9 @@ class Membership:
     unchecked: str | None = None
 
     def refusal(self, retry: str) -> str:
-        """What the user is told instead of the setting: ``retry`` is the command to run again."""
-        return f"{self.problem} Invite me first (`/invite @countermap`), then run `{esc(retry)}` again."
+        """What the user is told instead of the setting (plain text: ``error_payload`` escapes it);
+        ``retry`` is the command to run again."""
+        return f"{self.problem} Invite me first (`/invite @countermap`), then run `{retry}` again."
 
 
 NOT_IN = "I'm not in this channel, so I could not post there."

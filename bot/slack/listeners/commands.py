@@ -17,6 +17,8 @@ from slack_sdk import WebClient
 
 from bot.answer import Answer, Payload
 from bot.config import ALL_FRAMEWORKS
+from bot.errors import UserFacingError
+from bot.render.errors import error_payload
 from bot.slack import constants
 from bot.slack.delivery import Responder
 from bot.slack.listeners.common import Deps, Origin, log, message_args, report
@@ -152,13 +154,13 @@ def _watch(
     if verb in ("on", "off", "reset", "auto"):
         decision = deps.admin.may_change_settings(client, team_id, user_id)
         if not decision.allowed:
-            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+            return error_payload(UserFacingError(decision.reason))
         watch = {"on": True, "off": False}.get(verb)
         if watch:
             membership = ensure_member(client, channel_id)
             if not membership.can_post:
                 retry = f"{deps.settings.command_name} watch on"
-                return notice_payload(membership.refusal(retry), emoji=":warning:")
+                return error_payload(UserFacingError(membership.refusal(retry)))
             joined = membership.joined
         deps.cards.set_watch(team_id, channel_id, watch, user_id)
     elif verb != "status":
@@ -219,7 +221,7 @@ def _frameworks(deps: Deps, client: WebClient, origin: Origin, args: list[str]) 
             return notice_payload(f"I don't know the framework `{esc(unknown[0][:40])}`. Known: {known}.")
         decision = deps.admin.may_change_settings(client, team_id, user_id)
         if not decision.allowed:
-            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+            return error_payload(UserFacingError(decision.reason))
         deps.cards.set_frameworks(team_id, channel_id, keys, user_id)
     current = deps.cards.channel_frameworks(team_id, channel_id)
     names = ", ".join(framework_label(f) for f in current or deps.settings.default_frameworks)
@@ -241,13 +243,13 @@ def _digest(deps: Deps, client: WebClient, origin: Origin, text: str) -> Payload
     if verb in DIGEST_CHANGES:
         decision = deps.admin.may_change_settings(client, team_id, user_id)
         if not decision.allowed:
-            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+            return error_payload(UserFacingError(decision.reason))
     joined = False
     if verb in DIGEST_SUBSCRIBE and origin.channel_id:
         membership = ensure_member(client, origin.channel_id)
         if not membership.can_post:
             retry = f"{deps.settings.command_name} {text}"
-            return notice_payload(membership.refusal(retry), emoji=":warning:")
+            return error_payload(UserFacingError(membership.refusal(retry)))
         joined = membership.joined
     user_tz = None
     try:

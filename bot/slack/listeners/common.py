@@ -25,12 +25,12 @@ from bot.answer import AnswerService, Payload
 from bot.config import Settings
 from bot.errors import UserFacingError, failure
 from bot.inventory.service import InventoryService
+from bot.render.errors import error_payload
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
 from bot.slack.dedup import Deduplicator
 from bot.slack.delivery import Responder, may_have_landed
 from bot.slack.lookups import LookupLog
-from bot.slack.messages.common import error_payload
 from bot.slack.readiness import Readiness
 from store.state.inventory import Inventory
 

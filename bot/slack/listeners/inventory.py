@@ -16,9 +16,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.answer import Payload
 from bot.coverage.answers import Refusal, gap_report_for
+from bot.errors import UserFacingError
 from bot.inventory.files import MAX_BYTES
 from bot.render.coverage import MRKDWN, gap_report_lines
 from bot.render.coverage_blocks import as_blocks
+from bot.render.errors import error_payload
 from bot.render.inventory import inventory_mrkdwn
 from bot.slack.listeners.common import Deps, Origin
 from bot.slack.messages import esc
@@ -55,7 +57,7 @@ def inventory_command(deps: Deps, client: WebClient, origin: Origin, args: list[
     if verb in CHANGES:
         decision = deps.admin.may_change_settings(client, team, user)
         if not decision.allowed:
-            return notice_payload(esc(decision.reason), emoji=":no_entry:")
+            return error_payload(UserFacingError(decision.reason))
     if verb == "add":
         outcome = service.add(team, scope, rest, user)
     elif verb in ("remove", "rm", "delete"):
@@ -65,7 +67,7 @@ def inventory_command(deps: Deps, client: WebClient, origin: Origin, args: list[
     elif verb == "import":
         found = _shared_file(client, channel, user)
         if isinstance(found, str):
-            return notice_payload(found, emoji=":warning:")
+            return error_payload(UserFacingError(found, mrkdwn=True))
         outcome = service.import_file(team, scope, found[1], found[0], user)
     elif verb == "export":
         return _export(deps, client, team, scope, user)
@@ -145,7 +147,7 @@ def _export(deps: Deps, client: WebClient, team: str, scope: str, user: str) -> 
         )
     except SlackApiError as exc:
         log.warning("inventory export failed: %s", exc.response.get("error"))
-        return notice_payload("I couldn't send you the export; please try again.", emoji=":warning:")
+        return error_payload(UserFacingError("I couldn't send you the export; please try again."))
     return notice_payload("I sent you the inventory as a CSV file in a direct message.")
 
 
@@ -163,7 +165,7 @@ def gaps_command(deps: Deps, origin: Origin, text: str, watch: list[str]) -> Pay
     frameworks = deps.cards.channel_frameworks(team, channel) or deps.settings.default_frameworks
     report = gap_report_for(deps.engine, query, resolution, inventory, watch=watch, frameworks=frameworks)
     if isinstance(report, Refusal):
-        return notice_payload(esc(report.message), emoji=":warning:")
+        return error_payload(UserFacingError(report.message))
     lines = gap_report_lines(report, MRKDWN)
     blocks = as_blocks(lines)
     return Payload(text=lines[0][:300].replace("*", ""), blocks=[b.to_dict() for b in blocks])

@@ -1,4 +1,4 @@
-"""Short messages: help, apology, "working on it", settings confirmations."""
+"""Short messages: help, "working on it", settings confirmations (errors: ``bot.render.errors``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObjec
 
 from bot.answer import Payload
 from bot.config import Settings
-from bot.errors import UserFacingError
 from bot.slack import constants
 from bot.slack.messages import esc
 
@@ -53,21 +52,6 @@ def help_payload(settings: Settings, *, intro: str | None = None) -> Payload:
         )
     )
     return _payload(f"countermap help: try {settings.command_name} T1048", blocks)
-
-
-def error_payload(error: UserFacingError) -> Payload:
-    """The one rendering of a failure, on every surface: the sentence, and the error ID to quote."""
-    text = esc(error.message)
-    if error.error_id:
-        text += f" (error ID `{esc(error.error_id)}`)"
-    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=f":warning: {text}"[:3000]))]
-    if error.error_id:
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text="Give the error ID to your countermap admin to trace it.")]
-            )
-        )
-    return _payload(text, blocks)
 
 
 def notice_payload(text: str, *, emoji: str = ":information_source:") -> Payload:
