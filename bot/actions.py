@@ -20,6 +20,8 @@ EXPORT_POST_CSV = "cm_export_post_csv"
 EXPORT_POST_NAVIGATOR = "cm_export_post_nav"
 PICK_FRAMEWORK = "cm_pick_fw"  # static_select of frameworks
 PICK_RELEASE = "cm_pick_rel"  # static_select of releases of the framework shown
+# The same subject's other answer, in place: a technique's detections, and back to its controls.
+SWITCH = "cm_switch"
 
 ALL = (
     PAGE,
@@ -34,6 +36,7 @@ ALL = (
     EXPORT_POST_NAVIGATOR,
     PICK_FRAMEWORK,
     PICK_RELEASE,
+    SWITCH,
 )
 
 

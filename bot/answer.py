@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from bot.resolve.index import ResolverIndex
     from store.reads.static import StaticInfo
     from store.state.inventory import Inventory
-    from store.threat_views import ThreatView
+    from store.threat_views import AnyView
     from store.views import View, ViewRequest
 
 __all__ = ["Answer", "AnswerService", "Answerer", "Payload", "Reading"]
@@ -465,7 +465,7 @@ class Answerer:
         view = MessageView("Cannot show that", message, kind="unknown")
         return Answer(False, None, view, error_payload(UserFacingError(message)))
 
-    def _view(self, request: ViewRequest) -> View | ThreatView:
+    def _view(self, request: ViewRequest) -> AnyView:
         from store.reads.dispatch import build_view
         from store.reads.static import reading
 

@@ -20,10 +20,9 @@ if TYPE_CHECKING:
     from bot.coverage.answers import CoverageView
     from bot.coverage.views import GapReport
     from store.state.inventory import Inventory
-    from store.threat_views import ThreatView
-    from store.views import View
+    from store.threat_views import AnyView
 
-    AnswerView = View | ThreatView | CoverageView  # plain data, no Slack types
+    AnswerView = AnyView | CoverageView  # plain data, no Slack types
 
 
 @dataclass(frozen=True)

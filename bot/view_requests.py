@@ -4,6 +4,7 @@ above the answer, and the message for help and unrecognised questions."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.config import ALL_FRAMEWORKS
 from bot.resolution import Resolution
@@ -16,6 +17,7 @@ HELP_TEXT = (
     "• T1048 SC-7 — does this control cover this technique?\n"
     "• CVE-2023-34362 — the techniques a known exploited CVE enables, and the best controls\n"
     "• compare T1048 — frameworks side by side\n"
+    "• detect T1048 — ATT&CK's analytics, the logs to collect, and the capabilities that detect it\n"
     "• SC family, nist — a control family, or a framework's releases\n"
     "Narrow with a framework (m365, aws, nist rev4), an ATT&CK version (attack 14.1), "
     "a category (detect) or a minimum score (significant)."
@@ -90,7 +92,12 @@ def request_for(
         th = r.threats[0]  # a technique the same words name is offered as a button
         also = (th.technique,) if th.technique else ()
         return ViewRequest("threat", also, frameworks=fws, filters=f, threat=th.id)
-    if r.intent in ("technique", "detection") and tech:
+    if r.intent == "detection" and tech:
+        # Capabilities of the frameworks the question names, else of every framework; the
+        # "detect" the question said is what the answer is, not a filter on it.
+        plain = replace(f, categories=())
+        return ViewRequest("detection", tech, frameworks=r.frameworks, filters=plain, domain=domain)
+    if r.intent == "technique" and tech:
         return ViewRequest("technique", tech, frameworks=fws, filters=f, domain=domain)
     return None
 

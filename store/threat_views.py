@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from store.views import Filters, ReleaseRef, TechniqueRef, ViewKind
+from store.views import Filters, MappingLine, ReleaseRef, TechniqueHeader, TechniqueRef, View, ViewKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,23 +149,48 @@ class StrategyView:
 
 
 @dataclass(frozen=True, slots=True)
-class DetectCapability:
-    """A capability whose mapping of the technique is in the ``detect`` category."""
+class DetectSection:
+    """One framework's capabilities whose mappings of the technique are in the ``detect``
+    category (M365 "Detects", AWS/Azure/GCP detect scores), in its newest release."""
 
     framework: str
-    capability_id: str
-    name: str
-    score_value: str | None
-    license_requirements: str | None
     release: ReleaseRef
+    lines: tuple[MappingLine, ...]  # one per capability, strongest score first
 
 
 @dataclass(frozen=True, slots=True)
 class DetectionView:
-    technique_id: str
-    technique_name: str
+    """How to detect a technique: ATT&CK's detection strategies with their analytics, and the
+    capabilities that map it in the detect category."""
+
+    header: TechniqueHeader
     strategies: tuple[StrategyView, ...]
-    capabilities: tuple[DetectCapability, ...]
+    sections: tuple[DetectSection, ...]  # frameworks with detect mappings of the technique
+    subtechniques: tuple[TechniqueRef, ...]  # each has its own strategies
+    attack_release: str | None  # the loaded ATT&CK version of the technique's domain
+    filters: Filters = field(default_factory=Filters)
+    frameworks: tuple[str, ...] = ()  # asked for (empty: every framework)
+    # Frameworks whose mappings of the technique carry no category at all (NIST, VERIS...).
+    uncategorised: tuple[str, ...] = ()
+    mapped: tuple[str, ...] = ()  # frameworks with any mapping of the technique (its controls)
+    notes: tuple[str, ...] = ()
+    kind: ViewKind = "detection"
+
+    @property
+    def technique_id(self) -> str:
+        return self.header.id
+
+    @property
+    def technique_name(self) -> str:
+        return self.header.name
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return tuple(s.release for s in self.sections)
+
+
+# Every view a request can name (``store.reads.dispatch.build_view``).
+AnyView = View | ThreatView | DetectionView
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ ViewKind = Literal[
     "compare",
     "multi",
     "threat",
+    "detection",
     "help",
     "unknown",
 ]

@@ -153,6 +153,7 @@ QUESTIONS_OF_EVERY_KIND = (
     "T1566.001 in azure",
     "amazon guardduty",
     "veris action.hacking",
+    "how do I detect T1003.001",
 )
 
 
@@ -168,7 +169,7 @@ def test_the_bots_own_buttons_are_never_refused(answerer: Answerer) -> None:
             clicked = answerer.answer_from_state(value)
             assert clicked.ok, (question, value, clicked.payload.text)
             kinds.add(decode_state(value).request.kind)
-    assert kinds == {"technique", "capability", "pair", "cve", "compare", "group", "framework"}
+    assert kinds == {"technique", "capability", "pair", "cve", "compare", "group", "framework", "detection"}
 
 
 def test_card_is_compact_and_opens_the_full_answer(answerer: Answerer) -> None:

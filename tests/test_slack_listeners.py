@@ -300,3 +300,24 @@ def test_an_export_from_a_message_in_the_channel_goes_into_its_thread(bot: InPro
     assert (upload["channel"], upload["thread_ts"]) == (CHANNEL, ts)
     assert upload["initial_comment"] == f"CSV export requested by <@{USER}>"
     assert bot.fake.calls_to("conversations.open") == [] and bot.fake.calls_to("response_url") == []
+
+
+def test_attack_detect_answers_with_the_detection_answer_in_the_ack(bot: InProcess) -> None:
+    body = json.loads(bot.command("detect T1048").body)
+    expected = bot.answerer.answer("detect T1048").payload
+    assert body["response_type"] == "ephemeral" and body["text"] == expected.text
+    assert body["text"].startswith("Detect T1048 Exfiltration Over Alternative Protocol")
+    assert body["blocks"] == expected.blocks
+
+
+def test_the_detections_button_of_a_private_answer_replaces_it_with_the_detections(bot: InProcess) -> None:
+    answer = bot.answerer.answer("T1048")
+    click = block_actions(
+        element(answer.payload.blocks, actions.SWITCH),
+        ephemeral=True,
+        response_url=bot.fake.response_url("d"),
+    )
+    assert bot.interact(click).status == 200
+    (sent,) = bot.fake.calls_to("response_url")
+    assert sent.body["replace_original"] is True
+    assert sent.body["text"].startswith("Detect T1048 ")

@@ -117,7 +117,7 @@ def test_detections_for_t1048_are_the_bundles_strategies_with_their_analytics(
         want = [external_id(by_id[a]) for a in src["x_mitre_analytic_refs"]]
         assert [a.attack_id for a in s.analytics] == want
         assert all(a.platforms and a.description for a in s.analytics)
-    assert view.capabilities and all(c.release.framework for c in view.capabilities)
+    assert view.sections and all(ln.score_category == "detect" for s in view.sections for ln in s.lines)
 
 
 def test_technique_texts_hold_procedures_and_detections(session: Session) -> None:

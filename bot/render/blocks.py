@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot import actions
+from bot.render.detection_blocks import detection_doc, detection_request
 from bot.render.export import exportable
 from bot.render.markers import category_mark, score_bar, with_feature
 from bot.render.mrkdwn import (
@@ -52,6 +53,7 @@ from bot.render.pages import select_menu as _select
 from bot.render.serialize import as_dict
 from bot.render.state import State
 from bot.render.urls import attack_technique_url, explorer_technique_url
+from store.threat_views import AnyView, DetectionView
 from store.views import (
     Alternative,
     CapabilityView,
@@ -239,7 +241,9 @@ def _technique_doc(view: TechniqueView, state: State, msg: _Message) -> _Doc:
         for sec in view.sections
         for r, n in sec.other_releases
     ]
+    detect = State(detection_request(h.id, domain=h.domain, filters=req.filters)) if h.known else None
     doc.tools = [
+        _button(msg, actions.SWITCH, "Detections", detect) if detect else None,
         *_export_tools(state, msg, view),
         _select(msg, actions.PICK_FRAMEWORK, "Framework…", fw_options) if len(fw_options) > 1 else None,
         _select(msg, actions.PICK_RELEASE, "Other release…", rel_options),
@@ -484,7 +488,7 @@ def _message_doc(view: MessageView, state: State, msg: _Message) -> _Doc:
 # --------------------------------------------------------------------------- detail (expanded)
 
 
-def find_line(view: View, key: str) -> tuple[MappingLine, ReleaseRef] | None:
+def find_line(view: AnyView, key: str) -> tuple[MappingLine, ReleaseRef] | None:
     if isinstance(view, TechniqueView):
         for sec in view.sections:
             for g in sec.groups:
@@ -496,6 +500,11 @@ def find_line(view: View, key: str) -> tuple[MappingLine, ReleaseRef] | None:
             for line in pr.lines:
                 if line.key == key:
                     return line, pr.release
+    if isinstance(view, DetectionView):
+        for ds in view.sections:
+            for line in ds.lines:
+                if line.key == key:
+                    return line, ds.release
     return None
 
 
@@ -578,11 +587,12 @@ _DOCS: dict[type, Any] = {
     CveView: _cve_doc,
     CompareView: _compare_doc,
     MessageView: _message_doc,
+    DetectionView: detection_doc,
 }
 
 
 def render_view(
-    view: View, state: State, *, shared_by: str | None = None, notes: Sequence[str] = ()
+    view: AnyView, state: State, *, shared_by: str | None = None, notes: Sequence[str] = ()
 ) -> Rendered:
     """The Slack message for ``view`` at the page/expansion/compactness in ``state``.
     ``notes`` (how the question was read: "T1085 was revoked; showing ...") head page 1."""
@@ -647,8 +657,11 @@ def render_card(
     full = _button(
         msg, actions.PAGE, "Full answer", state.with_(compact=False, page=1, expanded=None), "primary"
     )
-    if full:
-        blocks.append(ActionsBlock(elements=[full]))
+    req = state.request
+    detect = State(detection_request(h.id, domain=h.domain, filters=req.filters)) if h.known else None
+    elements = [full, _button(msg, actions.SWITCH, "Detections", detect) if detect else None]
+    if any(elements):
+        blocks.append(ActionsBlock(elements=[e for e in elements if e is not None]))
     counts = "; ".join(f"{framework_label(s.framework)}: {s.total}" for s in view.sections)
     text = esc(clip(f"{h.id} {h.name} — {counts}", FALLBACK_LIMIT))
     return Rendered(text=text, blocks=[as_dict(b) for b in blocks])

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from store.threat_views import AnyView, DetectionView
 from store.views import (
     CapabilityView,
     CompareView,
@@ -23,7 +24,6 @@ from store.views import (
     MappingLine,
     PairView,
     TechniqueView,
-    View,
     framework_label,
     score_rank,
 )
@@ -50,7 +50,7 @@ CSV_COLUMNS = (
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
 
 
-def _rows(view: View) -> Iterator[tuple[MappingLine, Any]]:
+def _rows(view: AnyView) -> Iterator[tuple[MappingLine, Any]]:
     """Every (mapping, release) the view shows."""
     if isinstance(view, TechniqueView):
         for sec in view.sections:
@@ -71,6 +71,10 @@ def _rows(view: View) -> Iterator[tuple[MappingLine, Any]]:
                 yield line, pr.release
     elif isinstance(view, CveView):
         yield from _cve_rows(view)
+    elif isinstance(view, DetectionView):
+        for ds in view.sections:
+            for line in ds.lines:
+                yield line, ds.release
     elif isinstance(view, CompareView):
         releases = {row.framework: row.release for row in view.rows}
         t = view.technique
@@ -128,7 +132,7 @@ def _cve_rows(view: CveView) -> Iterator[tuple[MappingLine, Any]]:
             yield _control_row(c, "", "", note), releases.get(fw)
 
 
-def exportable(view: View) -> bool:
+def exportable(view: AnyView) -> bool:
     """The view shows at least one mapping: its CSV has rows and its layer techniques."""
     return next(_rows(view), None) is not None
 
@@ -139,7 +143,7 @@ def _cell(value: object) -> str:
     return "'" + s if _FORMULA.match(s) else s
 
 
-def _subject(view: View) -> str:
+def _subject(view: AnyView) -> str:
     if isinstance(view, TechniqueView | CompareView):
         h = view.header if isinstance(view, TechniqueView) else view.technique
         return h.id
@@ -149,15 +153,17 @@ def _subject(view: View) -> str:
         return f"{view.technique.id}-{view.capability.id}"
     if isinstance(view, CveView):
         return view.cve.id
+    if isinstance(view, DetectionView):
+        return f"{view.header.id}-detect"
     return "answer"
 
 
-def _filename(view: View, ext: str) -> str:
+def _filename(view: AnyView, ext: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", _subject(view)).strip("_") or "answer"
     return f"countermap-{safe}.{ext}"
 
 
-def to_csv(view: View) -> tuple[str, bytes]:
+def to_csv(view: AnyView) -> tuple[str, bytes]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -185,7 +191,7 @@ def to_csv(view: View) -> tuple[str, bytes]:
     return _filename(view, "csv"), buf.getvalue().encode("utf-8-sig")
 
 
-def _layer_techniques(view: View) -> tuple[dict[str, dict[str, Any]], str, str]:
+def _layer_techniques(view: AnyView) -> tuple[dict[str, dict[str, Any]], str, str]:
     """technique ID → {count, best, comment parts}; plus domain and a title."""
     acc: dict[str, dict[str, Any]] = {}
 
@@ -225,6 +231,11 @@ def _layer_techniques(view: View) -> tuple[dict[str, dict[str, Any]], str, str]:
             domain = ct.technique.domain
             for impact in ct.impacts:
                 add(ct.technique.id, None, impact)
+    elif isinstance(view, DetectionView):
+        domain = view.header.domain
+        title = f"Detect {view.header.id} {view.header.name}"
+        for line, _ in _rows(view):
+            add(line.attack_id, line.score_value, f"{line.capability_id} {line.capability_name}")
     elif isinstance(view, CompareView):
         domain = view.technique.domain
         title = f"{view.technique.id} {view.technique.name}"
@@ -242,7 +253,7 @@ SCORE_COLOURS = {1: "#cfe2ff", 2: "#6ea8fe", 3: "#0a58ca"}  # minimal, partial, 
 COUNT_COLOURS = ("#e7f1ff", "#0a58ca")  # fewest mappings → most
 
 
-def layer_attack_version(view: View) -> str:
+def layer_attack_version(view: AnyView) -> str:
     """The ATT&CK major version of the releases the view shows (Navigator opens a layer in
     that version, so IDs revoked since keep their place); the newest loaded when none."""
     versions = [r.attack_version for r in getattr(view, "provenance", ()) if r.attack_version]
@@ -252,7 +263,7 @@ def layer_attack_version(view: View) -> str:
     return major if major.isdigit() else LAYER_VERSIONS["attack"]
 
 
-def to_navigator(view: View) -> tuple[str, bytes]:
+def to_navigator(view: AnyView) -> tuple[str, bytes]:
     acc, domain, title = _layer_techniques(view)
     # Scored colours only when every technique has a score value (a framework that scores its
     # mappings, alone); otherwise the number of mappings, which every framework has.

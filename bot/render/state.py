@@ -19,7 +19,18 @@ PREFIX = "cm1:"
 MAX_VALUE = 2000  # Slack's button value limit
 MAX_OPTION_VALUE = 150  # Slack's select option value limit
 MAX_PAGE = 200
-KINDS = ("technique", "capability", "pair", "group", "framework", "cve", "compare", "multi", "threat")
+KINDS = (
+    "technique",
+    "capability",
+    "pair",
+    "group",
+    "framework",
+    "cve",
+    "compare",
+    "multi",
+    "threat",
+    "detection",
+)
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f<>]+$"}
 _FRAMEWORK = {"type": "string", "pattern": r"^[a-z0-9_-]{1,32}$"}
@@ -186,6 +197,7 @@ def decode_state(value: object) -> State:
         "cve": "c",
         "group": "g",
         "threat": "th",
+        "detection": "t",
     }
     if kind in need and not data.get(need[kind]):
         raise StateError("This button's state names nothing to show.")

@@ -14,6 +14,8 @@ from rich.text import Text
 
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
 from bot.render.coverage import CoverageViews, coverage_text
+from bot.render.detection import collect, data_components, no_capability_text, no_strategy_text
+from bot.render.detection import title as detection_title
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar, with_feature
 from bot.render.mrkdwn import plain_links
 from bot.render.multi import line_parts
@@ -21,7 +23,7 @@ from bot.render.multi import plain as multi_plain
 from bot.render.multi import title as multi_title
 from bot.render.threat_terminal import threat_renderables
 from bot.render.urls import attack_technique_url, explorer_technique_url
-from store.threat_views import ThreatView
+from store.threat_views import AnyView, DetectionView, ThreatView
 from store.views import (
     CapabilityView,
     CompareView,
@@ -36,7 +38,6 @@ from store.views import (
     PairView,
     ReleaseRef,
     TechniqueView,
-    View,
     framework_label,
 )
 
@@ -154,6 +155,73 @@ def _technique(view: TechniqueView) -> list[RenderableType]:
         also = ", ".join(f"{framework_label(fw)} ({n})" for fw, n in view.also_mapped_in)
         out.append(Text(f"Also mapped in: {also}", style="dim"))
     out.extend(Text(n, style="dim italic") for n in view.notes)
+    return out
+
+
+def _detection(view: DetectionView) -> list[RenderableType]:
+    h = view.header
+    out: list[RenderableType] = [_title(detection_title(view))]
+    if h.revoked or h.deprecated:
+        repl = (
+            f"; replaced by {h.replaced_by.id} {h.replaced_by.name} (ask: detect {h.replaced_by.id})"
+            if h.replaced_by
+            else ""
+        )
+        out.append(Text(f"{'Revoked' if h.revoked else 'Deprecated'} in ATT&CK{repl}", style="bold red"))
+    facts = []
+    if h.parent:
+        facts.append(f"Sub-technique of {h.parent.id} {h.parent.name}")
+    if h.tactics:
+        facts.append("Tactics: " + ", ".join(h.tactics))
+    out.append(Text(" · ".join(facts), style="dim"))
+    out.append(Text(attack_technique_url(h), style="blue"))
+    dcs = data_components(view)
+    if dcs:
+        out.append(Text("Data to collect: " + ", ".join(f"{n} ({i})" if i else n for i, n in dcs)))
+    for s in view.strategies:
+        out.append(Text(""))
+        out.append(
+            _heading(
+                f"{s.attack_id} {s.name} — {len(s.analytics)} analytic{'s' if len(s.analytics) != 1 else ''}"
+            )
+        )
+        if s.url:
+            out.append(Text(s.url, style="blue"))
+        for a in s.analytics:
+            out.append(Text(""))
+            head = Text.assemble((f"  {a.attack_id}", "cyan"), f"  {', '.join(a.platforms)}")
+            out.append(head)
+            if a.description:
+                out.append(Padding(Text(a.description), (0, 0, 0, 4)))
+            for c in collect(a):
+                where = f" ({c.data_component})" if c.data_component and c.name else ""
+                out.append(Text(f"    Collect {c.label}{where}:", style="bold"))
+                for name, channel in c.sources:
+                    out.append(Text(f"      {name}" + (f"  {channel}" if channel else "")))
+            if a.tunable:
+                out.append(Text("    Tune:", style="bold"))
+                for t in a.tunable:
+                    out.append(
+                        Text(f"      {t.field or '?'}" + (f" — {t.description}" if t.description else ""))
+                    )
+    if not view.strategies:
+        out.append(Text(no_strategy_text(view), style="dim"))
+    for sec in view.sections:
+        out.append(Text(""))
+        out.append(
+            _heading(
+                f"{framework_label(sec.framework)} {sec.release.framework_version} · "
+                f"ATT&CK {sec.release.attack_version} — {len(sec.lines)} capabilities detect it"
+            )
+        )
+        for line in sec.lines:
+            out.extend(_line(line))
+    if not view.sections:
+        out.append(Text(""))
+        out.append(Text(no_capability_text(view), style="dim"))
+    out.extend(Text(n, style="dim italic") for n in view.notes)
+    if view.attack_release:
+        out.append(Text(f"Detection strategies: ATT&CK {view.attack_release} {h.domain}", style="dim"))
     return out
 
 
@@ -333,9 +401,7 @@ def _notes(notes: Sequence[str]) -> list[RenderableType]:
     return [Text(f"ℹ {n}", style="italic") for n in notes]
 
 
-def renderable(
-    view: View | ThreatView | CoverageViews | list[DiffAnswer], notes: Sequence[str] = ()
-) -> RenderableType:
+def renderable(view: AnyView | CoverageViews | list[DiffAnswer], notes: Sequence[str] = ()) -> RenderableType:
     if isinstance(view, GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list):
         return Group(*_notes(notes), Text(coverage_text(view)))
     if isinstance(view, ThreatView):
@@ -344,6 +410,8 @@ def renderable(
         parts = _multi(view)
     elif isinstance(view, TechniqueView):
         parts = _technique(view)
+    elif isinstance(view, DetectionView):
+        parts = _detection(view)
     elif isinstance(view, CapabilityView):
         parts = _capability(view)
     elif isinstance(view, PairView):
@@ -372,7 +440,7 @@ UNWRAPPED_WIDTH = 10_000
 
 
 def print_view(
-    view: View | ThreatView | CoverageViews | list[DiffAnswer],
+    view: AnyView | CoverageViews | list[DiffAnswer],
     console: Console | None = None,
     *,
     notes: Sequence[str] = (),

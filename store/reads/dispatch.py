@@ -5,17 +5,18 @@ from __future__ import annotations
 from store.reads.capabilities import capability_view
 from store.reads.compare import compare_view
 from store.reads.cves import cve_view
+from store.reads.detections import detections_for_technique
 from store.reads.families import framework_view, group_view
 from store.reads.fast import Source, reader
 from store.reads.multi import multi_view
 from store.reads.pairs import pair_view
 from store.reads.techniques import technique_view
 from store.reads.threats import threat_by_id
-from store.threat_views import ThreatView
-from store.views import MessageView, View, ViewRequest
+from store.threat_views import AnyView
+from store.views import MessageView, ViewRequest
 
 
-def build_view(session: Source, request: ViewRequest) -> View | ThreatView:
+def build_view(session: Source, request: ViewRequest) -> AnyView:
     """The view a request names; unknown subjects give a MessageView, never an exception."""
     session = reader(session)
     f = request.filters
@@ -44,6 +45,15 @@ def build_view(session: Source, request: ViewRequest) -> View | ThreatView:
             return found
         missing = f"{request.threat} is not in the loaded ATT&CK."
         return MessageView("Nothing to show", missing, kind="unknown")
+    if request.kind == "detection" and request.techniques:
+        detection = detections_for_technique(session, request.techniques[0], frameworks=fws, filters=f)
+        if detection is None:
+            return MessageView(
+                "No such technique",
+                f"The loaded ATT&CK has no technique {request.techniques[0]}.",
+                kind="unknown",
+            )
+        return detection
     if request.kind == "framework" and fws:
         return framework_view(session, fws[0], filters=f)
     return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")

@@ -39,6 +39,7 @@ RERENDER = (
     actions.COLLAPSE,
     actions.PICK_FRAMEWORK,
     actions.PICK_RELEASE,
+    actions.SWITCH,
 )
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
 

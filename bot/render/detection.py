@@ -1,0 +1,109 @@
+"""What the detection answer says, shared by Slack and the terminal: the facts of a
+``DetectionView`` arranged for reading (log sources under the data component they feed, the
+platforms and data components of the whole strategy), no markup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from store.threat_views import AnalyticView, DetectionView, LogSource
+from store.views import framework_label
+
+DATA_COMPONENT_URL = "https://attack.mitre.org/datacomponents/{id}/"
+
+
+def title(view: DetectionView) -> str:
+    return f"Detect {view.header.id} {view.header.name}"
+
+
+def data_component_url(dc_id: str | None) -> str | None:
+    return DATA_COMPONENT_URL.format(id=dc_id) if dc_id and dc_id.startswith("DC") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Collect:
+    """A data component to collect and the log sources (name, channel) that carry it."""
+
+    data_component: str | None  # DC0032
+    name: str | None  # Process Creation
+    sources: tuple[tuple[str, str | None], ...]
+
+    @property
+    def label(self) -> str:
+        return self.name or self.data_component or "Other logs"
+
+
+def collect(analytic: AnalyticView) -> list[Collect]:
+    """The analytic's log sources under their data components, in the order first listed."""
+    order: dict[tuple[str | None, str | None], list[LogSource]] = {}
+    for ls in analytic.log_sources:
+        order.setdefault((ls.data_component, ls.data_component_name), []).append(ls)
+    out = []
+    for (dc, name), sources in order.items():
+        pairs = tuple(dict.fromkeys((s.name or "?", s.channel) for s in sources if s.name or s.channel))
+        out.append(Collect(dc, name, pairs))
+    return out
+
+
+def data_components(view: DetectionView) -> list[tuple[str | None, str]]:
+    """Every data component the strategies' analytics read, once, as (ID, name)."""
+    seen: dict[str, tuple[str | None, str]] = {}
+    for s in view.strategies:
+        for a in s.analytics:
+            for ls in a.log_sources:
+                label = ls.data_component_name or ls.data_component
+                if label and (ls.data_component or label) not in seen:
+                    seen[ls.data_component or label] = (ls.data_component, label)
+    return list(seen.values())
+
+
+def platforms(view: DetectionView) -> list[str]:
+    return list(dict.fromkeys(p for s in view.strategies for a in s.analytics for p in a.platforms))
+
+
+def analytic_count(view: DetectionView) -> int:
+    return sum(len(s.analytics) for s in view.strategies)
+
+
+def capability_count(view: DetectionView) -> int:
+    return sum(len(s.lines) for s in view.sections)
+
+
+def counts_line(view: DetectionView) -> str:
+    """``Microsoft 365 12 · Azure 3`` (capabilities per framework), or empty."""
+    return " · ".join(f"{framework_label(s.framework)} {len(s.lines)}" for s in view.sections)
+
+
+def no_strategy_text(view: DetectionView) -> str:
+    h = view.header
+    version = f" {view.attack_release}" if view.attack_release else ""
+    if h.revoked or h.deprecated:
+        what = "revoked" if h.revoked else "deprecated"
+        return f"{h.id} is {what} in ATT&CK{version}: it has no detection strategy of its own."
+    return f"ATT&CK{version} has no detection strategy for {h.id}."
+
+
+def no_capability_text(view: DetectionView) -> str:
+    """Why no capability is listed, naming the frameworks that map the technique without a
+    detect category (their mappings are on the technique answer)."""
+    scope = (
+        " of " + ", ".join(framework_label(fw) for fw in view.frameworks)
+        if view.frameworks
+        else " of the loaded frameworks"
+    )
+    text = f"No mapping{scope} puts a capability in the detect category for {view.header.id}."
+    if view.uncategorised:
+        names = ", ".join(framework_label(fw) for fw in view.uncategorised)
+        text += f" {names} map it without a protect/detect/respond category: see its controls."
+    return text
+
+
+def summary_text(view: DetectionView) -> str:
+    """One line for notifications and the fallback text."""
+    n_an, n_cap = analytic_count(view), capability_count(view)
+    parts = [
+        f"{len(view.strategies)} detection strateg{'y' if len(view.strategies) == 1 else 'ies'}",
+        f"{n_an} analytic{'s' if n_an != 1 else ''}",
+        f"{n_cap} detect capabilit{'y' if n_cap == 1 else 'ies'}",
+    ]
+    return f"{title(view)} — " + ", ".join(parts)
