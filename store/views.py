@@ -366,6 +366,10 @@ class CveView:
     frameworks: tuple[str, ...]
     filters: Filters
     control_releases: tuple[ReleaseRef, ...] = ()
+    # The KEV "exploitation technique" IDs: the best controls are those that fix the flaw itself
+    # (patching, vulnerability management) and stop these, then the others that stop these, then
+    # by how many of the CVE's techniques they cover, then by score.
+    exploited: tuple[str, ...] = ()
     kind: ViewKind = "cve"
 
     @property

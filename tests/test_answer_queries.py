@@ -19,7 +19,7 @@ from store.db import session_scope
 from store.reads.capabilities import capability_view
 from store.reads.catalogue import _techniques
 from store.reads.compare import technique_coverage, top_controls
-from store.reads.cves import cve_view
+from store.reads.cves import cve_view, remediates
 from store.reads.dispatch import build_view
 from store.reads.families import framework_view, group_view
 from store.reads.fast import Reader, _q, reading
@@ -188,7 +188,11 @@ def test_cve_view_lists_impacts_and_best_controls(session: Session) -> None:
     assert dict(view.controls)["nist_800_53"]
 
 
-def test_cve_controls_covering_most_of_its_techniques_come_first(session: Session) -> None:
+def test_cve_controls_fixing_the_flaw_then_covering_most_of_its_techniques_come_first(
+    session: Session,
+) -> None:
+    """Controls that fix the flaw and stop its exploitation (T1190) first, then the others
+    that stop it, by how many of the CVE's techniques they cover (issue 15 item 13)."""
     view = cve_view(session, "CVE-2023-34362", frameworks=["nist_800_53"])
     controls = dict(view.controls)["nist_800_53"]
     # What each technique's own answer lists, in the same (newest) NIST release
@@ -200,8 +204,14 @@ def test_cve_controls_covering_most_of_its_techniques_come_first(session: Sessio
                 for ln in g.lines:
                     covered.setdefault(ln.capability_id, set()).add(ct.technique.id)
     assert [c.count for c in controls] == [len(covered[c.capability_id]) for c in controls]
-    assert [c.count for c in controls] == sorted((c.count for c in controls), reverse=True)
-    assert controls[0].count == max(len(v) for v in covered.values()) > 1
+    stops = {cid for cid, tids in covered.items() if "T1190" in tids}
+    fixes = [c for c in controls if remediates(c.name) and c.capability_id in stops]
+    assert [c.capability_id for c in fixes] == ["RA-05", "SI-02"]
+    assert controls[: len(fixes)] == tuple(fixes)
+    rest = controls[len(fixes) :]
+    assert all(c.capability_id in stops for c in rest)  # 29 NIST controls stop T1190
+    assert [c.count for c in rest] == sorted((c.count for c in rest), reverse=True)
+    assert rest[0].count == max(len(covered[cid]) for cid in stops) > 1
 
 
 def test_group_and_framework_views(session: Session) -> None:

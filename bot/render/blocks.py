@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 from bot import actions
 from bot.render.detection_blocks import detection_doc, detection_request
 from bot.render.export import exportable
-from bot.render.markers import category_mark, score_bar, with_feature
+from bot.render.markers import category_mark, cve_ranking_note, score_bar, with_feature
 from bot.render.mrkdwn import (
     clip,
     clip_escaped,
@@ -414,6 +414,8 @@ def _cve_doc(view: CveView, state: State, msg: _Message) -> _Doc:
             )
         else:
             doc.items.append([_section(f"*{esc(framework_label(fw))}*: no mappings for these techniques.")])
+    if any(controls for _fw, controls in view.controls):
+        doc.items.append([_context(esc(cve_ranking_note(view.exploited, n)))])
     doc.provenance = _provenance(view.provenance)
     doc.tools = _export_tools(state, msg, view)
     doc.text = f"{cve.id} {cve.name}: {len(view.techniques)} techniques"

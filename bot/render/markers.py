@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from store.views import SCORE_VALUES
 
 CATEGORY_EMOJI = {"protect": ":shield:", "detect": ":mag:", "respond": ":rotating_light:"}
@@ -31,3 +33,15 @@ def with_feature(feature: str | None) -> str:
     """`` · Win 11, Secure Boot`` after a scored mark when the mapping depends on a feature (see
     ``MappingLine.feature``); plain text, the caller escapes it for mrkdwn."""
     return f" · {feature}" if feature else ""
+
+
+def cve_ranking_note(exploited: Sequence[str], techniques: int) -> str:
+    """How a CVE answer ranks its best controls, said in the answer (plain text)."""
+    by_count = f"by how many of its {techniques} techniques they cover, then by score"
+    if not exploited:
+        return f"Controls ranked {by_count}."
+    ids = ", ".join(exploited)
+    return (
+        f"Controls ranked: those that fix the flaw itself (patching, vulnerability management) and"
+        f" stop its exploitation ({ids}) first, then the others that stop {ids}, then {by_count}."
+    )

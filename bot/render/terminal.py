@@ -16,7 +16,7 @@ from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswe
 from bot.render.coverage import CoverageViews, coverage_text
 from bot.render.detection import collect, data_components, no_capability_text, no_strategy_text
 from bot.render.detection import title as detection_title
-from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, score_bar, with_feature
+from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, cve_ranking_note, score_bar, with_feature
 from bot.render.mrkdwn import plain_links
 from bot.render.multi import line_parts
 from bot.render.multi import plain as multi_plain
@@ -316,6 +316,8 @@ def _cve(view: CveView) -> list[RenderableType]:
         out.extend(_control(c, covers=f"{c.count}/{n}") for c in controls)
         if not controls:
             out.append(Text("  none", style="dim"))
+    if any(controls for _fw, controls in view.controls):
+        out.append(Text(cve_ranking_note(view.exploited, n), style="dim italic"))
     return out
 
 

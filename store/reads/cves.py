@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -35,6 +36,18 @@ _CVE_ROWS = (
 )
 
 
+EXPLOITATION = "exploitation_technique"  # KEV: how the vulnerability itself is exploited
+# Controls named for fixing or finding the flaw itself: patching, flaw remediation, vulnerability
+# management (NIST SI-02 Flaw Remediation, RA-05 Vulnerability Monitoring and Scanning, Azure
+# Update Manager, CRI "Patch identification and application").  For a known exploited CVE they
+# are what an analyst reaches for first, however few of its later techniques they cover.
+_REMEDIATES = re.compile(r"\b(?:flaws?|vulnerabilit(?:y|ies)|patch(?:es|ing)?|updates?|remediation)\b", re.I)
+
+
+def remediates(control_name: str) -> bool:
+    return bool(_REMEDIATES.search(control_name))
+
+
 def cve_view(
     session: Source, cve_id: str, *, frameworks: Sequence[str], filters: Filters = NO_FILTERS
 ) -> CveView:
@@ -58,6 +71,7 @@ def cve_view(
     by_pk = {i.pk: i for i in infos}
     rows = _q(session, _CVE_ROWS, {"fw": "kev", "cid": ref.id, "pks": list(by_pk)}) if by_pk else []
     impacts: dict[str, list[str]] = {}
+    exploited: dict[str, None] = {}  # the techniques that exploit the flaw itself
     names: dict[str, str] = {}
     comments: dict[str, str] = {}
     domains: dict[str, str] = {}
@@ -65,6 +79,8 @@ def cve_view(
         if _is_non_mappable(r) or not r.attack_id:
             continue
         label = by_pk[r.release_id].type_label(r.mapping_type or "")
+        if r.mapping_type == EXPLOITATION:
+            exploited.setdefault(r.attack_id, None)
         impacts.setdefault(r.attack_id, [])
         if label not in impacts[r.attack_id]:
             impacts[r.attack_id].append(label)
@@ -87,9 +103,10 @@ def cve_view(
         categories=filters.categories,
         min_score=filters.min_score,
     )
-    # Every control of every technique (no per-technique cut), so that the controls covering the
-    # most of the CVE's techniques come first, then the strongest; ``count`` says how many.
-    # Ranked here, by coverage: sub-technique breadth plays no part.
+    # Every control of every technique (no per-technique cut), ranked as ``CveView.exploited``
+    # says: those that fix the flaw and stop its exploitation, then the others that stop the
+    # exploitation, then by how many of the CVE's techniques they cover (``count``), then the
+    # strongest.  Sub-technique breadth plays no part.
     every = top_controls(
         session,
         list(impacts),
@@ -101,10 +118,13 @@ def cve_view(
         subtechniques=False,
     )
     per_fw: dict[str, dict[str, ControlLine]] = {fw: {} for fw in frameworks}
+    stops: set[tuple[str, str]] = set()  # controls that map an exploitation technique
     covers: dict[tuple[str, str], set[str]] = defaultdict(set)
     for tid, lines in every.items():
         for c in lines:
             covers[(c.framework, c.capability_id)].add(tid)
+            if tid in exploited:
+                stops.add((c.framework, c.capability_id))
             slot = per_fw[c.framework]
             old = slot.get(c.capability_id)
             if old is None or _control_rank(c) < _control_rank(old):
@@ -117,6 +137,8 @@ def cve_view(
                 for c in sorted(
                     slot.values(),
                     key=lambda c: (
+                        not (remediates(c.name) and (c.framework, c.capability_id) in stops),
+                        (c.framework, c.capability_id) not in stops,
                         -len(covers[(c.framework, c.capability_id)]),
                         *_control_rank(c),
                         c.capability_id,
@@ -143,4 +165,5 @@ def cve_view(
         frameworks=tuple(frameworks),
         filters=filters,
         control_releases=control_releases,
+        exploited=tuple(exploited),
     )
