@@ -284,6 +284,20 @@ def test_an_actor_no_framework_maps_gets_a_clear_answer_not_an_empty_table(
     assert "No framework maps these techniques" in str(renderable(answer.view).renderables)  # type: ignore[attr-defined]
 
 
+def test_a_mobile_threat_asked_with_enterprise_frameworks_shows_those_that_map_mobile(
+    answerer: Answerer,
+) -> None:
+    answer = answerer.answer("Desert Scorpion", frameworks=("nist_800_53", "m365"))
+    view = answer.view
+    assert isinstance(view, ThreatView) and view.domain == "mobile" and view.technique_ids
+    assert view.missing_frameworks == ("nist_800_53", "m365")
+    assert view.coverage and all(
+        fc.release.domain == "mobile" and fc.framework != "kev" for fc in view.coverage
+    )
+    text = str(answer.payload.blocks)
+    assert "No mobile release of NIST 800-53 or Microsoft 365" in text and "covers" in text
+
+
 # --------------------------------------------------------------------------- mimikatz
 
 

@@ -9,11 +9,12 @@ every control of that framework ranked (the "show all" of a framework's top list
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, Option, StaticSelectElement
 
 from bot import actions
 from bot.render.markers import score_bar
@@ -29,18 +30,20 @@ from bot.render.pages import (
     button,
     context,
     packed,
+    plain,
     plain_text,
     provenance,
     release_short,
     section,
     select_menu,
 )
-from bot.render.state import State
+from bot.render.state import MAX_OPTION_VALUE, State
 from bot.render.threat_facts import (
     KIND_LABEL,
     TOP_CONTROLS,
     by_tactic,
     covers_text,
+    missing_note,
     no_framework_maps,
     threat_url,
 )
@@ -103,9 +106,8 @@ def _related(view: ThreatView) -> list[str]:
 
 def _control_line(c: Any) -> str:
     bar = score_bar(c.best_score)
-    return f"{code(c.capability_id)} {esc(name_text(c.name))} — {covers_text(c)}" + (
-        f" · {esc(bar)}" if bar else ""
-    )
+    name = f" {esc(name_text(c.name))}" if c.name and c.name != c.capability_id else ""
+    return f"{code(c.capability_id)}{name} — {covers_text(c)}" + (f" · {esc(bar)}" if bar else "")
 
 
 def _unmapped_line(fc: FrameworkCoverage, limit: int = 12) -> str:
@@ -138,19 +140,47 @@ def _technique_line(p: Procedure) -> str:
     return line
 
 
+_TECHNIQUE_ID = re.compile(r"T\d{4}(\.\d{3})?")
+_PROBE = "T0000"  # a technique ID four characters shorter than a sub-technique's
+
+
+def procedure_menu(
+    msg: Message, base: State, choices: Sequence[tuple[str, str]]
+) -> StaticSelectElement | None:
+    """A "Procedure…" menu: one option per (technique ID, label), each opening that procedure.
+
+    The options' states differ only in the technique: one state is encoded (and checked) with a
+    probe ID, and each option's value is that text with its own ID in the probe's place."""
+    template = msg.value(base.with_(expanded=f"{PROCEDURE}{_PROBE}"), MAX_OPTION_VALUE - 4)
+    marker = f'"x":"{PROCEDURE}{_PROBE}"'
+    if template is None or template.count(marker) != 1:
+        return None
+    options = [
+        Option(text=plain(label, 75), value=template.replace(marker, f'"x":"{PROCEDURE}{tid}"'))
+        for tid, label in choices[:100]
+        if _TECHNIQUE_ID.fullmatch(tid)
+    ]
+    if not options:
+        return None
+    return StaticSelectElement(
+        placeholder=plain(MENU_PLACEHOLDER, 150), action_id=msg.action_id(actions.EXPAND), options=options
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _MenuSection(LazySection):
-    """A tactic's techniques with a "Procedure…" menu, built only when its page is shown (each
-    option is a button state)."""
+    """A tactic's techniques with a "Procedure…" menu, built only when its page is shown."""
 
-    options: tuple[tuple[str, State], ...] = ()
+    base: State | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (technique ID, option label)
 
     def cost(self) -> tuple[int, int]:
-        labels = sum(len(plain_text(label, 75)) for label, _ in self.options)
+        labels = sum(len(plain_text(label, 75)) for _, label in self.choices)
         return 1, len(self.text) + len(MENU_PLACEHOLDER) + labels
 
     def build(self, msg: Message) -> list[Block]:
-        return [section(self.text, select_menu(msg, actions.EXPAND, MENU_PLACEHOLDER, self.options))]
+        assert self.base is not None
+        return [section(self.text, procedure_menu(msg, self.base, self.choices))]
 
 
 def _technique_items(view: ThreatView, state: State) -> list[Item]:
@@ -161,17 +191,14 @@ def _technique_items(view: ThreatView, state: State) -> list[Item]:
         lines = [_technique_line(p) for p in procs]
         chunks = packed(f"*{esc(tactic)}* ({len(procs)})", lines)
         # The procedure menu on the tactic's first section: up to 100 of its techniques.
-        options = tuple(
-            (
-                f"{p.technique_id} {name_text(p.technique_name)}",
-                base.with_(expanded=f"{PROCEDURE}{p.technique_id}"),
-            )
+        choices = tuple(
+            (p.technique_id, f"{p.technique_id} {name_text(p.technique_name)}")
             for p in procs[:100]
             if p.text or p.citations
         )
         for i, chunk in enumerate(chunks):
             assert isinstance(chunk, LazySection)
-            items.append(_MenuSection(chunk.text, None, options) if i == 0 and options else chunk)
+            items.append(_MenuSection(chunk.text, None, base, choices) if i == 0 and choices else chunk)
     return items
 
 
@@ -179,6 +206,9 @@ def _doc(view: ThreatView, state: State, msg: Message) -> Doc:
     t = view.threat
     n = len(view.technique_ids)
     doc = Doc(title=f"{t.attack_id} {t.name}", intro=_intro(view, state, msg))
+    note = missing_note(view)
+    if note:
+        doc.items.append([context(esc(note))])
     if not n:
         doc.items.append([section(f"ATT&amp;CK lists no techniques for {esc(t.name)}.")])
     elif no_framework_maps(view):
@@ -195,9 +225,6 @@ def _doc(view: ThreatView, state: State, msg: Message) -> Doc:
     else:
         for fc in view.coverage:
             doc.items.extend(_framework_items(view, fc, state))
-    if view.missing_frameworks:
-        miss = ", ".join(framework_label(fw) for fw in view.missing_frameworks)
-        doc.items.append([context(esc(f"No {view.domain} release: {miss}"))])
     if n:
         doc.items.extend(_technique_items(view, state))
     related = _related(view)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from store.threat_views import ControlCoverage, Procedure, ThreatRef, ThreatView
+from store.views import framework_label
 
 TOP_CONTROLS = 8  # controls per framework on the answer; "Show all" lists the rest
 KIND_LABEL = {
@@ -26,6 +27,18 @@ def covers_text(c: ControlCoverage) -> str:
 def no_framework_maps(view: ThreatView) -> bool:
     """The threat has techniques, and no control of any framework shown maps one of them."""
     return bool(view.technique_ids) and not any(fc.controls for fc in view.coverage)
+
+
+def missing_note(view: ThreatView) -> str | None:
+    """What the answer says of frameworks asked for that have no release in its domain."""
+    if not view.missing_frameworks:
+        return None
+    miss = " or ".join(framework_label(fw) for fw in view.missing_frameworks)
+    shown = [fc.framework for fc in view.coverage]
+    if shown and not set(shown) & set(view.frameworks):
+        others = ", ".join(framework_label(fw) for fw in shown)
+        return f"No {view.domain} release of {miss}; showing the frameworks that map {view.domain}: {others}."
+    return f"No {view.domain} release of {miss}."
 
 
 def by_tactic(view: ThreatView) -> list[tuple[str, list[Procedure]]]:

@@ -8,7 +8,14 @@ from rich.padding import Padding
 from rich.text import Text
 
 from bot.render.markers import score_bar
-from bot.render.threat_facts import KIND_LABEL, by_tactic, covers_text, no_framework_maps, threat_url
+from bot.render.threat_facts import (
+    KIND_LABEL,
+    by_tactic,
+    covers_text,
+    missing_note,
+    no_framework_maps,
+    threat_url,
+)
 from store.threat_views import ThreatView
 from store.views import framework_label
 
@@ -33,6 +40,9 @@ def threat_renderables(view: ThreatView) -> list[RenderableType]:
     out.append(Text(threat_url(t), style="blue"))
     for tech in view.also_techniques:
         out.append(Text(f"Did you mean the technique? {tech.id} {tech.name}  (countermap ask {tech.id})"))
+    note = missing_note(view)
+    if note:
+        out.append(Text(note, style="dim"))
     if not n:
         out.append(Text(f"ATT&CK lists no techniques for {t.name}."))
     elif no_framework_maps(view):
@@ -58,7 +68,8 @@ def threat_renderables(view: ThreatView) -> list[RenderableType]:
             if not fc.controls:
                 out.append(Text("  no control of this release maps any of them", style="dim"))
             for c in fc.controls[:TERMINAL_CONTROLS]:
-                line = Text.assemble((f"  {c.capability_id}", "cyan"), f"  {c.name} — {covers_text(c)}")
+                name = f"  {c.name}" if c.name and c.name != c.capability_id else ""
+                line = Text.assemble((f"  {c.capability_id}", "cyan"), f"{name} — {covers_text(c)}")
                 bar = score_bar(c.best_score)
                 if bar:
                     line.append(f"  {bar}", style="yellow")
@@ -71,9 +82,6 @@ def threat_renderables(view: ThreatView) -> list[RenderableType]:
                 out.append(
                     Text(f"  No control maps {len(fc.unmapped)}: " + ", ".join(fc.unmapped), style="red")
                 )
-    if view.missing_frameworks:
-        miss = ", ".join(framework_label(fw) for fw in view.missing_frameworks)
-        out.append(Text(f"No {view.domain} release: {miss}", style="dim"))
     if n:
         out.append(Text(""))
         out.append(Text(f"Techniques ({n}), by tactic", style="bold"))

@@ -56,6 +56,8 @@ class _Row:
 @dataclass(frozen=True, slots=True)
 class _ReleaseRows:
     by_technique: dict[str, tuple[_Row, ...]]  # technique ID -> its complete mapping rows
+    # technique ID -> one (capability, best row) per control mapping it: unfiltered answers
+    best_by_technique: dict[str, tuple[tuple[str, _Row], ...]]
     categories: bool  # some row has a score category
     scores: bool  # some row has a score value
 
@@ -83,8 +85,16 @@ def _load(source: Source, pk: int) -> _ReleaseRows:
             )
         )
     every = [r for rows in grouped.values() for r in rows]
+    best: dict[str, tuple[tuple[str, _Row], ...]] = {}
+    for tid, rows in grouped.items():
+        per: dict[str, _Row] = {}
+        for r in rows:
+            if r.capability_id not in per or r.rank < per[r.capability_id].rank:
+                per[r.capability_id] = r
+        best[tid] = tuple(per.items())
     return _ReleaseRows(
         {tid: tuple(rows) for tid, rows in grouped.items()},
+        best,
         any(r.score_category for r in every),
         any(r.score_value for r in every),
     )
@@ -143,34 +153,42 @@ def _applicable(rows: _ReleaseRows, filters: Filters) -> Filters:
 
 def _rank(fw: str, release: Any, rows: _ReleaseRows, ids: list[str], filters: Filters) -> FrameworkCoverage:
     use = _applicable(rows, filters)
-    check = bool(use.categories or use.min_score)
-    # capability -> [name, techniques, best row]
-    caps: dict[str, list[Any]] = {}
+    pairs: Any
+    if use.categories or use.min_score:
+        pairs = {
+            tid: tuple((r.capability_id, r) for r in rows.by_technique.get(tid, ()) if _passes(r, use))
+            for tid in ids
+        }
+    else:
+        pairs = rows.best_by_technique
+    techniques: dict[str, list[str]] = {}  # capability -> the techniques it maps, in ``ids`` order
+    best: dict[str, _Row] = {}
     for tid in ids:
-        for r in rows.by_technique.get(tid, ()):
-            if check and not _passes(r, use):
-                continue
-            slot = caps.get(r.capability_id)
-            if slot is None:
-                caps[r.capability_id] = [r.name, {tid}, r]
-                continue
-            slot[1].add(tid)
-            if r.rank < slot[2].rank:
-                slot[2] = r
-    order = sorted(caps.items(), key=lambda kv: (-len(kv[1][1]), kv[1][2].rank, kv[0]))
+        for cid, r in pairs.get(tid, ()):
+            found = techniques.get(cid)
+            if found is None:
+                techniques[cid] = [tid]
+                best[cid] = r
+            else:
+                if found[-1] != tid:
+                    found.append(tid)
+                if r.rank < best[cid].rank:
+                    best[cid] = r
+    order = sorted(techniques, key=lambda cid: (-len(techniques[cid]), best[cid].rank, cid))
     n = len(ids)
+    in_order = ids == sorted(ids)
     controls = tuple(
         ControlCoverage(
             fw,
             cid,
-            name,
-            len(techs),
+            best[cid].name,
+            len(techniques[cid]),
             n,
-            best.score_value,
-            tuple(sorted(techs)),
-            best.score_category,
+            best[cid].score_value,
+            tuple(techniques[cid]) if in_order else tuple(sorted(techniques[cid])),
+            best[cid].score_category,
         )
-        for cid, (name, techs, best) in order
+        for cid in order
     )
-    mapped = {t for slot in caps.values() for t in slot[1]}
+    mapped = {t for found in techniques.values() for t in found}
     return FrameworkCoverage(fw, release, controls, tuple(t for t in ids if t not in mapped))

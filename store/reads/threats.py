@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -100,9 +101,14 @@ _REFS = select(*_THREAT_COLS).where(Threat.attack_id.in_(_ids("ids")))  # by the
 
 def clean_text(text: str | None) -> str | None:
     """ATT&CK prose as plain text: citations, HTML and link markup out, paragraphs kept."""
-    if not text:
-        return None
-    out = _MD_LINK.sub(r"\1", html_to_text(_CITATION.sub("", text.replace("\r\n", "\n"))))
+    return _clean(text) if text else None
+
+
+@lru_cache(maxsize=32_768)  # a pure function of the stored text: every procedure fits
+def _clean(text: str) -> str | None:
+    out = _CITATION.sub("", text) if "(Citation:" in text else text
+    out = html_to_text(out) if "<" in out or "&" in out else out
+    out = _MD_LINK.sub(r"\1", out) if "](" in out else out
     paragraphs = (" ".join(p.split()) for p in _PARAGRAPH.split(out))
     return "\n\n".join(p for p in paragraphs if p) or None
 
@@ -118,8 +124,10 @@ def threat_by_id(
 ) -> ThreatView | None:
     """A threat with its techniques (procedure text, citations), related threats and, unless
     ``coverage`` is false, per framework (``frameworks``; every loaded one when None) the
-    controls covering the most of its techniques.  ``also``: techniques the asked words also
-    name, carried for the answer to offer."""
+    controls covering the most of its techniques.  When none of ``frameworks`` has a release in
+    the threat's domain (a mobile or ICS threat asked with NIST), the frameworks that have one
+    are shown, ``missing_frameworks`` saying which were asked.  ``also``: techniques the asked
+    words also name, carried for the answer to offer."""
     src = reader(session)
     rows = _q(src, _THREAT_ROWS, {"aid": attack_id.strip().upper()})
     if not rows:
@@ -149,9 +157,14 @@ def threat_by_id(
     covered: tuple[FrameworkCoverage, ...] = ()
     missing: tuple[str, ...] = ()
     if coverage:
-        found = coverage_by_framework(src, technique_ids, domain, frameworks, filters)
+        # KEV maps CVEs, not controls: never a coverage framework (as in the CVE answer).
+        loaded = sorted({i.ref.framework for i in info.releases if i.ref.domain == domain} - {"kev"})
+        asked = [fw for fw in frameworks if fw != "kev"] if frameworks is not None else loaded
+        found = coverage_by_framework(src, technique_ids, domain, asked, filters)
+        missing = tuple(fw for fw in asked if fw not in found)
+        if asked and not found:  # none of those has a release in this domain: those that do
+            found = coverage_by_framework(src, technique_ids, domain, loaded, filters)
         covered = tuple(found.values())
-        missing = tuple(fw for fw in frameworks or () if fw not in found)
     return ThreatView(
         threat=_ref(t),
         domain=domain,
