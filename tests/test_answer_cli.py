@@ -3,7 +3,10 @@ helpful refusal for unknown input."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -93,3 +96,22 @@ def test_unknown_input_says_so_and_exits_1(corpus_url: str, capsys: pytest.Captu
     data = orjson.loads(out)
     # Either understood outright or offered as a "did you mean".
     assert data["kind"] == "technique" or any(a["id"] == "T1048" for a in data["view"]["alternatives"])
+
+
+def test_piped_output_is_not_cut_at_80_columns(corpus_url: str) -> None:
+    """Issue 15 item 13: piped into a file or grep, long lines were wrapped at 80 columns."""
+    countermap = str(Path(sys.executable).parent / "countermap")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    done = subprocess.run(
+        [countermap, "--db", corpus_url, "ask", "T1566.001"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    description = next(ln for ln in lines if ln.startswith("Adversaries may send spearphishing emails"))
+    assert len(description) > 200  # the whole paragraph on one line
+    assert all(ln == ln.rstrip() for ln in lines)  # and no padding

@@ -180,6 +180,45 @@ def test_modal_search_with_filters_and_app_home_show_real_data(slack: SlackUnder
     assert "NIST 800-53" in text and "mappings" in text
 
 
+def test_the_search_form_offers_the_attack_versions_loaded_and_reads_ics_as_written(
+    slack: SlackUnderTest,
+) -> None:
+    """Issue 15 item 13: the modal had no ATT&CK version, and its domain option read "Ics"."""
+    shortcut = {"type": "shortcut", "callback_id": "cm_search", "team": {"id": "T0TEAM001"},
+                "user": {"id": USER}, "trigger_id": "1.2.3"}  # fmt: skip
+    slack.interact(shortcut)
+    (update,) = slack.fake.wait_for("views.update", timeout=10)
+    blocks = {b["block_id"]: b for b in update.body["view"]["blocks"] if "block_id" in b}
+    versions = [o["value"] for o in blocks["cm_av"]["element"]["options"]]
+    assert versions == sorted(versions, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+    assert {"16.1", "8.2"} <= set(versions)
+    domains = [o["text"]["text"] for o in blocks["cm_dom"]["element"]["options"]]
+    assert domains == ["Enterprise", "Mobile", "ICS"]
+
+
+def test_a_search_for_an_older_attack_version_answers_from_that_release(slack: SlackUnderTest) -> None:
+    values = {
+        "cm_q": {"cm_q": {"type": "plain_text_input", "value": "T1048 nist"}},
+        "cm_av": {"cm_av": {"type": "static_select", "selected_option": {"value": "10.1"}}},
+    }
+    view = {"id": "V1", "type": "modal", "callback_id": "cm_search_modal", "state": {"values": values}}
+    submission = {"type": "view_submission", "team": {"id": "T0TEAM001"}, "user": {"id": USER}, "view": view}
+    body = slack.interact(submission).json()
+    text = shown_text(body["view"]["blocks"])
+    assert "ATT&amp;CK 10.1" in text and "ATT&amp;CK 16.1" not in text.split("Other releases")[0]
+    assert '"av": "10.1"' in body["view"]["private_metadata"]
+
+
+def test_app_home_lists_each_frameworks_versions_in_order(slack: SlackUnderTest) -> None:
+    slack.event({"type": "app_home_opened", "user": USER, "channel": "D0DM1", "tab": "home"})
+    (home,) = slack.fake.wait_for("views.publish", timeout=10)
+    nist = next(ln for ln in shown_text(home.body["view"]["blocks"]).splitlines() if "NIST 800-53" in ln)
+    attack = nist.split("ATT&CK ", 1)[1].split(" ·")[0].split(" (")[0]
+    versions = [v.strip() for v in attack.split(",")]
+    assert versions == sorted(versions, key=lambda v: tuple(map(int, v.split("."))))
+    assert versions[0] == "8.2" and "16.1" in versions
+
+
 def test_link_to_a_mappings_explorer_capability_page_unfurls_into_that_capability(
     slack: SlackUnderTest,
 ) -> None:

@@ -4,6 +4,7 @@ workspace's digest subscriptions."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
@@ -104,3 +105,23 @@ def loaded_framework_versions(engine: Engine) -> list[tuple[str, str]]:
             select(Release.framework, Release.framework_version).distinct().order_by(Release.framework)
         ).all()
     return [(fw, version) for fw, version in rows]
+
+
+def loaded_attack_versions(engine: Engine) -> list[str]:
+    """ATT&CK versions of the loaded releases, newest first (16.1 before 8.2: by number)."""
+    with engine.connect() as conn:
+        found = conn.execute(select(Release.attack_version).distinct()).scalars().all()
+    return sorted(found, key=version_key, reverse=True)
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Orders versions as people read them: "8.2" < "14.1" < "16.1", "rev4" < "rev5",
+    "07/18/2025" by date; numbers before words in each part."""
+    parts = re.split(r"[./-]", version)
+    if re.fullmatch(r"\d{2}/\d{2}/\d{4}", version):  # MM/DD/YYYY release dates
+        parts = [parts[2], parts[0], parts[1]]
+    out: list[tuple[int, int | str]] = []
+    for part in parts:
+        for piece in re.findall(r"\d+|\D+", part):
+            out.append((0, int(piece)) if piece.isdigit() else (1, piece.lower()))
+    return tuple(out)

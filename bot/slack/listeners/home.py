@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -15,7 +15,7 @@ from bot.render.inventory import inventory_mrkdwn, inventory_plain
 from bot.slack.listeners.common import Deps, Origin, guarded, just_ack
 from bot.slack.messages import home_inventory
 from bot.slack.messages.home import DigestLine, HomeData, LoadedFramework, home_view
-from store.state.home import release_totals_and_last_change, team_digest_subscriptions
+from store.state.home import release_totals_and_last_change, team_digest_subscriptions, version_key
 from store.state.inventory import WORKSPACE
 from store.state.lookups import recent_for_user
 from store.state.unanswered import UnansweredSummary, top_unanswered
@@ -31,7 +31,7 @@ def home_data(deps: Deps, team_id: str, user_id: str, *, admin: bool = False) ->
         versions.setdefault(r.framework_version, None)
         attacks.setdefault(r.attack_version, None)
         total[0] += r.mappings
-    loaded = [LoadedFramework(fw, tuple(v), tuple(a), t[0]) for fw, (v, a, t) in by_fw.items()]
+    loaded = [LoadedFramework(fw, _sorted(v), _sorted(a), t[0]) for fw, (v, a, t) in by_fw.items()]
     channels = deps.cards.team_channels(team_id)
     return HomeData(
         loaded=loaded,
@@ -45,6 +45,11 @@ def home_data(deps: Deps, team_id: str, user_id: str, *, admin: bool = False) ->
         inventory_text=_inventory(deps, team_id),
         inventory_admin=admin,
     )
+
+
+def _sorted(versions: Iterable[str]) -> tuple[str, ...]:
+    """As people read versions: ATT&CK 8.2, 9.0, … 16.1 (the database sorts them as text)."""
+    return tuple(sorted(versions, key=version_key))
 
 
 def _inventory(deps: Deps, team_id: str) -> str | None:

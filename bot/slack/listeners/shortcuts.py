@@ -12,9 +12,9 @@ from bot.slack import constants
 from bot.slack.cards import technique_ids_in
 from bot.slack.delivery import Responder
 from bot.slack.listeners.common import Deps, Origin, guarded, just_ack, message_args
-from bot.slack.listeners.views import form_options
+from bot.slack.listeners.views import form_options, form_view
 from bot.slack.messages.common import notice_payload
-from bot.slack.messages.modal import loading_view, search_view
+from bot.slack.messages.modal import loading_view
 
 MAX_IDS = 10
 _CVE = re.compile(r"\bCVE-\d{4}-\d{4,7}\b", re.IGNORECASE)
@@ -78,9 +78,6 @@ def register(app: App, deps: Deps) -> None:
         # The trigger expires after 3 s: open at once, then fill the form from the database.
         opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())
         view = opened.get("view") or {}
-        frameworks, releases = form_options(deps)
-        client.views_update(
-            view_id=view.get("id"), hash=view.get("hash"), view=search_view(frameworks, releases)
-        )
+        client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=form_view(form_options(deps)))
 
     app.shortcut(constants.GLOBAL_SHORTCUT_CALLBACK_ID)(ack=just_ack, lazy=[open_search])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltContext
@@ -23,19 +24,37 @@ from bot.slack.messages.modal import (
     results_view,
     search_view,
 )
-from store.state.home import loaded_framework_versions
+from store.state.home import loaded_attack_versions, loaded_framework_versions
 from store.views import framework_label
 
 
-def form_options(deps: Deps) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(frameworks, releases) loaded, as (value, label) pairs for the form's menus."""
-    rows = loaded_framework_versions(deps.answerer.engine)  # the data the answers come from
+@dataclass(frozen=True)
+class FormOptions:
+    """What the search form's menus offer: what is loaded."""
+
+    frameworks: list[tuple[str, str]]  # (value, label)
+    releases: list[tuple[str, str]]
+    attack_versions: list[str]  # newest first
+
+
+def form_options(deps: Deps) -> FormOptions:
+    engine = deps.answerer.engine  # the data the answers come from
     frameworks: dict[str, str] = {}
     releases: dict[str, str] = {}
-    for fw, version in rows:
+    for fw, version in loaded_framework_versions(engine):
         frameworks.setdefault(fw, framework_label(fw))
         releases.setdefault(version, f"{framework_label(fw)} {version}")
-    return list(frameworks.items()), sorted(releases.items(), key=lambda kv: kv[1])
+    return FormOptions(
+        list(frameworks.items()),
+        sorted(releases.items(), key=lambda kv: kv[1]),
+        loaded_attack_versions(engine),
+    )
+
+
+def form_view(options: FormOptions, previous: SearchForm | None = None) -> View:
+    return search_view(
+        options.frameworks, options.releases, previous=previous, attack_versions=options.attack_versions
+    )
 
 
 def register(app: App, deps: Deps) -> None:
@@ -81,8 +100,7 @@ def register(app: App, deps: Deps) -> None:
 
     def on_new_search(ack: Callable[..., None], body: dict[str, Any]) -> None:
         previous = form_from_metadata(str((body.get("view") or {}).get("private_metadata") or ""))
-        frameworks, releases = form_options(deps)
-        ack(response_action="update", view=search_view(frameworks, releases, previous=previous))
+        ack(response_action="update", view=form_view(form_options(deps), previous))
 
     app.view(RESULTS_CALLBACK_ID)(on_new_search)
 

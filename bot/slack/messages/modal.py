@@ -4,6 +4,7 @@ with filters, and the results view.  Block and action IDs here are what ``listen
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,10 @@ RELEASE = "cm_rel"
 CATEGORIES = "cm_cat"
 MIN_SCORE = "cm_min"
 DOMAIN = "cm_dom"
+ATTACK_VERSION = "cm_av"
 DOMAINS = ("enterprise", "mobile", "ics")
+DOMAIN_LABELS = {"enterprise": "Enterprise", "mobile": "Mobile", "ics": "ICS"}
+_ATTACK_VERSION = re.compile(r"^[0-9]{1,2}\.[0-9]{1,2}$")
 MAX_BLOCKS = 100
 
 
@@ -58,6 +62,7 @@ class SearchForm:
                 "cat": list(self.filters.categories),
                 "min": self.filters.min_score,
                 "dom": self.filters.domain,
+                "av": self.filters.attack_version,
             }
         )[:3000]
 
@@ -82,8 +87,10 @@ def search_view(
     *,
     previous: SearchForm | None = None,
     private_metadata: str = "",
+    attack_versions: Sequence[str] = (),
 ) -> View:
-    """The form.  ``frameworks`` and ``releases`` are (value, label) pairs of what is loaded."""
+    """The form.  ``frameworks`` and ``releases`` are (value, label) pairs of what is loaded,
+    ``attack_versions`` the ATT&CK versions of the loaded releases, newest first."""
     prev = previous or SearchForm(query="")
     fw_opts = _options(frameworks)
     rel_opts = _options(releases)
@@ -129,6 +136,21 @@ def search_view(
                 ),
             )
         )
+    av_opts = _options([(v, f"ATT&CK {v}") for v in attack_versions])
+    if av_opts:
+        blocks.append(
+            InputBlock(
+                block_id=ATTACK_VERSION,
+                optional=True,
+                label=PlainTextObject(text="ATT&CK version"),
+                element=StaticSelectElement(
+                    action_id=ATTACK_VERSION,
+                    placeholder=PlainTextObject(text="Newest mapped"),
+                    options=av_opts,
+                    initial_option=next((o for o in av_opts if o.value == prev.filters.attack_version), None),
+                ),
+            )
+        )
     cat_opts = _options([(c, c.capitalize()) for c in SCORE_CATEGORIES])
     blocks.append(
         InputBlock(
@@ -156,7 +178,7 @@ def search_view(
             ),
         )
     )
-    dom_opts = _options([(d, d.capitalize()) for d in DOMAINS])
+    dom_opts = _options([(d, DOMAIN_LABELS[d]) for d in DOMAINS])
     blocks.append(
         InputBlock(
             block_id=DOMAIN,
@@ -200,8 +222,10 @@ def parse_search(state_values: dict[str, Any]) -> SearchForm:
     categories = tuple(c for c in many(CATEGORIES) if c in SCORE_CATEGORIES)
     min_score = selected(MIN_SCORE)
     domain = selected(DOMAIN)
+    attack_version = selected(ATTACK_VERSION)
     filters = Filters(
         framework_version=selected(RELEASE),
+        attack_version=attack_version if attack_version and _ATTACK_VERSION.match(attack_version) else None,
         domain=domain if domain in DOMAINS else None,
         categories=categories,
         min_score=min_score if min_score in SCORE_VALUES else None,
@@ -251,5 +275,6 @@ def form_from_metadata(private_metadata: str) -> SearchForm | None:
             categories=tuple(c for c in raw.get("cat") or () if c in SCORE_CATEGORIES),
             min_score=s("min") if s("min") in SCORE_VALUES else None,
             domain=s("dom") if s("dom") in DOMAINS else None,
+            attack_version=s("av") if _ATTACK_VERSION.match(s("av") or "") else None,
         ),
     )
