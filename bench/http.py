@@ -14,6 +14,7 @@ costs a small fraction of what the server does.  Latency is from the first byte 
 last byte of the answer received.
 
     .venv/bin/python bench/http.py [--db URL] [--workers 2] [--threads 8] [--requests 500] [--rounds 3]
+                                   [--log-level info]
     .venv/bin/python bench/http.py --startup [--postgres] [--starts 3]
     .venv/bin/python bench/http.py --reingest [--postgres]
     .venv/bin/python bench/http.py --settings
@@ -544,6 +545,9 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=3, help="server starts for --startup")
     parser.add_argument("--reingest", action="store_true", help="acks while the corpus is ingested again")
     parser.add_argument("--postgres", action="store_true", help="a temporary PostgreSQL database")
+    parser.add_argument(
+        "--log-level", default="info", help="countermap's log level (default info: the access log on)"
+    )
     parser.add_argument("--settings", action="store_true", help="the per-message channel-settings read")
     parser.add_argument("--serve-reference", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -582,7 +586,8 @@ def run(args: argparse.Namespace, tmp: Path, fake: Any, pg: str | None) -> int:
     )
     common = ["--workers", str(args.workers), "--threads", str(args.threads)]
     countermap = str(Path(sys.executable).parent / "countermap")
-    cm_base = [countermap, "serve", "--http", "--host", "127.0.0.1", "--log-level", "warning", *common]
+    # The production default (info): one access line per request is part of what a request costs.
+    cm_base = [countermap, "serve", "--http", "--host", "127.0.0.1", "--log-level", args.log_level, *common]
     ref_base = [sys.executable, str(Path(__file__).resolve()), "--serve-reference", *common]
     if args.startup:
         startup(args, {"countermap": cm_base, "reference": ref_base}, env, tmp)

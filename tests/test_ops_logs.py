@@ -120,3 +120,46 @@ def test_the_digest_clock_logs_through_the_same_handler(
     assert {type(f).__name__ for f in handler.filters} >= {"RedactSecrets", "RequestFields"}
     logging.getLogger("bot.digest").warning("token %s", TOKEN)
     assert lines(stderr)[-1]["message"] == "token xoxb-…redacted"
+
+
+def test_lines_written_in_the_background_keep_their_order_fields_and_masking(stderr: Stderr) -> None:
+    """A served worker writes log lines on a thread of its own; each record is still one line,
+    with the request's fields from the thread that logged it, masked, in the order logged."""
+    from bot.ops.logs import stop_background_writer, write_in_background
+
+    configure_logging("INFO", "json")
+    write_in_background()
+    try:
+        (front,) = [h for h in logging.getLogger().handlers if h.get_name() == "countermap"]
+        assert type(front).__name__ == "_QueueFront"
+        token = context.begin("command", request_id="req-1")
+        try:
+            values = ["first"]
+            logging.getLogger("countermap.access").info("command %s with %s", values, TOKEN)
+            values.append("changed after the call")  # the line shows the arguments as they were
+            for i in range(200):
+                logging.getLogger("countermap.access").info("line %d", i)
+        finally:
+            context.end(token)
+    finally:
+        stop_background_writer()  # writes everything queued
+    written = lines(stderr)
+    assert len(written) == 201
+    assert written[0]["message"] == "command ['first'] with xoxb-…redacted"
+    assert [w["message"] for w in written[1:]] == [f"line {i}" for i in range(200)]
+    assert {w["request_id"] for w in written} == {"req-1"} and {w["surface"] for w in written} == {"command"}
+    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "countermap"]
+    assert type(handler).__name__ == "_StderrHandler"  # back to writing on the caller's thread
+
+
+def test_a_format_change_while_writing_in_the_background_reaches_the_writer(stderr: Stderr) -> None:
+    from bot.ops.logs import stop_background_writer, write_in_background
+
+    configure_logging("INFO", "text")
+    write_in_background()
+    try:
+        configure_logging(None, "json")
+        logging.getLogger("x").warning("as json")
+    finally:
+        stop_background_writer()
+    assert [r["message"] for r in lines(stderr)] == ["as json"]

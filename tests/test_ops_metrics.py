@@ -166,7 +166,7 @@ def test_under_gunicorn_a_scrape_sums_every_worker_and_logs_are_json(
                 assert value(snap, "countermap_database_up") == 1
                 assert 0 <= value(snap, "countermap_data_age_seconds") < 86400
             assert request(server.url + "/metrics", method="HEAD").body == b""
-            log = server.log()
+    log = server.log()  # once the workers have stopped: every line they queued is written
     access = [json.loads(line) for line in log.splitlines() if '"countermap.access"' in line]
     assert len(access) == sent
     assert {a["surface"] for a in access} == {"command"} and len({a["request_id"] for a in access}) == sent

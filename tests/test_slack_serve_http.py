@@ -175,6 +175,9 @@ def test_unsigned_garbage_is_refused_before_it_is_parsed(server: ServerProcess) 
     form, json_type = "application/x-www-form-urlencoded", "application/json"
     for body, content_type in (("payload={", form), ("[" * 50_000, json_type)):
         assert post(server.url + constants.EVENTS_PATH, body, content_type=content_type).status == 401
+    deadline = time.monotonic() + 10  # the workers write their log lines on a thread of their own
+    while "refused POST /slack/events" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "Traceback" not in server.log() and "refused POST /slack/events" in server.log()
 
 

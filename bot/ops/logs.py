@@ -15,11 +15,14 @@ they left.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import logging
 import os
+import queue
 import re
+import threading
 from typing import Any
 
 from bot.ops.context import current
@@ -148,7 +151,127 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _our_handler(root: logging.Logger) -> logging.Handler | None:
-    return next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
+    """The handler that formats and writes (behind the queue when lines are written in the
+    background)."""
+    handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
+    return handler.sink if isinstance(handler, _QueueFront) else handler
+
+
+# --------------------------------------------------------------------------- background writing
+
+QUEUE_LINES = 20_000  # a log destination that stops reading costs at most this many records
+
+
+class _QueueFront(logging.Handler):
+    """On the thread that logs: the request's fields stamped, the message bound to its arguments
+    (they may change once the call returns), and the record queued.  Formatting, masking and the
+    write happen on the writer thread."""
+
+    def __init__(self, sink: logging.Handler, lines: queue.Queue[logging.LogRecord | None]) -> None:
+        super().__init__()
+        self.sink = sink
+        self.lines = lines
+        self.dropped = 0
+        self.addFilter(RequestFields())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record.msg, record.args = record.getMessage(), None
+            self.lines.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+        except Exception:
+            self.handleError(record)
+
+
+class _Writer:
+    """Writes queued records in batches: every record waiting is formatted, then one write and
+    one flush for all of them."""
+
+    def __init__(self, front: _QueueFront) -> None:
+        self.front = front
+        self.thread = threading.Thread(target=self._run, name="cm-log-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        lines, sink = self.front.lines, self.front.sink
+        while True:
+            batch = [lines.get()]
+            while len(batch) < 1000:
+                try:
+                    batch.append(lines.get_nowait())
+                except queue.Empty:
+                    break
+            done = None in batch
+            records = [r for r in batch if r is not None]
+            if self.front.dropped:
+                count, self.front.dropped = self.front.dropped, 0
+                note = logging.LogRecord(__name__, logging.WARNING, __file__, 0, "", None, None)
+                note.msg = f"{count} log record(s) dropped: the log destination did not keep up"
+                records.append(note)
+            self._write(sink, records)
+            if done:
+                return
+
+    @staticmethod
+    def _write(sink: logging.Handler, records: list[logging.LogRecord]) -> None:
+        text = []
+        for record in records:
+            try:
+                if record.levelno >= sink.level and sink.filter(record):
+                    text.append(sink.format(record))
+            except Exception:
+                sink.handleError(record)
+        if not text:
+            return
+        stream = getattr(sink, "stream", None)
+        try:
+            if stream is not None:
+                stream.write("\n".join(text) + "\n")
+                stream.flush()
+        except Exception:  # stderr closed under us: nothing better to do with the lines
+            pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.front.lines.put(None)
+        self.thread.join(timeout)
+
+
+_writer: _Writer | None = None
+
+
+def write_in_background() -> None:
+    """From now on this process's log lines are formatted and written by a thread of their own,
+    in batches, off the threads that serve requests (gunicorn workers: the access line, one per
+    request, cost ~30% of the throughput at 20 clients when written on the request's thread).
+    Same records, fields, masking and format; ``stop_background_writer`` (or the process's exit)
+    writes what is queued.  Call it in each process after any fork: a thread does not survive one."""
+    global _writer
+    root = logging.getLogger()
+    current = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
+    if isinstance(current, _QueueFront) and _writer is not None and _writer.thread.is_alive():
+        return
+    sink = _our_handler(root) or configure_logging(None)
+    front = _QueueFront(sink, queue.Queue(QUEUE_LINES))
+    front.set_name(_HANDLER_NAME)
+    if current is not None:
+        root.removeHandler(current)
+    root.addHandler(front)
+    _writer = _Writer(front)
+    atexit.register(stop_background_writer)
+
+
+def stop_background_writer() -> None:
+    """Write every queued line and go back to writing on the caller's thread."""
+    global _writer
+    writer, _writer = _writer, None
+    if writer is None:
+        return
+    root = logging.getLogger()
+    if writer.front in root.handlers:
+        root.removeHandler(writer.front)
+        root.addHandler(writer.front.sink)
+    writer.stop()
 
 
 def configure_logging(level: str | int | None = "INFO", fmt: str | None = None) -> logging.Handler:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from bot.config import Settings
-from bot.ops.logs import gunicorn_logger_class
+from bot.ops.logs import gunicorn_logger_class, stop_background_writer, write_in_background
 from bot.slack import constants, gate
 from bot.slack.listen_late import LateListeningArbiter, listen_now
 
@@ -165,11 +165,9 @@ def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWS
 
 
 def freshness(engine: Engine) -> DataFreshness:
-    from bot.ops.metrics import DataFreshness
-    from store.state.freshness import data_times
+    from bot.ops.metrics import database_freshness
 
-    loaded, changed = data_times(engine)
-    return DataFreshness(loaded_at=loaded, last_sync_at=changed)
+    return database_freshness(engine)
 
 
 def _on_child_exit(_server: Any, worker: Any) -> None:
@@ -180,15 +178,19 @@ def _on_child_exit(_server: Any, worker: Any) -> None:
 
 
 def _after_fork(_server: Any, _worker: Any) -> None:
-    """In each new worker: its own database connections and background threads."""
+    """In each new worker: log lines written off the request threads, its own database
+    connections and background threads."""
+    write_in_background()
     for running in _worker_running:
         running.after_fork()
 
 
 def _on_worker_exit(_server: Any, _worker: Any) -> None:
-    """In the exiting worker: stop the app's background threads so queued writes are flushed."""
+    """In the exiting worker: stop the app's background threads so queued writes are flushed,
+    then write the log lines still queued."""
     while _worker_running:
         _worker_running.pop().close()
+    stop_background_writer()
 
 
 def gunicorn_options(
