@@ -94,6 +94,9 @@ class Settings:
     # Operations
     log_format: str = "text"  # text | json
     heartbeat_stale_seconds: int = 120
+    # The digest clock's own /metrics port (0: none; a host that shares PROMETHEUS_MULTIPROC_DIR
+    # with the web server shows the clock's values in the server's scrape instead).
+    metrics_port: int = 0
     # Unanswered questions (for admins' alias work): kept this many days; user IDs only if asked;
     # an answer whose best match scores under the threshold (0..100) counts as a guess.
     unanswered_retention_days: int = 30

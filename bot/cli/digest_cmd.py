@@ -84,7 +84,17 @@ def run_cmd(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    runner.run_forever()
+    scrapes = None
+    if settings.metrics_port:
+        from bot.ops.metrics import database_freshness, serve_metrics_port
+
+        scrapes = serve_metrics_port(settings.metrics_port, freshness=lambda: database_freshness(engine))
+        logging.getLogger("bot.digest").info("metrics at :%d/metrics", settings.metrics_port)
+    try:
+        runner.run_forever()
+    finally:
+        if scrapes is not None:
+            scrapes.shutdown()
     return 0
 
 

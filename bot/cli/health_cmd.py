@@ -56,9 +56,10 @@ def health_report(engine: Any, stale_after: float, expect: set[str], now: dt.dat
     from store.db import session_scope
     from store.reads.data_version import data_version
     from store.state.freshness import data_times
-    from store.state.heartbeats import heartbeats
+    from store.state.heartbeats import heartbeats, sync_results
 
     beats = heartbeats(engine)
+    syncs = sync_results(engine)
     with session_scope(engine) as session:
         version = data_version(session)
     loaded, synced = data_times(engine)
@@ -96,6 +97,10 @@ def health_report(engine: Any, stale_after: float, expect: set[str], now: dt.dat
         "data_version": version,
         "data_loaded_at": _iso(loaded),
         "last_sync_at": _iso(synced),
+        "sync_runs": {
+            result: {"at": _iso(b.beat_at), "age_seconds": _age(now, b.beat_at), **b.detail}
+            for result, b in sorted(syncs.items())
+        },
         "processes": processes,
     }
 
@@ -105,6 +110,11 @@ def _text(report: dict[str, Any]) -> str:
         f"data version {report['data_version'] or '(no data)'}, "
         f"loaded {report['data_loaded_at'] or 'never'}, last sync {report['last_sync_at'] or 'never'}"
     ]
+    runs = report["sync_runs"]
+    if runs:
+        newest = max(runs, key=lambda r: runs[r]["age_seconds"] * -1)
+        ended = ", ".join(f"{r} {runs[r]['age_seconds']:.0f} s ago" for r in runs)
+        lines.append(f"sync    last run {newest}; last ended {ended}")
     for kind, proc in report["processes"].items():
         if not proc["instances"]:
             lines.append(f"{kind:<7} {'MISSING' if proc['expected'] else 'not running'} (never reported)")

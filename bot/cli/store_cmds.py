@@ -215,13 +215,17 @@ def run_sync(args: argparse.Namespace) -> int:
             budget=budget,
         )
     except SyncError as exc:
+        _record_sync(engine, "failed", {"error": str(exc)[:1000]})
+        engine.dispose()
         for line in str(exc).splitlines():
             print(f"countermap sync: {line}", file=sys.stderr)
         print("countermap sync: nothing changed", file=sys.stderr)
         if args.json:
             write_json({"ok": False, "error": str(exc)})
         return EXIT_FAILED
-    else:
+    try:
+        changed = result.ingest is not None and result.ingest.changed
+        _record_sync(engine, "changed" if changed else "unchanged", {"summary": result.summary()[:1000]})
         _warm_index_cache(engine, args)
     finally:
         engine.dispose()
@@ -232,6 +236,23 @@ def run_sync(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(result.summary())
     return 0
+
+
+def _record_sync(engine: Engine, result: str, detail: dict[str, str]) -> None:
+    """Where ``countermap health`` and every server's ``/metrics`` read how the last sync ended
+    (a cron run leaves no process behind); the counter too when this host shares the servers'
+    metrics folder."""
+    import os
+
+    from bot.ops.metrics import MULTIPROC_ENV, observe_sync
+    from store.state.heartbeats import record_sync_result
+
+    try:
+        record_sync_result(engine, result, detail)
+    except Exception as exc:  # the sync itself is done (or failed for its own reason): say, go on
+        print(f"countermap sync: could not record the run's result: {exc}", file=sys.stderr)
+    if os.environ.get(MULTIPROC_ENV):
+        observe_sync(result)
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from bot.digest.content import Composer, DigestView, SubscriptionSpec
 from bot.digest.posting import DigestPoster, DigestTag, PostFailed
 from bot.digest.render import render_digest
 from bot.digest.schedule import Due, Plan, plan
+from bot.ops import metrics
 from store.db import session_scope
 from store.state.digest_runs import (
     claim_run,
@@ -190,6 +191,7 @@ class DigestRunner:
             try:
                 report = self.run_once()
                 last_pass.update(at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), ok=True)
+                _count(report)
                 if report.due or report.skipped_missed:
                     log.info("digest pass: %s", report.summary())
             except Exception:
@@ -493,3 +495,13 @@ def _find(poster: Poster, channel: str, tag: DigestTag, *, thread_ts: str | None
 
 def _minutes(delta: dt.timedelta) -> int:
     return int(delta.total_seconds() // 60)
+
+
+def _count(report: PassReport) -> None:
+    """The pass in the clock's metrics (its ``metrics_port``, or the shared multi-process folder)."""
+    try:
+        metrics.observe_digest_pass(
+            sent=report.sent, recovered=report.recovered, retry=report.retry, failed=report.failed
+        )
+    except Exception:  # metrics must never stop the clock
+        log.warning("could not record the digest pass's metrics", exc_info=True)

@@ -17,8 +17,8 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -115,6 +115,18 @@ def observe_sync(result: str) -> None:
 class DataFreshness:
     loaded_at: float | None  # epoch seconds of the newest data loaded
     last_sync_at: float | None  # epoch seconds of the last sync or ingest that changed data
+    # epoch seconds when ``countermap sync`` last ended with each result (changed/unchanged/failed)
+    sync_results: Mapping[str, float] = field(default_factory=dict)
+
+
+def database_freshness(engine: Any) -> DataFreshness:
+    """What the scrape says about the data and the last syncs, read from the database."""
+    from store.state.freshness import data_times
+    from store.state.heartbeats import sync_results
+
+    loaded, changed = data_times(engine)
+    syncs = {result: b.beat_at.timestamp() for result, b in sync_results(engine).items()}
+    return DataFreshness(loaded_at=loaded, last_sync_at=changed, sync_results=syncs)
 
 
 class _FreshnessCollector:
@@ -151,6 +163,21 @@ class _FreshnessCollector:
             )
             change.add_metric([], facts.last_sync_at)
             yield change
+        if facts.sync_results:
+            ended = GaugeMetricFamily(
+                "countermap_sync_result_timestamp_seconds",
+                "When countermap sync last ended with each result (from the database: any host)",
+                labels=["result"],
+            )
+            for result, at in sorted(facts.sync_results.items()):
+                ended.add_metric([result], at)
+            yield ended
+            newest = max(facts.sync_results, key=lambda r: facts.sync_results[r])
+            failing = GaugeMetricFamily(
+                "countermap_sync_failing", "1 when the most recent countermap sync failed"
+            )
+            failing.add_metric([], 1 if newest == "failed" else 0)
+            yield failing
 
 
 class _ThisProcess:

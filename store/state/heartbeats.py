@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Engine, String, delete, select
+from sqlalchemy import JSON, Engine, String, delete, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +20,10 @@ from store.db import write_connection
 from store.models import Base, utcnow
 
 PRUNE_AFTER = dt.timedelta(days=1)
+# ``countermap sync`` runs from cron and exits: one row per result (changed, unchanged, failed)
+# says when it last ended so, from any host.  Never pruned, never stale: a run is not a process.
+SYNC_PROCESS = "sync"
+SYNC_RESULTS = ("changed", "unchanged", "failed")
 
 
 class ProcessHeartbeat(Base):
@@ -65,7 +69,11 @@ def beat(
     )
     with write_connection(engine) as conn:
         conn.execute(stmt)
-        conn.execute(delete(ProcessHeartbeat).where(ProcessHeartbeat.beat_at < now - PRUNE_AFTER))
+        conn.execute(
+            delete(ProcessHeartbeat).where(
+                ProcessHeartbeat.beat_at < now - PRUNE_AFTER, ProcessHeartbeat.process != SYNC_PROCESS
+            )
+        )
 
 
 def forget(engine: Engine, process: str, instance: str) -> None:
@@ -78,8 +86,22 @@ def forget(engine: Engine, process: str, instance: str) -> None:
         )
 
 
-def heartbeats(engine: Engine) -> list[Beat]:
-    """Every recorded instance, newest beat first."""
+def record_sync_result(
+    engine: Engine, result: str, detail: dict[str, Any] | None = None, *, now: dt.datetime | None = None
+) -> None:
+    """A ``countermap sync`` run ended with ``result`` (one of ``SYNC_RESULTS``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    beat(engine, SYNC_PROCESS, result, now, detail, now=now)
+
+
+def sync_results(engine: Engine) -> dict[str, Beat]:
+    """When sync last ended with each result (absent: never), with what it said."""
+    return {b.instance: b for b in heartbeats(engine, syncs=True) if b.process == SYNC_PROCESS}
+
+
+def heartbeats(engine: Engine, *, syncs: bool = False) -> list[Beat]:
+    """Every recorded instance of a long-running process, newest beat first (with ``syncs``,
+    the sync results' rows too)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -88,6 +110,8 @@ def heartbeats(engine: Engine) -> list[Beat]:
                 ProcessHeartbeat.started_at,
                 ProcessHeartbeat.beat_at,
                 ProcessHeartbeat.detail,
-            ).order_by(ProcessHeartbeat.beat_at.desc())
+            )
+            .where(true() if syncs else ProcessHeartbeat.process != SYNC_PROCESS)
+            .order_by(ProcessHeartbeat.beat_at.desc())
         ).all()
     return [Beat(p, i, _aware(s), _aware(b), dict(d or {})) for p, i, s, b, d in rows]
