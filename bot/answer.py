@@ -375,6 +375,7 @@ class Answerer:
         from bot.render.export import to_csv, to_navigator
         from bot.render.state import decode_state
         from bot.render.threat_export import threat_csv, threat_layer
+        from store.attack_views import AttackObjectView
         from store.threat_views import ThreatView
 
         if fmt not in ("csv", "navigator"):
@@ -385,6 +386,8 @@ class Answerer:
         view = self._view(state.request)
         if isinstance(view, ThreatView):
             return threat_csv(view) if fmt == "csv" else threat_layer(view)
+        if isinstance(view, AttackObjectView):  # no export button is offered on these
+            raise ValueError("This answer has no export.")
         return to_csv(view) if fmt == "csv" else to_navigator(view)
 
     # ------------------------------------------------------------------ internals

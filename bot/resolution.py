@@ -20,6 +20,8 @@ Intent = Literal[
     "software",  # ATT&CK software (malware or tool): Mimikatz, S0002
     "campaign",  # an ATT&CK campaign: SolarWinds Compromise, C0024
     "detection",  # how to detect a technique: "how do I detect T1048", "analytics for T1003.001"
+    "tactic",  # an ATT&CK tactic: TA0010, exfiltration, lateral movement
+    "mitigation",  # an ATT&CK mitigation: M1037, filter network traffic
     "cve",  # a KEV CVE: its techniques, then controls for them
     "compare",  # one technique, frameworks side by side
     "framework",  # a framework alone: its releases and counts
@@ -72,6 +74,17 @@ class ThreatHit:
 
 
 @dataclass(frozen=True, slots=True)
+class AttackObjectHit:
+    """An ATT&CK tactic (TA0010) or mitigation (M1037) the text names."""
+
+    kind: Literal["tactic", "mitigation"]
+    id: str
+    name: str
+    score: float
+    domain: str = "enterprise"
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     query: str
     intent: Intent
@@ -80,6 +93,7 @@ class Resolution:
     frameworks: tuple[str, ...] = ()  # framework keys named in the text (or forced by options)
     groups: tuple[GroupHit, ...] = ()  # control families / capability groups (intent "family")
     threats: tuple[ThreatHit, ...] = ()
+    attack_objects: tuple[AttackObjectHit, ...] = ()  # tactics and mitigations, best first
     filters: Filters = field(default_factory=Filters)
     alternatives: tuple[Alternative, ...] = ()
     notes: tuple[str, ...] = ()
@@ -99,6 +113,16 @@ class Resolution:
                 {"id": t.id, "name": t.name, "kind": t.kind, "score": round(t.score, 1)}
                 | ({"technique": t.technique} if t.technique else {})
                 for t in self.threats
+            ],
+            "tactics": [
+                {"id": a.id, "name": a.name, "score": round(a.score, 1), "domain": a.domain}
+                for a in self.attack_objects
+                if a.kind == "tactic"
+            ],
+            "mitigations": [
+                {"id": a.id, "name": a.name, "score": round(a.score, 1), "domain": a.domain}
+                for a in self.attack_objects
+                if a.kind == "mitigation"
             ],
             "filters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.filters).items()},
             "alternatives": [asdict(a) for a in self.alternatives],

@@ -18,6 +18,7 @@ HELP_TEXT = (
     "• CVE-2023-34362 — the techniques a known exploited CVE enables, and the best controls\n"
     "• compare T1048 — frameworks side by side\n"
     "• detect T1048 — ATT&CK's analytics, the logs to collect, and the capabilities that detect it\n"
+    "• lateral movement or TA0008, M1037 — a tactic's or a mitigation's techniques and their coverage\n"
     "• SC family, nist — a control family, or a framework's releases\n"
     "Narrow with a framework (m365, aws, nist rev4), an ATT&CK version (attack 14.1), "
     "a category (detect) or a minimum score (significant)."
@@ -92,6 +93,9 @@ def request_for(
         th = r.threats[0]  # a technique the same words name is offered as a button
         also = (th.technique,) if th.technique else ()
         return ViewRequest("threat", also, frameworks=fws, filters=f, threat=th.id)
+    if r.intent in ("tactic", "mitigation") and r.attack_objects:
+        o = r.attack_objects[0]
+        return ViewRequest(o.kind, frameworks=fws, filters=f, domain=o.domain, attack_object=o.id)
     if r.intent == "detection" and tech:
         # Capabilities of the frameworks the question names, else of every framework; the
         # "detect" the question said is what the answer is, not a filter on it.

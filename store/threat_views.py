@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store.attack_views import AttackObjectView
 from store.views import Filters, MappingLine, ReleaseRef, TechniqueHeader, TechniqueRef, View, ViewKind
 
 
@@ -190,7 +191,7 @@ class DetectionView:
 
 
 # Every view a request can name (``store.reads.dispatch.build_view``).
-AnyView = View | ThreatView | DetectionView
+AnyView = View | ThreatView | DetectionView | AttackObjectView
 
 
 @dataclass(frozen=True, slots=True)

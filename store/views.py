@@ -32,7 +32,7 @@ class Filters:
 class Alternative:
     """A "did you mean" candidate; ``query`` is the text that resolves to exactly it."""
 
-    kind: Literal["technique", "capability", "group", "framework", "threat"]
+    kind: Literal["technique", "capability", "group", "framework", "threat", "tactic", "mitigation"]
     id: str
     label: str
     score: float
@@ -51,6 +51,8 @@ ViewKind = Literal[
     "multi",
     "threat",
     "detection",
+    "tactic",
+    "mitigation",
     "help",
     "unknown",
 ]
@@ -488,3 +490,4 @@ class ViewRequest:
     # kind "threat": the group, software or campaign (G0016, S0002, C0024); its ``techniques``
     # are those the asked words also name ("mimikatz" → T1003.001), offered as a button.
     threat: str | None = None
+    attack_object: str | None = None  # kinds "tactic" and "mitigation": TA0010, M1037

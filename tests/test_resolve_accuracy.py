@@ -18,7 +18,7 @@ from bot.resolve import ResolverIndex, resolve
 
 CASES_FILE = Path(__file__).with_name("resolve_cases.yaml")
 TARGET = 0.97
-ANSWER_KEYS = {"technique", "capability", "group", "threat", "intent", "frameworks", "alternative"}
+ANSWER_KEYS = {"technique", "capability", "group", "threat", "object", "intent", "frameworks", "alternative"}
 CASE_KEYS = {"cat", "q", "filters", *ANSWER_KEYS}
 
 
@@ -48,6 +48,10 @@ def check_case(case: dict[str, Any], res: Resolution) -> list[str]:
         got = (top.id + (f">{top.technique}" if top.technique else "")) if top else None
         if got != case["threat"]:
             problems.append(f"threat {got} != {case['threat']}")
+    if "object" in case:  # a tactic or an ATT&CK mitigation
+        got = res.attack_objects[0].id if res.attack_objects else None
+        if got != case["object"]:
+            problems.append(f"object {got} != {case['object']}")
     if "alternative" in case:  # the first "did you mean"
         got = res.alternatives[0].id if res.alternatives else None
         if got != case["alternative"]:
@@ -86,7 +90,7 @@ def test_the_evaluation_set_is_large_and_covers_every_category() -> None:
         "old_name", "revoked", "shorthand", "nist_id", "nist_enhancement", "control_name", "cri", "csa",
         "kev_id", "kev_name", "m365", "cloud", "veris", "group", "framework_word", "filters", "pair",
         "compare", "help", "filler", "unknown", "hostile", "threat_id", "threat_name", "threat_typo",
-        "threat_not", "detection",
+        "threat_not", "detection", "tactic", "mitigation",
     }  # fmt: skip
     assert required <= categories, required - categories
 

@@ -49,6 +49,8 @@ def test_every_did_you_mean_query_resolves_to_exactly_its_entity(corpus_engine: 
             got = [(c.framework, c.id) for c in res.capabilities] + [(None, t.id) for t in res.techniques]
         elif entry.kind in THREAT_KINDS:
             got = [(None, t.id) for t in res.threats]
+        elif entry.kind in ("tactic", "mitigation"):
+            got = [(None, o.id) for o in res.attack_objects]
         else:
             got = [(g.framework, g.id) for g in res.groups]
         want = (None if entry.kind == "technique" else entry.framework, entry.id)

@@ -20,10 +20,11 @@ from bot.coverage.questions import (
     TogetherQuestion,
     coverage_question,
 )
-from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
+from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, SubjectKind, TogetherAnswer
 from bot.resolution import Resolution, ThreatHit
 from store.db import session_scope
 from store.reads import coverage as reads
+from store.reads.attack_objects import attack_object_techniques
 from store.reads.changes import last_change
 from store.reads.threats import threat_by_id
 from store.state.inventory import Inventory
@@ -135,6 +136,13 @@ def gaps_subject(
             return Subject("cve", cves[0].id, cves[0].name), techniques, "enterprise"
         if r.threats:
             return _threat_subject(session, r.threats[0])
+        if r.attack_objects:
+            obj = r.attack_objects[0]
+            found = attack_object_techniques(session, obj.id, r.filters.domain)
+            if found is not None and found[1]:
+                ref, members = found
+                kind: SubjectKind = "tactic" if ref.kind == "tactic" else "techniques"
+                return Subject(kind, ref.attack_id, ref.name), members, ref.domain
         tactic = service.tactic_techniques(session, text)
         if tactic is not None:
             found_tactic, techniques = tactic

@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot import actions
+from bot.render.attack_blocks import render_attack_object
 from bot.render.detection_blocks import detection_doc, detection_request
 from bot.render.export import exportable
 from bot.render.markers import category_mark, cve_ranking_note, score_bar, with_feature
@@ -53,6 +54,7 @@ from bot.render.pages import select_menu as _select
 from bot.render.serialize import as_dict
 from bot.render.state import State
 from bot.render.urls import attack_technique_url, explorer_technique_url
+from store.attack_views import AttackObjectView
 from store.threat_views import AnyView, DetectionView
 from store.views import (
     Alternative,
@@ -464,6 +466,8 @@ def _alternative_state(alt: Alternative, frameworks: tuple[str, ...]) -> State |
         return State(ViewRequest("group", group=(alt.framework, alt.id)))
     if alt.kind == "framework":
         return State(ViewRequest("framework", frameworks=(alt.id,)))
+    if alt.kind == "tactic" or alt.kind == "mitigation":
+        return State(ViewRequest(alt.kind, frameworks=frameworks, attack_object=alt.id))
     return None
 
 
@@ -599,6 +603,10 @@ def render_view(
     """The Slack message for ``view`` at the page/expansion/compactness in ``state``.
     ``notes`` (how the question was read: "T1085 was revoked; showing ...") head page 1."""
     msg = _Message()
+    if isinstance(view, AttackObjectView):
+        return render_attack_object(
+            view, state.with_(expanded=None), msg=msg, shared_by=shared_by, notes=notes
+        )
     if state.expanded:
         found = find_line(view, state.expanded)
         if found is not None:

@@ -30,6 +30,8 @@ KINDS = (
     "multi",
     "threat",
     "detection",
+    "tactic",
+    "mitigation",
 )
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f<>]+$"}
@@ -48,6 +50,7 @@ _SCHEMA = {
             "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": [_FRAMEWORK, _ID]},
         },
         "g": {"type": "array", "minItems": 2, "maxItems": 2, "items": [_FRAMEWORK, _ID]},
+        "o": {"type": "string", "pattern": r"^(TA|M)[0-9]{4}$"},
         "f": {"type": "array", "items": _FRAMEWORK, "maxItems": 12},
         "th": {"type": "string", "pattern": r"^[GSC][0-9]{4}$"},
         "fv": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": r"^[A-Za-z0-9./_-]+$"},
@@ -119,6 +122,8 @@ def _parts(state: State) -> list[tuple[str, Any, Any]]:
         parts.append(("c", r.capabilities, [list(c) for c in r.capabilities]))
     if r.group:
         parts.append(("g", r.group, list(r.group)))
+    if r.attack_object:
+        parts.append(("o", r.attack_object, r.attack_object))
     if r.frameworks:
         parts.append(("f", r.frameworks, list(r.frameworks)))
     if r.threat:
@@ -198,6 +203,8 @@ def decode_state(value: object) -> State:
         "group": "g",
         "threat": "th",
         "detection": "t",
+        "tactic": "o",
+        "mitigation": "o",
     }
     if kind in need and not data.get(need[kind]):
         raise StateError("This button's state names nothing to show.")
@@ -223,5 +230,6 @@ def decode_state(value: object) -> State:
         filters=filters,
         domain=data.get("d"),
         threat=data.get("th"),
+        attack_object=data.get("o"),
     )
     return State(request, page=data.get("p", 1), expanded=data.get("x"), compact=bool(data.get("cp")))

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
-from bot.render.coverage import CoverageViews, coverage_text
+from bot.render.attack_objects import plain_text as attack_text
+from bot.render.coverage import PLAIN, CoverageViews, coverage_text
 from bot.render.detection import collect, data_components, no_capability_text, no_strategy_text
 from bot.render.detection import title as detection_title
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, cve_ranking_note, score_bar, with_feature
@@ -23,6 +24,7 @@ from bot.render.multi import plain as multi_plain
 from bot.render.multi import title as multi_title
 from bot.render.threat_terminal import threat_renderables
 from bot.render.urls import attack_technique_url, explorer_technique_url
+from store.attack_views import AttackObjectView
 from store.threat_views import AnyView, DetectionView, ThreatView
 from store.views import (
     CapabilityView,
@@ -406,6 +408,11 @@ def _notes(notes: Sequence[str]) -> list[RenderableType]:
 def renderable(view: AnyView | CoverageViews | list[DiffAnswer], notes: Sequence[str] = ()) -> RenderableType:
     if isinstance(view, GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list):
         return Group(*_notes(notes), Text(coverage_text(view)))
+    if isinstance(view, AttackObjectView):
+        found: list[RenderableType] = [Text(attack_text(view, PLAIN))]
+        if view.provenance:
+            found += [Text(""), _provenance(view.provenance)]
+        return Group(*_notes(notes), *found)
     if isinstance(view, ThreatView):
         parts = threat_renderables(view)
     elif isinstance(view, MultiView):

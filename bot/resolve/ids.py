@@ -58,6 +58,8 @@ VERIS_START_RE = re.compile(r"(?<![\w.])(action|actor|attribute|asset|value_chai
 WORD_RE = re.compile(r"(?<![\w.\-])[A-Za-z][A-Za-z0-9]+(?![\w\-])")
 URL_RE = re.compile(r"https?://[^\s<>\"']{1,2000}", re.I)
 TACTIC_ID_RE = re.compile(r"(?<![A-Za-z0-9])[tT][aA]" + LEAD + r"(\d{4})(?![0-9])")
+# M1037, m-1037: an ATT&CK mitigation (a separator only when it exists, checked by the caller)
+MITIGATION_ID_RE = re.compile(r"(?<![\w.\-/&])[mM][-_#]?(\d{4})(?![\w\-]|\.\d)")
 
 # Mappings Explorer project slugs (in its URLs) → framework keys of the data
 EXPLORER_PROJECTS = {

@@ -45,6 +45,12 @@ PRIOR_VERIS_LEAF = 0.86  # VERIS leaves ("Brute force") repeat ATT&CK names unde
 PRIOR_OLD_NAME = 0.97
 PRIOR_REVOKED = 0.9
 PRIOR_DEPRECATED = 0.93
+# ATT&CK tactics and mitigations: a tactic named alone ("lateral movement") is the tactic, over a
+# control called the same ("Lateral Movements"); a mitigation yields to a framework control of
+# the same name ("Multi-factor Authentication"), the product's own subject.
+PRIOR_TACTIC = 0.97
+PRIOR_MITIGATION = 0.9
+ATTACK_OBJECT_KINDS = frozenset({"tactic", "mitigation"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,7 @@ class ResolverIndex:
     groups: dict[tuple[str, str], int] = field(default_factory=dict)
     threats: dict[str, int] = field(default_factory=dict)  # G/S/C ID → entry
     threat_revoked_by: dict[str, str] = field(default_factory=dict)  # revoked threat ID → replacement
+    attack_objects: dict[str, int] = field(default_factory=dict)  # tactic (TA0010) / mitigation ID → entry
     # threat entry → technique ID of an alias spelled like the threat ("mimikatz" → T1003.001)
     shadows: dict[int, str] = field(default_factory=dict)
     ids: dict[str, list[int]] = field(default_factory=dict)  # folded capability/group ID → entries
@@ -289,6 +296,7 @@ class _Builder:
         self._capabilities()
         self._groups()
         self._threats()
+        self._attack_objects()
         self._aliases()
         self._tactics()
         self._vocabulary()
@@ -457,6 +465,36 @@ class _Builder:
         for row in self.src.threats:
             if row.revoked and row.revoked_by:
                 ix.threat_revoked_by[row.attack_id] = row.revoked_by
+
+    def _attack_objects(self) -> None:
+        """Tactics and mitigations, one entry per ATT&CK ID (the enterprise object first)."""
+        ix = self.ix
+        rows: list[tuple[str, str, str, str, bool]] = [
+            ("tactic", t.attack_id, t.name, t.domain, True) for t in self.src.tactics if t.attack_id
+        ]
+        rows += [
+            ("mitigation", m.attack_id, m.name, m.domain, not (m.revoked or m.deprecated))
+            for m in self.src.mitigations
+        ]
+        rows.sort(key=lambda r: (not r[4], DOMAIN_ORDER.get(r[3], 9), r[1]))
+        for kind, attack_id, name, domain, current in rows:
+            if attack_id in ix.attack_objects:
+                continue
+            prior = PRIOR_TACTIC if kind == "tactic" else PRIOR_MITIGATION
+            if domain != "enterprise":
+                prior *= 0.98
+            i = self.add(
+                Entry(
+                    kind,
+                    attack_id,
+                    name,
+                    domain=domain,
+                    current=current,
+                    prior=prior * (1 if current else 0.9),
+                )
+            )
+            ix.attack_objects[attack_id] = i
+            self.name(i, name)
 
     def _aliases(self) -> None:
         from bot.resolve.threats import PRIOR_SHADOWED_ALIAS

@@ -8,7 +8,7 @@ import heapq
 
 from bot.resolve import fusion, vocab
 from bot.resolve import threats as threatre
-from bot.resolve.index import SOFT_STEMS, Entry
+from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry
 from bot.resolve.state import Match, ResolverState, Slot
 from bot.resolve.text import MAX_NAME_CHARS, SOFT_WEIGHT, STOP_WORDS, fold, stem, words
 
@@ -20,8 +20,16 @@ NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
 SHORTLIST = 50  # name variants scored exactly per question
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
+OBJECT_QUESTION = 0.75  # a tactic or mitigation is the answer only when it is most of the question
 
-_KIND_ORDER = {"technique": 0, "capability": 1, "group": 2, **threatre.KIND_ORDER}
+_KIND_ORDER = {
+    "technique": 0,
+    "capability": 1,
+    "group": 2,
+    **threatre.KIND_ORDER,
+    "tactic": 6,
+    "mitigation": 7,
+}
 
 
 class NameStage(ResolverState):
@@ -99,6 +107,8 @@ class NameStage(ResolverState):
             for tid, sim in slots[s].cands:
                 hits.setdefault(tid, []).append((s, sim))
         total_q = sum(slots[s].weight for s in active) or 1.0
+        # "mobile" is left in the text (names use it) but, for a tactic, only says which domain
+        domain_w = sum(slots[s].weight for s in active if slots[s].token == self.st.domain)
         touched = self._shortlist(hits, total_q)
         best: dict[int, Match] = {}
         tactics = self._tactics_named(slots, active)
@@ -138,6 +148,8 @@ class NameStage(ResolverState):
                     eligible = False
                     name_cov = max(name_cov, 0.55 * rarity * q_cov)
             e = ix.entries[v.entry]
+            if e.kind in ATTACK_OBJECT_KINDS and got < OBJECT_QUESTION * (total_q - domain_w):
+                eligible = False  # "cron job persistence": the tactic is context, not the subject
             score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)
@@ -195,7 +207,7 @@ class NameStage(ResolverState):
                 factor *= 1.03
             if st.group_words:
                 factor *= 0.9
-        elif e.kind in threatre.THREAT_KINDS:
+        elif e.kind in threatre.THREAT_KINDS or e.kind in ATTACK_OBJECT_KINDS:
             if st.domain and e.domain != st.domain:
                 factor *= 0.95
         else:
@@ -214,7 +226,9 @@ class NameStage(ResolverState):
         # A match made only of filter nouns ("detection") or soft words ("controls") names nothing.
         nouns = {token for _, token in self._nouns} | SOFT_STEMS
         scored = self._score(slots, active)
-        if not (self.st.techniques or self.st.capabilities or self.st.groups or self.st.threats):
+        if not (
+            self.st.techniques or self.st.capabilities or self.st.groups or self.st.threats or self.st.objects
+        ):
             self._fuse_text(slots, active, scored, nouns)
         ranked = [
             m
@@ -229,7 +243,7 @@ class NameStage(ResolverState):
         # Next to an ID the leftover words are usually context ("detection", "logs"), so a
         # name then has to be as convincing as a second entity.
         by_id = self._by_id = bool(
-            self.st.techniques or self.st.capabilities or self.st.groups or self.st.threats
+            self.st.techniques or self.st.capabilities or self.st.groups or self.st.threats or self.st.objects
         )
         if by_id:
             # "spearphishing attachment T1193": the name restates the ID, it is not a second entity

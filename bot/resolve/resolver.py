@@ -11,10 +11,19 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.resolution import CapabilityHit, GroupHit, Intent, Resolution, TechniqueHit, ThreatHit, ThreatKind
+from bot.resolution import (
+    AttackObjectHit,
+    CapabilityHit,
+    GroupHit,
+    Intent,
+    Resolution,
+    TechniqueHit,
+    ThreatHit,
+    ThreatKind,
+)
 from bot.resolve import threats as threatre
 from bot.resolve import vocab
-from bot.resolve.index import Entry, ResolverIndex
+from bot.resolve.index import ATTACK_OBJECT_KINDS, Entry, ResolverIndex
 from bot.resolve.names import ACCEPT, NAME_SCORE_MAX, NameStage
 from bot.resolve.scan import SCAN_CHARS, IdStages
 from bot.resolve.state import Match, missing_technique_note
@@ -92,6 +101,10 @@ class _Resolver(IdStages, NameStage):
             for (fw, gid), (score, name) in sorted(st.groups.items(), key=lambda kv: -kv[1][0])
         )
         threats = self._threat_hits()
+        objects = tuple(
+            AttackObjectHit(kind, oid, name, score, domain)  # type: ignore[arg-type]
+            for oid, (score, name, kind, domain) in sorted(st.objects.items(), key=lambda kv: -kv[1][0])
+        )
         used_tokens = {self._slot_list[u].token for m in self._accepted for u in m.used}
         for category, token in self._nouns:
             if token not in used_tokens and category not in st.categories:
@@ -107,9 +120,9 @@ class _Resolver(IdStages, NameStage):
             if n
         ]
         alternatives = self._alternatives(ranked, techniques, capabilities, groups or threats)
-        intent = self._intent(techniques, capabilities, groups, threats)
+        intent = self._intent(techniques, capabilities, groups, threats, objects)
         missing = [t.id for t in techniques if not t.known]
-        if missing and len(missing) == len(techniques) and not capabilities and not groups and not threats:
+        if missing and len(missing) == len(techniques) and not (capabilities or groups or threats or objects):
             intent = "unknown"  # only IDs that do not exist: a "did you mean", never an empty answer
             alternatives = tuple(
                 self._alternative(self.ix.entries[self.ix.techniques[tid]], 100.0)
@@ -134,6 +147,7 @@ class _Resolver(IdStages, NameStage):
             frameworks=tuple(st.frameworks),
             groups=groups,
             threats=threats,
+            attack_objects=objects,
             filters=filters,
             alternatives=alternatives,
             notes=tuple(dict.fromkeys(notes)),
@@ -145,6 +159,7 @@ class _Resolver(IdStages, NameStage):
         capabilities: tuple[CapabilityHit, ...],
         groups: tuple[GroupHit, ...],
         threats: tuple[ThreatHit, ...] = (),
+        objects: tuple[AttackObjectHit, ...] = (),
     ) -> Intent:
         st = self.st
         if techniques and capabilities:
@@ -161,6 +176,8 @@ class _Resolver(IdStages, NameStage):
             return "cve" if capabilities[0].framework == "kev" else "capability"
         if groups:
             return "family"
+        if objects:
+            return objects[0].kind
         if st.notes:  # an ID typed that the data does not hold ("G9999"): not a request for help
             return "unknown"
         content = [w for w in words(self._cur()) if w not in STOP_WORDS]
@@ -227,12 +244,16 @@ class _Resolver(IdStages, NameStage):
             return Alternative("capability", e.id, label, round(score, 1), e.framework, alternative_query(e))
         if e.kind in threatre.THREAT_KINDS:
             return Alternative("threat", e.id, f"{e.id} {e.name}", round(score, 1), None, e.id)
+        if e.kind == "tactic":
+            return Alternative("tactic", e.id, f"{e.id} {e.name}", round(score, 1), None, e.id)
+        if e.kind == "mitigation":
+            return Alternative("mitigation", e.id, f"{e.id} {e.name}", round(score, 1), None, e.id)
         return Alternative("group", e.id, e.name, round(score, 1), e.framework, alternative_query(e))
 
 
 def alternative_query(e: Entry) -> str:
     """Text that resolves to exactly ``e`` (the value behind a "did you mean" button)."""
-    if e.kind == "technique" or e.kind in threatre.THREAT_KINDS:
+    if e.kind == "technique" or e.kind in threatre.THREAT_KINDS or e.kind in ATTACK_OBJECT_KINDS:
         return e.id
     if e.kind == "group" and e.framework == "nist_800_53":
         return f"{e.id} family"

@@ -62,8 +62,7 @@ class IdStages(ResolverState):
                 self._tech(idre.technique_id(m.group(1), m.group(2) or spaced))
                 self._blank(m.start(), m.end())
             cur = self._cur()
-        for m in idre.TACTIC_ID_RE.finditer(cur) if idre.TACTIC_HINT_RE.search(cur) else ():
-            self._blank(m.start(), m.end())
+        self._attack_object_ids()
         self._threat_ids()
         if not self.st.techniques:
             self._bare_techniques()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.resolve import ids as idre
 from bot.resolve import threats as threatre
-from bot.resolve.index import Entry, ResolverIndex
+from bot.resolve.index import ATTACK_OBJECT_KINDS, Entry, ResolverIndex
 from bot.resolve.text import clean
 
 
@@ -44,6 +44,9 @@ class Found:
     threats: dict[str, tuple[float, str | None, str, str]] = field(
         default_factory=dict
     )  # score, note, name, kind
+    objects: dict[str, tuple[float, str, str, str]] = field(
+        default_factory=dict
+    )  # tactic / mitigation ID → score, name, kind, domain
     detection: bool = False  # the text asks how to detect something
     frameworks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -145,8 +148,27 @@ class ResolverState:
             self._add_threat(e, score)
         elif e.kind == "capability":
             self._add_cap(e.framework or "", e.id, score)
+        elif e.kind in ATTACK_OBJECT_KINDS:
+            if e.id not in self.st.objects or self.st.objects[e.id][0] < score:
+                self.st.objects[e.id] = (score, e.name, e.kind, e.domain)
         elif (e.framework or "", e.id) not in self.st.groups:
             self.st.groups[(e.framework or "", e.id)] = (round(score, 1), e.name)
+
+    def _attack_object_ids(self) -> None:
+        """TA0010 and M1037 (typed in any of the usual ways): the tactic or mitigation, if loaded."""
+        cur = self._cur()
+        hint = idre.TACTIC_HINT_RE.search(cur) is not None
+        for rx, prefix in ((idre.TACTIC_ID_RE, "TA"), (idre.MITIGATION_ID_RE, "M")):
+            if prefix == "TA" and not hint:
+                continue
+            for m in rx.finditer(cur):
+                i = self.ix.attack_objects.get(f"{prefix}{m.group(1)}")
+                if i is not None:
+                    self._add_entry(self.ix.entries[i], 100.0)
+                    self._blank(m.start(), m.end())
+                elif prefix == "TA":  # a tactic ID the data lacks is never read as a name
+                    self._blank(m.start(), m.end())
+            cur = self._cur()
 
     def _framework(self, key: str) -> None:
         if key not in self.st.frameworks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from store.reads.attack_objects import attack_object_view
 from store.reads.capabilities import capability_view
 from store.reads.compare import compare_view
 from store.reads.cves import cve_view
@@ -54,6 +55,13 @@ def build_view(session: Source, request: ViewRequest) -> AnyView:
                 kind="unknown",
             )
         return detection
+    if request.kind in ("tactic", "mitigation") and request.attack_object:
+        obj = attack_object_view(session, request.attack_object, frameworks=fws, filters=f)
+        if obj is not None:
+            return obj
+        return MessageView(
+            "Nothing to show", f"{request.attack_object} is not in the loaded ATT&CK.", kind="unknown"
+        )
     if request.kind == "framework" and fws:
         return framework_view(session, fws[0], filters=f)
     return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")

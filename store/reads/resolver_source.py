@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from store.models import Capability, Mapping, Release, Tactic, Technique, Threat, ThreatLink
+from store.models import Capability, Mapping, Mitigation, Release, Tactic, Technique, Threat, ThreatLink
 from store.reads.technique_text import TechniqueDocument, technique_documents
 
 # Frameworks whose capability names changed between releases (rev4 → rev5 wording), so the
@@ -52,6 +52,18 @@ class TacticRow:
     domain: str
     shortname: str
     name: str
+    attack_id: str = ""  # TA0010
+
+
+@dataclass(frozen=True)
+class MitigationRow:
+    """An ATT&CK mitigation (course of action): M1037 Filter Network Traffic."""
+
+    attack_id: str
+    name: str
+    domain: str = "enterprise"
+    revoked: bool = False
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class IndexSource:
     capability_names: list[tuple[str, str, str]] = field(default_factory=list)
     groups: list[GroupRow] = field(default_factory=list)
     tactics: list[TacticRow] = field(default_factory=list)
+    mitigations: list[MitigationRow] = field(default_factory=list)
     # How often the data maps each technique / capability: a gentle tie-breaker between
     # equally good names (the often-mapped "Cloud Accounts" over a rarely-mapped namesake).
     technique_counts: dict[str, int] = field(default_factory=dict)
@@ -152,8 +165,21 @@ def source_from_session(session: Session) -> IndexSource:
                 seen.add((framework, gid))
                 src.groups.append(GroupRow(framework, gid, str(gname or gid)))
     src.tactics = [
-        TacticRow(r[0], r[1], r[2])
-        for r in session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name))
+        TacticRow(r[0], r[1], r[2], r[3] or "")
+        for r in session.execute(select(Tactic.domain, Tactic.shortname, Tactic.name, Tactic.attack_id))
+    ]
+    src.mitigations = [
+        MitigationRow(r[0], r[1], r[2], bool(r[3]), bool(r[4]))
+        for r in session.execute(
+            select(
+                Mitigation.attack_id,
+                Mitigation.name,
+                Mitigation.domain,
+                Mitigation.revoked,
+                Mitigation.deprecated,
+            ).where(Mitigation.attack_id.like("M%"))
+        )
+        if r[0] and r[1]
     ]
     src.threats = _threat_rows(session)
     src.documents = technique_documents(session)

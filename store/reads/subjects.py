@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
-from store.models import Capability, Technique, Threat
+from store.models import Capability, Mitigation, Tactic, Technique, Threat
 from store.reads.fast import Source, _scalars, reader
 from store.views import FRAMEWORK_LABELS, ViewRequest
 
@@ -19,6 +19,8 @@ _CAPABILITY_HELD = (
     .limit(1)
 )
 _THREAT_HELD = select(Threat.id).where(Threat.attack_id == bindparam("aid")).limit(1)
+_TACTIC_HELD = select(Tactic.id).where(Tactic.attack_id == bindparam("id")).limit(1)
+_MITIGATION_HELD = select(Mitigation.id).where(Mitigation.attack_id == bindparam("id")).limit(1)
 _GROUP_HELD = (
     select(Capability.id)
     .where(Capability.framework == bindparam("fw"), Capability.group == bindparam("group"))
@@ -51,4 +53,8 @@ def unknown_subjects(session: Source, request: ViewRequest) -> list[str]:
             missing.append(f"{fw} family {group}")
     if request.threat and not _scalars(session, _THREAT_HELD, {"aid": request.threat}):
         missing.append(request.threat)
+    if request.attack_object:
+        stmt = _TACTIC_HELD if request.kind == "tactic" else _MITIGATION_HELD
+        if not _scalars(session, stmt, {"id": request.attack_object}):
+            missing.append(request.attack_object)
     return missing
