@@ -15,14 +15,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="run the Slack app (HTTP or Socket Mode)",
         description="Run the Slack app: --http serves /slack/events, /slack/install, "
-        "/slack/oauth_redirect and /healthz with gunicorn; --socket connects to Slack over a websocket "
-        "(no inbound endpoint needed).  The database schema is brought up to date first.",
+        "/slack/oauth_redirect, /healthz, /readyz and /metrics with gunicorn; --socket connects to Slack "
+        "over a websocket (no inbound endpoint needed), and with --port also serves /slack/install and "
+        "/slack/oauth_redirect (many workspaces), /healthz, /readyz and /metrics on that port.  The "
+        "database schema is brought up to date first.",
     )
     how = serve.add_mutually_exclusive_group(required=True)
     how.add_argument("--http", action="store_true", help="serve HTTP (needs SLACK_SIGNING_SECRET)")
     how.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
     serve.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="HTTP bind address")
-    serve.add_argument("--port", type=int, help="HTTP port (default $PORT, else 3000)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        help="HTTP port (default $PORT, else 3000); with --socket: the install, health and metrics "
+        "port (none unless given)",
+    )
     serve.add_argument("--workers", type=int, help="HTTP worker processes (default $WEB_CONCURRENCY, else 2)")
     serve.add_argument("--threads", type=int, default=8, help="threads per HTTP worker (default 8)")
     serve.add_argument(
@@ -42,6 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode = manifest.add_mutually_exclusive_group()
     mode.add_argument("--socket", action="store_true", help="Socket Mode (the default)")
     mode.add_argument("--http", metavar="URL", help="HTTP mode, served at this public https:// address")
+    manifest.add_argument(
+        "--redirect-url",
+        metavar="URL",
+        help="OAuth redirect URL (https://HOST[/slack/oauth_redirect]): Socket Mode installed in many "
+        "workspaces, where `serve --socket --port` serves the install pages (HTTP mode derives it)",
+    )
     manifest.add_argument("--name", default="countermap", help="app and bot name (default countermap)")
     manifest.add_argument(
         "--token-rotation",
@@ -60,12 +73,22 @@ def run_manifest(args: argparse.Namespace) -> int:
     try:
         if args.json:
             manifest = build_manifest(
-                settings, mode=mode, base_url=args.http, name=args.name, token_rotation=args.token_rotation
+                settings,
+                mode=mode,
+                base_url=args.http,
+                name=args.name,
+                token_rotation=args.token_rotation,
+                redirect_url=args.redirect_url,
             )
             write_json(manifest)
         else:
             text = render_manifest(
-                settings, mode=mode, base_url=args.http, name=args.name, token_rotation=args.token_rotation
+                settings,
+                mode=mode,
+                base_url=args.http,
+                name=args.name,
+                token_rotation=args.token_rotation,
+                redirect_url=args.redirect_url,
             )
             sys.stdout.write(text)
     except ManifestError as exc:
@@ -153,7 +176,7 @@ def run_serve(args: argparse.Namespace) -> int:
         else:
             from bot.slack.socket_mode import serve_socket
 
-            serve_socket(settings, factory=app_factory())
+            serve_socket(settings, factory=app_factory(), host=args.host, port=args.port)
     except SlackNotConfigured as exc:
         print(str(exc), file=sys.stderr)
         return 2

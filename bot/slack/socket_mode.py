@@ -42,15 +42,27 @@ def socket_handler(app: Any, app_token: str, *, ping_interval: float = 10) -> So
 
 
 def serve_socket(
-    settings: Settings, *, factory: AppFactory | None = None, stop: threading.Event | None = None
+    settings: Settings,
+    *,
+    factory: AppFactory | None = None,
+    stop: threading.Event | None = None,
+    host: str = "0.0.0.0",
+    port: int | None = None,
 ) -> None:
-    """Connect and handle envelopes until SIGTERM/SIGINT (or ``stop`` is set), then close cleanly."""
+    """Connect and handle envelopes until SIGTERM/SIGINT (or ``stop`` is set), then close cleanly.
+    With ``port``, also serve the install pages (OAuth), health and metrics there
+    (``bot.slack.side_port``)."""
+    from bot.slack.oauth import uses_oauth
     from bot.slack.runtime import start_app
+    from bot.slack.side_port import SidePort
 
     if not settings.slack_app_token:
         raise ValueError("SLACK_APP_TOKEN is not set")
     running = start_app(settings, factory=factory)
     running.start_heartbeat("worker")
+    side = SidePort(running, host, port) if port is not None else None
+    if side is None and uses_oauth(settings):
+        log.warning("OAuth is configured but no --port is given: the install pages are not served")
     handler = socket_handler(running.app, settings.slack_app_token)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -67,4 +79,6 @@ def serve_socket(
         stop.wait()
     finally:
         handler.close()  # no new envelopes, then let the app finish what it holds
+        if side is not None:
+            side.close()
         running.close()
