@@ -127,7 +127,9 @@ _ENV = {
     "COUNTERMAP_COMMAND": "command_name",
 }
 # COUNTERMAP_* variables that are not settings (so `config check` does not call them typos).
-NON_SETTING_ENV = frozenset({"COUNTERMAP_CONFIG", "COUNTERMAP_TEST_PG", "COUNTERMAP_TEST_BACKENDS"})
+NON_SETTING_ENV = frozenset(
+    {"COUNTERMAP_CONFIG", "COUNTERMAP_TEST_PG", "COUNTERMAP_TEST_BACKENDS", "COUNTERMAP_TEST_DIE_AFTER_POST"}
+)
 
 ADMIN_MODES = ("channel_members", "workspace_admins", "configured")
 LOG_FORMATS = ("text", "json")
