@@ -11,11 +11,13 @@ from bot.resolution import Resolution
 from store.views import Filters, MessageView, ViewKind, ViewRequest
 
 HELP_TEXT = (
-    "Ask about an ATT&CK technique, a control or a CVE, for example:\n"
+    "Ask about an ATT&CK technique, a control, a CVE or a threat, for example:\n"
     "• T1048 — what protects against, detects or responds to it\n"
     "• SC-7 or DEF-ATH-E5 — the techniques a control maps to\n"
     "• T1048 SC-7 — does this control cover this technique?\n"
     "• CVE-2023-34362 — the techniques a known exploited CVE enables, and the best controls\n"
+    "• APT29, Mimikatz or C0024 — what a group, software or campaign does, and the controls"
+    " covering most of its techniques\n"
     "• compare T1048 — frameworks side by side\n"
     "• detect T1048 — ATT&CK's analytics, the logs to collect, and the capabilities that detect it\n"
     "• lateral movement or TA0008, M1037 — a tactic's or a mitigation's techniques and their coverage\n"

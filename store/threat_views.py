@@ -64,6 +64,10 @@ class FrameworkCoverage:
     release: ReleaseRef
     controls: tuple[ControlCoverage, ...]  # most techniques first, then best score, then ID
     unmapped: tuple[str, ...]  # the threat's techniques no control of this release maps
+    # A category or score filter: what it kept ("detect", "significant"), and what it could not
+    # apply here ("category", "score": the release's rows carry none, so every mapping counts).
+    filtered_by: tuple[str, ...] = ()
+    not_applied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

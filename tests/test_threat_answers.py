@@ -202,6 +202,28 @@ def test_covers_n_of_m_is_recounted_from_the_mapping_rows_and_ranked_as_cves_are
         assert f"`{top.capability_id}` " in blocks and f"covers {top.covered} of {len(techniques)}" in blocks
 
 
+def test_a_category_filter_counts_only_that_category_where_the_framework_has_categories(
+    answerer: Answerer, corpus_dir: Path
+) -> None:
+    view = answerer.read("APT29 detect", frameworks=("nist_800_53", "m365")).view
+    assert isinstance(view, ThreatView)
+    nist, m365 = view.coverage
+    assert nist.not_applied == ("category",) and nist.controls
+    assert m365.filtered_by == ("detect",) and not m365.not_applied
+    r = m365.release
+    doc = _mapping_file(corpus_dir, r.framework, r.framework_version, r.attack_version, r.domain)
+    recount: dict[str, set[str]] = defaultdict(set)
+    for o in doc["mapping_objects"]:
+        tid = (o.get("attack_object_id") or "").upper()
+        complete = o.get("status") != "non_mappable" and o.get("capability_id")
+        if complete and tid in view.technique_ids and o.get("score_category") == "detect":
+            recount[o["capability_id"]].add(tid)
+    assert {c.capability_id: c.covered for c in m365.controls} == {k: len(v) for k, v in recount.items()}
+    assert "detect only" in str(
+        answerer.answer("APT29 detect", frameworks=("nist_800_53", "m365")).payload.blocks
+    )
+
+
 def test_a_framework_named_in_the_question_is_the_one_ranked(answerer: Answerer) -> None:
     view = answerer.read("APT29 in aws").view
     assert isinstance(view, ThreatView) and [fc.framework for fc in view.coverage] == ["aws"]

@@ -43,6 +43,7 @@ from bot.render.threat_facts import (
     TOP_CONTROLS,
     by_tactic,
     covers_text,
+    filter_note,
     missing_note,
     no_framework_maps,
     threat_url,
@@ -118,7 +119,7 @@ def _unmapped_line(fc: FrameworkCoverage, limit: int = 12) -> str:
 
 def _framework_items(view: ThreatView, fc: FrameworkCoverage, state: State) -> list[Item]:
     n = len(view.technique_ids)
-    title = f"*{esc(framework_label(fc.framework))} {esc(release_short(fc.release))}*"
+    title = f"*{esc(framework_label(fc.framework))} {esc(release_short(fc.release))}*{esc(filter_note(fc))}"
     if not fc.controls:
         return [LazySection(f"{title}\nNo control of this release maps any of these {n} techniques.")]
     lines = [_control_line(c) for c in fc.controls[:TOP_CONTROLS]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from store.threat_views import ControlCoverage, Procedure, ThreatRef, ThreatView
+from store.threat_views import ControlCoverage, FrameworkCoverage, Procedure, ThreatRef, ThreatView
 from store.views import framework_label
 
 TOP_CONTROLS = 8  # controls per framework on the answer; "Show all" lists the rest
@@ -27,6 +27,20 @@ def covers_text(c: ControlCoverage) -> str:
 def no_framework_maps(view: ThreatView) -> bool:
     """The threat has techniques, and no control of any framework shown maps one of them."""
     return bool(view.technique_ids) and not any(fc.controls for fc in view.coverage)
+
+
+def filter_note(fc: FrameworkCoverage) -> str:
+    """`` · detect only`` / `` · significant or better`` when a filter narrowed the count, and
+    a word when it could not apply to this framework; plain text."""
+    out = ""
+    cats = [f for f in fc.filtered_by if f in ("protect", "detect", "respond")]
+    if cats:
+        out += f" · {'/'.join(cats)} only"
+    if any(f not in cats for f in fc.filtered_by):
+        out += f" · {next(f for f in fc.filtered_by if f not in cats)} or better"
+    if fc.not_applied:
+        out += f" · no {' or '.join(fc.not_applied)} in this framework: every mapping counted"
+    return out
 
 
 def missing_note(view: ThreatView) -> str | None:

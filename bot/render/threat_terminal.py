@@ -12,6 +12,7 @@ from bot.render.threat_facts import (
     KIND_LABEL,
     by_tactic,
     covers_text,
+    filter_note,
     missing_note,
     no_framework_maps,
     threat_url,
@@ -61,7 +62,7 @@ def threat_renderables(view: ThreatView) -> list[RenderableType]:
             out.append(
                 Text(
                     f"{framework_label(fc.framework)} {rel.framework_version} · ATT&CK {rel.attack_version}"
-                    f" — controls covering the most of its {n} techniques",
+                    f"{filter_note(fc)} — controls covering the most of its {n} techniques",
                     style="bold",
                 )
             )

@@ -191,4 +191,9 @@ def _rank(fw: str, release: Any, rows: _ReleaseRows, ids: list[str], filters: Fi
         for cid in order
     )
     mapped = {t for found in techniques.values() for t in found}
-    return FrameworkCoverage(fw, release, controls, tuple(t for t in ids if t not in mapped))
+    applied = (*use.categories, *((use.min_score,) if use.min_score else ()))
+    skipped = (("category",) if filters.categories and not use.categories else ()) + (
+        ("score",) if filters.min_score and not use.min_score else ()
+    )
+    unmapped = tuple(t for t in ids if t not in mapped)
+    return FrameworkCoverage(fw, release, controls, unmapped, applied, skipped)
