@@ -20,6 +20,7 @@ NAME_SCORE_MAX = 99.0  # 100 is kept for IDs typed exactly
 SHORTLIST = 50  # name variants scored exactly per question
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
+SECOND_SHARE = 0.34  # a further entity's words are at least this share of the question, or rare
 OBJECT_QUESTION = 0.75  # a tactic or mitigation is the answer only when it is most of the question
 
 _KIND_ORDER = {
@@ -100,13 +101,16 @@ class NameStage(ResolverState):
                 slots.append(Slot(t, cands, ix.idf[best[0]] * best[1] * soft, ix.idf[best[0]] / ix.max_idf))
         return slots, raw
 
-    def _score(self, slots: list[Slot], active: set[int]) -> dict[int, Match]:
+    def _score(self, slots: list[Slot], active: set[int], whole: float | None = None) -> dict[int, Match]:
+        """Name matches over the ``active`` slots; ``whole`` is the weight of the whole question
+        when ``active`` is what is left of it after a first entity."""
         ix = self.ix
         hits: dict[int, list[tuple[int, float]]] = {}
         for s in active:
             for tid, sim in slots[s].cands:
                 hits.setdefault(tid, []).append((s, sim))
         total_q = sum(slots[s].weight for s in active) or 1.0
+        whole_q = whole or total_q
         # "mobile" is left in the text (names use it) but, for a tactic, only says which domain
         domain_w = sum(slots[s].weight for s in active if slots[s].token == self.st.domain)
         touched = self._shortlist(hits, total_q)
@@ -143,7 +147,9 @@ class NameStage(ResolverState):
                     else 0.0
                 )
                 if rarity >= RARE:
-                    name_cov = max(name_cov, 0.85 * q_cov)
+                    # ... the whole question, not what a first entity left of it ("hey bot, what
+                    # covers mimikatz?" is not "bot": Saint Bot)
+                    name_cov = max(name_cov, 0.85 * got / whole_q)
                 elif name_cov < HALF:
                     eligible = False
                     name_cov = max(name_cov, 0.55 * rarity * q_cov)
@@ -237,6 +243,7 @@ class NameStage(ResolverState):
         ]
         if not ranked:
             return []
+        self._replacements_first(ranked)
         self._ranked = ranked
         accepted: list[Match] = []
         top = ranked[0]
@@ -253,6 +260,7 @@ class NameStage(ResolverState):
             if not ranked:
                 return []
             top = ranked[0]
+        whole = sum(slots[s].weight for s in active) or 1.0
         if (
             top.eligible
             and top.score >= (ACCEPT_MORE if by_id else ACCEPT)
@@ -264,7 +272,7 @@ class NameStage(ResolverState):
                 weight_left = sum(slots[s].weight for s in remaining if slots[s].cands)
                 if weight_left < 0.25 * sum(slots[s].weight for s in active):
                     break
-                again = sorted(self._score(slots, remaining).values(), key=self._order)
+                again = sorted(self._score(slots, remaining, whole).values(), key=self._order)
                 again = [
                     m
                     for m in again
@@ -283,12 +291,46 @@ class NameStage(ResolverState):
                     if shared is None:
                         break
                     again = [shared]
+                if not self._explains_enough(slots, again[0], whole):
+                    break
                 accepted.append(again[0])
                 remaining -= again[0].used
-        for m in accepted:
-            self._add_entry(self.ix.entries[m.entry], min(m.score, NAME_SCORE_MAX))
+        ceiling = NAME_SCORE_MAX
+        for m in accepted:  # in the order accepted: a further entity never outranks the first
+            ceiling = min(m.score, ceiling)
+            self._add_entry(self.ix.entries[m.entry], ceiling)
+            ceiling -= 0.1
         self._accepted = accepted
         return ranked
+
+    def _replacements_first(self, ranked: list[Match]) -> None:
+        """A revoked or deprecated technique never ranks above the technique that replaced it when
+        both match ("dll side-loading" is T1574.001 now; T1574.002 still resolves by ID, with the
+        redirect note)."""
+        ix = self.ix
+        pos = {m.entry: k for k, m in enumerate(ranked)}
+        moved = False
+        for k, m in enumerate(ranked):
+            e = ix.entries[m.entry]
+            if e.kind != "technique" or e.current:
+                continue
+            j = pos.get(ix.techniques.get(ix.replaced_by.get(e.id, ""), -1))
+            if j is not None and j > k and ranked[j].eligible:
+                ranked[j].score = max(ranked[j].score, m.score)
+                moved = True
+        if moved:
+            ranked.sort(key=self._order)
+
+    @staticmethod
+    def _explains_enough(slots: list[Slot], m: Match, whole: float) -> bool:
+        """A further entity names a real part of the question: a rare word ("rubeus", "safe
+        links"), or a fair share of it; one common word left over ("tool", "malware", "bot") is
+        context, not a second subject."""
+        used = [u for u in m.used if slots[u].cands]
+        if not used:
+            return False
+        share = sum(slots[u].weight for u in used) / whole
+        return share >= SECOND_SHARE or max(slots[u].rarity for u in used) >= RARE
 
     def _sharing(
         self,

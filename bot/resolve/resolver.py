@@ -211,6 +211,9 @@ class _Resolver(IdStages, NameStage):
         others = [m for m in ranked if m.entry not in chosen]
         if self.st.threats:  # a revoked group whose replacement is the answer is no alternative
             others = [m for m in others if self._replaced_id(m.entry) not in self.st.threats]
+        if self.st.techniques:  # nor is a revoked technique whose replacement is
+            replaced, entries = self.ix.replaced_by, self.ix.entries
+            others = [m for m in others if replaced.get(entries[m.entry].id) not in self.st.techniques]
         if not others:
             return ()
         if self._by_id:

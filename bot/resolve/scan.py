@@ -164,6 +164,8 @@ class IdStages(ResolverState):
 
     def _steering(self) -> None:
         st = self.st
+        for start, end in vocab.address_spans(self._low()):
+            self._blank(start, end)
         for start, end, version in vocab.attack_version_spans(self._low()):
             st.attack_version = st.attack_version or version
             self._blank(start, end)

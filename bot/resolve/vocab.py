@@ -155,6 +155,19 @@ GROUP_WORDS = frozenset({"family", "families", "group", "groups", "category", "c
 HELP_FILLER = frozenset(
     {"work", "works", "bot", "use", "using", "hi", "hello", "hey", "start", "started", "get"}
 )
+# Words addressing the bot rather than naming anything: "hey bot,", "@countermap", "bot: T1048",
+# "thanks bot".  Left in, "bot" is a VERIS leaf and half of "Saint Bot".
+_ADDRESS_RE = re.compile(
+    r"(?:^\s*(?:(?:hey|hi|hello|yo|ok|okay|dear|so)\s+)?|(?<![\w-])(?:hey|hi|hello|yo|thanks|thank\s+you|ty)\s+)"
+    r"(?:the\s+)?(?:bot|countermap)(?![\w-])\s*[,:!.?]?"
+)
+
+
+def address_spans(text: str) -> list[tuple[int, int]]:
+    """Where lower-case ``text`` speaks to the bot ("hey bot,"): blanked, never matched as names."""
+    return [(m.start(), m.end()) for m in _ADDRESS_RE.finditer(text)]
+
+
 FAMILY_WORDS = frozenset({"family", "families"})  # never part of a name, unlike "Domain Groups"
 
 
