@@ -167,3 +167,23 @@ def test_a_multi_answer_renders_in_the_terminal_one_line_per_entity(
     assert code == 0
     bullets = [ln for ln in out.splitlines() if ln.startswith("• ")]
     assert [b.split()[1] for b in bullets] == ["T1003.001", "T1021.002", "CVE-2021-44228"]
+
+
+@pytest.mark.parametrize("question", ["T1048.009", "T9999", "T1003.009"])
+def test_did_you_mean_labels_name_each_id_once(
+    answerer: Answerer, corpus_url: str, capsys: pytest.CaptureFixture[str], question: str
+) -> None:
+    """Issue 15 item 13: the labels read "T1048 T1048 Exfiltration Over Alternative Protocol"."""
+    blocks = answerer.answer(question).payload.to_dict()["blocks"]
+    labels = [
+        el["text"]["text"]
+        for b in blocks
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if str(el.get("action_id", "")).startswith(actions.DID_YOU_MEAN)
+    ]
+    assert labels
+    assert all(label.split()[0] != label.split()[1] for label in labels), labels
+    _code, out = _ask(corpus_url, capsys, question)
+    offered = [ln.split() for ln in out.splitlines() if ln.startswith("  T")]
+    assert offered and all(words[0] != words[1] for words in offered), out
