@@ -121,6 +121,12 @@ def test_apt29_by_any_of_its_names_is_the_apt29_answer(answerer: Answerer) -> No
         assert reading.view.threat.attack_id == "G0016", question
 
 
+def test_a_group_named_like_a_tactic_id_is_the_group(answerer: Answerer) -> None:
+    reading = answerer.read("TA2541")
+    assert isinstance(reading.view, ThreatView) and reading.view.threat.attack_id == "G1018"
+    assert not answerer.read("TA9999").ok  # an unloaded tactic ID is still no name
+
+
 def test_the_answer_says_what_the_threat_is(answerer: Answerer) -> None:
     view = answerer.read("APT29").view
     assert isinstance(view, ThreatView)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.resolve import ids as idre
 from bot.resolve import threats as threatre
-from bot.resolve.index import ATTACK_OBJECT_KINDS, Entry, ResolverIndex
+from bot.resolve.index import ATTACK_OBJECT_KINDS, Entry, ResolverIndex, name_tokens
 from bot.resolve.text import clean
 
 
@@ -154,6 +154,10 @@ class ResolverState:
         elif (e.framework or "", e.id) not in self.st.groups:
             self.st.groups[(e.framework or "", e.id)] = (round(score, 1), e.name)
 
+    def _a_name(self, text: str) -> bool:
+        tokens = name_tokens(text)
+        return bool(tokens) and all(t in self.ix.vocab for t in tokens)
+
     def _attack_object_ids(self) -> None:
         """TA0010 and M1037 (typed in any of the usual ways): the tactic or mitigation, if loaded."""
         cur = self._cur()
@@ -166,7 +170,9 @@ class ResolverState:
                 if i is not None:
                     self._add_entry(self.ix.entries[i], 100.0)
                     self._blank(m.start(), m.end())
-                elif prefix == "TA":  # a tactic ID the data lacks is never read as a name
+                elif prefix == "TA" and not self._a_name(m.group(0)):
+                    # a tactic ID the data lacks is never read as a name, unless some name is
+                    # spelled so: the group TA2541 (G1018)
                     self._blank(m.start(), m.end())
             cur = self._cur()
 
