@@ -28,8 +28,21 @@ def register(sub: Any) -> None:
     add_output_options(p)
     p.set_defaults(func=run_stats)
 
-    p = sub.add_parser("sync", help="download the official files (data/sources.yaml) and ingest them")
-    p.add_argument("--mirror", metavar="URL|DIR", help="read from a mirror with the same layout")
+    p = sub.add_parser(
+        "sync",
+        help="download the current public releases and ingest them (all or nothing)",
+        description="Find what upstream publishes now (ATT&CK's collection index, the Mappings Explorer "
+        "repository's file listing; the catalogue in data/sources.yaml is the fallback and keeps its "
+        "sha256 pins), download what changed (conditional requests, retries) into a temporary folder "
+        "and ingest it in one run: a failure anywhere changes nothing. Each run's result is recorded "
+        "for `countermap health` and /metrics. For cron: `countermap sync -q`.",
+    )
+    p.add_argument(
+        "--mirror",
+        metavar="URL|DIR",
+        help="read from a mirror with the same layout (its index.json and mappings-tree.json when it "
+        "has them: see `countermap mirror build`)",
+    )
     p.add_argument("--sources", metavar="FILE", help="source catalogue (default: data/sources.yaml)")
     p.add_argument(
         "--only", action="append", metavar="TEXT", help="only sources whose path contains TEXT (repeatable)"
