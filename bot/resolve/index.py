@@ -25,6 +25,7 @@ from rapidfuzz.distance import OSA
 from sqlalchemy.orm import Session
 
 from bot.resolve.aliases import DEFAULT_ALIAS_FILE, AliasSet
+from bot.resolve.shortforms import PRODUCT_FRAMEWORKS, product_words, short_forms
 from bot.resolve.text import SOFT_WEIGHT, SOFT_WORDS, STOP_WORDS, fold, joined_variant, stem, words
 from bot.resolve.textindex import TextIndex
 from bot.resolve.vocab import FRAMEWORK_WORDS, framework_spans
@@ -48,6 +49,7 @@ PRIOR_DEPRECATED = 0.93
 # ATT&CK tactics and mitigations: a tactic named alone ("lateral movement") is the tactic, over a
 # control called the same ("Lateral Movements"); a mitigation yields to a framework control of
 # the same name ("Multi-factor Authentication"), the product's own subject.
+PRIOR_SHORT_FORM = 0.97  # an initialism derived from a product's name ("waf")
 PRIOR_TACTIC = 0.97
 PRIOR_MITIGATION = 0.9
 ATTACK_OBJECT_KINDS = frozenset({"tactic", "mitigation"})
@@ -297,6 +299,7 @@ class _Builder:
         self._groups()
         self._threats()
         self._attack_objects()
+        self._short_forms()
         self._aliases()
         self._tactics()
         self._vocabulary()
@@ -465,6 +468,26 @@ class _Builder:
         for row in self.src.threats:
             if row.revoked and row.revoked_by:
                 ix.threat_revoked_by[row.attack_id] = row.revoked_by
+
+    def _short_forms(self) -> None:
+        """Initialisms and product words of product capabilities, from their own names ("waf",
+        "jit", "fim"); none that some name uses as an ordinary word."""
+        # words of names as ordinary words; "VPC" or "IDS" written as an acronym does not count
+        known = {
+            w.lower()
+            for _, text, _, _ in self.names
+            for w in re.findall(r"[A-Za-z0-9]+", text)
+            if not w.isupper()
+        }
+        for key, i in self.ix.capabilities.items():
+            if key[0] not in PRODUCT_FRAMEWORKS:
+                continue
+            name = self.ix.entries[i].name
+            for form in sorted(short_forms(name, known)):
+                self.name(i, form, PRIOR_SHORT_FORM, alias=True)
+            product = product_words(name)
+            if product:
+                self.name(i, product, PRIOR_SHORT_FORM)
 
     def _attack_objects(self) -> None:
         """Tactics and mitigations, one entry per ATT&CK ID (the enterprise object first)."""
