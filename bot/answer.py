@@ -121,6 +121,7 @@ class Answerer:
         from store.db import session_scope
         from store.reads.data_version import data_version
         from store.reads.static import load_static
+        from store.reads.used_by import prime_used_by
 
         if not self._build_lock.acquire(blocking=self._index is None):
             return False
@@ -134,6 +135,7 @@ class Answerer:
                 # Releases, tactics and techniques change only with the data version: read here,
                 # with the index (off the request path in a serving process), not in an answer.
                 static = load_static(session)
+                prime_used_by(session, static)  # every technique answer's "used by" line
             with self._lock:
                 self._index, self._version, self._static = index, version, static
                 self._answers.clear()

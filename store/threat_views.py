@@ -194,8 +194,35 @@ class DetectionView:
         return tuple(s.release for s in self.sections)
 
 
+@dataclass(frozen=True, slots=True)
+class TechniqueUser:
+    """A group, software or campaign that uses a technique, with the procedure text."""
+
+    attack_id: str
+    name: str
+    kind: str  # group | software | campaign
+    url: str | None
+    procedure: str | None
+    via: str | None = None  # the revoked technique ID the link names, when not this one
+
+
+@dataclass(frozen=True, slots=True)
+class TechniqueUsers:
+    """Who uses a technique: groups, then software, then campaigns, best known first."""
+
+    technique_id: str
+    technique_name: str
+    domain: str
+    users: tuple[TechniqueUser, ...]
+    kind: ViewKind = "users"
+
+    @property
+    def provenance(self) -> tuple[ReleaseRef, ...]:
+        return ()
+
+
 # Every view a request can name (``store.reads.dispatch.build_view``).
-AnyView = View | ThreatView | DetectionView | AttackObjectView
+AnyView = View | ThreatView | DetectionView | AttackObjectView | TechniqueUsers
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ ViewKind = Literal[
     "detection",
     "tactic",
     "mitigation",
+    "users",
     "help",
     "unknown",
 ]
@@ -214,6 +215,31 @@ class SubTechniqueCount:
     per_framework: tuple[tuple[str, int], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ThreatName:
+    """A group, software or campaign named on a technique answer's "used by" line."""
+
+    attack_id: str  # G0016
+    name: str  # APT29
+    kind: str  # group | software | campaign
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsedBy:
+    """Who ATT&CK says uses a technique (``uses`` links, revoked IDs through their replacement):
+    counts per kind, and the best-known few (most techniques in ATT&CK first)."""
+
+    groups: int
+    software: int
+    campaigns: int
+    top: tuple[ThreatName, ...]
+
+    @property
+    def total(self) -> int:
+        return self.groups + self.software + self.campaigns
+
+
 # --------------------------------------------------------------------------- views
 
 
@@ -229,6 +255,7 @@ class TechniqueView:
     also_mapped_in: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = ()
     kind: ViewKind = "technique"
+    used_by: UsedBy | None = None  # None: no group, software or campaign uses it
 
     @property
     def provenance(self) -> tuple[ReleaseRef, ...]:

@@ -169,7 +169,9 @@ def test_the_bots_own_buttons_are_never_refused(answerer: Answerer) -> None:
             clicked = answerer.answer_from_state(value)
             assert clicked.ok, (question, value, clicked.payload.text)
             kinds.add(decode_state(value).request.kind)
-    assert kinds == {"technique", "capability", "pair", "cve", "compare", "group", "framework", "detection"}
+    assert kinds == {
+        "technique", "capability", "pair", "cve", "compare", "group", "framework", "detection", "users"
+    }  # fmt: skip
 
 
 def test_card_is_compact_and_opens_the_full_answer(answerer: Answerer) -> None:

@@ -54,8 +54,10 @@ from bot.render.pages import select_menu as _select
 from bot.render.serialize import as_dict
 from bot.render.state import State
 from bot.render.urls import attack_technique_url, explorer_technique_url
+from bot.render.users import used_by_phrase
+from bot.render.users_blocks import used_by_button, used_by_line, users_doc
 from store.attack_views import AttackObjectView
-from store.threat_views import AnyView, DetectionView
+from store.threat_views import AnyView, DetectionView, TechniqueUsers
 from store.views import (
     Alternative,
     CapabilityView,
@@ -199,6 +201,8 @@ def _technique_intro(h: TechniqueHeader, state: State, msg: _Message) -> list[Bl
 def _technique_doc(view: TechniqueView, state: State, msg: _Message) -> _Doc:
     h = view.header
     doc = _Doc(title=f"{h.id} {h.name}", intro=_technique_intro(h, state, msg))
+    if view.used_by:
+        doc.intro.append(_context(used_by_line(view.used_by)))
     if view.mitigations:
         mits = " · ".join(f"{link(m.url, m.id)} {esc(m.name)}" for m in view.mitigations)
         doc.intro.append(_section(clip(f"*ATT&amp;CK mitigations:* {mits}", 2900)))
@@ -246,6 +250,7 @@ def _technique_doc(view: TechniqueView, state: State, msg: _Message) -> _Doc:
     detect = State(detection_request(h.id, domain=h.domain, filters=req.filters)) if h.known else None
     doc.tools = [
         _button(msg, actions.SWITCH, "Detections", detect) if detect else None,
+        used_by_button(h.id, state, msg) if view.used_by else None,
         *_export_tools(state, msg, view),
         _select(msg, actions.PICK_FRAMEWORK, "Framework…", fw_options) if len(fw_options) > 1 else None,
         _select(msg, actions.PICK_RELEASE, "Other release…", rel_options),
@@ -594,6 +599,7 @@ _DOCS: dict[type, Any] = {
     CompareView: _compare_doc,
     MessageView: _message_doc,
     DetectionView: detection_doc,
+    TechniqueUsers: users_doc,
 }
 
 
@@ -640,7 +646,9 @@ def render_card(
     if h.revoked or h.deprecated:
         repl = f" → {code(h.replaced_by.id)} {esc(h.replaced_by.name)}" if h.replaced_by else ""
         lines.append(f":warning: {'revoked' if h.revoked else 'deprecated'}{repl}")
-    blocks: list[Block] = [_section("\n".join(lines))]
+    if view.used_by:
+        lines.append(esc(used_by_phrase(view.used_by)))
+    blocks: list[Block] = [_section(clip("\n".join(lines), 2900))]
     fields = []
     for sec in view.sections[:10]:
         head = f"*{esc(framework_label(sec.framework))}* {esc(sec.release.framework_version)}"

@@ -32,6 +32,7 @@ KINDS = (
     "detection",
     "tactic",
     "mitigation",
+    "users",
 )
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\x00-\x1f<>]+$"}
@@ -205,6 +206,7 @@ def decode_state(value: object) -> State:
         "detection": "t",
         "tactic": "o",
         "mitigation": "o",
+        "users": "t",
     }
     if kind in need and not data.get(need[kind]):
         raise StateError("This button's state names nothing to show.")

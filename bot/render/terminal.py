@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import groupby
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -24,8 +25,9 @@ from bot.render.multi import plain as multi_plain
 from bot.render.multi import title as multi_title
 from bot.render.threat_terminal import threat_renderables
 from bot.render.urls import attack_technique_url, explorer_technique_url
+from bot.render.users import KIND_HEADINGS, used_by_phrase
 from store.attack_views import AttackObjectView
-from store.threat_views import AnyView, DetectionView, ThreatView
+from store.threat_views import AnyView, DetectionView, TechniqueUsers, ThreatView
 from store.views import (
     CapabilityView,
     CompareView,
@@ -116,6 +118,8 @@ def _technique(view: TechniqueView) -> list[RenderableType]:
     if h.platforms:
         facts.append("Platforms: " + ", ".join(h.platforms))
     out.append(Text(" · ".join(facts), style="dim"))
+    if view.used_by:
+        out.append(Text(used_by_phrase(view.used_by)))
     out.append(Text(f"{attack_technique_url(h)}\n{explorer_technique_url(h)}", style="blue"))
     if view.mitigations:
         out.append(_heading("ATT&CK mitigations"))
@@ -224,6 +228,22 @@ def _detection(view: DetectionView) -> list[RenderableType]:
     out.extend(Text(n, style="dim italic") for n in view.notes)
     if view.attack_release:
         out.append(Text(f"Detection strategies: ATT&CK {view.attack_release} {h.domain}", style="dim"))
+    return out
+
+
+def _users(view: TechniqueUsers) -> list[RenderableType]:
+    out: list[RenderableType] = [_title(f"Who uses {view.technique_id} {view.technique_name}")]
+    if not view.users:
+        out.append(Text(f"No group, software or campaign in the loaded ATT&CK uses {view.technique_id}."))
+    for kind, members in groupby(view.users, key=lambda u: u.kind):
+        listed = list(members)
+        out.append(Text(""))
+        out.append(_heading(f"{KIND_HEADINGS.get(kind, kind)} ({len(listed)})"))
+        for u in listed:
+            via = f"  (as {u.via}, revoked)" if u.via else ""
+            out.append(Text.assemble((f"  {u.attack_id}", "cyan"), f"  {u.name}{via}"))
+            if u.procedure:
+                out.append(Padding(Text(plain_links(u.procedure), style="dim"), (0, 0, 0, 4), expand=False))
     return out
 
 
@@ -421,6 +441,8 @@ def renderable(view: AnyView | CoverageViews | list[DiffAnswer], notes: Sequence
         parts = _technique(view)
     elif isinstance(view, DetectionView):
         parts = _detection(view)
+    elif isinstance(view, TechniqueUsers):
+        parts = _users(view)
     elif isinstance(view, CapabilityView):
         parts = _capability(view)
     elif isinstance(view, PairView):

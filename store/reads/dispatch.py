@@ -13,6 +13,7 @@ from store.reads.multi import multi_view
 from store.reads.pairs import pair_view
 from store.reads.techniques import technique_view
 from store.reads.threats import threat_by_id
+from store.reads.used_by import technique_users
 from store.threat_views import AnyView
 from store.views import MessageView, ViewRequest
 
@@ -46,6 +47,8 @@ def build_view(session: Source, request: ViewRequest) -> AnyView:
             return found
         missing = f"{request.threat} is not in the loaded ATT&CK."
         return MessageView("Nothing to show", missing, kind="unknown")
+    if request.kind == "users" and request.techniques:
+        return technique_users(session, request.techniques[0])
     if request.kind == "detection" and request.techniques:
         detection = detections_for_technique(session, request.techniques[0], frameworks=fws, filters=f)
         if detection is None:

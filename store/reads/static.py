@@ -60,7 +60,7 @@ class TechniqueCatalogue:
     mitigations: dict[str, tuple[MitigationLine, ...]]  # technique -> current mitigations, by ID
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # by identity: one per data version, a cache key
 class StaticInfo:
     releases: tuple[ReleaseInfo, ...]  # newest first
     tactics: Mapping[tuple[str, str], tuple[int, str]]  # (domain, shortname) -> (position, name)

@@ -20,6 +20,7 @@ from store.reads.lines import (
 )
 from store.reads.releases import NO_FILTERS, pick_releases
 from store.reads.static import static
+from store.reads.used_by import used_by
 from store.views import Filters, FrameworkSection, SubTechniqueCount, TechniqueView, framework_label
 
 
@@ -131,6 +132,7 @@ def technique_view(
         frameworks=tuple(fell_back or frameworks),
         also_mapped_in=also,
         notes=tuple(notes),
+        used_by=used_by(session, technique_id),
     )
 
 
