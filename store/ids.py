@@ -16,6 +16,7 @@ __all__ = [
     "canonical_attack_id",
     "canonical_capability_id",
     "is_attack_id",
+    "nearest_capability_ids",
     "nearest_technique_ids",
     "nist_family",
 ]
@@ -148,3 +149,22 @@ def nearest_technique_ids(known: Iterable[str], attack_id: str, limit: int = 5) 
         return (typo, abs(n - number), k)
 
     return sorted(tops, key=distance)[:limit]
+
+
+def _id_parts(capability_id: str) -> tuple[str, int] | None:
+    """``SC-07`` → ("SC-", 7), ``GV.OC-01`` → ("GV.OC-", 1): the prefix and the last number."""
+    m = re.fullmatch(r"(.*?)(\d+)", capability_id)
+    return (m.group(1).upper(), int(m.group(2))) if m else None
+
+
+def nearest_capability_ids(known: Iterable[str], capability_id: str, limit: int = 5) -> list[str]:
+    """The IDs of ``known`` (one framework's controls) nearest to one it does not have, for "did
+    you mean": same prefix (``SC-99`` → the SC family) numerically closest; without a number or a
+    prefix in common, none (a name is matched by the resolver's text search instead)."""
+    target = _id_parts(capability_id)
+    if target is None:
+        return []
+    prefix, number = target
+    same = [(k, p[1]) for k in known if (p := _id_parts(k)) is not None and p[0] == prefix]
+    same.sort(key=lambda kn: (abs(kn[1] - number), kn[0]))
+    return [k for k, _ in same[:limit]]

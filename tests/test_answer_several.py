@@ -187,3 +187,17 @@ def test_did_you_mean_labels_name_each_id_once(
     _code, out = _ask(corpus_url, capsys, question)
     offered = [ln.split() for ln in out.splitlines() if ln.startswith("  T")]
     assert offered and all(words[0] != words[1] for words in offered), out
+
+
+def test_a_control_that_does_not_exist_is_a_did_you_mean_not_an_empty_answer(
+    answerer: Answerer, corpus_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``SC-99`` was a capability answer headed "SC-99 SC-99" with "0 technique mappings"."""
+    ans = answerer.answer("SC-99")
+    assert not ans.ok and isinstance(ans.view, MessageView)
+    assert "0 technique mappings" not in ans.payload.text
+    ids = [a.id for a in ans.view.alternatives]
+    assert ids and all(i.startswith("SC-") for i in ids) and "SC-44" in ids
+    code, out = _ask(corpus_url, capsys, "SC-99")
+    assert code == 1 and "SC-99 is not a NIST 800-53 control in the loaded data" in out
+    assert answerer.answer("SC-07").ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.ids import attack_id_or_none, canonical_attack_id, canonical_capability_id
+from store.ids import attack_id_or_none, canonical_attack_id, canonical_capability_id, nearest_capability_ids
 
 
 @pytest.mark.parametrize("raw", ["SC-7", "SC-07", "sc07", "sc-7", " SC 7 ", "SC-007"])
@@ -63,3 +63,11 @@ def test_not_attack_ids(raw: str) -> None:
     with pytest.raises(ValueError):
         canonical_attack_id(raw)
     assert attack_id_or_none(raw) is None
+
+
+def test_nearest_capability_ids_stay_in_the_family_and_go_by_number() -> None:
+    known = ["SC-07", "SC-08", "SC-44", "SI-02", "AC-04", "GV.OC-01"]
+    assert nearest_capability_ids(known, "SC-09") == ["SC-08", "SC-07", "SC-44"]
+    assert nearest_capability_ids(known, "GV.OC-03") == ["GV.OC-01"]
+    assert nearest_capability_ids(known, "ZZ-01") == []
+    assert nearest_capability_ids(known, "firewall") == []

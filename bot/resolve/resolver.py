@@ -28,7 +28,7 @@ from bot.resolve.names import ACCEPT, NAME_SCORE_MAX, NameStage
 from bot.resolve.scan import SCAN_CHARS, IdStages
 from bot.resolve.state import Match, missing_technique_note
 from bot.resolve.text import MAX_INPUT_CHARS, STOP_WORDS, words
-from store.ids import nearest_technique_ids
+from store.ids import nearest_capability_ids, nearest_technique_ids
 from store.views import Alternative, Filters
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,24 @@ class _Resolver(IdStages, NameStage):
             alternatives = tuple(
                 self._alternative(self.ix.entries[self.ix.techniques[tid]], 100.0)
                 for tid in nearest_technique_ids(self.ix.techniques, missing[0])
+            )
+        # (A CVE outside KEV stays a CVE question: its answer says KEV does not list it.)
+        unknown_caps = [
+            c for c in capabilities if c.framework != "kev" and self.ix.capability(c.framework, c.id) is None
+        ]
+        if (
+            unknown_caps
+            and len(unknown_caps) == len(capabilities)
+            and not (techniques or groups or threats or objects)
+        ):
+            # Only control IDs the loaded data does not have (SC-99): a "did you mean" of the
+            # framework's nearest IDs, never a capability answer of "0 mappings".
+            first = unknown_caps[0]
+            known = [cid for fw, cid in self.ix.capabilities if fw == first.framework]
+            intent = "unknown"
+            alternatives = tuple(
+                self._alternative(self.ix.entries[self.ix.capabilities[(first.framework, cid)]], 100.0)
+                for cid in nearest_capability_ids(known, first.id)
             )
         if intent == "help":
             alternatives = ()

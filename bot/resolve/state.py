@@ -13,6 +13,7 @@ from bot.resolve import ids as idre
 from bot.resolve import threats as threatre
 from bot.resolve.index import ATTACK_OBJECT_KINDS, Entry, ResolverIndex, name_tokens
 from bot.resolve.text import clean
+from store.views import framework_label
 
 
 @dataclass
@@ -115,7 +116,7 @@ class ResolverState:
         e = self.ix.capability(framework, cid)
         name = e.name if e else ""
         if e is None and note is None:
-            note = f"{cid} is not in the loaded {framework} mappings"
+            note = f"{cid} is not a {framework_label(framework)} control in the loaded data"
         key = (framework, cid)
         if key not in self.st.capabilities or self.st.capabilities[key][0] < score:
             self.st.capabilities[key] = (score, note, name)
