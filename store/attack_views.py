@@ -70,6 +70,9 @@ class AttackObjectView:
     frameworks: tuple[str, ...]  # asked for, in order
     filters: Filters = field(default_factory=Filters)
     missing_frameworks: tuple[str, ...] = ()  # asked for, but no release in the domain
+    # Every technique the coverage counts are over: a tactic's sub-techniques too, which
+    # ``techniques`` folds into their parents.
+    members: tuple[str, ...] = ()
 
     @property
     def kind(self) -> ViewKind:
@@ -90,7 +93,7 @@ class AttackObjectView:
 
     @property
     def coverage_techniques(self) -> tuple[str, ...]:
-        return self.technique_ids
+        return self.members or self.technique_ids
 
     @property
     def coverage_domain(self) -> str:

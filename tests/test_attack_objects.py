@@ -254,6 +254,8 @@ def test_the_tactic_answer_carries_what_your_controls_cover(answerer: Answerer) 
     subject, techniques, domain = found
     assert (subject.kind, subject.id, domain) == ("tactic", "TA0010", "enterprise")
     assert isinstance(view, AttackObjectView) and set(techniques) >= set(view.technique_ids)
+    # over the same techniques as the view's own counts: the sub-techniques folded into parents too
+    assert "T1048.003" in techniques and all(len(techniques) == spread.of for spread in view.coverage)
 
 
 def test_button_states_round_trip_and_forged_ones_are_refused(answerer: Answerer) -> None:

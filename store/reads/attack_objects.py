@@ -193,6 +193,7 @@ def _view(
         frameworks=tuple(wanted),
         filters=filters,
         missing_frameworks=tuple(fw for fw in wanted if fw not in chosen),
+        members=tuple(members),
     )
 
 
