@@ -286,12 +286,13 @@ def _procedure_doc(view: ThreatView, tid: str, state: State, msg: Message) -> Do
             for c in proc.citations[:15]
         ]
         doc.items.extend(packed("*Sources*", refs))
-    covering = [
-        f"{esc(framework_label(fc.framework))}: "
-        + ", ".join(code(c.capability_id) for c in fc.controls if proc.technique_id in c.techniques)[:1500]
-        for fc in view.coverage
-    ]
-    covering = [line for line in covering if not line.endswith(": ")]
+    covering = []
+    for fc in view.coverage:
+        ids = [c.capability_id for c in fc.controls if proc.technique_id in c.techniques]
+        if ids:
+            more = f" and {len(ids) - 30} more" if len(ids) > 30 else ""
+            shown = ", ".join(code(clip(i, 80)) for i in ids[:30])
+            covering.append(f"{esc(framework_label(fc.framework))} ({len(ids)}): {shown}{more}")
     if covering:
         doc.items.extend(packed("*Controls mapping it*", covering))
     back = state.with_(expanded=None, page=1)
