@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVING_POOL_SIZE = 12  # 8 request threads (serve's default) and the background writers
+
 # (settings, engine, answerer, **app_kwargs) -> App; the real one is bot.slack.app.build_app.
 AppFactory = Callable[..., "App"]
 
@@ -75,7 +77,7 @@ class Running:
         _declare_metrics()
         self.start_heartbeat("web")
 
-    def _open_connections(self, count: int = 4) -> None:
+    def _open_connections(self, count: int = 8) -> None:
         """Open a few pooled connections before the worker's first request, in parallel, rather
         than one inside each of the first requests: on PostgreSQL each is a network round trip
         and authentication, on SQLite the file's open and its pragmas (WAL mode: 20-50 ms for
@@ -244,7 +246,11 @@ def start_app(
     from store.db import make_engine
 
     wait_for_slack(settings)
-    engine = make_engine(settings.database_url, create=False)  # a server never creates one
+    # A server never creates its database.  The pool keeps a connection for every request thread
+    # and the background writers: with SQLAlchemy's default of 5, the connections past the fifth
+    # were opened and closed around each use (on SQLite with the WAL pragmas, on PostgreSQL a
+    # round trip and authentication), most of all in the burst after a start.
+    engine = make_engine(settings.database_url, create=False, pool_size=SERVING_POOL_SIZE)
     answerer = None
     if with_answerer:
         from bot.answer import Answerer
