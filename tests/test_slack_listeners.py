@@ -321,3 +321,29 @@ def test_the_detections_button_of_a_private_answer_replaces_it_with_the_detectio
     (sent,) = bot.fake.calls_to("response_url")
     assert sent.body["replace_original"] is True
     assert sent.body["text"].startswith("Detect T1048 ")
+
+
+def test_a_watched_channel_gets_one_actor_card_per_thread(bot: InProcess) -> None:
+    bot.deps.cards.set_watch(TEAM, CHANNEL, True, USER)
+    ts = new_ts()
+    first = {"type": "message", "channel": CHANNEL, "channel_type": "channel", "user": USER, "ts": ts}
+    assert (
+        bot.event({**first, "text": "ransom note says LockBit, and there is a Cobalt Strike beacon"}).status
+        == 200
+    )
+    cards = bot.fake.calls_to("chat.postMessage")
+    assert [c.body["thread_ts"] for c in cards] == [ts, ts]
+    assert cards[0].body["text"].startswith("S1202 LockBit 3.0") and cards[1].body["text"].startswith("S0154")
+    again = {**first, "ts": new_ts(), "thread_ts": ts, "text": "more LockBit notes on FS02"}
+    assert bot.event(again).status == 200
+    assert len(bot.fake.calls_to("chat.postMessage")) == 2  # this thread has its LockBit card
+
+
+def test_chatter_in_a_watched_channel_and_names_in_unwatched_ones_get_no_card(bot: InProcess) -> None:
+    bot.deps.cards.set_watch(TEAM, CHANNEL, True, USER)
+    base = {"type": "message", "channel_type": "channel", "user": USER}
+    bot.event(
+        {**base, "channel": CHANNEL, "ts": new_ts(), "text": "keep silence on the bridge, let's play it safe"}
+    )
+    bot.event({**base, "channel": "C0QUIET01", "ts": new_ts(), "text": "APT29 again?"})
+    assert bot.fake.calls_to("chat.postMessage") == []

@@ -34,6 +34,7 @@ from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_ar
 from bot.slack.lookups import LookupLog
 from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
+from bot.slack.threat_mentions import ThreatMentions
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def build_app(
         answerer=answerer,
         lookups=LookupLog(engine, settings=settings),
         cards=CardPolicy(engine, settings),
+        threats=ThreatMentions(answerer.engine, lambda: getattr(answerer, "data_version", None)),
         admin=AdminPolicy(settings),
         pool=ContextExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
         readiness=Readiness(answerer),

@@ -32,6 +32,7 @@ from bot.slack.dedup import Deduplicator
 from bot.slack.delivery import Responder, may_have_landed
 from bot.slack.lookups import LookupLog
 from bot.slack.readiness import Readiness
+from bot.slack.threat_mentions import ThreatMentions
 from store.state.inventory import Inventory
 
 log = logging.getLogger("bot.slack")
@@ -76,6 +77,7 @@ class Deps:
     digest_command: DigestCommand | None = None  # None: this app has no digests
     ack_budget: float = ACK_BUDGET_SECONDS
     inventory: InventoryService | None = None
+    threats: ThreatMentions | None = None  # groups and software named in messages, for cards
 
     def yours(self, team_id: str | None, channel_id: str | None) -> Inventory | None:
         """The inventory answers here are marked against (the channel's, else the workspace's);

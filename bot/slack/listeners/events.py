@@ -10,10 +10,14 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack.cards import Claim, technique_ids_in
+from bot.answer_contract import Answer
+from bot.render.state import State, encode_state
+from bot.slack.cards import MAX_CARDS_PER_MESSAGE, Claim, technique_ids_in
 from bot.slack.delivery import DeliveryUncertain, post_message
 from bot.slack.listeners.common import Deps, Origin, guarded, just_ack, message_args, public
 from bot.slack.messages.common import help_payload
+from store.state.inventory import Inventory
+from store.views import ViewRequest
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +58,16 @@ def register(app: App, deps: Deps) -> None:
     app.event("app_mention")(ack=just_ack, lazy=[reply_to_mention])
 
     def worth_a_look(body: dict[str, Any]) -> bool:
-        """Cheap filter before any thread or query: DMs, and channel messages naming a technique."""
+        """Cheap filter before any thread or query: DMs, and channel messages naming a technique,
+        a group or software."""
         event = body.get("event") or {}
         kind = event.get("channel_type")
         if kind == "im":
             return True
-        return kind in ("channel", "group") and bool(_ANY_TECHNIQUE.search(str(event.get("text") or "")))
+        if kind not in ("channel", "group"):
+            return False
+        text = str(event.get("text") or "")
+        return bool(_ANY_TECHNIQUE.search(text)) or (deps.threats is not None and deps.threats.may_name(text))
 
     @guarded("message")
     def on_message(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -121,17 +129,24 @@ def _answer_in(
 def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_ts: str) -> None:
     team_id, channel = origin.team_id, str(origin.channel_id)
     techniques = technique_ids_in(text)
-    if not techniques or not deps.cards.is_watched(client, team_id, channel):
+    threats = deps.threats.find(text) if deps.threats is not None else []
+    if not (techniques or threats) or not deps.cards.is_watched(client, team_id, channel):
         return
     thread_ts = origin.thread_ts or message_ts
     frameworks = deps.cards.channel_frameworks(team_id, channel)  # the channel's own, as its answers
-    for tid in techniques:
-        answer = deps.answerer.card(tid, frameworks=frameworks, inventory=deps.yours(team_id, channel))
+    mine = deps.yours(team_id, channel)
+    subjects = [
+        (tid, lambda t=tid: deps.answerer.card(t, frameworks=frameworks, inventory=mine))
+        for tid in techniques
+    ]
+    subjects += [(th, lambda t=th: _threat_card(deps, t, frameworks, mine)) for th in threats]
+    for subject, make in subjects[:MAX_CARDS_PER_MESSAGE]:
+        answer = make()
         if not answer.ok:
-            continue  # not a technique we know: say nothing in an incident channel
-        claim = deps.cards.claim(team_id, channel, thread_ts, tid)
+            continue  # not something we know: say nothing in an incident channel
+        claim = deps.cards.claim(team_id, channel, thread_ts, subject)
         if claim is Claim.RATE_LIMITED:
-            log.info("incident cards rate-limited in %s; skipping %s", channel, tid)
+            log.info("incident cards rate-limited in %s; skipping %s", channel, subject)
             return
         if claim is not Claim.CLAIMED:
             continue
@@ -140,7 +155,7 @@ def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_
                 client,
                 channel=channel,
                 thread_ts=thread_ts,
-                key=f"card:{channel}:{thread_ts}:{tid}",
+                key=f"card:{channel}:{thread_ts}:{subject}",
                 unfurl_links=False,
                 unfurl_media=False,
                 **message_args(public(answer.payload)),
@@ -148,14 +163,22 @@ def _cards(deps: Deps, client: WebClient, origin: Origin, text: str, *, message_
         except DeliveryUncertain:
             raise  # the card may be in the thread: keep the claim, so no later message posts it again
         except Exception:
-            deps.cards.release(team_id, channel, thread_ts, tid)
+            deps.cards.release(team_id, channel, thread_ts, subject)
             raise
-        deps.cards.posted(team_id, channel, thread_ts, tid, posted_ts)
+        deps.cards.posted(team_id, channel, thread_ts, subject, posted_ts)
         deps.lookups.record(
             answer,
             source="card",
-            query=tid,
+            query=subject,
             team_id=team_id,
             channel_id=channel,
             user_id=origin.user_id or None,
         )
+
+
+def _threat_card(deps: Deps, attack_id: str, frameworks: tuple[str, ...], mine: Inventory | None) -> Answer:
+    """The compact card of a group or software (its answer in short, with the way in)."""
+    request = ViewRequest(
+        "threat", frameworks=frameworks or deps.settings.default_frameworks, threat=attack_id
+    )
+    return deps.answerer.answer_from_state(encode_state(State(request, compact=True)), inventory=mine)
