@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from store.models import Analytic, DetectionLink, DetectionStrategy, Threat, ThreatLink
 from store.reads.catalogue import _ordered_tactics
 from store.reads.fast import Source, _json, _q, reader
-from store.reads.lines import _CITATION, _MD_LINK, _PARAGRAPH, _ids, summarise_description
+from store.reads.lines import _CITATION, _MD_LINK, _PARAGRAPH, summarise_description
 from store.reads.releases import NO_FILTERS
 from store.reads.static import StaticInfo, static
+from store.reads.threat_catalogue import threat_row
 from store.reads.threat_coverage import coverage_by_framework
 from store.text import html_to_text
 from store.threat_views import (
@@ -67,36 +68,22 @@ def threat_names(session: Session) -> list[ThreatRef]:
     return [_ref(r) for _, r in sorted(best.items())]
 
 
-_THREAT_COLS = (
-    Threat.attack_id,
-    Threat.name,
-    Threat.kind,
-    Threat.stix_type,
-    _json(Threat.aliases),
-    Threat.url,
-    Threat.domain,
-)
-_THREAT_ROWS = select(
-    *_THREAT_COLS,
-    Threat.description,
-    _json(Threat.platforms),
-    Threat.revoked,
-    Threat.deprecated,
-    Threat.revoked_by,
-).where(Threat.attack_id == bindparam("aid"))
-_OUT_LINKS = select(
+# A threat's links both ways in one select (each side by its index): its own uses and
+# attributed-to links, and the groups, campaigns and software linking to it.
+_LINKS = select(
+    ThreatLink.domain,
+    ThreatLink.source_attack_id,
     ThreatLink.relationship,
     ThreatLink.target_kind,
     ThreatLink.target_attack_id,
     ThreatLink.description,
     _json(ThreatLink.citations),
-).where(ThreatLink.source_attack_id == bindparam("aid"), ThreatLink.domain == bindparam("dom"))
-_IN_LINKS = select(ThreatLink.source_attack_id, ThreatLink.relationship).where(
-    ThreatLink.target_attack_id == bindparam("aid"),
-    ThreatLink.domain == bindparam("dom"),
-    ThreatLink.target_kind != "technique",
+).where(
+    or_(
+        ThreatLink.source_attack_id == bindparam("aid"),
+        and_(ThreatLink.target_attack_id == bindparam("target"), ThreatLink.target_kind != "technique"),
+    )
 )
-_REFS = select(*_THREAT_COLS).where(Threat.attack_id.in_(_ids("ids")))  # by the attack_id index
 
 
 def clean_text(text: str | None) -> str | None:
@@ -129,22 +116,18 @@ def threat_by_id(
     are shown, ``missing_frameworks`` saying which were asked.  ``also``: techniques the asked
     words also name, carried for the answer to offer."""
     src = reader(session)
-    rows = _q(src, _THREAT_ROWS, {"aid": attack_id.strip().upper()})
-    if not rows:
+    t = threat_row(src, attack_id.strip().upper())
+    if t is None:
         return None
-    t = min(rows, key=lambda r: _DOMAIN_ORDER.get(r.domain, 9))
     domain = t.domain
-    links = _q(src, _OUT_LINKS, {"aid": t.attack_id, "dom": domain})
-    incoming = _q(src, _IN_LINKS, {"aid": t.attack_id, "dom": domain})
+    both = [r for r in _q(src, _LINKS, {"aid": t.attack_id, "target": t.attack_id}) if r.domain == domain]
+    links = [r for r in both if r.source_attack_id == t.attack_id]
+    incoming = [r for r in both if r.source_attack_id != t.attack_id]
     info = static(src)
     procedures = _procedures(info, [lnk for lnk in links if lnk.target_kind == "technique"])
     other_ids = {lnk.target_attack_id for lnk in links if lnk.target_kind != "technique"}
     other_ids |= {r.source_attack_id for r in incoming}
-    others = (
-        {r.attack_id: _ref(r) for r in _q(src, _REFS, {"ids": sorted(other_ids)}) if r.domain == domain}
-        if other_ids
-        else {}
-    )
+    others = {i: _ref(row) for i in other_ids if (row := threat_row(src, i, domain)) is not None}
 
     def refs(ids: Sequence[str]) -> tuple[ThreatRef, ...]:
         return tuple(sorted((others[i] for i in set(ids) if i in others), key=lambda r: r.name.lower()))
