@@ -14,8 +14,10 @@ which the CLI needs anyway).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib.resources.abc import Traversable
@@ -144,8 +146,6 @@ def env_name(key: str) -> str:
 
 
 def _suggest(key: str) -> str:
-    import difflib
-
     close = difflib.get_close_matches(key, list(_KINDS), n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 
@@ -202,8 +202,6 @@ def _check(settings: Settings, where: dict[str, str]) -> None:
     if not _TIME.match(settings.digest_time):
         fail("digest_time", f"must be a time of day as HH:MM (e.g. 09:00), not {settings.digest_time!r}")
     if settings.digest_timezone is not None:
-        import zoneinfo
-
         try:
             zoneinfo.ZoneInfo(settings.digest_timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -259,7 +257,7 @@ def _gather(config_file: str | Path | None, env: Mapping[str, str]) -> tuple[dic
     where: dict[str, str] = {}
     path = config_file or env.get("COUNTERMAP_CONFIG")
     if path:
-        import yaml  # here, not at the top: a cold `countermap ask` without a file never needs it
+        import yaml  # noqa: PLC0415 - a cold `countermap ask` without a file never pays for it (~18 ms)
 
         p = Path(path).expanduser()
         try:

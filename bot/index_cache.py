@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.resolve import ResolverIndex, load_aliases
+from bot.resolve.aliases import DEFAULT_ALIAS_FILE
+from store.db import session_scope
+from store.reads.data_version import data_version
 
 _KEEP = 4  # newest cache files kept; older ones are removed on write
 
@@ -36,8 +40,6 @@ def _code_fingerprint() -> str:
 
 
 def cache_key(version: str, settings: Settings) -> str:
-    from bot.resolve.aliases import DEFAULT_ALIAS_FILE
-
     h = hashlib.sha256(f"{version}|{_code_fingerprint()}".encode())
     for path in [DEFAULT_ALIAS_FILE, *settings.alias_files]:
         h.update(str(path).encode())
@@ -54,7 +56,6 @@ def _path(key: str, directory: Path | None = None) -> Path:
 
 def load(key: str, directory: Path | None = None) -> Any | None:
     """The cached index for ``key``, or None if absent or unreadable."""
-    from bot.resolve import ResolverIndex
 
     path = _path(key, directory)
     try:
@@ -90,7 +91,6 @@ def store(key: str, index: Any, directory: Path | None = None) -> None:
 
 def build_index(session: Any, version: str, settings: Settings, *, use_cache: bool = True) -> Any:
     """The resolver index for this data: from the disk cache when valid, else built (and cached)."""
-    from bot.resolve import ResolverIndex, load_aliases
 
     key = cache_key(version, settings) if use_cache else ""
     if use_cache:
@@ -107,8 +107,6 @@ def warm(engine: Any, settings: Settings) -> bool:
     """Build and cache the index for the data now in ``engine`` unless a file for it exists
     (``ingest`` and ``sync`` call this, so the first ``ask`` after new data is as quick as the
     rest).  True if it built one.  Never raises: the cache is an optimisation only."""
-    from store.db import session_scope
-    from store.reads.data_version import data_version
 
     try:
         with session_scope(engine) as session:

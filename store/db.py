@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,8 +33,6 @@ def display_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy parses: mask anything between ':' and '@'
-        import re
-
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
@@ -43,7 +43,6 @@ _SQLITE_NOT_DOWN = ("no such table", "no such column", "syntax error", "has no c
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why ``exc`` means the database cannot be used at all (unreachable, refused, unopenable,
     locked, corrupt), as one line; None for any other error, such as a missing table."""
-    from sqlalchemy import exc as sa_exc
 
     if isinstance(exc, DatabaseUnavailable):
         return exc.reason

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 
 from store.app_state import SyncRun
+from store.ingest.loader import release_order_key
 from store.models import AttackBundle, Capability, CapabilityDescription, Mapping, Release, Technique
 
 __all__ = ["ReleaseStats", "StoreStats", "collect_stats"]
@@ -52,8 +53,6 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
 
 
 def collect_stats(engine: Engine) -> StoreStats:
-    from store.ingest.loader import release_order_key
-
     with engine.connect() as conn:
         per_release = {
             row.release_id: row

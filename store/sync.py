@@ -30,6 +30,7 @@ import yaml
 from sqlalchemy import Engine, delete, insert, select
 
 from store.app_state import SourceCache
+from store.db import write_connection
 from store.discovery import (
     ATTACK_INDEX_FILE,
     MAPPINGS_TREE_FILE,
@@ -40,8 +41,9 @@ from store.discovery import (
     file_fetch,
     http_fetch,
 )
-from store.ingest import IngestError, IngestReport, ingest_paths
+from store.ingest import IngestError, IngestReport, ingest_paths, progress_bar
 from store.ingest.files import MAX_FILE_BYTES
+from store.migrate import upgrade
 from store.models import IngestedFile, utcnow
 from store.sync_http import Budget, SyncFailure, guarded_chunks
 
@@ -156,7 +158,6 @@ def sync_sources(
     With ``upstream``, the catalogue is first brought up to what upstream lists now (see
     ``store.discovery``); with a mirror, the mirror's own listings are read when it has them.
     """
-    from store.migrate import upgrade
 
     upgrade(engine)
     budget = budget or Budget(timeout_s=timeout)
@@ -288,8 +289,6 @@ def _load_cache(engine: Engine) -> dict[str, _Cached]:
 
 
 def _store_cache(engine: Engine, fetched: dict[str, tuple[Path, str, _Cached]]) -> None:
-    from store.db import write_connection
-
     with write_connection(engine) as conn:
         conn.execute(delete(SourceCache).where(SourceCache.url.in_(list(fetched))))
         conn.execute(
@@ -411,6 +410,4 @@ def _identity(response: httpx.Response) -> bool:
 
 
 def _bar(enabled: bool, total: int) -> Any:
-    from store.ingest import progress_bar
-
     return progress_bar(enabled, total, "sync")

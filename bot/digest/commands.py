@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.answer import Payload
@@ -21,12 +21,14 @@ from bot.config import ALL_FRAMEWORKS, Settings
 from bot.delivery_problems import failed_delivery_line
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock
+from bot.digest.content import SubscriptionSpec, compose
+from bot.digest.render import preview_payload
 from bot.digest.schedule import ScheduleError, next_due, parse_local_time, resolve_zone, zone
 from bot.errors import UserFacingError
 from bot.render.errors import error_payload
 from bot.render.mrkdwn import esc
 from store.db import session_scope, write_session
-from store.models import Technique
+from store.reads.digest import technique_states
 from store.state.digest_runs import newest_runs
 
 MAX_WATCH = 500
@@ -186,19 +188,9 @@ def check_techniques(session: Session, ids: Sequence[str]) -> tuple[list[str], l
     With no ATT&CK data loaded yet the syntax check is all there is."""
     if not ids:
         return [], []
-    if session.scalar(select(Technique.id).limit(1)) is None:
+    by_id = technique_states(session, ids)
+    if by_id is None:
         return list(ids), ["ATT&CK data is not loaded yet, so the watch list was not checked."]
-    rows = session.execute(
-        select(Technique.attack_id, Technique.revoked, Technique.deprecated, Technique.revoked_by).where(
-            Technique.attack_id.in_(list(ids))
-        )
-    ).all()
-    by_id: dict[str, tuple[bool, bool, str | None]] = {}
-    for attack_id, revoked, deprecated, revoked_by in rows:
-        current = by_id.get(attack_id)
-        # one ID can exist in several domains: prefer a current object
-        if current is None or (current[0] and not revoked):
-            by_id[attack_id] = (revoked, deprecated, revoked_by)
     unknown = [i for i in ids if i not in by_id]
     if unknown:
         shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
@@ -372,8 +364,6 @@ def _problem(run: Any) -> str:
 def _preview(
     engine: Engine, settings: Settings, team_id: str, channel_id: str, user_tz: str | None, now: dt.datetime
 ) -> Payload:
-    from bot.digest.content import SubscriptionSpec, compose
-    from bot.digest.render import preview_payload
 
     with session_scope(engine) as session:
         sub = subscriptions.get(session, team_id, channel_id)

@@ -13,21 +13,32 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.coverage.service import gap_report
 from bot.coverage.views import GapReport, Subject
 from bot.digest.clock import as_utc
-from store.app_state import DigestRun, DigestSubscription, IncidentCard, Lookup, SyncRun
-from store.models import Capability, Mapping, Release, Technique
-from store.reads.releases import ReleaseInfo
+from store.app_state import DigestSubscription
+from store.reads.compare import technique_coverage, top_controls
+from store.reads.digest import (
+    KevChange,
+    ReleaseChange,
+    changed_releases,
+    channel_activity,
+    digest_techniques,
+    mapped_names,
+    new_kev,
+    previous_sent,
+    sync_times,
+    technique_of_the_day_candidates,
+)
+from store.reads.static import static
 from store.state.inventory import effective_in
-from store.views import ControlLine, Coverage, Filters, ReleaseRef
+from store.views import ControlLine, Coverage
 
 RECENT_WINDOW = dt.timedelta(hours=24)
 MAX_CHANGES_WINDOW = dt.timedelta(days=7)  # a channel silent for a month gets a week of news
@@ -85,21 +96,6 @@ class WatchLine:
 
 
 @dataclass(frozen=True)
-class ReleaseChange:
-    release: ReleaseRef
-    loaded_at: dt.datetime
-    mapping_count: int
-
-
-@dataclass(frozen=True)
-class KevChange:
-    cve: str
-    name: str
-    techniques: tuple[str, ...]
-    first_seen_at: dt.datetime
-
-
-@dataclass(frozen=True)
 class DataChanges:
     releases: tuple[ReleaseChange, ...] = ()
     syncs: int = 0  # sync/ingest runs that changed data
@@ -135,69 +131,6 @@ class DigestView:
 # --------------------------------------------------------------------------- shared lookups
 
 
-@dataclass(frozen=True)
-class _Tech:
-    name: str
-    revoked: bool
-    deprecated: bool
-    domain: str
-
-
-def _techniques(session: Session) -> dict[str, _Tech]:
-    out: dict[str, _Tech] = {}
-    rows = session.execute(
-        select(Technique.attack_id, Technique.name, Technique.revoked, Technique.deprecated, Technique.domain)
-    ).all()
-    for attack_id, name, revoked, deprecated, domain in rows:
-        current = out.get(attack_id)
-        if current is None or ((current.revoked or current.deprecated) and not (revoked or deprecated)):
-            out[attack_id] = _Tech(name, bool(revoked), bool(deprecated), domain)
-    return out
-
-
-def _mapped_names(session: Session, ids: Iterable[str]) -> dict[str, str]:
-    """Names as the mapping files wrote them, for IDs the loaded ATT&CK does not know."""
-    wanted = list(ids)
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(Mapping.attack_id, func.max(Mapping.attack_name))
-        .where(Mapping.attack_id.in_(wanted))
-        .group_by(Mapping.attack_id)
-    ).all()
-    return {a: n for a, n in rows if a and n}
-
-
-def technique_of_the_day_candidates(
-    session: Session, techs: dict[str, _Tech], releases: Sequence[ReleaseInfo]
-) -> dict[str, list[str]]:
-    """Per framework, the current enterprise techniques its newest enterprise release maps,
-    sorted: a channel's technique of the day comes from its own frameworks' lists, so it always
-    has controls to show there."""
-    from store.reads.releases import pick_releases
-
-    every = list(dict.fromkeys(i.ref.framework for i in releases))
-    newest = pick_releases(releases, every, Filters(), "enterprise")
-    pks = {info.pk: fw for fw, info in newest.items()}
-    out: dict[str, set[str]] = defaultdict(set)
-    if pks:
-        rows = session.execute(
-            select(Mapping.release_id, Mapping.attack_id)
-            .where(
-                Mapping.release_id.in_(list(pks)),
-                Mapping.attack_id.is_not(None),
-                Mapping.capability_id.is_not(None),
-                func.coalesce(Mapping.status, "") != "non_mappable",
-            )
-            .distinct()
-        ).all()
-        for pk, tid in rows:
-            t = techs.get(tid) if tid else None
-            if tid and t is not None and not t.revoked and not t.deprecated and t.domain == "enterprise":
-                out[pks[pk]].add(tid)
-    return {fw: sorted(ids) for fw, ids in out.items()}
-
-
 def pick_technique_of_the_day(candidates: Sequence[str], day: dt.date) -> str | None:
     """Deterministic from the date alone (same pick on every instance and every re-run), but
     hashed so that consecutive days do not walk through neighbouring IDs."""
@@ -205,121 +138,6 @@ def pick_technique_of_the_day(candidates: Sequence[str], day: dt.date) -> str | 
         return None
     digest = hashlib.sha256(f"countermap-technique-of-the-day:{day.isoformat()}".encode()).digest()
     return candidates[int.from_bytes(digest[:8], "big") % len(candidates)]
-
-
-def _previous_sent(session: Session, sub_ids: Sequence[int]) -> dict[int, dt.datetime]:
-    ids = [i for i in sub_ids if i]
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(DigestRun.subscription_id, func.max(DigestRun.sent_at))
-        .where(DigestRun.subscription_id.in_(ids), DigestRun.status == "sent")
-        .group_by(DigestRun.subscription_id)
-    ).all()
-    return {sid: as_utc(at) for sid, at in rows if at is not None}
-
-
-def _channel_activity(
-    session: Session, channels: set[tuple[str, str]], since: dt.datetime
-) -> dict[tuple[str, str], Counter[str]]:
-    """Technique mentions per (team, channel) since ``since``: look-ups plus incident cards."""
-    out: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    if not channels:
-        return out
-    channel_ids = sorted({c for _, c in channels})
-    # A posted card is both a look-up (source "card") and an incident_cards row: count the row.
-    for team_id, channel_id, ids in session.execute(
-        select(Lookup.team_id, Lookup.channel_id, Lookup.technique_ids).where(
-            Lookup.created_at >= since, Lookup.channel_id.in_(channel_ids), Lookup.source != "card"
-        )
-    ):
-        key = (team_id, channel_id or "")
-        if key in channels and ids:
-            out[key].update(str(i).upper() for i in ids if isinstance(i, str))
-    for team_id, channel_id, tid in session.execute(
-        select(IncidentCard.team_id, IncidentCard.channel_id, IncidentCard.technique_id).where(
-            IncidentCard.posted_at >= since, IncidentCard.channel_id.in_(channel_ids)
-        )
-    ):
-        key = (team_id, channel_id)
-        if key in channels:
-            out[key][tid.upper()] += 1
-    return out
-
-
-def _changed_releases(session: Session, since: dt.datetime) -> list[ReleaseChange]:
-    rows = session.execute(
-        select(
-            Release.framework,
-            Release.framework_version,
-            Release.attack_version,
-            Release.domain,
-            Release.last_update,
-            Release.mapping_version,
-            Release.loaded_at,
-            Release.mapping_count,
-        ).where(Release.loaded_at > since)
-    ).all()
-    out = [
-        ReleaseChange(
-            ReleaseRef(
-                framework=r.framework,
-                framework_version=r.framework_version,
-                attack_version=r.attack_version,
-                domain=r.domain,
-                last_update=r.last_update.isoformat() if r.last_update else None,
-                mapping_version=r.mapping_version or None,
-            ),
-            as_utc(r.loaded_at),
-            r.mapping_count or 0,
-        )
-        for r in rows
-    ]
-    out.sort(key=lambda c: (c.release.framework, c.loaded_at))
-    return out
-
-
-def _sync_times(session: Session, since: dt.datetime) -> list[dt.datetime]:
-    return [
-        as_utc(t)
-        for t in session.scalars(select(SyncRun.finished_at).where(SyncRun.finished_at > since))
-        if t is not None
-    ]
-
-
-def _new_kev(session: Session, since: dt.datetime) -> list[KevChange]:
-    caps = session.execute(
-        select(Capability.capability_id, Capability.name, Capability.first_seen_at).where(
-            Capability.framework == "kev", Capability.first_seen_at > since
-        )
-    ).all()
-    if not caps:
-        return []
-    techniques: dict[str, set[str]] = defaultdict(set)
-    ids = [c.capability_id for c in caps]
-    for i in range(0, len(ids), 500):
-        for cve, tid in session.execute(
-            select(Mapping.capability_id, Mapping.attack_id)
-            .where(
-                Mapping.framework == "kev",
-                Mapping.capability_id.in_(ids[i : i + 500]),
-                Mapping.attack_id.is_not(None),
-            )
-            .distinct()
-        ):
-            if cve and tid:
-                techniques[cve].add(tid)
-    out = [
-        KevChange(
-            c.capability_id,
-            c.name or "",
-            tuple(sorted(techniques.get(c.capability_id, ()))),
-            as_utc(c.first_seen_at),
-        )
-        for c in caps
-    ]
-    out.sort(key=lambda k: (k.first_seen_at, k.cve), reverse=True)
-    return out
 
 
 # --------------------------------------------------------------------------- composition
@@ -344,14 +162,12 @@ class Composer:
     channel activity, coverage and controls."""
 
     def __init__(self, session: Session, now: dt.datetime) -> None:
-        from store.reads.static import static
-
         self.now = as_utc(now)
-        self.techs = _techniques(session)
+        self.techs = digest_techniques(session)
         horizon = self.now - MAX_CHANGES_WINDOW
-        self.releases_changed = _changed_releases(session, horizon)
-        self.syncs = _sync_times(session, horizon)
-        self.kev = _new_kev(session, horizon)
+        self.releases_changed = changed_releases(session, horizon)
+        self.syncs = sync_times(session, horizon)
+        self.kev = new_kev(session, horizon)
         self.releases = list(static(session).releases)
         self.candidates = technique_of_the_day_candidates(session, self.techs, self.releases)
         self._changes: dict[tuple[dt.datetime, tuple[str, ...]], DataChanges] = {}
@@ -406,19 +222,18 @@ class Composer:
         *,
         local_date_for: Callable[[SubscriptionSpec], dt.date],
     ) -> list[DigestView]:
-        from store.reads.compare import technique_coverage, top_controls
 
         now, techs = self.now, self.techs
         if not specs:
             return []
-        prev = _previous_sent(session, [s.id for s in specs])
+        prev = previous_sent(session, [s.id for s in specs])
         since_for = {}
         for s in specs:
             since = max(prev.get(s.id, now - RECENT_WINDOW), now - MAX_CHANGES_WINDOW)
             if s.active_since is not None and s.id not in prev:
                 since = max(since, s.active_since)
             since_for[s.id] = min(since, now)
-        activity = _channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
+        activity = channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
         dates = {s.id: local_date_for(s) for s in specs}
 
         def candidates(fws: tuple[str, ...]) -> list[str]:
@@ -473,7 +288,7 @@ class Composer:
             for t in (*s.watch, *activity.get((s.team_id, s.channel_id), {}))
             if t not in techs
         }
-        fallback_names = _mapped_names(session, unknown)
+        fallback_names = mapped_names(session, unknown)
 
         def name_of(tid: str) -> tuple[str, bool]:
             t = techs.get(tid)

@@ -40,10 +40,11 @@ from bot.config import Settings
 from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock, as_utc
 from bot.digest.content import Composer, DigestView, SubscriptionSpec
-from bot.digest.posting import DigestPoster, DigestTag, PostFailed
+from bot.digest.posting import DigestPoster, DigestTag, PostFailed, classify
 from bot.digest.render import render_digest
 from bot.digest.schedule import Due, Plan, plan
 from bot.ops import metrics
+from bot.ops.heartbeat import Heartbeat
 from store.db import session_scope
 from store.state.digest_runs import (
     claim_run,
@@ -179,7 +180,6 @@ class DigestRunner:
     def run_forever(self) -> None:
         """Passes every ``digest_poll_seconds`` until ``stop`` is set (SIGTERM/SIGINT in the CLI);
         a pass in progress finishes the digest it is posting first."""
-        from bot.ops.heartbeat import Heartbeat
 
         poll = max(1, self.settings.digest_poll_seconds)
         log.info("digest clock %s started: polling every %ss", self.instance, poll)
@@ -484,8 +484,6 @@ def _find(poster: Poster, channel: str, tag: DigestTag, *, thread_ts: str | None
     try:
         return poster.find(channel, tag, thread_ts=thread_ts)
     except Exception as exc:
-        from bot.digest.posting import classify
-
         failure = classify(exc)
         # Without a look at the channel a re-post could be a duplicate: never post blind.
         raise PostFailed(

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from rapidfuzz import process
+
 from bot.digest.clock import as_utc
 from bot.render.mrkdwn import esc
 
@@ -65,8 +67,6 @@ def resolve_zone(text: str) -> str:
     zones = _zones_by_lower()
     name = zones.get(raw.lower()) if len(raw) <= 64 else None
     if name is None:
-        from rapidfuzz import process
-
         close = [m[0] for m in process.extract(raw[:64], list(zones.values()), limit=3, score_cutoff=70)]
         hint = f" Did you mean {', '.join(close)}?" if close else " Use an IANA name such as Europe/Paris."
         raise ScheduleError(f"`{_esc(raw[:64])}` is not a time zone I know.{hint}")

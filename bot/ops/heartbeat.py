@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from store.state.heartbeats import beat, forget
+
 log = logging.getLogger(__name__)
 
 DEFAULT_STALE_SECONDS = 120
@@ -53,8 +55,6 @@ class Heartbeat:
         self._failing = False
 
     def beat_once(self) -> bool:
-        from store.state.heartbeats import beat
-
         try:
             beat(self.engine, self.process, self.instance, self.started_at, self.detail())
         except Exception as exc:
@@ -85,7 +85,6 @@ class Heartbeat:
 
     def stop(self) -> None:
         """A clean stop: the row goes, so a process that was meant to end is not reported stale."""
-        from store.state.heartbeats import forget
 
         self._stop.set()
         if self._thread is not None:

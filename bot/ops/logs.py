@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import re
+import sys
 import threading
 from typing import Any
 
@@ -141,8 +142,6 @@ class _StderrHandler(logging.StreamHandler):
 
     @property
     def stream(self) -> Any:
-        import sys
-
         return sys.stderr
 
     @stream.setter
@@ -308,7 +307,7 @@ def add_filter(log_filter: logging.Filter) -> None:
 def gunicorn_logger_class() -> type:
     """A gunicorn logger whose error and access lines go through the process handler (masked, in
     the chosen format) instead of gunicorn's own handlers."""
-    from gunicorn.glogging import Logger
+    from gunicorn.glogging import Logger  # noqa: PLC0415 - only a served process needs gunicorn (~56 ms)
 
     class GunicornLogger(Logger):
         def setup(self, cfg: Any) -> None:

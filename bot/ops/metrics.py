@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from store.state.freshness import data_times
+from store.state.heartbeats import sync_results
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Slack waits 3 s for an ack; the buckets resolve the fast path and the edge of the limit.
@@ -121,8 +127,6 @@ class DataFreshness:
 
 def database_freshness(engine: Any) -> DataFreshness:
     """What the scrape says about the data and the last syncs, read from the database."""
-    from store.state.freshness import data_times
-    from store.state.heartbeats import sync_results
 
     loaded, changed = data_times(engine)
     syncs = {result: b.beat_at.timestamp() for result, b in sync_results(engine).items()}
@@ -215,8 +219,6 @@ def multiprocess_dir() -> Iterator[str]:
         os.makedirs(path, exist_ok=True)
         yield path
         return
-    import shutil
-    import tempfile
 
     path = tempfile.mkdtemp(prefix="countermap-metrics-")
     os.environ[MULTIPROC_ENV] = path
@@ -239,7 +241,6 @@ def serve_metrics_port(
     port: int, host: str = "0.0.0.0", freshness: Callable[[], DataFreshness] | None = None
 ) -> Any:
     """A small ``/metrics`` server in a thread, for the Socket Mode worker and the digest clock."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -15,6 +15,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_FIELDS = 10
@@ -134,8 +137,6 @@ def violations(
     ``Block.parse(...).to_dict()``: its validators must pass and give back the same dict.
     Sending code skips that round trip: every limit it holds is checked below as well."""
     allow_users = tuple(allow_users)
-    from slack_sdk.errors import SlackObjectFormationError
-    from slack_sdk.models.blocks import Block
 
     out: list[str] = []
     text = payload.get("text")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from store.text import MD_LINK
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TO_ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f&<>]")
 _URL = re.compile(r"https?://[^\s<>|]+", re.IGNORECASE)
@@ -105,7 +107,6 @@ def name_text(name: str | None) -> str:
 def described(text: str | None, limit: int) -> str:
     """A description from the data as one mrkdwn line of at most ``limit`` visible characters:
     escaped, with its ``[label](url)`` links (see ``store.text``) as Slack links."""
-    from store.text import MD_LINK
 
     s = one_line(text)
     out: list[str] = []
@@ -133,6 +134,5 @@ def described(text: str | None, limit: int) -> str:
 
 def plain_links(text: str) -> str:
     """``[label](url)`` links written ``label (url)`` for plain-text surfaces."""
-    from store.text import MD_LINK
 
     return MD_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)

@@ -138,7 +138,7 @@ def parse_aliases(raw: Any, source: str) -> AliasSet:
 
 
 def read_alias_file(path: Traversable) -> AliasSet:
-    import yaml  # only an index build reads alias files; a cached index never imports YAML
+    import yaml  # noqa: PLC0415 - only an index build reads alias files (a cached index saves ~18 ms)
 
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -28,6 +28,7 @@ from bot.resolve.aliases import DEFAULT_ALIAS_FILE, AliasSet
 from bot.resolve.shortforms import PRODUCT_FRAMEWORKS, product_words, short_forms
 from bot.resolve.text import SOFT_WEIGHT, SOFT_WORDS, STOP_WORDS, fold, joined_variant, stem, words
 from bot.resolve.textindex import TextIndex
+from bot.resolve.threats import PRIOR_SHADOWED_ALIAS, THREAT_KINDS, threat_entries
 from bot.resolve.vocab import FRAMEWORK_WORDS, framework_spans
 from store.ids import canonical_capability_id
 from store.reads.resolver_source import IndexSource, TechniqueRow, source_from_session
@@ -446,8 +447,6 @@ class _Builder:
         ix.cri_groups = frozenset(cri)
 
     def _threats(self) -> None:
-        from bot.resolve.threats import threat_entries
-
         ix = self.ix
         for t in threat_entries(self.src.threats):
             i = self.add(
@@ -520,8 +519,6 @@ class _Builder:
             self.name(i, name)
 
     def _aliases(self) -> None:
-        from bot.resolve.threats import PRIOR_SHADOWED_ALIAS
-
         ix = self.ix
         for word, meaning in self.aliases.abbreviations.items():
             ix.abbreviations[stem(word)] = tuple(name_tokens(meaning))
@@ -604,7 +601,6 @@ class _Builder:
         # control's word is: the IDF counts the other entries, and a word only threats use counts
         # its threats.  Only a threat's own words are not matched by prefix ("paris" is not
         # "Parisite"): threat names are proper nouns, not abbreviations.
-        from bot.resolve.threats import THREAT_KINDS
 
         threat_entries = {i for i, e in enumerate(ix.entries) if e.kind in THREAT_KINDS}
         n = max(len(ix.entries) - len(threat_entries), 1)

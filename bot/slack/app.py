@@ -32,6 +32,7 @@ from bot.slack.dedup import Deduplicator, GuardUnavailable, request_key
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
+from bot.slack.oauth import app_auth_kwargs, web_client
 from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
@@ -59,12 +60,8 @@ def build_app(
     if client is not None:
         app_kwargs["client"] = client
     if not (_AUTH_KWARGS & app_kwargs.keys()) and "client" not in app_kwargs:
-        from bot.slack.oauth import app_auth_kwargs
-
         app_kwargs = {**app_auth_kwargs(settings, engine), **app_kwargs}
     if "client" not in app_kwargs:
-        from bot.slack.oauth import web_client
-
         app_kwargs["client"] = web_client(settings, settings.slack_bot_token)
     app_kwargs.setdefault("signing_secret", settings.slack_signing_secret or "")
     app_kwargs.setdefault("process_before_response", True)

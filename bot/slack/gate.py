@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from slack_bolt import BoltRequest
+
+from bot.ops import metrics
 from bot.slack.logs import clip
 
 log = logging.getLogger(__name__)
@@ -72,7 +75,6 @@ def is_ssl_check(body: bytes, content_type: str) -> bool:
 def parse(body: bytes, query: str, headers: Mapping[str, str]) -> Any:
     """The ``BoltRequest`` for a verified body, or a ``Refusal`` when it is not a Slack payload
     (not UTF-8, not JSON where JSON is due, nested past the parser's depth, not an object)."""
-    from slack_bolt import BoltRequest
 
     try:
         text = body.decode("utf-8")
@@ -91,7 +93,6 @@ def parse(body: bytes, query: str, headers: Mapping[str, str]) -> Any:
 
 def log_refusal(refusal: Refusal, environ: Mapping[str, Any], length: int) -> None:
     """One short line, and the refusal counted with the other requests (it never reaches Bolt)."""
-    from bot.ops import metrics
 
     try:
         metrics.observe_request("unverified", refusal.status, 0.0)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urljoin
 
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
@@ -120,8 +121,6 @@ def app_auth_kwargs(settings: Settings, engine: Engine) -> dict[str, Any]:
         "signing_secret": settings.slack_signing_secret or "",
     }
     if uses_oauth(settings):
-        from slack_bolt.oauth.oauth_settings import OAuthSettings
-
         installations = installation_store(settings, engine)
         states = state_store(engine)
         ensure_oauth_tables([installations, states], engine)

@@ -16,6 +16,10 @@ import threading
 import time
 from typing import Any
 
+from store.db import session_scope
+from store.reads.data_version import data_version
+from store.state.health import database_problem, has_mapping_data
+
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0  # below the Answerer's own 5 s staleness check, so requests never run it
@@ -79,9 +83,6 @@ class Readiness:
             self.rebuilding = False
 
     def _changed(self) -> bool:
-        from store.db import session_scope
-        from store.reads.data_version import data_version
-
         with session_scope(self.answerer.engine) as session:
             return bool(data_version(session) != self.answerer.data_version)
 
@@ -89,7 +90,6 @@ class Readiness:
 def ready_checks(engine: Any, answerer: Any) -> dict[str, str]:
     """What ``/readyz`` reports, each check ``"ok"`` or what is wrong: the database answers (and,
     on SQLite, is still the file the server opened), data is loaded, the resolver index is built."""
-    from store.state.health import database_problem, has_mapping_data
 
     problem = database_problem(engine)
     checks = {"database": problem or "ok"}

@@ -11,12 +11,32 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.error import URLError
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
+from bot.answer import Answerer
 from bot.config import Settings
+from bot.ops.heartbeat import Heartbeat, interval_for
+from bot.ops.metrics import metrics
+from bot.slack.app import build_app
+from bot.slack.oauth import (
+    SlackNotConfigured,
+    api_url,
+    app_auth_kwargs,
+    enable_installation_events,
+    ensure_oauth_tables,
+    installation_store,
+    state_store,
+    uses_oauth,
+)
+from store.db import make_engine
+from store.migrate import upgrade
 from store.state.health import has_mapping_data
 
 if TYPE_CHECKING:
@@ -44,7 +64,6 @@ class Running:
     def start_heartbeat(self, process: str) -> None:
         """This process's row in ``process_heartbeats`` (``countermap health``), with the data
         version it answers from."""
-        from bot.ops.heartbeat import Heartbeat
 
         answerer = self.answerer
         self.heartbeat = Heartbeat(
@@ -82,7 +101,6 @@ class Running:
         than one inside each of the first requests: on PostgreSQL each is a network round trip
         and authentication, on SQLite the file's open and its pragmas (WAL mode: 20-50 ms for
         the first in a process)."""
-        from concurrent.futures import ThreadPoolExecutor
 
         def one() -> Any:
             return self.engine.connect()
@@ -114,25 +132,18 @@ def _declare_metrics() -> None:
     files in the multi-process folder: 7-10 ms of the first request otherwise).  After the fork:
     the folder's files are named by the process that writes them."""
     try:
-        from bot.ops.metrics import metrics
-
         metrics()
     except Exception:  # the first request tries again, and never fails for it
         log.warning("could not set up the metrics at the worker's start", exc_info=True)
 
 
 def default_factory() -> AppFactory:
-    from bot.slack.app import build_app
-
     return build_app
 
 
 def prepare_database(settings: Settings) -> None:
     """Once per deployment start, before workers fork: schema at head, OAuth tables present, and
     a warning when no data is loaded yet (the bot would answer every question with "nothing")."""
-    from bot.slack.oauth import ensure_oauth_tables, installation_store, state_store, uses_oauth
-    from store.db import make_engine
-    from store.migrate import upgrade
 
     engine = make_engine(settings.database_url, create=False)  # a server never creates one
     try:
@@ -195,12 +206,6 @@ def wait_for_slack(settings: Settings, *, sleep: Callable[[float], None] = time.
     a failure there ends the worker: gunicorn then exits after hundreds of log lines).  Slack
     unreachable or failing is retried with backoff, one log line per attempt; a token Slack
     refuses is a configuration error and raises ``SlackNotConfigured``."""
-    from urllib.error import URLError
-
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
-
-    from bot.slack.oauth import SlackNotConfigured, api_url, uses_oauth
 
     if uses_oauth(settings) or not settings.slack_bot_token:
         return  # with OAuth, tokens are per workspace and checked when used
@@ -242,8 +247,6 @@ def start_app(
     **app_kwargs: Any,
 ) -> Running:
     """Engine, Answerer and the authenticated Bolt app for this process."""
-    from bot.slack.oauth import app_auth_kwargs, enable_installation_events
-    from store.db import make_engine
 
     wait_for_slack(settings)
     # A server never creates its database.  The pool keeps a connection for every request thread
@@ -253,14 +256,11 @@ def start_app(
     engine = make_engine(settings.database_url, create=False, pool_size=SERVING_POOL_SIZE)
     answerer = None
     if with_answerer:
-        from bot.answer import Answerer
-
         answerer = Answerer(engine, settings)
         warm_up(answerer)
     kwargs = {**app_auth_kwargs(settings, engine), **app_kwargs}
     app = (factory or default_factory())(settings, engine, answerer, **kwargs)
     enable_installation_events(app)
-    from bot.ops.heartbeat import interval_for
 
     beat = interval_for(settings.heartbeat_stale_seconds)
     return Running(app=app, engine=engine, answerer=answerer, heartbeat_seconds=beat)

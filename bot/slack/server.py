@@ -19,12 +19,19 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from gunicorn.app.base import BaseApplication
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.ops.logs import gunicorn_logger_class, stop_background_writer, write_in_background
+from bot.ops.metrics import database_freshness, exposition, mark_worker_dead, multiprocess_dir
 from bot.slack import constants, gate
 from bot.slack.listen_late import LateListeningArbiter, listen_now
+from bot.slack.readiness import ready_checks
+from bot.slack.runtime import start_app
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -55,7 +62,6 @@ class SlackWSGI:
     def __init__(
         self, app: Any, engine: Engine, *, signing_secret: str | None = None, answerer: Any = None
     ) -> None:
-        from slack_bolt.adapter.wsgi import SlackRequestHandler
 
         self.app = app
         self.bolt = SlackRequestHandler(app, path=constants.EVENTS_PATH)
@@ -68,7 +74,6 @@ class SlackWSGI:
     def ready(self, method: str, start_response: StartResponse) -> list[bytes]:
         """200 only when the database answers, data is loaded and the index is built; the body
         names each check, so a 503 says which one fails."""
-        from bot.slack.readiness import ready_checks
 
         checks = ready_checks(self.engine, self.answerer)
         ok = all(v == "ok" for v in checks.values())
@@ -80,7 +85,6 @@ class SlackWSGI:
 
     def metrics(self, method: str, start_response: StartResponse) -> list[bytes]:
         """Prometheus exposition: every worker's counters (multi-process) and the data's age."""
-        from bot.ops.metrics import exposition
 
         body, content_type = exposition(lambda: freshness(self.engine))
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
@@ -111,8 +115,6 @@ class SlackWSGI:
 
     def events(self, environ: WSGIEnvironment, start_response: StartResponse, length: int) -> Iterable[bytes]:
         """Verify, then parse, then hand to Bolt (see ``bot.slack.gate``)."""
-        from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
-        from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
         body = environ["wsgi.input"].read(length) if length else b""
         refusal: gate.Refusal | None
@@ -156,7 +158,6 @@ def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWS
     resolver index, ``auth.test``), then forked into the workers: a worker accepts its first
     request a few milliseconds after it starts, never while it builds (the port accepting
     connections that then wait 2.6-4.2 s in the backlog was issue 16)."""
-    from bot.slack.runtime import start_app
 
     running = start_app(settings, factory=factory)
     running.before_fork()
@@ -165,14 +166,11 @@ def build_wsgi(settings: Settings, factory: AppFactory | None = None) -> SlackWS
 
 
 def freshness(engine: Engine) -> DataFreshness:
-    from bot.ops.metrics import database_freshness
-
     return database_freshness(engine)
 
 
 def _on_child_exit(_server: Any, worker: Any) -> None:
     """In the master: a dead worker's metric files leave the live sums."""
-    from bot.ops.metrics import mark_worker_dead
 
     mark_worker_dead(worker.pid)
 
@@ -230,7 +228,6 @@ def gunicorn_options(
 def run_gunicorn(load: Callable[[], WSGIApplication], options: dict[str, Any]) -> None:
     """Run gunicorn in this process (it becomes the master); ``load`` runs here, before the port
     is bound, and the workers fork from what it built."""
-    from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):
         def load_config(self) -> None:
@@ -261,7 +258,6 @@ def serve_http(
     factory: AppFactory | None = None,
     log_level: str = "info",
 ) -> None:
-    from bot.ops.metrics import multiprocess_dir
 
     def load() -> WSGIApplication:
         return build_wsgi(settings, factory)

@@ -14,7 +14,12 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
 from bot.config import Settings
+from bot.slack.oauth import uses_oauth
+from bot.slack.runtime import start_app
+from bot.slack.side_port import SidePort
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -29,7 +34,6 @@ CONCURRENCY = 10  # envelopes handled at once
 def socket_handler(app: Any, app_token: str, *, ping_interval: float = 10) -> SocketModeHandler:
     """The Bolt adapter with automatic reconnection, using the app's own Web API client (and so
     ``SLACK_API_URL`` for ``apps.connections.open``)."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     return SocketModeHandler(
         app,
@@ -52,9 +56,6 @@ def serve_socket(
     """Connect and handle envelopes until SIGTERM/SIGINT (or ``stop`` is set), then close cleanly.
     With ``port``, also serve the install pages (OAuth), health and metrics there
     (``bot.slack.side_port``)."""
-    from bot.slack.oauth import uses_oauth
-    from bot.slack.runtime import start_app
-    from bot.slack.side_port import SidePort
 
     if not settings.slack_app_token:
         raise ValueError("SLACK_APP_TOKEN is not set")

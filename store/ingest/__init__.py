@@ -16,8 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, insert, select, text
 
+from store.app_state import SyncRun
+from store.db import write_connection
 from store.ingest.descriptions import attribute_descriptions
 from store.ingest.errors import FileProblem, FileResult, IngestError, IngestReport, Problem
 from store.ingest.files import discover
@@ -34,6 +38,8 @@ from store.ingest.loader import (
 )
 from store.ingest.mapping_files import CAPABILITY_ID, ReleaseData
 from store.ingest.reading import Parsed, read_all
+from store.migrate import upgrade
+from store.models import Base, Capability, IngestedFile, utcnow
 
 __all__ = ["FileResult", "IngestError", "IngestReport", "Problem", "ingest_paths"]
 
@@ -53,7 +59,6 @@ def ingest_paths(
     ``sync_runs`` row says when data changed ("ingest" or "sync").  ``labels`` maps a file's
     resolved path to the name to record and report instead (sync passes the URLs).
     """
-    from store.migrate import upgrade
 
     started = time.perf_counter()
     upgrade(engine)
@@ -61,8 +66,6 @@ def ingest_paths(
     candidates, problems, skipped = discover(paths)
     report.files.extend(FileResult(s.path, "skipped", s.reason, "skipped") for s in skipped)
     with engine.connect() as conn:
-        from store.models import IngestedFile
-
         known = set(conn.execute(select(IngestedFile.sha256)).scalars())
 
     names = {str(Path(k).resolve()): v for k, v in (labels or {}).items()}
@@ -93,7 +96,6 @@ def ingest_paths(
 
 def _attribute(engine: Engine, parsed: list[Parsed], problems: list[Problem]) -> None:
     """Decide which framework each description list belongs to (see ``descriptions``)."""
-    from store.models import Capability
 
     known: dict[str, set[str]] = {}
 
@@ -144,10 +146,6 @@ def _pick_one_per_key(parsed: list[Parsed], problems: list[Problem], report: Ing
 
 
 def _write(engine: Engine, chosen: list[Parsed], report: IngestReport, kind: str) -> None:
-    from store.app_state import SyncRun
-    from store.db import write_connection
-    from store.models import utcnow
-
     started_at = utcnow()
     with write_connection(engine) as conn:
         if conn.dialect.name == "sqlite":
@@ -222,7 +220,6 @@ def _indexes_rebuilt_after(conn: Any, rows: int) -> Iterator[None]:
     """On SQLite, a bulk load is faster into a bare table with the indexes built afterwards
     (one sort each instead of a B-tree insert per row).  DDL is transactional there and WAL
     readers keep their snapshot, so nobody sees the table without its indexes."""
-    from store.models import Base
 
     if conn.dialect.name != "sqlite" or rows < _BULK_ROWS:
         yield
@@ -255,8 +252,6 @@ def progress_bar(enabled: bool, total: int, label: str = "ingest") -> Iterator[A
     if not enabled or total == 0:
         yield lambda _name, step=1: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
         TextColumn(f"[bold]{label}"),

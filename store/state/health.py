@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select, text
 
+from store.db import served_file_problem
 from store.models import Release
 
 
@@ -22,7 +23,6 @@ def database_answers(engine: Engine) -> bool:
 
 def database_problem(engine: Engine) -> str | None:
     """Why the database cannot serve now (the file gone or replaced, no answer), else None."""
-    from store.db import served_file_problem
 
     problem = served_file_problem(engine)
     if problem:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import re
 import threading
@@ -19,6 +20,7 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
 from sqlalchemy import Engine
+from sqlalchemy.orm import configure_mappers
 
 from bot import actions
 from bot.answer import AnswerService, Payload
@@ -102,9 +104,6 @@ class Deps:
         inventory), so that SQLAlchemy has configured its mappers and compiled those statements,
         and import what the first answer would (the metrics client), before the first user's
         request rather than during it (0.3 s).  Reads only: nothing is recorded or counted."""
-        import importlib
-
-        from sqlalchemy.orm import configure_mappers
 
         configure_mappers()
         try:
