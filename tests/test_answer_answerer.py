@@ -255,19 +255,19 @@ def test_answers_go_on_from_the_current_index_while_a_new_one_is_built(
     from the index in hand, not held until the build ends (a 2.8 s ack during a re-ingest)."""
     import threading
 
-    import bot.index_cache
+    import bot.answer
 
     fresh = Answerer(corpus_engine, Settings())
     assert fresh.refresh_if_stale()
     building, release = threading.Event(), threading.Event()
-    real_build = bot.index_cache.build_index
+    real_build = bot.answer.build_index
 
     def held_build(*args: Any, **kwargs: Any) -> Any:
         building.set()
         release.wait(60)
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(bot.index_cache, "build_index", held_build)
+    monkeypatch.setattr(bot.answer, "build_index", held_build)  # the name the Answerer calls
     fresh._version = "the data version before a re-ingest"
     rebuild = threading.Thread(target=fresh.refresh_if_stale)
     rebuild.start()

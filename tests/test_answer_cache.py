@@ -9,7 +9,7 @@ import pytest
 from slack_bolt.context.ack import Ack
 from sqlalchemy import Engine
 
-import bot.resolve
+import bot.answer
 from bot.answer import Answerer, Payload
 from bot.config import Settings
 from bot.resolution import Resolution
@@ -34,13 +34,13 @@ def test_a_cached_question_is_not_resolved_again(
 ) -> None:
     a = Answerer(corpus_engine, Settings())
     seen: list[str] = []
-    real = bot.resolve.resolve
+    real = bot.answer.resolve
 
     def counting(index: ResolverIndex, text: str) -> Resolution:
         seen.append(text)
         return real(index, text)
 
-    monkeypatch.setattr(bot.resolve, "resolve", counting)
+    monkeypatch.setattr(bot.answer, "resolve", counting)  # the name the Answerer calls
     a.answer("T1059 AC-2")
     a.answer("T1059 AC-2")
     a.answer("T1059 ac-2")  # other text: asked afresh
