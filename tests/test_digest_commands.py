@@ -137,7 +137,7 @@ def test_revoked_techniques_are_watched_through_their_replacement(db: Engine) ->
         ("subscribe tz", "needs a time zone"),
         ("subscribe frameworks nist4", "not a framework"),
         ("subscribe watch T9999", "Not ATT&amp;CK techniques: T9999"),
-        ("subscribe watch phishing", "not an ATT&amp;CK technique ID"),
+        ("subscribe watch phishing", "Not ATT&amp;CK techniques, groups or software: phishing"),
         ("subscribe 09:00 10:00", "one time of day"),
         ("frobnicate", "not a digest command"),
         ("subscribe banana", "don't understand"),

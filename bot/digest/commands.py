@@ -28,6 +28,7 @@ from bot.errors import UserFacingError
 from bot.render.errors import error_payload
 from bot.render.mrkdwn import esc
 from store.db import session_scope, write_session
+from store.reads.card_names import card_names
 from store.reads.digest import technique_states
 from store.state.digest_runs import newest_runs
 
@@ -59,12 +60,13 @@ _FRAMEWORK_WORDS = {
 
 USAGE = (
     "*Daily digest commands*\n"
-    "• `{cmd} digest subscribe [HH:MM] [tz Area/City] [frameworks aws azure …] [watch T1048 T1566 …]"
+    "• `{cmd} digest subscribe [HH:MM] [tz Area/City] [frameworks aws azure …] [watch T1048 APT29 …]"
     " [quiet] [coverage]`"
     " — post a daily digest in this channel (defaults: {time}, {tz_default}, {frameworks}). Run it again"
-    " to change only what you name; `watch none` clears the watch list; `quiet` posts nothing on quiet"
-    " days, `always` posts a one-line note on them; `coverage` adds your inventory's coverage of the"
-    " day's techniques and the watch list, with the gaps (`nocoverage` removes it).\n"
+    " to change only what you name; `watch` takes techniques, groups and software; `watch none`"
+    " clears it; `quiet` posts nothing on quiet days, `always` posts a one-line note on them;"
+    " `coverage` adds your inventory's coverage of the day's techniques and the watch list, with"
+    " the gaps (`nocoverage` removes it).\n"
     "• `{cmd} digest unsubscribe` — stop this channel's digest\n"
     "• `{cmd} digest list` — digests in this workspace\n"
     "• `{cmd} digest preview` — what this channel's digest would say now"
@@ -92,7 +94,8 @@ def _tokens(text: str) -> list[str]:
 
 
 def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[str]]:
-    """Arguments of ``subscribe`` → what to change, plus raw technique IDs to check.
+    """Arguments of ``subscribe`` → what to change, plus the raw watch list to check (technique
+    IDs, and the words naming groups or software: ``watch T1048 APT29 Cobalt Strike``).
 
     Keywords open a list (``frameworks …``, ``watch …``) that runs to the next keyword; a bare
     time, zone name, framework word or technique ID is understood without its keyword.
@@ -154,10 +157,10 @@ def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[st
         if "/" in token or low in ("utc", "gmt"):
             tz = resolve_zone(token)
             continue
-        if mode == "watch":
-            raise CommandError(
-                f"`{_esc(token[:40])}` is not an ATT&amp;CK technique ID: use IDs like T1048 or T1566.001"
-            )
+        if mode == "watch":  # a group, software or campaign, by ID or name (checked with the data)
+            watch = watch if watch is not None else []
+            watch.append(token)
+            continue
         if mode == "frameworks":
             raise CommandError(
                 f"`{_esc(token[:40])}` is not a framework I know. Frameworks: {', '.join(ALL_FRAMEWORKS)}"
@@ -181,6 +184,42 @@ def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[st
         coverage=coverage,
     )
     return changes, list(watch or [])
+
+
+def check_watch(session: Session, words: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The watch list as stored: technique IDs (see ``check_techniques``) and the ATT&CK IDs of
+    the groups, software and campaigns named by ID or by name or alias (several words at most
+    four, any case), in the order given.  A word naming nothing is an error."""
+    techniques = [w for w in words if _TECHNIQUE.match(w)]
+    others = [w for w in words if not _TECHNIQUE.match(w)]
+    checked, notes = check_techniques(session, techniques)
+    if not others:
+        return checked, notes
+    names = card_names(session)
+    by_name: dict[str, str] = {}
+    for t in names:
+        for text in (t.attack_id, t.name, *t.aliases):
+            by_name.setdefault(" ".join(text.upper().split()), t.attack_id)
+    out = list(checked)
+    unknown: list[str] = []
+    i = 0
+    while i < len(others):
+        for n in range(min(4, len(others) - i), 0, -1):
+            found = by_name.get(" ".join(others[i : i + n]).upper())
+            if found:
+                if found not in out:
+                    out.append(found)
+                i += n
+                break
+        else:
+            unknown.append(others[i])
+            i += 1
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        raise CommandError(f"Not ATT&amp;CK techniques, groups or software: {_esc(shown)}")
+    if len(out) > MAX_WATCH:
+        raise CommandError(f"A watch list holds at most {MAX_WATCH} entries ({len(out)} given).")
+    return out, notes
 
 
 def check_techniques(session: Session, ids: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -299,7 +338,7 @@ def _subscribe(
 ) -> Payload:
     changes, watch = parse_subscribe(args)
     with write_session(engine) as session:
-        checked, notes = check_techniques(session, watch)
+        checked, notes = check_watch(session, watch)
         if changes.watch is not None:
             changes = subscriptions.Changes(
                 time_local=changes.time_local,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from store.reads.digest import (
     technique_of_the_day_candidates,
 )
 from store.reads.static import static
+from store.reads.threats import threat_by_id
 from store.state.inventory import effective_in
 from store.views import ControlLine, Coverage
 
@@ -93,6 +95,11 @@ class WatchLine:
     name: str
     coverage: tuple[Coverage, ...]  # subscription's framework order; absent = no release in domain
     known: bool = True
+    # A watched group, software or campaign (G0016, S1202): its techniques, and per framework
+    # (subscription's order) how many of them the framework's newest release maps.
+    threat: bool = False
+    techniques: int = 0
+    covered: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,9 @@ class Composer:
                 since = max(since, s.active_since)
             since_for[s.id] = min(since, now)
         activity = channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
+        for counts in activity.values():  # actor cards (by group or software ID) are not techniques
+            for key in [k for k in counts if THREAT_ID.match(k)]:
+                del counts[key]
         dates = {s.id: local_date_for(s) for s in specs}
 
         def candidates(fws: tuple[str, ...]) -> list[str]:
@@ -248,7 +258,7 @@ class Composer:
         # digest then takes its own frameworks' part (coverage is per framework anyway, and the top
         # controls are re-interleaved in the subscription's framework order, as top_controls does).
         all_fws = list(dict.fromkeys(f for s in specs for f in s.frameworks))
-        watched = list(dict.fromkeys(t for s in specs for t in s.watch))
+        watched = list(dict.fromkeys(t for s in specs for t in s.watch if not THREAT_ID.match(t)))
         noted = list(
             dict.fromkeys(
                 [t for s in specs for t in activity.get((s.team_id, s.channel_id), {})]
@@ -286,7 +296,7 @@ class Composer:
             t
             for s in specs
             for t in (*s.watch, *activity.get((s.team_id, s.channel_id), {}))
-            if t not in techs
+            if t not in techs and not THREAT_ID.match(t)
         }
         fallback_names = mapped_names(session, unknown)
 
@@ -306,6 +316,9 @@ class Composer:
                 recent.append(TechniqueLine(tid, name, n, controls_for(tid, s.frameworks), known))
             watch = []
             for tid in s.watch:
+                if THREAT_ID.match(tid):
+                    watch.append(threat_watch_line(session, tid, s.frameworks))
+                    continue
                 name, known = name_of(tid)
                 per = coverage.get(tid, {})
                 watch.append(WatchLine(tid, name, tuple(per[f] for f in s.frameworks if f in per), known))
@@ -335,6 +348,19 @@ class Composer:
         return views
 
 
+THREAT_ID = re.compile(r"^[GSC]\d{4}$")
+
+
+def threat_watch_line(session: Session, attack_id: str, frameworks: Sequence[str]) -> WatchLine:
+    """A watched threat: how many of its techniques each framework's newest release maps."""
+    view = threat_by_id(session, attack_id, frameworks=frameworks)
+    if view is None:
+        return WatchLine(attack_id, "", (), known=False, threat=True)
+    n = len(view.technique_ids)
+    covered = tuple((fc.framework, n - len(fc.unmapped)) for fc in view.coverage)
+    return WatchLine(attack_id, view.threat.name, (), threat=True, techniques=n, covered=covered)
+
+
 def _coverage_reports(session: Session, spec: SubscriptionSpec, day: Sequence[str]) -> tuple[GapReport, ...]:
     """The inventory (the channel's own, else the workspace's) against the day's techniques and
     the watch list; nothing without the option or without an inventory."""
@@ -350,7 +376,12 @@ def _coverage_reports(session: Session, spec: SubscriptionSpec, day: Sequence[st
             gap_report(session, Subject("techniques", "today", "today's techniques"), today, inventory)
         )
     if spec.watch:
-        out.append(
-            gap_report(session, Subject("watch", "watch", "the watch list"), list(spec.watch), inventory)
-        )
+        techniques: list[str] = []
+        for w in spec.watch:  # a watched threat counts with its techniques
+            if not THREAT_ID.match(w):
+                techniques.append(w)
+            elif (threat := threat_by_id(session, w, coverage=False)) is not None:
+                techniques.extend(threat.technique_ids)
+        watched = list(dict.fromkeys(techniques))
+        out.append(gap_report(session, Subject("watch", "watch", "the watch list"), watched, inventory))
     return tuple(out)

@@ -121,6 +121,14 @@ def coverage_text(c: Coverage) -> str:
 
 
 def watch_line(w: WatchLine, frameworks: Sequence[str]) -> str:
+    if w.threat:
+        if not w.known:
+            return f"• `{esc(w.id)}` _(not in the loaded ATT&amp;CK)_"
+        per = (
+            " · ".join(f"{esc(framework_label(f))} maps {n}" for f, n in w.covered)
+            or "no framework maps them"
+        )
+        return f"• `{esc(w.id)}` {esc(_short(w.name, 60))} — {w.techniques} techniques: {per}"
     if not w.coverage:
         cov = "no release of " + esc(", ".join(framework_label(f) for f in frameworks) or "your frameworks")
     else:
