@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from bot.slack.dedup import Deduplicator, request_key
+from store.state.processed_events import Deduplicator, request_key
 from tests.conftest import PROJECT_ROOT
 
 
@@ -70,7 +70,7 @@ def test_claimed_keys_are_pruned_after_their_window_only(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The claim statement writes received_at as the ORM does, so pruning compares it right."""
-    import bot.slack.dedup as dedup
+    import store.state.processed_events as dedup
     from store.app_state import ProcessedEvent
 
     d = Deduplicator(engine)
@@ -101,8 +101,8 @@ def test_a_claim_held_up_by_another_writer_gives_up_within_its_budget(engine: En
     """Another connection holds the lock the claim needs (SQLite: the database's write lock;
     PostgreSQL: the row of the same key, inserted and not committed): the claim says it cannot
     tell, well inside Slack's 3-second ack, and works again once the other writer is done."""
-    from bot.slack.dedup import GUARD_WAIT_SECONDS, GuardUnavailable
     from store.app_state import ProcessedEvent
+    from store.state.processed_events import GUARD_WAIT_SECONDS, GuardUnavailable
 
     d = Deduplicator(engine)
     assert d.claim([("rq:warm", "T1")]) == [True]  # the claim connection is open
@@ -144,15 +144,15 @@ def test_keys_handled_unchecked_are_written_once_the_database_answers(engine: En
 
 def test_sqlite_writers_in_different_processes_take_turns(tmp_path: Path) -> None:
     """The write lock holds across processes (an flock beside the database file)."""
-    from bot.slack.dedup import process_write_lock
     from store.db import make_engine
+    from store.state.processed_events import process_write_lock
 
     url = f"sqlite:///{tmp_path / 'locks.db'}"
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
             sys.path.insert(0, {str(PROJECT_ROOT)!r})
-            from bot.slack.dedup import process_write_lock
+            from store.state.processed_events import process_write_lock
             from store.db import make_engine
             with process_write_lock(make_engine({url!r})):
                 print("held", flush=True)
@@ -177,7 +177,7 @@ def test_sqlite_writers_in_different_processes_take_turns(tmp_path: Path) -> Non
 def test_sqlite_claims_leave_wal_checkpoints_to_a_background_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.slack.dedup as dedup
+    import store.state.processed_events as dedup
     from store.db import make_engine
     from store.migrate import upgrade
 

@@ -28,7 +28,6 @@ from bot.ops.context import ContextExecutor
 from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
-from bot.slack.dedup import Deduplicator, GuardUnavailable, request_key
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
@@ -36,6 +35,7 @@ from bot.slack.oauth import app_auth_kwargs, web_client
 from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
+from store.state.processed_events import Deduplicator, GuardUnavailable, request_key
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 
 from bot.config import Settings
-from bot.slack.dedup import process_write_lock
 from store.state.cards import Claim, claim_card, record_card_posted, release_card
 from store.state.channels import (
     ChannelWatch,
@@ -30,6 +29,7 @@ from store.state.channels import (
     save_channel_settings,
     settings_version,
 )
+from store.state.processed_events import process_write_lock
 
 log = logging.getLogger(__name__)
 

@@ -30,12 +30,12 @@ from bot.inventory.service import InventoryService
 from bot.render.errors import error_payload
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
-from bot.slack.dedup import Deduplicator
 from bot.slack.delivery import Responder, may_have_landed
 from bot.slack.lookups import LookupLog
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
 from store.state.inventory import Inventory
+from store.state.processed_events import Deduplicator
 
 log = logging.getLogger("bot.slack")
 
