@@ -154,8 +154,11 @@ class NameStage(ResolverState):
                     eligible = False
                     name_cov = max(name_cov, 0.55 * rarity * q_cov)
             e = ix.entries[v.entry]
-            if e.kind in ATTACK_OBJECT_KINDS and got < OBJECT_QUESTION * (total_q - domain_w):
-                eligible = False  # "cron job persistence": the tactic is context, not the subject
+            if e.kind in ATTACK_OBJECT_KINDS:
+                if got < OBJECT_QUESTION * (whole_q - domain_w):
+                    eligible = False  # "cron job persistence": the tactic is context, not the subject
+                elif domain_w and e.domain == self.st.domain:
+                    q_cov = min(1.0, (got + domain_w) / total_q)  # "mobile exfiltration": both words used
             score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)
