@@ -36,10 +36,11 @@ from store.db import session_scope
 from store.reads.data_version import data_version
 from store.reads.dispatch import build_view
 from store.reads.fast import reading as fast_reading
+from store.reads.ranking import ranked_for_card, release_breadth
 from store.reads.static import load_static, reading
 from store.reads.used_by import prime_used_by
 from store.threat_views import ThreatView
-from store.views import Filters, MessageView, ViewRequest
+from store.views import Filters, MessageView, TechniqueView, ViewRequest
 
 if TYPE_CHECKING:
     from bot.coverage.answers import CoverageView, Refusal
@@ -124,6 +125,8 @@ class Answerer:
         # The one cache: answers by (question, frameworks, filters, form) or by button state.
         self._answers: _LRU[Hashable, Answer] = _LRU(cache_size)
         self._static: StaticInfo | None = None  # releases, tactics, techniques of this data version
+        # Techniques each control maps, per (data version, release): cards rank by it.
+        self._breadth: dict[tuple[str | None, int], dict[str, int]] = {}
         self._yours: YoursCache | None = None  # made on the first answer with an inventory
 
     # ------------------------------------------------------------------ data version / index
@@ -469,6 +472,22 @@ class Answerer:
         with reading(self.engine, self._static) as reader:  # none yet: the reader reads its own
             return build_view(reader, request)
 
+    def _ranked_for_card(self, view: TechniqueView) -> TechniqueView:
+        """A card's view with its lines best first (``store.reads.ranking.ranked_for_card``):
+        one more select, made for cards only (posted after the ack, and cached like any answer)."""
+        with reading(self.engine, self._static) as reader:
+            version = self._version
+            if any(v != version for v, _pk in list(self._breadth)):
+                self._breadth.clear()  # another data version's
+
+            def breadth_of(pk: int) -> dict[str, int]:
+                known = self._breadth.get((version, pk))
+                if known is None:
+                    known = self._breadth[(version, pk)] = release_breadth(reader, pk)
+                return known
+
+            return ranked_for_card(reader, view, breadth_of)
+
     def _answer_state(
         self,
         state: State,
@@ -488,6 +507,8 @@ class Answerer:
         if hit is not None:
             return hit if hit.resolution is resolution else replace(hit, resolution=resolution)
         view = self._view(state.request)
+        if state.compact and isinstance(view, TechniqueView):
+            view = self._ranked_for_card(view)
         if isinstance(view, ThreatView):
             rendered = render_threat(view, state, shared_by=shared_by, notes=notes)
         else:

@@ -686,13 +686,11 @@ def render_card(
 
 
 def _top_lines(view: TechniqueView, limit: int) -> list[str]:
-    """Strongest mapping of each framework in turn, up to ``limit``."""
+    """Strongest mapping of each framework in turn, up to ``limit``; equal scores in the order
+    the view gives (a card's view is ranked: ``store.reads.ranking.ranked_for_card``)."""
     queues = []
     for sec in view.sections:
-        lines = sorted(
-            (ln for g in sec.groups for ln in g.lines),
-            key=lambda ln: (-score_rank(ln.score_value), ln.capability_id),
-        )
+        lines = sorted((ln for g in sec.groups for ln in g.lines), key=lambda ln: -score_rank(ln.score_value))
         queues.append(lines)
     out: list[str] = []
     while len(out) < limit and any(queues):

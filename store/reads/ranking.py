@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, distinct, func, select
 
 from store.models import (
     Mapping,
@@ -13,7 +14,8 @@ from store.models import (
 from store.reads.fast import Source, _q
 from store.reads.lines import _CONTROL_COLS, _is_non_mappable
 from store.reads.releases import MAX_CLOSEST, ReleaseInfo
-from store.views import CapabilityRef, ControlLine, category_rank, score_rank
+from store.reads.static import static
+from store.views import CapabilityRef, ControlLine, MappingLine, TechniqueView, category_rank, score_rank
 
 _RELEASE_TECHNIQUE_ROWS = select(*_CONTROL_COLS).where(
     Mapping.attack_id == bindparam("tid"), Mapping.release_id == bindparam("pk")
@@ -74,3 +76,71 @@ def _control_rank(c: ControlLine) -> tuple[Any, ...]:
 
 
 # --------------------------------------------------------------------------- group / framework
+
+
+# --------------------------------------------------------------------------- card top controls
+
+# How many techniques each control of a release maps: fixed for a data version (the caller
+# keeps it), one grouped select per release.
+_RELEASE_BREADTH = (
+    select(Mapping.capability_id, func.count(distinct(Mapping.attack_id)))
+    .where(Mapping.release_id == bindparam("pk"), Mapping.capability_id.is_not(None))
+    .group_by(Mapping.capability_id)
+)
+# How many of a technique family's IDs (the technique and its sub-techniques: "T1566" up to
+# "T1566.999") each control maps, per release: the (attack_id, release_id) index, a few rows.
+_FAMILY_BREADTH = (
+    select(Mapping.release_id, Mapping.capability_id, func.count(distinct(Mapping.attack_id)))
+    .where(
+        Mapping.attack_id.between(bindparam("root"), bindparam("last")),
+        Mapping.release_id.in_(bindparam("pks", expanding=True)),
+        Mapping.capability_id.is_not(None),
+    )
+    .group_by(Mapping.release_id, Mapping.capability_id)
+)
+
+
+def release_breadth(session: Source, release_pk: int) -> dict[str, int]:
+    """Techniques each control of the release maps (for ``ranked_for_card``; cache it per data
+    version: it changes only when data is loaded)."""
+    return {cid: int(n) for cid, n in _q(session, _RELEASE_BREADTH, {"pk": release_pk})}
+
+
+def ranked_for_card(
+    session: Source, view: TechniqueView, breadth_of: Callable[[int], dict[str, int]]
+) -> TechniqueView:
+    """``view`` with each group's lines best first, for a card's "Top controls": strongest
+    score, then the control covering most of the technique's family (as a CVE's controls are
+    ranked by how many of its techniques they cover), then the most specific (fewest techniques
+    mapped in all: NIST SI-08 Spam Protection before SI-04 System Monitoring for spearphishing),
+    then ID.  ``breadth_of(release_pk)``: ``release_breadth``, as the caller keeps it."""
+    pk_of = {info.ref: info.pk for info in static(session).releases}
+    pks = [pk_of[sec.release] for sec in view.sections if sec.release in pk_of]
+    if not pks:
+        return view
+    root = view.header.id.split(".")[0]
+    params = {"pks": pks, "root": root, "last": f"{root}.999"}
+    family = {(pk, cid): int(n) for pk, cid, n in _q(session, _FAMILY_BREADTH, params)}
+
+    def best_first(lines: tuple[MappingLine, ...], pk: int | None) -> tuple[MappingLine, ...]:
+        if pk is None:
+            return lines
+        overall = breadth_of(pk)
+        return tuple(
+            sorted(
+                lines,
+                key=lambda ln: (
+                    -score_rank(ln.score_value),
+                    -family.get((pk, ln.capability_id), 0),
+                    overall.get(ln.capability_id, 0),
+                    ln.capability_id,
+                ),
+            )
+        )
+
+    sections = []
+    for sec in view.sections:
+        pk = pk_of.get(sec.release)
+        groups = tuple(replace(g, lines=best_first(g.lines, pk)) for g in sec.groups)
+        sections.append(replace(sec, groups=groups))
+    return replace(view, sections=tuple(sections))
