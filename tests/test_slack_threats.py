@@ -50,7 +50,7 @@ def slack(tmp_path: Path, real_answerer: Answerer) -> Iterator[SlackUnderTest]:
 def test_attack_apt29_answers_with_its_coverage_and_techniques(slack: SlackUnderTest) -> None:
     answer = valid(slack.command("APT29").json())
     text = shown_text(answer["blocks"])
-    assert "G0016 APT29" in text and "covers" in text and "Credential Access" in text
+    assert "G0016 APT29" in text and "covers" in text and "Initial Access" in text
     assert answer["response_type"] == "ephemeral"
 
 

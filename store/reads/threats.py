@@ -190,13 +190,20 @@ def _procedures(info: StaticInfo, links: Sequence[Any]) -> tuple[Procedure, ...]
             continue
         out[tid] = Procedure(
             technique_id=tid,
-            technique_name=tech.name if tech is not None else tid,
+            technique_name=_full_name(tech, techniques) if tech is not None else tid,
             tactics=_ordered_tactics(tech, tactics) if tech is not None else (),
             text=clean_text(lnk.description),
             citations=tuple(Citation(c.get("name") or "", c.get("url")) for c in lnk.citations or ()),
             revoked_id=revoked_id,
         )
     return tuple(sorted(out.values(), key=lambda p: p.technique_id))
+
+
+def _full_name(tech: Any, techniques: dict[str, Any]) -> str:
+    """A sub-technique as ATT&CK's group and software pages name it: "Compromise Accounts:
+    Email Accounts" (alone, "Email Accounts" says little in a list of sixty)."""
+    parent = techniques.get(tech.parent_attack_id) if tech.parent_attack_id else None
+    return f"{parent.name}: {tech.name}" if parent is not None else str(tech.name)
 
 
 def coverage_of_techniques(
