@@ -17,7 +17,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from bot.config import ALL_FRAMEWORKS
-from bot.render.blocks import find_line, render_view
+from bot.render.blocks import render_view
+from bot.render.details import find_line
 from bot.render.limits import violations
 from bot.render.state import State, decode_state
 from store.db import session_scope

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.render.blocks import DETAIL_COMMENT_CHARS, _chunks, render_view
+from bot.render.blocks import render_view
+from bot.render.details import DETAIL_COMMENT_CHARS, chunks
 from bot.render.limits import total_text, violations
 from bot.render.pages import PAGE_TEXT_BUDGET
 from bot.render.state import State
@@ -178,7 +179,7 @@ def test_rendering_never_scans_a_huge_field_whole(huge_view: TechniqueView, capa
     ids=["spaces", "lines", "unbroken", "padded", "mixed"],
 )
 def test_chunks_cover_the_text_in_pieces_of_at_most_the_size(text: str) -> None:
-    pieces = _chunks(text, 2_000)
+    pieces = chunks(text, 2_000)
     assert all(0 < len(p) <= 2_000 for p in pieces)
     assert "".join("".join(p.split()) for p in pieces) == "".join(text.split())
     assert len(pieces) <= 2 * (len(text) // 2_000 + 1)
