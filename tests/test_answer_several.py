@@ -201,3 +201,13 @@ def test_a_control_that_does_not_exist_is_a_did_you_mean_not_an_empty_answer(
     code, out = _ask(corpus_url, capsys, "SC-99")
     assert code == 1 and "SC-99 is not a NIST 800-53 control in the loaded data" in out
     assert answerer.answer("SC-07").ok
+
+
+def test_a_control_that_does_not_exist_next_to_a_technique_is_not_a_pair(answerer: Answerer) -> None:
+    """``T1048 SC-99`` was a pair answer headed "SC-99 SC-99 … does not map T1048"."""
+    ans = answerer.answer("T1048 SC-99")
+    assert isinstance(ans.view, TechniqueView) and ans.view.header.id == "T1048"
+    assert "SC-99 is not a NIST 800-53 control in the loaded data" in ans.payload.text + str(
+        ans.payload.blocks
+    )
+    assert isinstance(answerer.answer("T1048 SC-07").view, PairView)

@@ -119,6 +119,12 @@ class _Resolver(IdStages, NameStage):
             )
             if n
         ]
+        if any(t.known for t in techniques) or groups or threats or objects:
+            # A control ID the data does not have next to something it does (T1048 SC-99) is
+            # left out, its note kept: never a pair answer about a control that is not there.
+            capabilities = tuple(
+                c for c in capabilities if c.framework == "kev" or self.ix.capability(c.framework, c.id)
+            )
         alternatives = self._alternatives(ranked, techniques, capabilities, groups or threats)
         intent = self._intent(techniques, capabilities, groups, threats, objects)
         missing = [t.id for t in techniques if not t.known]
