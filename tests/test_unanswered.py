@@ -54,9 +54,13 @@ def test_help_is_not_a_question_the_index_failed_on(answerer: Answerer) -> None:
 
 
 def test_a_guess_under_the_threshold_is_recorded_with_what_was_guessed(answerer: Answerer) -> None:
-    text = "exfiltration in azure"
+    text = "exfil over dns in azure"  # a technique by its words, not its name
     resolution = answerer.resolve(text)
-    best = max([t.score for t in resolution.techniques[:1]] + [c.score for c in resolution.capabilities[:1]])
+    best = max(
+        [t.score for t in resolution.techniques[:1]]
+        + [c.score for c in resolution.capabilities[:1]]
+        + [o.score for o in resolution.attack_objects[:1]]
+    )
     strict = Settings().with_(unanswered_min_score=int(best) + 1)
     lenient = Settings().with_(unanswered_min_score=int(best) - 1)
     row = _row(answerer, text, settings=strict)

@@ -36,7 +36,7 @@ from bot.resolve.entries import (
 from bot.resolve.shortforms import PRODUCT_FRAMEWORKS, product_words, short_forms
 from bot.resolve.text import SOFT_WEIGHT, STOP_WORDS, fold, joined_variant, stem, words
 from bot.resolve.textindex import TextIndex
-from bot.resolve.threats import PRIOR_SHADOWED_ALIAS, THREAT_KINDS, threat_entries
+from bot.resolve.threats import PRIOR_SHADOWED_ALIAS, THREAT_KINDS, threat_entries, threat_spans
 from bot.resolve.vocab import FRAMEWORK_WORDS, framework_spans
 from store.ids import canonical_capability_id
 from store.reads.resolver_source import IndexSource, TechniqueRow
@@ -81,6 +81,7 @@ class Builder:
         self._vocabulary()
         self._text()
         ix = self.ix
+        ix.threat_spans = threat_spans(self.threat_terms, ix.entries, ix.no_prefix)
         ix.frameworks = frozenset(e.framework for e in ix.entries if e.framework)
         ix.veris_paths.sort(key=lambda p: -len(p[0]))
         return ix

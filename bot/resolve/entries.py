@@ -120,6 +120,10 @@ class IndexData:
     text: TextIndex = field(default_factory=TextIndex)  # what ATT&CK writes about each technique
     default_weight: float = 3.0
     no_prefix: frozenset[str] = frozenset()  # words only threat names use: typos, never prefixes
+    # A threat's name or alias as written in full ("apt28", "lockbit 3.0"), and the head word of a
+    # longer name that only threat names use ("sandworm", "lockbit") → entry: the fallback when a
+    # long question names a threat among words that match nothing (bot.resolve.threats).
+    threat_spans: dict[str, int] = field(default_factory=dict)
     max_idf: float = 1.0
     _sorted_words: list[str] = field(default_factory=list)
     _by_length: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)

@@ -63,9 +63,21 @@ class _Resolver(IdStages, NameStage):
             self._ids()
             self._steering()
             matches = self._names()
+            self._named_threats()
         else:
             matches = []
         return self._finish(matches)
+
+    def _named_threats(self) -> None:
+        """A long question that names a threat among words matching nothing else ("we have
+        LockBit on a host, which of our controls matter?") loses it in the name score, which
+        weighs the name against the whole question: when nothing at all was found, a threat's
+        name or alias written in full, or the head word only threat names use, is the answer."""
+        st = self.st
+        if st.techniques or st.capabilities or st.threats or st.objects or st.groups:
+            return
+        for i in threatre.named_threats(self.ix.threat_spans, self.text[:SCAN_CHARS])[:3]:
+            self._add_threat(self.ix.entries[i], threatre.NAMED_THREAT_SCORE)
 
     # ------------------------------------------------------------------ result
 

@@ -14,10 +14,11 @@ software answer offers the technique the alias stood for as a button
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from bot.resolve.text import fold
+from bot.resolve.text import STOP_WORDS, fold, stem, words
 
 if TYPE_CHECKING:
     from store.reads.resolver_source import ThreatRow
@@ -113,3 +114,56 @@ def threat_entries(rows: list[ThreatRow]) -> list[ThreatEntry]:
         current = not (r.revoked or r.deprecated)
         out.append(ThreatEntry(kind, r.attack_id, r.name, r.domain, current, note, prior, tuple(variants)))
     return out
+
+
+class _Named(Protocol):
+    @property
+    def prior(self) -> float: ...
+
+
+SPAN_MIN_CHARS = 4  # "at", "net", "reg": tool names that are ordinary words in a question
+NAMED_THREAT_SCORE = 80.0  # a full name among unmatched words: sure, yet below a name the scorer accepts
+HEAD_MIN_CHARS = 5
+
+
+def threat_spans(
+    terms: Mapping[str, int], entries: Sequence[_Named], no_prefix: Collection[str]
+) -> dict[str, int]:
+    """The threat names a question may hold verbatim among other words: every name or alias of
+    at least ``SPAN_MIN_CHARS`` that is several words, carries a digit, or is a word only threat
+    names use; and the first word of a longer name when only threat names use it ("sandworm" for
+    Sandworm Team, "lockbit" for LockBit 3.0: of namesakes, the one ATT&CK says most about)."""
+    out: dict[str, int] = {}
+    heads: dict[str, int] = {}
+    for term, i in terms.items():
+        ws = words(term)
+        if not ws or len(term) < SPAN_MIN_CHARS or all(w in STOP_WORDS for w in ws):
+            continue
+        if len(ws) > 1 or any(c.isdigit() for c in term) or stem(ws[0]) in no_prefix:
+            out.setdefault(" ".join(ws), i)
+        head = ws[0]
+        if len(ws) > 1 and len(head) >= HEAD_MIN_CHARS and not head.isdigit() and stem(head) in no_prefix:
+            best = heads.get(head)
+            if best is None or entries[i].prior > entries[best].prior:
+                heads[head] = i
+    for head, i in heads.items():
+        out.setdefault(head, i)
+    return out
+
+
+def named_threats(spans: Mapping[str, int], text: str, longest: int = 4) -> list[int]:
+    """Entries whose span (``threat_spans``) the text holds as whole words, longest first."""
+    ws = words(fold(text))
+    found: list[int] = []
+    i = 0
+    while i < len(ws):
+        for n in range(min(longest, len(ws) - i), 0, -1):
+            entry = spans.get(" ".join(ws[i : i + n]))
+            if entry is not None:
+                if entry not in found:
+                    found.append(entry)
+                i += n
+                break
+        else:
+            i += 1
+    return found
