@@ -205,7 +205,7 @@ class _Writer:
             records = [r for r in batch if r is not None]
             if self.front.dropped:
                 count, self.front.dropped = self.front.dropped, 0
-                note = logging.LogRecord(__name__, logging.WARNING, __file__, 0, "", None, None)
+                note = logging.LogRecord(__name__, logging.WARNING, __name__, 0, "", None, None)
                 note.msg = f"{count} log record(s) dropped: the log destination did not keep up"
                 records.append(note)
             self._write(sink, records)
