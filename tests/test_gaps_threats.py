@@ -97,3 +97,13 @@ def test_a_threat_the_data_does_not_hold_is_refused_plainly(corpus_engine: Engin
     ghost = replace(resolve(index, "gaps APT29"), threats=(ThreatHit("G9999", "Nobody", "actor", 100.0),))
     found = gap_report_for(corpus_engine, "gaps G9999", ghost, None)
     assert isinstance(found, Refusal) and "G9999" in found.message
+
+
+def test_a_watched_actor_counts_as_the_techniques_it_uses(
+    corpus_engine: Engine,
+    index,  # type: ignore[no-untyped-def]
+    uses: dict[str, set[str]],
+) -> None:
+    report = gap_report_for(corpus_engine, "watch", resolve(index, "watch"), None, watch=["G0016", "T1048"])
+    assert isinstance(report, GapReport)
+    assert set(report.coverage.techniques) == uses["G0016"] | {"T1048"}

@@ -40,6 +40,7 @@ class Refusal:
 
 CoverageView = GapReport | PivotAnswer | TogetherAnswer | DiffAnswer | list[DiffAnswer]
 
+THREAT_ID = re.compile(r"[GSC]\d{4}")
 _WATCH = re.compile(r"^\s*(?:the\s+)?(?:watch(?:\s*list)?|watched)\s*$", re.I)
 
 
@@ -127,7 +128,7 @@ def gaps_subject(
         if _WATCH.match(text):
             if not watch:
                 return Refusal("This channel watches no techniques yet.")
-            return Subject("watch", "watch", "this channel's watch list"), list(dict.fromkeys(watch)), domain
+            return Subject("watch", "watch", "this channel's watch list"), _watched(session, watch), domain
         cves = [c for c in r.capabilities if c.framework == "kev"]
         if cves:
             techniques = service.cve_techniques(session, cves[0].id)
@@ -162,6 +163,18 @@ def gaps_subject(
         "Name what to check: an actor (APT29), software, a campaign, a CVE, a tactic (exfiltration, "
         "TA0010), techniques, or `watch`."
     )
+
+
+def _watched(session: Session, watch: Sequence[str]) -> list[str]:
+    """A watch list's techniques: a watched group or software counts as the techniques it uses."""
+    out: list[str] = []
+    for item in watch:
+        if THREAT_ID.fullmatch(item):
+            view = threat_by_id(session, item, coverage=False)
+            out.extend(view.technique_ids if view is not None else ())
+        else:
+            out.append(item)
+    return list(dict.fromkeys(out))
 
 
 def _threat_subject(session: Session, hit: ThreatHit) -> tuple[Subject, list[str], str] | Refusal:
