@@ -25,7 +25,6 @@ from bot.resolution import Resolution, ThreatHit
 from store.db import session_scope
 from store.reads import coverage as reads
 from store.reads.attack_objects import attack_object_techniques
-from store.reads.changes import last_change
 from store.reads.threats import threat_by_id
 from store.state.inventory import Inventory
 from store.views import framework_label
@@ -90,6 +89,9 @@ def _diffs(
 
 
 def _last_sync(session: Session) -> DiffAnswer | list[DiffAnswer] | Refusal:
+    # The sync-run model lives with the bot's state tables (store.app_state, ~25 ms to import),
+    # which answering a question never loads otherwise (tests/test_store_migrations.py).
+    from store.reads.changes import last_change  # noqa: PLC0415
     found = last_change(session)
     if found is None:
         return Refusal("No sync or ingest has loaded anything yet: run `countermap sync`.")
