@@ -7,6 +7,7 @@ served app (``test_slack_app.py``, ``test_slack_instances.py``)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -347,3 +348,19 @@ def test_chatter_in_a_watched_channel_and_names_in_unwatched_ones_get_no_card(bo
     )
     bot.event({**base, "channel": "C0QUIET01", "ts": new_ts(), "text": "APT29 again?"})
     assert bot.fake.calls_to("chat.postMessage") == []
+
+
+def test_the_access_log_follows_the_process_level_not_the_level_at_the_last_request(bot: InProcess) -> None:
+    """Bolt copies the root's level onto its app logger on every request; the access log is not
+    under that logger, so raising the level later is not undone until the next request."""
+    root, access = logging.getLogger(), logging.getLogger("countermap.access")
+    saved = root.level
+    try:
+        root.setLevel(logging.WARNING)
+        assert bot.command("T1048").status == 200
+        assert not access.isEnabledFor(logging.INFO)
+        root.setLevel(logging.INFO)
+        assert access.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved)
+

@@ -65,7 +65,10 @@ def build_app(
         app_kwargs["client"] = web_client(settings, settings.slack_bot_token)
     app_kwargs.setdefault("signing_secret", settings.slack_signing_secret or "")
     app_kwargs.setdefault("process_before_response", True)
-    app_kwargs.setdefault("name", "countermap")
+    # Bolt sets its app logger (named after the app) to the root's level on every request, by
+    # assignment; under the name "countermap" that pinned "countermap.access" to whatever level
+    # the root had when the last request came in.  Its own name keeps that to Bolt's loggers.
+    app_kwargs.setdefault("name", "countermap.bolt")
     # Lazy listeners run on this pool: in a copy of the request's context, so their log lines and
     # the answer's metrics keep the request ID and surface.
     app_kwargs.setdefault("listener_executor", ContextExecutor(max_workers=10, thread_name_prefix="cm-lazy"))
