@@ -364,3 +364,10 @@ def test_the_access_log_follows_the_process_level_not_the_level_at_the_last_requ
     finally:
         root.setLevel(saved)
 
+
+def test_watch_with_a_threat_name_changes_nothing_and_names_the_digest_watch_command(bot: InProcess) -> None:
+    """``watch on|off`` switches incident cards; ``watch APT29`` is about the digest's watch list
+    (``tests/test_digest_threats.py`` checks that command), so it changes nothing and names it."""
+    hint = json.loads(bot.command("watch APT29").body)["text"]
+    assert "`/attack digest subscribe watch APT29`" in hint
+    assert bot.deps.cards.watch_setting(TEAM, CHANNEL) is None

@@ -164,8 +164,12 @@ def _watch(
             joined = membership.joined
         deps.cards.set_watch(team_id, channel_id, watch, user_id)
     elif verb != "status":
+        # `watch APT29`: the user means the digest's watch list, which `digest subscribe` sets.
+        named = esc(" ".join(args)[:200])
         return notice_payload(
-            f"Use `{cmd} watch on`, `{cmd} watch off`, `{cmd} watch auto` or `{cmd} watch status`."
+            f"Use `{cmd} watch on`, `{cmd} watch off`, `{cmd} watch auto` or `{cmd} watch status`"
+            " to switch incident cards in this channel. To follow techniques, groups or software in"
+            f" this channel's daily digest: `{cmd} digest subscribe watch {named}`."
         )
     explicit = deps.cards.watch_setting(team_id, channel_id)
     pattern = deps.cards.matches_pattern(deps.cards.channel_name(client, team_id, channel_id) or channel_name)
