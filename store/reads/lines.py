@@ -26,17 +26,60 @@ _LICENSE_HEADING = re.compile(
 )
 
 
+_LAST_SENTENCE = re.compile(r"(?:(?<=[.!?)])\s+|(?<=[a-z][.!?]))(?=[A-Z(])[^.!?]*:$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*)$")
+SUMMARY_ITEMS = 3
+
+
+def _clean(text: str) -> str:
+    return " ".join(_MD_LINK.sub(r"\1", html_to_text(_CITATION.sub("", text))).split())
+
+
 def summarise_description(description: str | None) -> str:
-    """First paragraph of an ATT&CK description, without citations, links or HTML tags."""
+    """First paragraph of an ATT&CK description, without citations, links or HTML tags.
+
+    A paragraph that ends by introducing a list ("…the following measures:", "Examples:") would
+    end the summary on a colon: its lead-in sentence is dropped, or, when it is the whole
+    paragraph, the list's first items follow it."""
     if not description:
         return ""
     # Paragraph by paragraph, so that a long description is cleaned only as far as needed.
-    for paragraph in _PARAGRAPH.split(description.replace("\r\n", "\n")):
-        text = _MD_LINK.sub(r"\1", html_to_text(_CITATION.sub("", paragraph)))
-        text = " ".join(text.split())
-        if text:
+    paragraphs = _PARAGRAPH.split(description.replace("\r\n", "\n"))
+    for at, paragraph in enumerate(paragraphs):
+        text = _clean(paragraph)
+        if not text:
+            continue
+        if not text.endswith(":"):
             return text
+        lead_in = _LAST_SENTENCE.search(text)
+        if lead_in:
+            return text[: lead_in.start()]
+        items = _list_items(paragraphs[at + 1 :])
+        if not items:
+            return text[:-1].rstrip() + "."
+        shown = "; ".join(items[:SUMMARY_ITEMS])
+        return f"{text} {shown}{'; …' if len(items) > SUMMARY_ITEMS else '.'}"
     return ""
+
+
+def _list_items(paragraphs: Sequence[str]) -> list[str]:
+    """The top-level items of the list that opens these paragraphs, cleaned, up to one more than
+    a summary shows."""
+    items: list[str] = []
+    for paragraph in paragraphs:
+        for line in paragraph.splitlines():
+            found = _LIST_ITEM.match(line)
+            if found and not line[:1].isspace():
+                item = _clean(found.group(1)).rstrip(".;:")
+                if item:
+                    items.append(item)
+            elif line.strip() and not found and not line[:1].isspace():
+                return items
+            if len(items) > SUMMARY_ITEMS:
+                return items
+        if items:
+            return items
+    return items
 
 
 def split_comments(comments: str | None, license_requirements: str | None) -> str | None:
