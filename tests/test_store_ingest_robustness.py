@@ -100,6 +100,26 @@ def test_symlink_loops_in_a_folder_are_skipped_paths(engine: Engine, database_ur
     assert done.stdout.count("a symlink loop") == 3
 
 
+def test_a_folder_linked_into_the_data_folder_is_read(engine: Engine, tmp_path: Path, folder: Path) -> None:
+    """Data is often mounted elsewhere and linked in (``data/mappings -> /mnt/mappings``)."""
+    elsewhere = tmp_path / "mounted"
+    write_json(elsewhere / "more.json", mapping_document(version="rev4"))
+    (folder / "linked").symlink_to(elsewhere, target_is_directory=True)
+    report = ingest_paths(engine, [folder])
+    loaded = {Path(f.path).name for f in report.files if f.action == "loaded"}
+    assert loaded == {"nist.json", "more.json"}
+    assert _releases(engine) == 2
+
+
+def test_a_folder_link_back_up_the_tree_is_read_once_and_listed(engine: Engine, folder: Path) -> None:
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)
+    report = ingest_paths(engine, [folder])
+    skipped = {Path(f.path).name: f.key for f in report.files if f.action == "skipped"}
+    assert skipped == {"up": "a symlink loop or a folder read already"}
+    assert [Path(f.path).name for f in report.files if f.action == "loaded"] == ["nist.json"]
+
+
 def test_a_symlink_loop_named_on_the_command_line_is_a_problem(engine: Engine, folder: Path) -> None:
     (folder / "self.json").symlink_to("self.json")
     before = snapshot(engine)

@@ -122,8 +122,19 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
     def onerror(exc: OSError) -> None:
         raise exc
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+    # A folder linked from inside the tree is read (data is often mounted or linked in), once:
+    # a link back to a folder already being read is a loop, skipped and listed.
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=True):
+        kept = []
+        for d in sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__"):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen:
+                skipped.append(Skipped(os.path.join(dirpath, d), "a symlink loop or a folder read already"))
+            else:
+                seen.add(real)
+                kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -134,7 +145,7 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
                 kind = f"cannot read: {exc.strerror or exc}"
             if kind == "file":
                 yield path
-            elif kind != "folder":  # a symlink to a folder is not followed, as os.walk does not
+            elif kind != "folder":
                 skipped.append(Skipped(str(path), kind))
 
 
