@@ -419,6 +419,30 @@ class DetectionLink(Base):
     technique_attack_id: Mapped[str] = mapped_column(String(32))
 
 
+class ComponentDetection(Base):
+    """A data component's ``detects`` link to a technique: how ATT&CK before v18 said to detect
+    it (collect this data source's component; the link's text says what to look for).  The
+    component is written out here, as those releases gave it no ATT&CK ID to join on."""
+
+    __tablename__ = "component_detections"
+    __table_args__ = (
+        Index("ix_component_detections_technique", "technique_attack_id"),
+        UniqueConstraint("domain", "stix_id", name="uq_component_detection_stix"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(80))
+    domain: Mapped[str] = mapped_column(String(16))
+    technique_pk: Mapped[int] = mapped_column(ForeignKey("techniques.id", ondelete="CASCADE"))
+    technique_attack_id: Mapped[str] = mapped_column(String(32))
+    component_stix_id: Mapped[str] = mapped_column(String(80))
+    component_attack_id: Mapped[str | None] = mapped_column(String(16))  # DC0064 from v18 on
+    component_name: Mapped[str] = mapped_column(Text)
+    data_source_id: Mapped[str | None] = mapped_column(String(16))  # DS0017
+    data_source_name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
 # --------------------------------------------------------------------------- sync
 
 

@@ -154,6 +154,17 @@ class StrategyView:
 
 
 @dataclass(frozen=True, slots=True)
+class ComponentDetectionView:
+    """ATT&CK before v18: a data component that detects the technique, and what to look for."""
+
+    data_source_id: str | None  # DS0017
+    data_source_name: str | None  # Command
+    component_id: str | None  # no ID before v18
+    component_name: str  # Command Execution
+    text: str | None  # "Monitor executed commands and arguments that ..."
+
+
+@dataclass(frozen=True, slots=True)
 class DetectSection:
     """One framework's capabilities whose mappings of the technique are in the ``detect``
     category (M365 "Detects", AWS/Azure/GCP detect scores), in its newest release."""
@@ -180,6 +191,8 @@ class DetectionView:
     mapped: tuple[str, ...] = ()  # frameworks with any mapping of the technique (its controls)
     notes: tuple[str, ...] = ()
     kind: ViewKind = "detection"
+    # ATT&CK before v18, which has no detection strategies: its data components' advice.
+    components: tuple[ComponentDetectionView, ...] = ()
 
     @property
     def technique_id(self) -> str:

@@ -13,10 +13,23 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from store.ingest import IngestError, ingest_paths
-from store.models import Analytic, DataComponent, DetectionLink, DetectionStrategy, Threat, ThreatLink
+from store.models import (
+    Analytic,
+    ComponentDetection,
+    DataComponent,
+    DetectionLink,
+    DetectionStrategy,
+    Threat,
+    ThreatLink,
+)
 from tests.store_fixtures import stix_bundle, write_json
 
 _THREAT_TYPES = {"intrusion-set": "group", "malware": "software", "tool": "software", "campaign": "campaign"}
+STRATEGY, COMPONENT = "x-mitre-detection-strategy", "x-mitre-data-component"
+
+
+def _has_attack_id(obj: dict[str, Any]) -> bool:
+    return any(r.get("external_id") for r in obj.get("external_references") or ())
 
 
 def _bundle_counts(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -38,10 +51,19 @@ def _bundle_counts(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "threats": Counter(_THREAT_TYPES[o["type"]] for o in objects if o["type"] in _THREAT_TYPES),
         "links": links,
-        "detects": sum(1 for r in live if r["relationship_type"] == "detects"),
+        "detects": sum(
+            1 for r in live if r["relationship_type"] == "detects" and kinds.get(r["source_ref"]) == STRATEGY
+        ),
+        "component_detects": sum(
+            1
+            for r in live
+            if r["relationship_type"] == "detects"
+            and kinds.get(r["source_ref"]) == COMPONENT
+            and kinds.get(r["target_ref"]) == "attack-pattern"
+        ),
         "strategies": sum(1 for o in objects if o["type"] == "x-mitre-detection-strategy"),
         "analytics": sum(1 for o in objects if o["type"] == "x-mitre-analytic"),
-        "components": sum(1 for o in objects if o["type"] == "x-mitre-data-component"),
+        "components": sum(1 for o in objects if o["type"] == COMPONENT and _has_attack_id(o)),
     }
 
 
@@ -75,6 +97,7 @@ def test_threats_links_and_detections_match_each_bundle(corpus_engine: Engine, c
                 "threats": threats,
                 "links": links,
                 "detects": count(DetectionLink),
+                "component_detects": count(ComponentDetection),
                 "strategies": count(DetectionStrategy),
                 "analytics": count(Analytic),
                 "components": count(DataComponent),

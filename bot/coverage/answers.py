@@ -92,6 +92,7 @@ def _last_sync(session: Session) -> DiffAnswer | list[DiffAnswer] | Refusal:
     # The sync-run model lives with the bot's state tables (store.app_state, ~25 ms to import),
     # which answering a question never loads otherwise (tests/test_store_migrations.py).
     from store.reads.changes import last_change  # noqa: PLC0415
+
     found = last_change(session)
     if found is None:
         return Refusal("No sync or ingest has loaded anything yet: run `countermap sync`.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from store.threat_views import AnalyticView, DetectionView, LogSource
+from store.threat_views import AnalyticView, ComponentDetectionView, DetectionView, LogSource
 from store.views import framework_label
 
 DATA_COMPONENT_URL = "https://attack.mitre.org/datacomponents/{id}/"
@@ -54,7 +54,20 @@ def data_components(view: DetectionView) -> list[tuple[str | None, str]]:
                 label = ls.data_component_name or ls.data_component
                 if label and (ls.data_component or label) not in seen:
                     seen[ls.data_component or label] = (ls.data_component, label)
+    for c in view.components:
+        seen.setdefault(c.component_id or component_label(c), (c.component_id, component_label(c)))
     return list(seen.values())
+
+
+def component_label(c: ComponentDetectionView) -> str:
+    """``Command: Command Execution``, as ATT&CK's pages named a data source's component."""
+    return f"{c.data_source_name}: {c.component_name}" if c.data_source_name else c.component_name
+
+
+def components_heading(view: DetectionView) -> str:
+    n = len(view.components)
+    version = f" {view.attack_release}" if view.attack_release else ""
+    return f"ATT&CK{version} detects it through {n} data component{'s' if n != 1 else ''}"
 
 
 def platforms(view: DetectionView) -> list[str]:
@@ -101,9 +114,14 @@ def no_capability_text(view: DetectionView) -> str:
 def summary_text(view: DetectionView) -> str:
     """One line for notifications and the fallback text."""
     n_an, n_cap = analytic_count(view), capability_count(view)
+    n_dc = len(view.components)
     parts = [
         f"{len(view.strategies)} detection strateg{'y' if len(view.strategies) == 1 else 'ies'}",
         f"{n_an} analytic{'s' if n_an != 1 else ''}",
+    ]
+    if n_dc:  # ATT&CK before v18: components, no strategies
+        parts = [f"{n_dc} data component{'s' if n_dc != 1 else ''}"]
+    parts += [
         f"{n_cap} detect capabilit{'y' if n_cap == 1 else 'ies'}",
     ]
     return f"{title(view)} — " + ", ".join(parts)

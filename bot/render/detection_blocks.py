@@ -12,6 +12,8 @@ from slack_sdk.models.blocks import Block
 from bot import actions
 from bot.render.detection import (
     collect,
+    component_label,
+    components_heading,
     counts_line,
     data_component_url,
     data_components,
@@ -165,7 +167,12 @@ def detection_doc(view: DetectionView, state: State, msg: Message) -> Doc:
     doc = Doc(title=title(view), intro=_intro(view, state, msg))
     for s in view.strategies:
         doc.items.extend(_strategy_items(s))
-    if not view.strategies:
+    if view.components:
+        lines = [
+            f"*{esc(component_label(c))}*" + (f"\n{esc(c.text)}" if c.text else "") for c in view.components
+        ]
+        doc.items.extend(packed(f":mag: *{esc(components_heading(view))}*", lines))
+    elif not view.strategies:
         doc.items.append([section(esc(no_strategy_text(view)))])
     for sec in view.sections:
         doc.items.extend(_section_items(sec))

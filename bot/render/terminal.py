@@ -16,7 +16,14 @@ from rich.text import Text
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
 from bot.render.attack_objects import plain_text as attack_text
 from bot.render.coverage import PLAIN, CoverageViews, coverage_text
-from bot.render.detection import collect, data_components, no_capability_text, no_strategy_text
+from bot.render.detection import (
+    collect,
+    component_label,
+    components_heading,
+    data_components,
+    no_capability_text,
+    no_strategy_text,
+)
 from bot.render.detection import title as detection_title
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, cve_ranking_note, score_bar, with_feature
 from bot.render.mrkdwn import plain_links
@@ -210,7 +217,14 @@ def _detection(view: DetectionView) -> list[RenderableType]:
                     out.append(
                         Text(f"      {t.field or '?'}" + (f" — {t.description}" if t.description else ""))
                     )
-    if not view.strategies:
+    if view.components:
+        out.append(Text(""))
+        out.append(_heading(components_heading(view)))
+        for dc in view.components:
+            out.append(Text(f"  {component_label(dc)}", style="bold"))
+            if dc.text:
+                out.append(Padding(Text(dc.text), (0, 0, 0, 4)))
+    elif not view.strategies:
         out.append(Text(no_strategy_text(view), style="dim"))
     for sec in view.sections:
         out.append(Text(""))

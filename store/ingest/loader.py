@@ -33,6 +33,7 @@ from store.models import (
     AttackBundle,
     Capability,
     CapabilityDescription,
+    ComponentDetection,
     DataComponent,
     DetectionLink,
     DetectionStrategy,
@@ -126,7 +127,15 @@ def remember_files(
 def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: str) -> None:
     """Replace every object of ``data.domain`` with the bundle's."""
     domain = data.domain
-    for table in (DetectionLink, DetectionStrategy, Analytic, DataComponent, ThreatLink, Threat):
+    for table in (
+        ComponentDetection,
+        DetectionLink,
+        DetectionStrategy,
+        Analytic,
+        DataComponent,
+        ThreatLink,
+        Threat,
+    ):
         conn.execute(delete(table).where(table.domain == domain))
     conn.execute(delete(MitigationLink).where(MitigationLink.domain == domain))
     conn.execute(delete(Mitigation).where(Mitigation.domain == domain))
@@ -223,6 +232,15 @@ def _write_threats(conn: Connection, data: AttackData, technique_pk: dict[str, i
     ]
     if detects:
         conn.execute(insert(DetectionLink), detects)
+    by_component = [
+        {
+            **{k: v for k, v in d.items() if k != "technique_stix_id"},
+            "technique_pk": technique_pk[d["technique_stix_id"]],
+        }
+        for d in th.component_detects
+    ]
+    if by_component:
+        conn.execute(insert(ComponentDetection), by_component)
 
 
 # --------------------------------------------------------------------------- descriptions

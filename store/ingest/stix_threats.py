@@ -33,6 +33,9 @@ class ThreatData:
     analytics: list[dict[str, Any]] = field(default_factory=list)
     strategies: list[dict[str, Any]] = field(default_factory=list)
     detects: list[dict[str, Any]] = field(default_factory=list)
+    # ATT&CK before v18: a data component ``detects`` a technique, the link's text saying what
+    # to look for (there are no detection strategies, and components have no ATT&CK ID).
+    component_detects: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -195,17 +198,21 @@ def parse_detections(
     for obj in by_type.get("x-mitre-data-source", []):
         sources[obj["id"]] = (_external(obj)[0], _text(obj, "name"))
     components: dict[str, tuple[str, str]] = {}
+    # Every live component, with or without an ATT&CK ID: (ID, name, data source ID, its name).
+    detectors: dict[str, tuple[str | None, str, str | None, str | None]] = {}
     for obj in by_type.get("x-mitre-data-component", []):
         attack_id, url = _external(obj)
-        if not attack_id:
-            out.warnings.append(f"{_where(obj)} has no ATT&CK ID: left out")
-            continue
-        name = _text(obj, "name") or attack_id
-        components[obj["id"]] = (attack_id, name)
         ref = _text(obj, "x_mitre_data_source_ref") or ""
         if ref and ref not in sources:
             out.warnings.append(f"{_where(obj)}: data source {ref} is not in the bundle")
         ds_id, ds_name = sources.get(ref, (None, None))
+        name = _text(obj, "name") or attack_id
+        if name and _live(obj):
+            detectors[obj["id"]] = (attack_id, name, ds_id, ds_name)
+        if not attack_id:  # ATT&CK before v18 gave components no ID: they count by their links
+            continue
+        name = name or attack_id
+        components[obj["id"]] = (attack_id, name)
         out.data_components.append(
             {
                 "stix_id": obj["id"],
@@ -274,6 +281,23 @@ def parse_detections(
         if rel.get("relationship_type") != "detects" or not _live(rel):
             continue
         src, dst = str(rel.get("source_ref")), str(rel.get("target_ref"))
+        if src in detectors and dst in technique_ids:
+            attack_id, name, ds_id, ds_name = detectors[src]
+            out.component_detects.append(
+                {
+                    "stix_id": rel["id"],
+                    "domain": domain,
+                    "technique_stix_id": dst,
+                    "technique_attack_id": technique_ids[dst],
+                    "component_stix_id": src,
+                    "component_attack_id": attack_id,
+                    "component_name": name,
+                    "data_source_id": ds_id,
+                    "data_source_name": ds_name,
+                    "description": _text(rel, "description"),
+                }
+            )
+            continue
         if src not in strategies or dst not in technique_ids:
             missing = dst if src in strategies else src
             out.warnings.append(f"{rel['id']} (detects): {missing} is not in the bundle")

@@ -11,14 +11,16 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from store.models import Analytic, AttackBundle, DetectionLink, DetectionStrategy
+from store.models import Analytic, AttackBundle, ComponentDetection, DetectionLink, DetectionStrategy
 from store.reads.catalogue import _techniques, technique_header
 from store.reads.fast import Source, _json, _q, reader
 from store.reads.lines import _TECHNIQUE_ROWS, _ids, _is_non_mappable, _lines
 from store.reads.releases import NO_FILTERS, pick_releases
 from store.reads.static import static
+from store.reads.threats import clean_text
 from store.threat_views import (
     AnalyticView,
+    ComponentDetectionView,
     DetectionView,
     DetectSection,
     LogSource,
@@ -57,6 +59,13 @@ _ANALYTICS = select(
     _json(Analytic.log_sources),
     _json(Analytic.mutable_elements),
 ).where(Analytic.attack_id.in_(_ids("ids")), Analytic.revoked.is_(False), Analytic.deprecated.is_(False))
+_COMPONENTS = select(
+    ComponentDetection.data_source_id,
+    ComponentDetection.data_source_name,
+    ComponentDetection.component_attack_id,
+    ComponentDetection.component_name,
+    ComponentDetection.description,
+).where(ComponentDetection.technique_attack_id == bindparam("tid"))
 _BUNDLE_VERSION = select(AttackBundle.attack_version).where(AttackBundle.domain == bindparam("domain"))
 
 
@@ -79,6 +88,7 @@ def detections_for_technique(
         return None
     domain = own.domain
     strategies = _strategies(source, tid)
+    components = () if strategies else _components(source, tid)
     sections, uncategorised, mapped, hidden = _detect_sections(source, tid, domain, frameworks, filters)
     attack_version = filters.attack_version or (sections[0].release.attack_version if sections else None)
     header = technique_header(source, tid, attack_version=attack_version, domain=domain, loaded=loaded)
@@ -100,7 +110,24 @@ def detections_for_technique(
         uncategorised=uncategorised,
         mapped=mapped,
         notes=tuple(notes),
+        components=components,
     )
+
+
+def _components(source: Source, tid: str) -> tuple[ComponentDetectionView, ...]:
+    """By data source, then component, as ATT&CK's pages listed them before v18."""
+    rows = _q(source, _COMPONENTS, {"tid": tid})
+    views = {
+        (r.data_source_name or "", r.component_name): ComponentDetectionView(
+            r.data_source_id,
+            r.data_source_name,
+            r.component_attack_id,
+            r.component_name,
+            clean_text(r.description),
+        )
+        for r in rows
+    }
+    return tuple(views[k] for k in sorted(views))
 
 
 def _strategies(source: Source, tid: str) -> tuple[StrategyView, ...]:

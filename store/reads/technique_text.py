@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from store.models import (
     Analytic,
+    ComponentDetection,
     DetectionLink,
     DetectionStrategy,
     Mitigation,
@@ -108,6 +109,16 @@ def technique_documents(session: Session) -> dict[str, TechniqueDocument]:
                 doc.detections.append(text)
             components.update(n for n in names if n)
         doc.detections.extend(sorted(components))
+    for tid, component, text in session.execute(  # ATT&CK before v18
+        select(
+            ComponentDetection.technique_attack_id,
+            ComponentDetection.component_name,
+            ComponentDetection.description,
+        ).order_by(ComponentDetection.id)
+    ):
+        doc = docs.get(tid)
+        if doc is not None:
+            doc.detections.extend(t for t in (text, component) if t)
 
     for tid, name, text in session.execute(
         select(MitigationLink.technique_attack_id, Mitigation.name, MitigationLink.description)
