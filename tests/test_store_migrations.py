@@ -89,3 +89,21 @@ def test_countermap_db_upgrade_and_current(database_url: str, capsys: pytest.Cap
     assert cli_main(["--db", database_url, "db", "upgrade"]) == 0
     assert cli_main(["--db", database_url, "db", "current"]) == 0
     assert f"current: {head_revision()}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["ask", "T1048"], ["export", "T1048", "--csv"], ["gaps", "T1048"]])
+def test_a_read_only_command_on_an_older_schema_says_to_upgrade_it(
+    database_url: str, engine: Engine, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ask`` does not upgrade the schema (it must start fast): after an upgrade of countermap
+    that adds a table, it names the revisions and the command, instead of "run ingest first"."""
+    from alembic import command as alembic
+
+    from store.migrate import alembic_config
+
+    with engine.begin() as conn:
+        alembic.downgrade(alembic_config(conn), "0001")
+    assert cli_main(["--db", database_url, *command]) == 1
+    err = capsys.readouterr().err
+    assert f"schema is at revision 0001 and this countermap needs {head_revision()}" in err
+    assert "countermap db upgrade" in err and "Traceback" not in err

@@ -130,13 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        from bot.cli.common import EXIT_DB_DOWN, database_down_message
+        from bot.cli.common import EXIT_DB_DOWN, EXIT_FAILED, database_down_message, schema_behind_message
 
         message = database_down_message(exc)
+        if message is not None:
+            print(message, file=sys.stderr)
+            return EXIT_DB_DOWN
+        message = schema_behind_message(exc)
         if message is None:
             raise
         print(message, file=sys.stderr)
-        return EXIT_DB_DOWN
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

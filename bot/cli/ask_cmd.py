@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from bot.answer import Answerer
-    from bot.cli.common import engine_from, settings_from
+    from bot.cli.common import engine_from, schema_behind_message, settings_from
     from store.db import unavailable_reason
     from store.views import Filters
 
@@ -152,8 +152,8 @@ def run(args: argparse.Namespace) -> int:
                 _print_reading(result, first=n == 0)
             sys.stdout.flush()
     except (OperationalError, ProgrammingError) as exc:
-        if unavailable_reason(exc) is not None:
-            raise  # the database is down: main prints one line and exits 3
+        if unavailable_reason(exc) is not None or schema_behind_message(exc) is not None:
+            raise  # the database is down or older than this countermap: main prints one line
         print(
             f"countermap: the database holds no countermap data ({exc.orig}); run `countermap ingest` first",
             file=sys.stderr,

@@ -147,6 +147,31 @@ def engine_from(args: argparse.Namespace, *, upgrade: bool = True, must_exist: b
     return engine
 
 
+def schema_behind_message(exc: BaseException) -> str | None:
+    """The one line for a failed read on a database whose schema is older than this countermap
+    (read-only commands do not upgrade it: ``ask`` must stay fast), else None."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from store.db import make_engine
+    from store.migrate import current_revision, head_revision
+
+    if not isinstance(exc, OperationalError | ProgrammingError) or not _opened_url:
+        return None
+    engine = make_engine(_opened_url)
+    try:
+        current, head = current_revision(engine), head_revision()
+    except Exception:  # the database cannot say: the caller's own message stands
+        return None
+    finally:
+        engine.dispose()
+    if current is None or current == head:
+        return None
+    return (
+        f"countermap: the database schema is at revision {current} and this countermap needs {head}:"
+        " run `countermap db upgrade` (ingest and serve upgrade it too)"
+    )
+
+
 def database_down_message(exc: BaseException) -> str | None:
     """The one line for an exception that means the database is down, else None."""
     from store.db import DatabaseUnavailable, display_url, unavailable_reason
