@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 from bot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from store.db import Engine
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and says what failed: no answer, a bad file, a post that failed
