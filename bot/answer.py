@@ -26,6 +26,7 @@ from bot.coverage.overlay import YoursCache
 from bot.coverage.questions import coverage_question
 from bot.errors import UserFacingError
 from bot.index_cache import build_index
+from bot.render.notes import worded
 from bot.resolution import Resolution
 from bot.resolve import resolve
 from bot.view_requests import merge_filters, message_for, notes_for, request_for
@@ -462,7 +463,8 @@ class Answerer:
         # A pooled connection in one read transaction, without an ORM Session (whose set-up
         # and commit cost more than a view's queries).
         with view_reads(self.engine, self._static) as data:  # none yet: read on first use
-            return data.view(request)
+            found = data.view(request)
+        return worded(found)  # the read's facts in words, for every surface alike
 
     def _ranked_for_card(self, view: TechniqueView) -> TechniqueView:
         """A card's view with its lines best first (``store.reads.ranking.ranked_for_card``):

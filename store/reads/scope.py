@@ -33,7 +33,7 @@ from store.reads.static import StaticInfo, load_static, reading, static
 from store.reads.subjects import unknown_subjects
 from store.reads.threats import threat_by_id
 from store.reads.used_by import prime_used_by
-from store.views import TechniqueView, ViewRequest
+from store.views import NotLoaded, TechniqueView, ViewRequest
 
 if TYPE_CHECKING:
     from store.attack_views import AttackObjectRef
@@ -157,8 +157,8 @@ class ViewReads:
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
 
-    def view(self, request: ViewRequest) -> AnyView:
-        """The view a request names; unknown subjects give a MessageView, never an exception."""
+    def view(self, request: ViewRequest) -> AnyView | NotLoaded:
+        """The view a request names; what is not loaded gives a NotLoaded, never an exception."""
         return build_view(self._reader, request)
 
     def unknown_subjects(self, request: ViewRequest) -> list[str]:
