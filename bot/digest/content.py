@@ -21,9 +21,9 @@ from typing import Any
 from bot.coverage.service import gap_report
 from bot.coverage.views import GapReport, Subject
 from bot.digest.clock import as_utc
-from store.app_state import DigestSubscription
 from store.reads.digest import KevChange, ReleaseChange
 from store.state.scope import StateReads
+from store.state.subscriptions import Subscription
 from store.views import ControlLine, Coverage
 
 RECENT_WINDOW = dt.timedelta(hours=24)
@@ -48,7 +48,7 @@ class SubscriptionSpec:
     active_since: dt.datetime | None = None  # changes before subscribing are not news
 
     @classmethod
-    def of(cls, sub: DigestSubscription) -> SubscriptionSpec:
+    def of(cls, sub: Subscription) -> SubscriptionSpec:
         return cls(
             id=sub.id,
             team_id=sub.team_id,

@@ -10,9 +10,8 @@ from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
 from bot.render.mrkdwn import esc
-from store.app_state import DigestSubscription
 from store.state.scope import StateReads
-from store.state.subscriptions import Changes, Defaults  # named here for the digest's callers
+from store.state.subscriptions import Changes, Defaults, Subscription  # named for the digest's callers
 from store.views import FRAMEWORK_LABELS as VIEW_LABELS
 
 __all__ = [
@@ -41,7 +40,7 @@ def frameworks_text(frameworks: Sequence[str]) -> str:
     return ", ".join(framework_label(f) for f in frameworks) or "none"
 
 
-def summary(sub: DigestSubscription, now: dt.datetime) -> str:
+def summary(sub: Subscription, now: dt.datetime) -> str:
     """One mrkdwn line: when, which frameworks, the watch list, quiet days, the next post."""
     when = next_due(sub.time_local, sub.timezone, now).astimezone(zone(sub.timezone))
     parts = [

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine
 
-from store.app_state import DigestSubscription
 from store.db import session_scope, write_session
 from store.reads import digest as _digest
 from store.reads.compare import technique_coverage, top_controls
@@ -24,7 +23,7 @@ from store.reads.releases import ReleaseInfo
 from store.reads.scope import Reads
 from store.state import subscriptions as _subscriptions
 from store.state.inventory import Inventory, effective_in
-from store.state.subscriptions import Changes, Defaults
+from store.state.subscriptions import Changes, Defaults, Subscription
 from store.views import ControlLine, Coverage
 
 
@@ -96,14 +95,18 @@ class StateReads(Reads):
         """The channel's own inventory, else the workspace's, else None."""
         return effective_in(self._session, team_id, channel_id)
 
-    def subscription(self, team_id: str, channel_id: str) -> DigestSubscription | None:
-        return _subscriptions.get(self._session, team_id, channel_id)
+    def subscription(self, team_id: str, channel_id: str) -> Subscription | None:
+        """The channel's subscription, active or not; None if it never subscribed."""
+        row = _subscriptions.get(self._session, team_id, channel_id)
+        return None if row is None else Subscription.of(row)
 
-    def team_subscriptions(self, team_id: str) -> list[DigestSubscription]:
-        return _subscriptions.team_subscriptions(self._session, team_id)
+    def team_subscriptions(self, team_id: str) -> list[Subscription]:
+        """The workspace's active subscriptions, by channel."""
+        return [Subscription.of(r) for r in _subscriptions.team_subscriptions(self._session, team_id)]
 
-    def active_subscriptions(self) -> list[DigestSubscription]:
-        return _subscriptions.active_subscriptions(self._session)
+    def active_subscriptions(self) -> list[Subscription]:
+        """Every active subscription, oldest first."""
+        return [Subscription.of(r) for r in _subscriptions.active_subscriptions(self._session)]
 
 
 class StateWrites(StateReads):
@@ -121,9 +124,9 @@ class StateWrites(StateReads):
         defaults: Defaults,
         now: dt.datetime,
         enterprise_id: str | None = None,
-    ) -> tuple[DigestSubscription, bool]:
+    ) -> tuple[Subscription, bool]:
         """Subscribe the channel, or change its subscription; (subscription, newly subscribed)."""
-        return _subscriptions.subscribe(
+        row, fresh = _subscriptions.subscribe(
             self._session,
             team_id=team_id,
             channel_id=channel_id,
@@ -133,6 +136,7 @@ class StateWrites(StateReads):
             now=now,
             enterprise_id=enterprise_id,
         )
+        return Subscription.of(row), fresh
 
     def unsubscribe(self, team_id: str, channel_id: str, now: dt.datetime) -> bool:
         """True if the channel had an active subscription."""
