@@ -10,7 +10,6 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
@@ -26,7 +25,7 @@ from bot.errors import UserFacingError
 from bot.render.errors import error_payload
 from bot.render.mrkdwn import esc
 from store.db import Engine
-from store.state.digest_runs import newest_runs
+from store.state.digest_runs import NewestRun, newest_runs
 from store.state.scope import StateReads, state_reads, state_writes
 
 MAX_WATCH = 500
@@ -390,7 +389,7 @@ def _list(engine: Engine, team_id: str, channel_id: str, now: dt.datetime) -> Pa
     return _payload(head + "\n" + "\n".join(out), notes)
 
 
-def _problem(run: Any) -> str:
+def _problem(run: NewestRun | None) -> str:
     """The newest run's failure under the subscription's line, or nothing."""
     line = failed_delivery_line(run.local_date, run.status, run.error) if run is not None else None
     return f"\n    {line}" if line else ""
