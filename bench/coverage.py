@@ -43,6 +43,7 @@ from bot.inventory.service import InventoryService  # noqa: E402
 from store.db import make_engine, session_scope  # noqa: E402
 from store.models import Mapping, Threat, ThreatLink  # noqa: E402
 from store.reads.controls import known_controls  # noqa: E402
+from store.reads.scope import reads  # noqa: E402
 from store.state.inventory import Control, Inventory  # noqa: E402
 from store.state.inventory import inventory as read_inventory  # noqa: E402
 from store.tables import full_metadata  # noqa: E402
@@ -132,16 +133,16 @@ def bench_actor_coverage(engine: Engine, rng: random.Random) -> None:
     actors = big_actors(engine)
     inv = inventory_of(engine, 500, rng)
     for gid, name, techniques in actors[:3]:  # statements compiled, pools opened
-        with session_scope(engine) as s:
-            gap_report(s, Subject("actor", gid, name), techniques, inv)
+        with reads(engine) as data:
+            gap_report(data, Subject("actor", gid, name), techniques, inv)
     settle()
     ms: list[float] = []
     for _ in range(5):
         for gid, name, techniques in actors:
 
             def run(gid: str = gid, name: str = name, techniques: list[str] = techniques) -> None:
-                with session_scope(engine) as s:
-                    gap_report(s, Subject("actor", gid, name), techniques, inv)
+                with reads(engine) as data:
+                    gap_report(data, Subject("actor", gid, name), techniques, inv)
 
             ms.append(timed(run))
     ref = reference(engine, [t for _g, _n, t in actors] * 5)
@@ -178,8 +179,8 @@ def bench_pivot(engine: Engine, n: int, rng: random.Random) -> None:
         target = targets[fw]
 
         def run(fw: str = fw, cid: str = cid, target: str = target) -> None:
-            with session_scope(engine) as s:
-                pivot_answer(s, fw, cid, target)
+            with reads(engine) as data:
+                pivot_answer(data, fw, cid, target)
 
         ms.append(timed(run))
     ms = ms[10:]

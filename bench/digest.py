@@ -39,6 +39,7 @@ from store.app_state import DigestSubscription, IncidentCard, Lookup, SyncRun  #
 from store.db import make_engine, session_scope, write_session  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Capability, Mapping, Release, Technique  # noqa: E402
+from store.state.scope import state_reads  # noqa: E402
 
 FRAMEWORK_SETS = [
     ("nist_800_53", "m365"),
@@ -197,16 +198,16 @@ def main() -> int:
         return now.date()
 
     def compose_all() -> list:  # type: ignore[type-arg]
-        with session_scope(engine) as session:
-            return compose(session, specs, now=now, local_date_for=local_date)
+        with state_reads(engine) as data:
+            return compose(data, specs, now=now, local_date_for=local_date)
 
     def compose_batched() -> list:  # type: ignore[type-arg]
-        with session_scope(engine) as session:
-            composer = Composer(session, now)
+        with state_reads(engine) as data:
+            composer = Composer(data, now)
         out = []
         for i in range(0, len(specs), COMPOSE_BATCH):
-            with session_scope(engine) as session:
-                out += composer.compose(session, specs[i : i + COMPOSE_BATCH], local_date_for=local_date)
+            with state_reads(engine) as data:
+                out += composer.compose(data, specs[i : i + COMPOSE_BATCH], local_date_for=local_date)
         return out
 
     def reference() -> int:

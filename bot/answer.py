@@ -19,8 +19,6 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine
-
 from bot.answer_contract import Answer, AnswerService, Payload, Reading
 from bot.config import Settings
 from bot.coverage.answers import Refusal, answer_coverage_question
@@ -28,17 +26,13 @@ from bot.coverage.overlay import YoursCache
 from bot.coverage.questions import coverage_question
 from bot.errors import UserFacingError
 from bot.index_cache import build_index
+from bot.render.notes import worded
 from bot.resolution import Resolution
 from bot.resolve import resolve
 from bot.view_requests import merge_filters, message_for, notes_for, request_for
 from store.attack_views import AttackObjectView
-from store.db import session_scope
-from store.reads.data_version import data_version
-from store.reads.dispatch import build_view
-from store.reads.fast import reading as fast_reading
-from store.reads.ranking import ranked_for_card, release_breadth
-from store.reads.static import load_static, reading
-from store.reads.used_by import prime_used_by
+from store.db import Engine
+from store.reads.scope import reads, view_reads
 from store.threat_views import ThreatView
 from store.views import Filters, MessageView, TechniqueView, ViewRequest
 
@@ -142,15 +136,15 @@ class Answerer:
             return False
         try:
             self._checked_at = self._clock()
-            with session_scope(self.engine) as session:
-                version = data_version(session)
+            with reads(self.engine) as data:
+                version = data.data_version()
                 if version == self._version and self._index is not None:
                     return False
-                index = build_index(session, version, self.settings, use_cache=self.index_cache)
+                index = build_index(data, version, self.settings, use_cache=self.index_cache)
                 # Releases, tactics and techniques change only with the data version: read here,
                 # with the index (off the request path in a serving process), not in an answer.
-                static = load_static(session)
-                prime_used_by(session, static)  # every technique answer's "used by" line
+                static = data.load_static()
+                data.prime_used_by(static)  # every technique answer's "used by" line
             with self._lock:
                 self._index, self._version, self._static = index, version, static
                 self._answers.clear()
@@ -403,10 +397,9 @@ class Answerer:
         family or framework the database does not hold, rather than render it as an empty
         answer.  The names are not echoed: they are whatever the sender wrote."""
         from bot.render.state import StateError
-        from store.reads.subjects import unknown_subjects
 
-        with fast_reading(self.engine) as source:
-            missing = unknown_subjects(source, request)
+        with view_reads(self.engine) as data:
+            missing = data.unknown_subjects(request)
         if missing:
             log.info("refused a button state naming what is not loaded: %d name(s)", len(missing))
             raise StateError("This button names something I don't have (older data?); ask again.")
@@ -469,13 +462,14 @@ class Answerer:
     def _view(self, request: ViewRequest) -> AnyView:
         # A pooled connection in one read transaction, without an ORM Session (whose set-up
         # and commit cost more than a view's queries).
-        with reading(self.engine, self._static) as reader:  # none yet: the reader reads its own
-            return build_view(reader, request)
+        with view_reads(self.engine, self._static) as data:  # none yet: read on first use
+            found = data.view(request)
+        return worded(found)  # the read's facts in words, for every surface alike
 
     def _ranked_for_card(self, view: TechniqueView) -> TechniqueView:
         """A card's view with its lines best first (``store.reads.ranking.ranked_for_card``):
         one more select, made for cards only (posted after the ack, and cached like any answer)."""
-        with reading(self.engine, self._static) as reader:
+        with view_reads(self.engine, self._static) as data:
             version = self._version
             if any(v != version for v, _pk in list(self._breadth)):
                 self._breadth.clear()  # another data version's
@@ -483,10 +477,10 @@ class Answerer:
             def breadth_of(pk: int) -> dict[str, int]:
                 known = self._breadth.get((version, pk))
                 if known is None:
-                    known = self._breadth[(version, pk)] = release_breadth(reader, pk)
+                    known = self._breadth[(version, pk)] = data.release_breadth(pk)
                 return known
 
-            return ranked_for_card(reader, view, breadth_of)
+            return data.ranked_for_card(view, breadth_of)
 
     def _answer_state(
         self,

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Engine
-
 from bot.resolution import Resolution
+from store.db import Engine
 from store.views import Filters
 
 if TYPE_CHECKING:

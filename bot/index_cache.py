@@ -14,13 +14,12 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from bot.config import Settings
 from bot.resolve import ResolverIndex, load_aliases
 from bot.resolve.aliases import DEFAULT_ALIAS_FILE
-from store.db import session_scope
-from store.reads.data_version import data_version
+from store.db import Engine
+from store.reads.scope import Reads, reads
 
 _KEEP = 4  # newest cache files kept; older ones are removed on write
 
@@ -54,7 +53,7 @@ def _path(key: str, directory: Path | None = None) -> Path:
     return (directory or cache_dir()) / f"index-{key}.pickle"
 
 
-def load(key: str, directory: Path | None = None) -> Any | None:
+def load(key: str, directory: Path | None = None) -> ResolverIndex | None:
     """The cached index for ``key``, or None if absent or unreadable."""
 
     path = _path(key, directory)
@@ -68,7 +67,7 @@ def load(key: str, directory: Path | None = None) -> Any | None:
     return obj if isinstance(obj, ResolverIndex) else None
 
 
-def store(key: str, index: Any, directory: Path | None = None) -> None:
+def store(key: str, index: ResolverIndex, directory: Path | None = None) -> None:
     """Write ``index`` for ``key`` atomically; failures (read-only home, full disk) are ignored."""
     folder = directory or cache_dir()
     try:
@@ -89,7 +88,7 @@ def store(key: str, index: Any, directory: Path | None = None) -> None:
         return
 
 
-def build_index(session: Any, version: str, settings: Settings, *, use_cache: bool = True) -> Any:
+def build_index(data: Reads, version: str, settings: Settings, *, use_cache: bool = True) -> ResolverIndex:
     """The resolver index for this data: from the disk cache when valid, else built (and cached)."""
 
     key = cache_key(version, settings) if use_cache else ""
@@ -97,23 +96,23 @@ def build_index(session: Any, version: str, settings: Settings, *, use_cache: bo
         cached = load(key)
         if cached is not None:
             return cached
-    index = ResolverIndex.build(session, aliases=load_aliases(settings))
+    index = ResolverIndex.build(data, aliases=load_aliases(settings))
     if use_cache:
         store(key, index)
     return index
 
 
-def warm(engine: Any, settings: Settings) -> bool:
+def warm(engine: Engine, settings: Settings) -> bool:
     """Build and cache the index for the data now in ``engine`` unless a file for it exists
     (``ingest`` and ``sync`` call this, so the first ``ask`` after new data is as quick as the
     rest).  True if it built one.  Never raises: the cache is an optimisation only."""
 
     try:
-        with session_scope(engine) as session:
-            version = data_version(session)
+        with reads(engine) as data:
+            version = data.data_version()
             if _path(cache_key(version, settings)).exists():
                 return False
-            build_index(session, version, settings)
+            build_index(data, version, settings)
         return True
     except Exception:
         return False

@@ -6,6 +6,7 @@ import os
 import re
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -15,7 +16,13 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, configure_mappers, sessionmaker
+
+# What bot holds and catches, named here so that bot never imports SQLAlchemy: an engine is the
+# opaque handle bot passes to store's functions (bot opens no connection or session on it).
+DatabaseError = sa_exc.SQLAlchemyError  # any error a database call raises
+# What a read raises when the database lacks countermap's tables (or is down: see unavailable_reason)
+MissingData = (sa_exc.OperationalError, sa_exc.ProgrammingError)
 
 
 class DatabaseUnavailable(Exception):
@@ -221,3 +228,16 @@ def write_session(engine: Engine) -> Iterator[Session]:
     with write_connection(engine) as conn, Session(bind=conn, expire_on_commit=False) as session:
         yield session
         session.flush()
+
+
+def configure_models() -> None:
+    """Configure the ORM's mappers now, as the first query would (inside a user's request)."""
+    configure_mappers()
+
+
+def open_pooled_connections(engine: Engine, count: int) -> None:
+    """Open ``count`` of the pool's connections at once, in parallel, and leave them open in it."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        connections = list(pool.map(lambda _: engine.connect(), range(count)))
+    for conn in connections:
+        conn.close()  # back to the pool, open

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from store.attack_views import AttackObjectView
-from store.views import Filters, MappingLine, ReleaseRef, TechniqueHeader, TechniqueRef, View, ViewKind
+from store.views import Filters, MappingLine, Notes, ReleaseRef, TechniqueHeader, TechniqueRef, View, ViewKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ class DetectionView:
     # Frameworks whose mappings of the technique carry no category at all (NIST, VERIS...).
     uncategorised: tuple[str, ...] = ()
     mapped: tuple[str, ...] = ()  # frameworks with any mapping of the technique (its controls)
-    notes: tuple[str, ...] = ()
+    notes: Notes = ()
     kind: ViewKind = "detection"
     # ATT&CK before v18, which has no detection strategies: its data components' advice.
     components: tuple[ComponentDetectionView, ...] = ()

@@ -113,6 +113,37 @@ class ReleaseRef:
         )
 
 
+NoteKind = Literal[
+    "unfiltered",  # a filter the framework's mappings cannot carry: count shown unfiltered
+    "hidden",  # count mappings of the technique hidden by the category or score filter
+    "capability_hidden",  # count mappings of the capability hidden by those filters
+    "detect_hidden",  # count detect mappings below the minimum score
+    "fell_back",  # frameworks have no release in domain; others answer instead
+    "no_release",  # no release (in domain, when given) of frameworks matches the filters
+    "not_in_release",  # the capability subject is not in release
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A fact a view reports beside its rows; ``bot.render.notes`` words it for users."""
+
+    kind: NoteKind
+    count: int = 0
+    frameworks: tuple[str, ...] = ()
+    # fell_back: the frameworks answering instead; unfiltered: the filters that could not apply
+    # ("category", "score")
+    others: tuple[str, ...] = ()
+    domain: str = ""
+    subject: str = ""
+    release: ReleaseRef | None = None
+
+
+# A view's notes as read are Note facts; the answer layer words them (bot.render.notes.worded)
+# before the view is cached, rendered or printed as JSON.
+Notes = tuple[Note | str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class MappingLine:
     """One mapping row as shown: capability and technique, how it maps, and why."""
@@ -253,7 +284,7 @@ class TechniqueView:
     frameworks: tuple[str, ...]  # asked for
     # Frameworks not shown that map the technique: (framework, mapping count in newest release).
     also_mapped_in: tuple[tuple[str, int], ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: Notes = ()
     kind: ViewKind = "technique"
     used_by: UsedBy | None = None  # None: no group, software or campaign uses it
 
@@ -289,7 +320,7 @@ class CapabilityView:
     filters: Filters
     non_mappable: bool = False
     other_releases: tuple[tuple[ReleaseRef, int], ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: Notes = ()
     kind: ViewKind = "capability"
 
     @property
@@ -325,7 +356,7 @@ class PairView:
     mapped: bool
     closest: tuple[ControlLine, ...]  # when not mapped: capabilities of the framework that do map
     filters: Filters
-    notes: tuple[str, ...] = ()
+    notes: Notes = ()
     kind: ViewKind = "pair"
 
     @property
@@ -472,6 +503,18 @@ class MultiView:
     @property
     def provenance(self) -> tuple[ReleaseRef, ...]:
         return tuple(dict.fromkeys(e.release for e in self.entries if e.release))
+
+
+NotLoadedKind = Literal["threat", "technique", "attack_object", "nothing"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotLoaded:
+    """A request naming what the loaded data does not hold (``subject``), or nothing at all; the
+    answer layer words it as a MessageView."""
+
+    what: NotLoadedKind
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from store.reads.coverage import (
     techniques_of_control,
 )
 from store.reads.coverage_index import coverage_snapshot
-from store.reads.data_version import data_version
+from store.reads.scope import reads
 from store.state.inventory import WORKSPACE, Control, Inventory
 
 
@@ -131,8 +131,8 @@ def _by_technique(rows: list[dict], framework: str) -> dict[str, set[str]]:  # t
 def index(corpus_engine: Engine):  # type: ignore[no-untyped-def]
     from bot.config import load_settings
 
-    with session_scope(corpus_engine) as s:
-        return build_index(s, data_version(s), load_settings(env={}), use_cache=False)
+    with reads(corpus_engine) as data:
+        return build_index(data, data.data_version(), load_settings(env={}), use_cache=False)
 
 
 def test_a_cve_gap_report_equals_the_kev_and_nist_files(
@@ -231,11 +231,11 @@ def test_a_diff_between_versions_not_loaded_says_so(corpus_engine: Engine, index
 
 
 def test_gap_exports_have_a_row_and_a_layer_entry_per_technique(corpus_engine: Engine) -> None:
-    with session_scope(corpus_engine) as s:
+    with reads(corpus_engine) as data:
         report = service.gap_report(
-            s,
+            data,
             Subject("cve", "CVE-2023-34362", "MOVEit"),
-            service.cve_techniques(s, "CVE-2023-34362"),
+            service.cve_techniques(data, "CVE-2023-34362"),
             inv(Control("nist_800_53", "SI-04")),
         )
     name, data = gap_csv(report)

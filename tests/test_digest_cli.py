@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.cli import main
-from bot.digest import subscriptions
 from store.app_state import DigestRun
 from store.db import write_session
+from store.state import subscriptions
 from tests.digest_support import TEAM, seed
 
 

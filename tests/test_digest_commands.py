@@ -17,10 +17,12 @@ from bot.answer import Payload
 from bot.config import Settings
 from bot.digest.clock import FixedClock
 from bot.digest.commands import handle_digest_command
-from bot.digest.subscriptions import describe_subscription, get
+from bot.digest.subscriptions import describe_subscription
 from bot.errors import UserFacingError
 from bot.render.errors import error_payload
 from store.db import session_scope
+from store.state.scope import StateReads
+from store.state.subscriptions import get
 from tests.digest_support import TEAM, module_database, reset, settings
 
 NOW = dt.datetime(2026, 11, 28, 7, 0, tzinfo=dt.UTC)
@@ -163,7 +165,7 @@ def test_unsubscribe_stops_the_digest_and_resubscribing_starts_fresh(db: Engine)
     assert "no longer" in run(db, "unsubscribe").text
     assert "has no digest" in run(db, "unsubscribe").text
     with session_scope(db) as s:
-        assert describe_subscription(s, TEAM, "C1") is None
+        assert describe_subscription(StateReads(s), TEAM, "C1") is None
     run(db, "subscribe")
     with session_scope(db) as s:
         sub = get(s, TEAM, "C1")
@@ -182,7 +184,7 @@ def test_list_shows_the_workspaces_subscriptions(db: Engine) -> None:
 def test_app_home_line_describes_the_channel_settings(db: Engine) -> None:
     run(db, "subscribe 08:00 tz Europe/Paris frameworks aws watch T1566")
     with session_scope(db) as s:
-        line = describe_subscription(s, TEAM, "C1")
+        line = describe_subscription(StateReads(s), TEAM, "C1")
     assert line is not None
     assert line.startswith("Daily digest at *08:00* Europe/Paris")
     assert "AWS" in line and "T1566" in line

@@ -14,6 +14,7 @@ from bot.digest.render import render_digest
 from bot.render.limits import total_text, violations
 from store.db import session_scope
 from store.models import Capability, Mapping, Release, Technique
+from store.state.scope import state_reads
 
 NOW = dt.datetime(2026, 11, 28, 9, 1, tzinfo=dt.UTC)
 
@@ -25,8 +26,8 @@ def spec(
 
 
 def one(engine: Engine, s: SubscriptionSpec, *, now: dt.datetime = NOW, day: dt.date | None = None):  # type: ignore[no-untyped-def]
-    with session_scope(engine) as session:
-        return compose(session, [s], now=now, local_date_for=lambda _s: day or now.date())[0]
+    with state_reads(engine) as data:
+        return compose(data, [s], now=now, local_date_for=lambda _s: day or now.date())[0]
 
 
 def test_watch_list_coverage_counts_the_newest_nist_release(corpus_engine: Engine) -> None:

@@ -15,8 +15,8 @@ from bot.digest.commands import parse_subscribe
 from bot.digest.content import SubscriptionSpec, compose
 from bot.digest.render import render_digest
 from bot.render.limits import violations
-from store.db import session_scope
 from store.state.inventory import WORKSPACE, Control, add_controls
+from store.state.scope import state_reads
 from store.views import TechniqueView
 
 NOW = dt.datetime(2026, 11, 28, 9, 1, tzinfo=dt.UTC)
@@ -28,8 +28,8 @@ def spec(team: str, *, coverage: bool) -> SubscriptionSpec:
 
 
 def digest(engine: Engine, s: SubscriptionSpec):  # type: ignore[no-untyped-def]
-    with session_scope(engine) as session:
-        return compose(session, [s], now=NOW, local_date_for=lambda _s: NOW.date())[0]
+    with state_reads(engine) as data:
+        return compose(data, [s], now=NOW, local_date_for=lambda _s: NOW.date())[0]
 
 
 def nist_maps(answerer: Answerer, technique: str, control: str) -> bool:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.digest import subscriptions
 from bot.digest.runner import DIE_AFTER_POST_ENV
 from store.app_state import DigestRun
 from store.db import session_scope, write_session
+from store.state import subscriptions
 from store.state.heartbeats import heartbeats
 from tests.digest_support import TEAM, lookup, seed
 from tests.fake_slack import FakeSlack

@@ -14,13 +14,13 @@ from sqlalchemy import Engine, select
 
 from bot.cli.wiring import digest_posters
 from bot.config import Settings
-from bot.digest import subscriptions
 from bot.digest.clock import FixedClock
 from bot.digest.posting import EVENT_TYPE
 from bot.digest.runner import DigestRunner, PassReport
 from bot.render.limits import violations
 from store.app_state import DigestRun
 from store.db import session_scope, write_session
+from store.state import subscriptions
 from tests.digest_support import TEAM, lookup, module_database, reset, settings
 from tests.fake_slack import FakeSlack
 

@@ -16,6 +16,7 @@ from bot.digest.render import render_digest
 from bot.render.limits import violations
 from store.db import session_scope
 from store.models import Mapping, Release
+from store.state.scope import StateReads, state_reads
 from tests.stix_facts import bundle_objects, uses_targets
 
 NOW = dt.datetime(2026, 11, 28, 9, 1, tzinfo=dt.UTC)
@@ -25,15 +26,15 @@ def test_watch_words_name_techniques_groups_and_software_in_any_case(corpus_engi
     _, words = parse_subscribe(
         ["09:00", "watch", "T1048", "APT29", "cobalt", "strike", "LockBit", "3.0", "G0034"]
     )
-    with session_scope(corpus_engine) as s:
-        watched, notes = check_watch(s, words)
+    with state_reads(corpus_engine) as data:
+        watched, notes = check_watch(data, words)
     assert watched == ["T1048", "G0016", "S0154", "S1202", "G0034"] and notes == []
 
 
 def test_a_watch_word_naming_nothing_is_refused(corpus_engine: Engine) -> None:
     _, words = parse_subscribe(["watch", "APT29", "phishing"])
-    with session_scope(corpus_engine) as s, pytest.raises(CommandError, match="phishing"):
-        check_watch(s, words)
+    with state_reads(corpus_engine) as data, pytest.raises(CommandError, match="phishing"):
+        check_watch(data, words)
 
 
 def test_a_watched_actor_is_reported_with_the_coverage_of_its_techniques(
@@ -41,7 +42,7 @@ def test_a_watched_actor_is_reported_with_the_coverage_of_its_techniques(
 ) -> None:
     spec = SubscriptionSpec(0, "T1", "C1", "09:00", "Europe/Paris", ("nist_800_53", "m365"), ("G0016",), True)
     with session_scope(corpus_engine) as s:
-        view = compose(s, [spec], now=NOW, local_date_for=lambda _s: NOW.date())[0]
+        view = compose(StateReads(s), [spec], now=NOW, local_date_for=lambda _s: NOW.date())[0]
         [line] = view.watch
         techniques = uses_targets(bundle_objects(corpus_dir))["G0016"]
         newest = max(

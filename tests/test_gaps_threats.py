@@ -18,17 +18,16 @@ from bot.index_cache import build_index
 from bot.render.coverage import PLAIN, gap_report_lines
 from bot.resolution import ThreatHit
 from bot.resolve import resolve
-from store.db import session_scope
 from store.ids import canonical_capability_id
-from store.reads.data_version import data_version
+from store.reads.scope import reads
 from store.state.inventory import WORKSPACE, Control, Inventory
 from tests.stix_facts import bundle_objects, uses_targets
 
 
 @pytest.fixture(scope="module")
 def index(corpus_engine: Engine):  # type: ignore[no-untyped-def]
-    with session_scope(corpus_engine) as s:
-        return build_index(s, data_version(s), load_settings(env={}), use_cache=False)
+    with reads(corpus_engine) as data:
+        return build_index(data, data.data_version(), load_settings(env={}), use_cache=False)
 
 
 @pytest.fixture(scope="module")

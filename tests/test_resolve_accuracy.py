@@ -72,10 +72,10 @@ def check_case(case: dict[str, Any], res: Resolution) -> list[str]:
 @pytest.fixture(scope="session")
 def eval_index(corpus_engine: Any) -> ResolverIndex:
     from bot.resolve import load_aliases
-    from store.db import session_scope
+    from store.reads.scope import reads
 
-    with session_scope(corpus_engine) as session:
-        return ResolverIndex.build(session, aliases=load_aliases())
+    with reads(corpus_engine) as data:
+        return ResolverIndex.build(data, aliases=load_aliases())
 
 
 def test_the_evaluation_set_is_large_and_covers_every_category() -> None:

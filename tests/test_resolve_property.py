@@ -70,10 +70,10 @@ def test_non_string_input_is_treated_as_text() -> None:
 
 @pytest.fixture(scope="session")
 def corpus_index(corpus_engine: Engine) -> ResolverIndex:
-    from store.db import session_scope
+    from store.reads.scope import reads
 
-    with session_scope(corpus_engine) as session:
-        return ResolverIndex.build(session, aliases=load_aliases())
+    with reads(corpus_engine) as data:
+        return ResolverIndex.build(data, aliases=load_aliases())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

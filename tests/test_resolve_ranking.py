@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from bot.resolve import ResolverIndex, load_aliases, resolve
-from store.db import session_scope
+from store.reads.scope import reads
 
 
 @pytest.fixture(scope="module")
 def index(corpus_engine: Any) -> ResolverIndex:
-    with session_scope(corpus_engine) as session:
-        return ResolverIndex.build(session, aliases=load_aliases())
+    with reads(corpus_engine) as data:
+        return ResolverIndex.build(data, aliases=load_aliases())
 
 
 @pytest.mark.parametrize(

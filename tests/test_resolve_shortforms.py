@@ -9,7 +9,7 @@ import pytest
 
 from bot.resolve import ResolverIndex, load_aliases, resolve
 from bot.resolve.shortforms import initialisms, product_words, short_forms
-from store.db import session_scope
+from store.reads.scope import reads
 
 
 @pytest.mark.parametrize(
@@ -42,8 +42,8 @@ def test_the_product_after_a_suite_prefix_is_its_own_name() -> None:
 
 @pytest.fixture(scope="module")
 def index(corpus_engine: Any) -> ResolverIndex:
-    with session_scope(corpus_engine) as session:
-        return ResolverIndex.build(session, aliases=load_aliases())
+    with reads(corpus_engine) as data:
+        return ResolverIndex.build(data, aliases=load_aliases())
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,12 @@ from bot.resolve.threats import THREAT_KINDS
 from store.db import session_scope, write_session
 from store.models import Capability, Release, Technique
 from store.reads.data_version import data_version
+from store.reads.scope import reads
 
 
 def build(engine: Engine) -> ResolverIndex:
-    with session_scope(engine) as session:
-        return ResolverIndex.build(session, aliases=load_aliases())
+    with reads(engine) as data:
+        return ResolverIndex.build(data, aliases=load_aliases())
 
 
 def test_the_index_holds_every_technique_and_capability_of_the_corpus(corpus_engine: Engine) -> None:

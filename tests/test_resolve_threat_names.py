@@ -9,14 +9,13 @@ from sqlalchemy import Engine
 from bot.config import load_settings
 from bot.index_cache import build_index
 from bot.resolve import resolve
-from store.db import session_scope
-from store.reads.data_version import data_version
+from store.reads.scope import reads
 
 
 @pytest.fixture(scope="module")
 def index(corpus_engine: Engine):  # type: ignore[no-untyped-def]
-    with session_scope(corpus_engine) as s:
-        return build_index(s, data_version(s), load_settings(env={}), use_cache=False)
+    with reads(corpus_engine) as data:
+        return build_index(data, data.data_version(), load_settings(env={}), use_cache=False)
 
 
 @pytest.mark.parametrize(

@@ -107,11 +107,10 @@ def run(args: argparse.Namespace) -> int:
     # thousands of long-lived objects that the imports below create (about 5% of a cold ask).
     gc.disable()
     import orjson
-    from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from bot.answer import Answerer
     from bot.cli.common import engine_from, schema_behind_message, settings_from
-    from store.db import unavailable_reason
+    from store.db import MissingData, unavailable_reason
     from store.views import Filters
 
     queries = _queries(args)
@@ -151,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             elif not args.quiet:
                 _print_reading(result, first=n == 0)
             sys.stdout.flush()
-    except (OperationalError, ProgrammingError) as exc:
+    except MissingData as exc:
         if unavailable_reason(exc) is not None or schema_behind_message(exc) is not None:
             raise  # the database is down or older than this countermap: main prints one line
         print(

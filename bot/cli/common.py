@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 from bot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from store.db import Engine
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and says what failed: no answer, a bad file, a post that failed
@@ -150,12 +150,10 @@ def engine_from(args: argparse.Namespace, *, upgrade: bool = True, must_exist: b
 def schema_behind_message(exc: BaseException) -> str | None:
     """The one line for a failed read on a database whose schema is older than this countermap
     (read-only commands do not upgrade it: ``ask`` must stay fast), else None."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from store.db import make_engine
+    from store.db import MissingData, make_engine
     from store.migrate import current_revision, head_revision
 
-    if not isinstance(exc, OperationalError | ProgrammingError) or not _opened_url:
+    if not isinstance(exc, MissingData) or not _opened_url:
         return None
     engine = make_engine(_opened_url)
     try:

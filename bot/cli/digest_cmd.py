@@ -103,17 +103,13 @@ def list_cmd(args: argparse.Namespace) -> int:
     from bot.delivery_problems import error_code
     from bot.digest import subscriptions
     from bot.digest.clock import as_utc
-    from store.db import session_scope
     from store.state.digest_runs import newest_runs
+    from store.state.scope import state_reads
 
     now = _clock(args.now, ticking=False).now()
     engine = engine_from(args)
-    with session_scope(engine) as session:
-        subs = (
-            subscriptions.team_subscriptions(session, args.team)
-            if args.team
-            else subscriptions.active_subscriptions(session)
-        )
+    with state_reads(engine) as data:
+        subs = data.team_subscriptions(args.team) if args.team else data.active_subscriptions()
         if not subs:
             if args.json:
                 write_json([])
@@ -172,14 +168,13 @@ def preview_cmd(args: argparse.Namespace) -> int:
     from bot.digest.content import SubscriptionSpec, compose
     from bot.digest.render import render_digest
     from bot.digest.schedule import local_date_of
-    from bot.digest.subscriptions import get
-    from store.db import session_scope
+    from store.state.scope import state_reads
 
     settings = settings_from(args)
     now = _clock(args.now, ticking=False).now()
     engine = engine_from(args)
-    with session_scope(engine) as session:
-        sub = get(session, args.team, args.channel)
+    with state_reads(engine) as data:
+        sub = data.subscription(args.team, args.channel)
         if sub is None:
             spec = SubscriptionSpec(
                 0, args.team, args.channel, settings.digest_time, settings.digest_timezone or "UTC",
@@ -187,7 +182,7 @@ def preview_cmd(args: argparse.Namespace) -> int:
             )  # fmt: skip
         else:
             spec = SubscriptionSpec.of(sub)
-        view = compose(session, [spec], now=now, local_date_for=lambda s: local_date_of(now, s.timezone))[0]
+        view = compose(data, [spec], now=now, local_date_for=lambda s: local_date_of(now, s.timezone))[0]
     rendered = render_digest(view)
     out = {"main": rendered.main.to_dict(), "thread": [p.to_dict() for p in rendered.thread]}
     print(json.dumps(out, indent=2, ensure_ascii=False))

@@ -16,8 +16,7 @@ from bot.index_cache import build_index
 from bot.render.coverage import PLAIN, as_text, gap_report_lines
 from bot.render.gap_export import gap_csv, gap_layer
 from bot.resolve import resolve
-from store.db import session_scope
-from store.reads.data_version import data_version
+from store.reads.scope import reads
 from store.state.inventory import effective_inventory
 
 
@@ -83,8 +82,8 @@ def run_gaps(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     engine = engine_from(args, upgrade=False)
     query = " ".join(args.query).strip()
-    with session_scope(engine) as session:
-        index = build_index(session, data_version(session), settings, use_cache=True)
+    with reads(engine) as data:
+        index = build_index(data, data.data_version(), settings, use_cache=True)
     resolution = resolve(index, query)
     inventory = effective_inventory(engine, args.team, args.channel) if args.team else None
     frameworks = tuple(args.framework) or tuple(settings.default_frameworks)

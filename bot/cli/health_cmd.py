@@ -53,15 +53,14 @@ def _iso(value: dt.datetime | float | None) -> str | None:
 
 def health_report(engine: Any, stale_after: float, expect: set[str], now: dt.datetime) -> dict[str, Any]:
     """The report ``countermap health`` prints (JSON-ready); ``ok`` is the exit status."""
-    from store.db import session_scope
-    from store.reads.data_version import data_version
+    from store.reads.scope import reads
     from store.state.freshness import data_times
     from store.state.heartbeats import heartbeats, sync_results
 
     beats = heartbeats(engine)
     syncs = sync_results(engine)
-    with session_scope(engine) as session:
-        version = data_version(session)
+    with reads(engine) as data:
+        version = data.data_version()
     loaded, synced = data_times(engine)
     processes: dict[str, Any] = {}
     for kind in sorted({*PROCESSES, *(b.process for b in beats)}):
@@ -135,25 +134,22 @@ def _text(report: dict[str, Any]) -> str:
 
 
 def run_health(args: argparse.Namespace) -> int:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bot.cli.common import settings_from
-    from store.db import DatabaseMissing, database_url, make_engine
+    from store.db import DatabaseError, DatabaseMissing, database_url, display_url, make_engine
 
     settings = settings_from(args)
     stale_after = (
         args.stale_after if args.stale_after is not None else float(settings.heartbeat_stale_seconds)
     )
     expect = {k.strip() for k in args.expect.split(",") if k.strip()}
-    where = make_url(database_url(settings.database_url)).render_as_string(hide_password=True)
+    where = display_url(database_url(settings.database_url))
     try:
         engine = make_engine(settings.database_url, create=False)  # a health check never creates one
         try:
             report = health_report(engine, stale_after, expect, dt.datetime.now(dt.UTC))
         finally:
             engine.dispose()
-    except (DatabaseMissing, SQLAlchemyError) as exc:
+    except (DatabaseMissing, DatabaseError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         print(f"countermap: database {where} is unavailable: {reason}", file=sys.stderr)
         return EXIT_DB_DOWN

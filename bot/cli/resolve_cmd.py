@@ -82,7 +82,7 @@ def _queries(args: argparse.Namespace) -> Iterator[str]:
 def run(args: argparse.Namespace) -> int:
     from bot.cli.common import engine_from, settings_from
     from bot.resolve import AliasError, ResolverIndex, load_aliases, resolve
-    from store.db import session_scope
+    from store.reads.scope import reads
 
     settings = settings_from(args)
     try:
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     engine = engine_from(args)
     try:
-        with session_scope(engine) as session:
-            index = ResolverIndex.build(session, aliases=aliases)
+        with reads(engine) as data:
+            index = ResolverIndex.build(data, aliases=aliases)
     finally:
         engine.dispose()
     if not index.entries and not args.quiet:

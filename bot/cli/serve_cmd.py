@@ -136,10 +136,8 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, settings.log_format)
     add_filter(OneLine())  # request data from anyone on the internet: one bounded line per record
 
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bot.slack.runtime import prepare_database
-    from store.db import DatabaseMissing
+    from store.db import DatabaseError, DatabaseMissing
 
     try:
         prepare_database(settings)
@@ -148,7 +146,7 @@ def run_serve(args: argparse.Namespace) -> int:
               "with `countermap sync` (or `countermap ingest DIR`), or set DATABASE_URL.",
               file=sys.stderr)  # fmt: skip
         return EXIT_DB_DOWN
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         from store.db import DatabaseUnavailable, database_url, display_url, unavailable_reason
 
         reason = unavailable_reason(exc)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli.common import EXIT_FAILED, add_output_options, engine_from, write_json
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from store.db import Engine
 
 
 def register(sub: Any) -> None:
@@ -75,9 +75,7 @@ def register(sub: Any) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from store.db import unavailable_reason
+    from store.db import DatabaseError, unavailable_reason
     from store.ingest import IngestError, ingest_paths
 
     engine = engine_from(args)
@@ -91,7 +89,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             print(f"countermap ingest: {problem}", file=sys.stderr)
         print(f"countermap ingest: nothing loaded ({len(exc.problems)} problem(s))", file=sys.stderr)
         return EXIT_FAILED
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         if unavailable_reason(exc) is not None:
             raise  # the database went away: one line and exit 3, from main
         first = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]

@@ -13,8 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine
-
 from bot.config import Settings
 from bot.digest.clock import Clock
 from bot.digest.commands import handle_digest_command
@@ -24,6 +22,7 @@ from bot.slack.app import build_app
 from bot.slack.installations import NotInstalled, bot_token_for
 from bot.slack.oauth import SlackNotConfigured, api_url
 from bot.slack.runtime import AppFactory
+from store.db import Engine
 
 
 def slack_tokens(engine: Engine, settings: Settings) -> TokenProvider:

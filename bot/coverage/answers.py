@@ -8,9 +8,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
 from bot.coverage import service
 from bot.coverage.overlay import answer_subject
 from bot.coverage.questions import (
@@ -22,10 +19,8 @@ from bot.coverage.questions import (
 )
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, SubjectKind, TogetherAnswer
 from bot.resolution import Resolution, ThreatHit
-from store.db import session_scope
-from store.reads import coverage as reads
-from store.reads.attack_objects import attack_object_techniques
-from store.reads.threats import threat_by_id
+from store.db import Engine
+from store.reads.scope import Reads, reads
 from store.state.inventory import Inventory
 from store.views import framework_label
 
@@ -51,21 +46,21 @@ def answer_coverage_question(
     if q is None:
         return None
     domain = r.filters.domain or "enterprise"
-    with session_scope(engine) as session:
+    with reads(engine) as data:
         if isinstance(q, PivotQuestion):
-            p = service.pivot_answer(session, q.framework, q.capability_id, q.target_framework, domain=domain)
+            p = service.pivot_answer(data, q.framework, q.capability_id, q.target_framework, domain=domain)
             return p if p is not None else Refusal(f"No {domain} release maps {q.capability_id}.")
         if isinstance(q, TogetherQuestion):
-            return service.together_answer(session, q.controls, domain=domain)
+            return service.together_answer(data, q.controls, domain=domain)
         if isinstance(q, LastSyncQuestion):
-            return _last_sync(session)
-        return _diffs(session, q, r, domain, default_frameworks)
+            return _last_sync(data)
+        return _diffs(data, q, r, domain, default_frameworks)
 
 
 def _diffs(
-    session: Session, q: DiffQuestion, r: Resolution, domain: str, defaults: Sequence[str]
+    data: Reads, q: DiffQuestion, r: Resolution, domain: str, defaults: Sequence[str]
 ) -> DiffAnswer | list[DiffAnswer] | Refusal:
-    releases = reads.all_releases(session)
+    releases = data.all_releases()
     frameworks = q.frameworks or tuple(defaults)
     out: list[DiffAnswer] = []
     missing = []
@@ -77,23 +72,19 @@ def _diffs(
             missing.append(fw)
             continue
         if q.control is not None:
-            name = reads.control_names(session, [q.control]).get(q.control, "")
-            out.append(service.control_diff(session, fw, q.control[1], pair, name))
+            name = data.control_names([q.control]).get(q.control, "")
+            out.append(service.control_diff(data, fw, q.control[1], pair, name))
         elif q.technique_id is not None:
             name = next((t.name for t in r.techniques if t.id == q.technique_id), "")
-            out.append(service.technique_diff(session, q.technique_id, fw, pair, name))
+            out.append(service.technique_diff(data, q.technique_id, fw, pair, name))
     if not out:
         asked = " vs ".join(v for v in (*q.attack_versions, *q.framework_versions) if v)
         return Refusal(f"No two loaded releases of {', '.join(frameworks)} match {asked} in {domain}.")
     return out[0] if len(out) == 1 else out
 
 
-def _last_sync(session: Session) -> DiffAnswer | list[DiffAnswer] | Refusal:
-    # The sync-run model lives with the bot's state tables (store.app_state, ~25 ms to import),
-    # which answering a question never loads otherwise (tests/test_store_migrations.py).
-    from store.reads.changes import last_change  # noqa: PLC0415
-
-    found = last_change(session)
+def _last_sync(data: Reads) -> DiffAnswer | list[DiffAnswer] | Refusal:
+    found = data.last_change()
     if found is None:
         return Refusal("No sync or ingest has loaded anything yet: run `countermap sync`.")
     when = f"{found.finished_at:%Y-%m-%d %H:%M} UTC" if found.finished_at else "an unfinished run"
@@ -113,7 +104,7 @@ def _last_sync(session: Session) -> DiffAnswer | list[DiffAnswer] | Refusal:
         notes.append(f"{len(new)} new, with no earlier release to compare: {names}{more}.")
     pairs = [(c.previous, c.release) for c in found.changes if c.previous is not None]
     diffs = [
-        service.release_diff(session, before, after, notes if i == 0 else ())
+        service.release_diff(data, before, after, notes if i == 0 else ())
         for i, (before, after) in enumerate(pairs)
     ]
     if not diffs:
@@ -127,27 +118,27 @@ def gaps_subject(
     """What ``gaps …`` is about, as (subject, techniques, domain): the watch list, a KEV CVE, a
     tactic, or techniques (each with its sub-techniques)."""
     domain = r.filters.domain or "enterprise"
-    with session_scope(engine) as session:
+    with reads(engine) as data:
         if _WATCH.match(text):
             if not watch:
                 return Refusal("This channel watches no techniques yet.")
-            return Subject("watch", "watch", "this channel's watch list"), _watched(session, watch), domain
+            return Subject("watch", "watch", "this channel's watch list"), _watched(data, watch), domain
         cves = [c for c in r.capabilities if c.framework == "kev"]
         if cves:
-            techniques = service.cve_techniques(session, cves[0].id)
+            techniques = service.cve_techniques(data, cves[0].id)
             if not techniques:
                 return Refusal(f"KEV maps {cves[0].id} to no technique.")
             return Subject("cve", cves[0].id, cves[0].name), techniques, "enterprise"
         if r.threats:
-            return _threat_subject(session, r.threats[0])
+            return _threat_subject(data, r.threats[0])
         if r.attack_objects:
             obj = r.attack_objects[0]
-            found = attack_object_techniques(session, obj.id, r.filters.domain)
+            found = data.attack_object_techniques(obj.id, r.filters.domain)
             if found is not None and found[1]:
                 ref, members = found
                 kind: SubjectKind = "tactic" if ref.kind == "tactic" else "techniques"
                 return Subject(kind, ref.attack_id, ref.name), members, ref.domain
-        tactic = service.tactic_techniques(session, text)
+        tactic = service.tactic_techniques(data, text)
         if tactic is not None:
             found_tactic, techniques = tactic
             return (
@@ -158,7 +149,7 @@ def gaps_subject(
         if r.techniques:
             ids: list[str] = []
             for hit in r.techniques:
-                ids.extend(reads.technique_family(session, hit.id))
+                ids.extend(data.technique_family(hit.id))
             if len(r.techniques) == 1:
                 return Subject("technique", r.techniques[0].id, r.techniques[0].name), ids, domain
             return Subject("techniques", "", f"{len(r.techniques)} techniques"), ids, domain
@@ -168,22 +159,22 @@ def gaps_subject(
     )
 
 
-def _watched(session: Session, watch: Sequence[str]) -> list[str]:
+def _watched(data: Reads, watch: Sequence[str]) -> list[str]:
     """A watch list's techniques: a watched group or software counts as the techniques it uses."""
     out: list[str] = []
     for item in watch:
         if THREAT_ID.fullmatch(item):
-            view = threat_by_id(session, item, coverage=False)
+            view = data.threat_by_id(item, coverage=False)
             out.extend(view.technique_ids if view is not None else ())
         else:
             out.append(item)
     return list(dict.fromkeys(out))
 
 
-def _threat_subject(session: Session, hit: ThreatHit) -> tuple[Subject, list[str], str] | Refusal:
+def _threat_subject(data: Reads, hit: ThreatHit) -> tuple[Subject, list[str], str] | Refusal:
     """A group's, software's or campaign's techniques as the bundle's ``uses`` links name them
     (a revoked target through its replacement), in the threat's own domain."""
-    view = threat_by_id(session, hit.id, coverage=False)
+    view = data.threat_by_id(hit.id, coverage=False)
     if view is None:
         return Refusal(f"{hit.id} is not in the loaded ATT&CK data.")
     found = answer_subject(view)
@@ -206,9 +197,9 @@ def gap_report_for(
     if isinstance(found, Refusal):
         return found
     subject, techniques, domain = found
-    with session_scope(engine) as session:
+    with reads(engine) as data:
         return service.gap_report(
-            session,
+            data,
             subject,
             techniques,
             inventory,

@@ -13,11 +13,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol, get_args, runtime_checkable
 
-from sqlalchemy import Engine
-
 from bot.coverage.service import gap_report
 from bot.coverage.views import GapReport, Subject, SubjectKind
-from store.db import session_scope
+from store.db import Engine
+from store.reads.scope import reads
 from store.state.inventory import Inventory
 from store.views import CveView, TechniqueView
 
@@ -85,8 +84,8 @@ class YoursCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        with session_scope(self.engine) as session:
-            made = gap_report(session, subject, techniques, inventory, domain=domain, frameworks=frameworks)
+        with reads(self.engine) as data:
+            made = gap_report(data, subject, techniques, inventory, domain=domain, frameworks=frameworks)
         if data_version is not None:
             with self._lock:
                 self._entries[key] = made

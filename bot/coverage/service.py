@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
-
 from bot.coverage import compute
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
 from bot.inventory.checker import NOT_CONTROLS
 from store.coverage_views import ControlTechniques, ReleaseFacts, TacticFacts
-from store.reads import coverage as reads
-from store.reads.coverage_index import coverage_snapshot
+from store.reads.coverage import newest_releases
+from store.reads.scope import Reads
 from store.state.inventory import Inventory
 from store.views import framework_label
 
@@ -23,7 +21,7 @@ NOT_CONTROL_FRAMEWORKS = frozenset(NOT_CONTROLS)
 
 
 def gap_report(
-    session: Session,
+    data: Reads,
     subject: Subject,
     technique_ids: Sequence[str],
     inventory: Inventory | None,
@@ -36,10 +34,10 @@ def gap_report(
 
     The frameworks consulted are your inventory's (and ``frameworks`` when given): a gap in a
     framework you do not use is not yours to close there."""
-    snap = coverage_snapshot(session)
+    snap = data.coverage_snapshot()
     used = {c.framework for c in inventory.controls} if inventory else set()
     wanted_fw = [fw for fw in dict.fromkeys([*sorted(used), *frameworks]) if fw not in NOT_CONTROL_FRAMEWORKS]
-    chosen = reads.newest_releases(snap.all_releases(), wanted_fw, domain)
+    chosen = newest_releases(snap.all_releases(), wanted_fw, domain)
     controls = snap.controls_mapping([r.pk for r in chosen.values()], technique_ids)
     deployed = inventory.deployed() if inventory else frozenset()
     planned = inventory.planned() if inventory else frozenset()
@@ -64,36 +62,36 @@ def gap_report(
     )
 
 
-def cve_techniques(session: Session, cve_id: str) -> list[str]:
+def cve_techniques(data: Reads, cve_id: str) -> list[str]:
     """The techniques CISA KEV's newest release maps a CVE to."""
-    chosen = reads.newest_releases(reads.all_releases(session), ["kev"], "enterprise")
+    chosen = newest_releases(data.all_releases(), ["kev"], "enterprise")
     if "kev" not in chosen:
         return []
-    return sorted(reads.techniques_of_control(session, chosen["kev"].pk, "kev", cve_id))
+    return sorted(data.techniques_of_control(chosen["kev"].pk, "kev", cve_id))
 
 
-def tactic_techniques(session: Session, word: str) -> tuple[TacticFacts, list[str]] | None:
+def tactic_techniques(data: Reads, word: str) -> tuple[TacticFacts, list[str]] | None:
     """A tactic by ID (TA0010), short name (exfiltration) or name (Lateral Movement)."""
     w = word.strip().lower().replace("_", "-")
-    for t in reads.tactics(session):
+    for t in data.tactics():
         if w in (t.attack_id.lower(), t.shortname, t.name.lower(), t.name.lower().replace(" ", "-")):
-            return t, reads.techniques_in_tactic(session, t.domain, t.shortname)
+            return t, data.techniques_in_tactic(t.domain, t.shortname)
     return None
 
 
 def pivot_answer(
-    session: Session, framework: str, capability_id: str, target_framework: str, *, domain: str = "enterprise"
+    data: Reads, framework: str, capability_id: str, target_framework: str, *, domain: str = "enterprise"
 ) -> PivotAnswer | None:
     """``SC-07 in aws``: the target framework's controls ranked by the overlap of what they map."""
-    snap = coverage_snapshot(session)
+    snap = data.coverage_snapshot()
     releases = snap.all_releases()
-    src = reads.newest_releases(releases, [framework], domain).get(framework)
+    src = newest_releases(releases, [framework], domain).get(framework)
     if src is None:
         return None
     techniques = snap.techniques_of_control(src.pk, framework, capability_id)
     name = snap.control_names([(framework, capability_id)]).get((framework, capability_id), "")
     source = ControlTechniques(framework, capability_id, name, techniques)
-    target = reads.newest_releases(releases, [target_framework], domain).get(target_framework)
+    target = newest_releases(releases, [target_framework], domain).get(target_framework)
     lines: list[compute.PivotLine] = []
     if target is not None and techniques:
         overlap = snap.controls_mapping([target.pk], techniques)
@@ -112,22 +110,22 @@ def pivot_answer(
 
 
 def together_answer(
-    session: Session, controls: Sequence[tuple[str, str]], *, domain: str = "enterprise"
+    data: Reads, controls: Sequence[tuple[str, str]], *, domain: str = "enterprise"
 ) -> TogetherAnswer:
     """``SC-07 SI-04``: what the controls cover between them and what each adds."""
-    releases = reads.all_releases(session)
-    chosen = reads.newest_releases(releases, {fw for fw, _ in controls}, domain)
-    names = reads.control_names(session, controls)
+    releases = data.all_releases()
+    chosen = newest_releases(releases, {fw for fw, _ in controls}, domain)
+    names = data.control_names(controls)
     items = []
     used: dict[str, ReleaseFacts] = {}
     for fw, cid in controls:
         rel = chosen.get(fw)
-        techniques = reads.techniques_of_control(session, rel.pk, fw, cid) if rel else frozenset()
+        techniques = data.techniques_of_control(rel.pk, fw, cid) if rel else frozenset()
         if rel:
             used[compute.label((fw, cid))] = rel
         items.append(ControlTechniques(fw, cid, names.get((fw, cid), ""), techniques))
     result = compute.together(items)
-    return TogetherAnswer(used, result, reads.technique_names(session, result.union))
+    return TogetherAnswer(used, result, data.technique_names(result.union))
 
 
 def pick_pair(
@@ -166,26 +164,26 @@ def pick_pair(
 
 
 def technique_diff(
-    session: Session,
+    data: Reads,
     technique_id: str,
     framework: str,
     pair: tuple[ReleaseFacts, ReleaseFacts],
     name: str = "",
 ) -> DiffAnswer:
     """Mappings of a technique and its sub-techniques added, removed and changed between releases."""
-    family = reads.technique_family(session, technique_id)
-    before = reads.mapping_facts(session, pair[0].pk, technique_ids=family)
-    after = reads.mapping_facts(session, pair[1].pk, technique_ids=family)
+    family = data.technique_family(technique_id)
+    before = data.mapping_facts(pair[0].pk, technique_ids=family)
+    after = data.mapping_facts(pair[1].pk, technique_ids=family)
     return DiffAnswer(
         "technique", technique_id, name, framework, pair[0], pair[1], compute.diff(before, after)
     )
 
 
 def release_diff(
-    session: Session, before: ReleaseFacts, after: ReleaseFacts, notes: Sequence[str] = ()
+    data: Reads, before: ReleaseFacts, after: ReleaseFacts, notes: Sequence[str] = ()
 ) -> DiffAnswer:
     """Every mapping of a release against the release before it."""
-    facts = compute.diff(reads.mapping_facts(session, before.pk), reads.mapping_facts(session, after.pk))
+    facts = compute.diff(data.mapping_facts(before.pk), data.mapping_facts(after.pk))
     dom = "" if after.domain == "enterprise" else f" {after.domain}"
     subject = (
         f"{framework_label(after.framework)} {after.framework_version} · ATT&CK {after.attack_version}{dom}"
@@ -194,14 +192,14 @@ def release_diff(
 
 
 def control_diff(
-    session: Session,
+    data: Reads,
     framework: str,
     capability_id: str,
     pair: tuple[ReleaseFacts, ReleaseFacts],
     name: str = "",
 ) -> DiffAnswer:
-    before = reads.mapping_facts(session, pair[0].pk, capability_id=capability_id)
-    after = reads.mapping_facts(session, pair[1].pk, capability_id=capability_id)
+    before = data.mapping_facts(pair[0].pk, capability_id=capability_id)
+    after = data.mapping_facts(pair[1].pk, capability_id=capability_id)
     return DiffAnswer(
         "control", capability_id, name, framework, pair[0], pair[1], compute.diff(before, after)
     )

@@ -10,11 +10,8 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from bot.answer import Payload
 from bot.config import ALL_FRAMEWORKS, Settings
@@ -27,10 +24,9 @@ from bot.digest.schedule import ScheduleError, next_due, parse_local_time, resol
 from bot.errors import UserFacingError
 from bot.render.errors import error_payload
 from bot.render.mrkdwn import esc
-from store.db import session_scope, write_session
-from store.reads.card_names import card_names
-from store.reads.digest import technique_states
-from store.state.digest_runs import newest_runs
+from store.db import Engine
+from store.state.digest_runs import NewestRun, newest_runs
+from store.state.scope import StateReads, state_reads, state_writes
 
 MAX_WATCH = 500
 
@@ -186,16 +182,16 @@ def parse_subscribe(args: Sequence[str]) -> tuple[subscriptions.Changes, list[st
     return changes, list(watch or [])
 
 
-def check_watch(session: Session, words: Sequence[str]) -> tuple[list[str], list[str]]:
+def check_watch(data: StateReads, words: Sequence[str]) -> tuple[list[str], list[str]]:
     """The watch list as stored: technique IDs (see ``check_techniques``) and the ATT&CK IDs of
     the groups, software and campaigns named by ID or by name or alias (several words at most
     four, any case), in the order given.  A word naming nothing is an error."""
     techniques = [w for w in words if _TECHNIQUE.match(w)]
     others = [w for w in words if not _TECHNIQUE.match(w)]
-    checked, notes = check_techniques(session, techniques)
+    checked, notes = check_techniques(data, techniques)
     if not others:
         return checked, notes
-    names = card_names(session)
+    names = data.card_names()
     by_name: dict[str, str] = {}
     for t in names:
         for text in (t.attack_id, t.name, *t.aliases):
@@ -222,12 +218,12 @@ def check_watch(session: Session, words: Sequence[str]) -> tuple[list[str], list
     return out, notes
 
 
-def check_techniques(session: Session, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+def check_techniques(data: StateReads, ids: Sequence[str]) -> tuple[list[str], list[str]]:
     """Known IDs (revoked ones replaced by their successor) and notes; unknown IDs are an error.
     With no ATT&CK data loaded yet the syntax check is all there is."""
     if not ids:
         return [], []
-    by_id = technique_states(session, ids)
+    by_id = data.technique_states(ids)
     if by_id is None:
         return list(ids), ["ATT&CK data is not loaded yet, so the watch list was not checked."]
     unknown = [i for i in ids if i not in by_id]
@@ -337,8 +333,8 @@ def _subscribe(
     now: dt.datetime,
 ) -> Payload:
     changes, watch = parse_subscribe(args)
-    with write_session(engine) as session:
-        checked, notes = check_watch(session, watch)
+    with state_writes(engine) as data:
+        checked, notes = check_watch(data, watch)
         if changes.watch is not None:
             changes = subscriptions.Changes(
                 time_local=changes.time_local,
@@ -348,8 +344,7 @@ def _subscribe(
                 post_when_quiet=changes.post_when_quiet,
                 coverage=changes.coverage,
             )
-        sub, fresh = subscriptions.subscribe(
-            session,
+        sub, fresh = data.subscribe(
             team_id=team_id,
             channel_id=channel_id,
             user_id=user_id,
@@ -364,16 +359,16 @@ def _subscribe(
 
 
 def _unsubscribe(engine: Engine, team_id: str, channel_id: str, now: dt.datetime) -> Payload:
-    with write_session(engine) as session:
-        done = subscriptions.unsubscribe(session, team_id, channel_id, now)
+    with state_writes(engine) as data:
+        done = data.unsubscribe(team_id, channel_id, now)
     if done:
         return _payload("This channel no longer gets the daily digest.")
     return _payload("This channel has no digest subscription.")
 
 
 def _list(engine: Engine, team_id: str, channel_id: str, now: dt.datetime) -> Payload:
-    with session_scope(engine) as session:
-        subs = subscriptions.team_subscriptions(session, team_id)
+    with state_reads(engine) as data:
+        subs = data.team_subscriptions(team_id)
         last = newest_runs(engine, [s.id for s in subs])
         lines = [
             f"• <#{s.channel_id}>: {subscriptions.summary(s, now)}{_problem(last.get(s.id))}" for s in subs
@@ -394,7 +389,7 @@ def _list(engine: Engine, team_id: str, channel_id: str, now: dt.datetime) -> Pa
     return _payload(head + "\n" + "\n".join(out), notes)
 
 
-def _problem(run: Any) -> str:
+def _problem(run: NewestRun | None) -> str:
     """The newest run's failure under the subscription's line, or nothing."""
     line = failed_delivery_line(run.local_date, run.status, run.error) if run is not None else None
     return f"\n    {line}" if line else ""
@@ -404,8 +399,8 @@ def _preview(
     engine: Engine, settings: Settings, team_id: str, channel_id: str, user_tz: str | None, now: dt.datetime
 ) -> Payload:
 
-    with session_scope(engine) as session:
-        sub = subscriptions.get(session, team_id, channel_id)
+    with state_reads(engine) as data:
+        sub = data.subscription(team_id, channel_id)
         if sub is not None and sub.active:
             spec = SubscriptionSpec.of(sub)
             note = None
@@ -423,5 +418,5 @@ def _preview(
             )
             note = "This channel is not subscribed; this is the digest it would get with the defaults."
         local_date = now.astimezone(zone(spec.timezone)).date()
-        view = compose(session, [spec], now=now, local_date_for=lambda _s: local_date)[0]
+        view = compose(data, [spec], now=now, local_date_for=lambda _s: local_date)[0]
     return preview_payload(view, note=note, next_at=next_due(spec.time_local, spec.timezone, now))

@@ -18,28 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from bot.coverage.service import gap_report
 from bot.coverage.views import GapReport, Subject
 from bot.digest.clock import as_utc
-from store.app_state import DigestSubscription
-from store.reads.compare import technique_coverage, top_controls
-from store.reads.digest import (
-    KevChange,
-    ReleaseChange,
-    changed_releases,
-    channel_activity,
-    digest_techniques,
-    mapped_names,
-    new_kev,
-    previous_sent,
-    sync_times,
-    technique_of_the_day_candidates,
-)
-from store.reads.static import static
-from store.reads.threats import threat_by_id
-from store.state.inventory import effective_in
+from store.reads.digest import KevChange, ReleaseChange
+from store.state.scope import StateReads
+from store.state.subscriptions import Subscription
 from store.views import ControlLine, Coverage
 
 RECENT_WINDOW = dt.timedelta(hours=24)
@@ -64,7 +48,7 @@ class SubscriptionSpec:
     active_since: dt.datetime | None = None  # changes before subscribing are not news
 
     @classmethod
-    def of(cls, sub: DigestSubscription) -> SubscriptionSpec:
+    def of(cls, sub: Subscription) -> SubscriptionSpec:
         return cls(
             id=sub.id,
             team_id=sub.team_id,
@@ -151,7 +135,7 @@ def pick_technique_of_the_day(candidates: Sequence[str], day: dt.date) -> str | 
 
 
 def compose(
-    session: Session,
+    data: StateReads,
     specs: Sequence[SubscriptionSpec],
     *,
     now: dt.datetime,
@@ -160,7 +144,7 @@ def compose(
     """The digests of ``specs`` as of ``now``, in order; read-only."""
     if not specs:
         return []
-    return Composer(session, now).compose(session, specs, local_date_for=local_date_for)
+    return Composer(data, now).compose(data, specs, local_date_for=local_date_for)
 
 
 class Composer:
@@ -168,15 +152,15 @@ class Composer:
     a week of data changes, the releases), loaded once; ``compose`` then adds each batch's
     channel activity, coverage and controls."""
 
-    def __init__(self, session: Session, now: dt.datetime) -> None:
+    def __init__(self, data: StateReads, now: dt.datetime) -> None:
         self.now = as_utc(now)
-        self.techs = digest_techniques(session)
+        self.techs = data.digest_techniques()
         horizon = self.now - MAX_CHANGES_WINDOW
-        self.releases_changed = changed_releases(session, horizon)
-        self.syncs = sync_times(session, horizon)
-        self.kev = new_kev(session, horizon)
-        self.releases = list(static(session).releases)
-        self.candidates = technique_of_the_day_candidates(session, self.techs, self.releases)
+        self.releases_changed = data.changed_releases(horizon)
+        self.syncs = data.sync_times(horizon)
+        self.kev = data.new_kev(horizon)
+        self.releases = list(data.static().releases)
+        self.candidates = data.technique_of_the_day_candidates(self.techs, self.releases)
         self._changes: dict[tuple[dt.datetime, tuple[str, ...]], DataChanges] = {}
         # technique → (frameworks asked, result): later batches reuse what earlier ones read
         self._coverage: dict[str, tuple[frozenset[str], dict[str, Coverage]]] = {}
@@ -185,10 +169,9 @@ class Composer:
     @staticmethod
     def _cached(
         cache: dict[str, tuple[frozenset[str], Any]],
-        session: Session,
         ids: Sequence[str],
         frameworks: Sequence[str],
-        query: Callable[[Session, list[str], list[str]], dict[str, Any]],
+        query: Callable[[list[str], list[str]], dict[str, Any]],
     ) -> dict[str, Any]:
         """``query`` (a per-framework batch query) for the techniques not yet asked about with
         these frameworks; one call per batch, the rest from earlier batches of the pass."""
@@ -202,7 +185,7 @@ class Composer:
                 if t in cache:
                     fws |= cache[t][0]
             ordered = sorted(fws)
-            for t, result in query(session, missing, ordered).items():
+            for t, result in query(missing, ordered).items():
                 cache[t] = (frozenset(ordered), result)
         return {t: cache[t][1] for t in ids if t in cache}
 
@@ -224,7 +207,7 @@ class Composer:
 
     def compose(
         self,
-        session: Session,
+        data: StateReads,
         specs: Sequence[SubscriptionSpec],
         *,
         local_date_for: Callable[[SubscriptionSpec], dt.date],
@@ -233,14 +216,14 @@ class Composer:
         now, techs = self.now, self.techs
         if not specs:
             return []
-        prev = previous_sent(session, [s.id for s in specs])
+        prev = data.previous_sent([s.id for s in specs])
         since_for = {}
         for s in specs:
             since = max(prev.get(s.id, now - RECENT_WINDOW), now - MAX_CHANGES_WINDOW)
             if s.active_since is not None and s.id not in prev:
                 since = max(since, s.active_since)
             since_for[s.id] = min(since, now)
-        activity = channel_activity(session, {(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
+        activity = data.channel_activity({(s.team_id, s.channel_id) for s in specs}, now - RECENT_WINDOW)
         for counts in activity.values():  # actor cards (by group or software ID) are not techniques
             for key in [k for k in counts if THREAT_ID.match(k)]:
                 del counts[key]
@@ -265,14 +248,13 @@ class Composer:
                 + [t for t in tod.values() if t]
             )
         )
-        coverage = self._cached(self._coverage, session, watched, all_fws, technique_coverage)
+        coverage = self._cached(self._coverage, watched, all_fws, data.technique_coverage)
         per_fw_controls = self._cached(
             self._controls,
-            session,
             noted,
             all_fws,
-            lambda sess, ids, fws: top_controls(
-                sess, ids, fws, TOP_CONTROLS, per_framework=True, releases=self.releases
+            lambda ids, fws: data.top_controls(
+                ids, fws, TOP_CONTROLS, per_framework=True, releases=self.releases
             ),
         )
         controls_memo: dict[tuple[str, tuple[str, ...]], tuple[ControlLine, ...]] = {}
@@ -298,7 +280,7 @@ class Composer:
             for t in (*s.watch, *activity.get((s.team_id, s.channel_id), {}))
             if t not in techs and not THREAT_ID.match(t)
         }
-        fallback_names = mapped_names(session, unknown)
+        fallback_names = data.mapped_names(unknown)
 
         def name_of(tid: str) -> tuple[str, bool]:
             t = techs.get(tid)
@@ -317,7 +299,7 @@ class Composer:
             watch = []
             for tid in s.watch:
                 if THREAT_ID.match(tid):
-                    watch.append(threat_watch_line(session, tid, s.frameworks))
+                    watch.append(threat_watch_line(data, tid, s.frameworks))
                     continue
                 name, known = name_of(tid)
                 per = coverage.get(tid, {})
@@ -329,7 +311,7 @@ class Composer:
                 else None
             )
             changes = self.changes_since(since, s.frameworks)
-            reports = _coverage_reports(session, s, [t.id for t in recent] + ([day_pick] if day_pick else []))
+            reports = _coverage_reports(data, s, [t.id for t in recent] + ([day_pick] if day_pick else []))
             views.append(
                 DigestView(
                     subscription=s,
@@ -351,9 +333,9 @@ class Composer:
 THREAT_ID = re.compile(r"^[GSC]\d{4}$")
 
 
-def threat_watch_line(session: Session, attack_id: str, frameworks: Sequence[str]) -> WatchLine:
+def threat_watch_line(data: StateReads, attack_id: str, frameworks: Sequence[str]) -> WatchLine:
     """A watched threat: how many of its techniques each framework's newest release maps."""
-    view = threat_by_id(session, attack_id, frameworks=frameworks)
+    view = data.threat_by_id(attack_id, frameworks=frameworks)
     if view is None:
         return WatchLine(attack_id, "", (), known=False, threat=True)
     n = len(view.technique_ids)
@@ -361,27 +343,25 @@ def threat_watch_line(session: Session, attack_id: str, frameworks: Sequence[str
     return WatchLine(attack_id, view.threat.name, (), threat=True, techniques=n, covered=covered)
 
 
-def _coverage_reports(session: Session, spec: SubscriptionSpec, day: Sequence[str]) -> tuple[GapReport, ...]:
+def _coverage_reports(data: StateReads, spec: SubscriptionSpec, day: Sequence[str]) -> tuple[GapReport, ...]:
     """The inventory (the channel's own, else the workspace's) against the day's techniques and
     the watch list; nothing without the option or without an inventory."""
     if not spec.coverage:
         return ()
-    inventory = effective_in(session, spec.team_id, spec.channel_id)
+    inventory = data.effective_inventory(spec.team_id, spec.channel_id)
     if inventory is None:
         return ()
     out = []
     today = list(dict.fromkeys(day))
     if today:
-        out.append(
-            gap_report(session, Subject("techniques", "today", "today's techniques"), today, inventory)
-        )
+        out.append(gap_report(data, Subject("techniques", "today", "today's techniques"), today, inventory))
     if spec.watch:
         techniques: list[str] = []
         for w in spec.watch:  # a watched threat counts with its techniques
             if not THREAT_ID.match(w):
                 techniques.append(w)
-            elif (threat := threat_by_id(session, w, coverage=False)) is not None:
+            elif (threat := data.threat_by_id(w, coverage=False)) is not None:
                 techniques.extend(threat.technique_ids)
         watched = list(dict.fromkeys(techniques))
-        out.append(gap_report(session, Subject("watch", "watch", "the watch list"), watched, inventory))
+        out.append(gap_report(data, Subject("watch", "watch", "the watch list"), watched, inventory))
     return tuple(out)

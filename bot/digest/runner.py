@@ -33,11 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
-
 from bot.answer import Payload
 from bot.config import Settings
-from bot.digest import subscriptions
 from bot.digest.clock import Clock, SystemClock, as_utc
 from bot.digest.content import Composer, DigestView, SubscriptionSpec
 from bot.digest.posting import DigestPoster, DigestTag, PostFailed, classify
@@ -45,7 +42,7 @@ from bot.digest.render import render_digest
 from bot.digest.schedule import Due, Plan, plan
 from bot.ops import metrics
 from bot.ops.heartbeat import Heartbeat
-from store.db import session_scope
+from store.db import Engine
 from store.state.digest_runs import (
     claim_run,
     record_skipped_runs,
@@ -53,6 +50,7 @@ from store.state.digest_runs import (
     take_over_run,
     update_claimed_run,
 )
+from store.state.scope import state_reads
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +203,8 @@ class DigestRunner:
     def run_once(self) -> PassReport:
         now = self.clock.now()
         report = PassReport()
-        with session_scope(self.engine) as session:
-            subs = subscriptions.active_subscriptions(session)
+        with state_reads(self.engine) as data:
+            subs = data.active_subscriptions()
             specs = {s.id: (SubscriptionSpec.of(s), as_utc(s.active_since)) for s in subs}
         plans: dict[int, Plan] = {}
         for sid, (spec, since) in specs.items():
@@ -251,8 +249,8 @@ class DigestRunner:
                 break
             batch = work[i : i + COMPOSE_BATCH]
             if composer is None:
-                with session_scope(self.engine) as session:
-                    composer = Composer(session, self.clock.now())
+                with state_reads(self.engine) as data:
+                    composer = Composer(data, self.clock.now())
             views = self._compose(composer, [(specs[sid][0], d) for sid, d, _ in batch])
             for (sid, d, row), view in zip(batch, views, strict=True):
                 if self.stop.is_set():
@@ -378,10 +376,8 @@ class DigestRunner:
 
     def _compose(self, composer: Composer, items: Sequence[tuple[SubscriptionSpec, Due]]) -> list[DigestView]:
         dates = {spec.id: due.local_date for spec, due in items}
-        with session_scope(self.engine) as session:
-            return composer.compose(
-                session, [spec for spec, _ in items], local_date_for=lambda s: dates[s.id]
-            )
+        with state_reads(self.engine) as data:
+            return composer.compose(data, [spec for spec, _ in items], local_date_for=lambda s: dates[s.id])
 
     def _attempt(self, job: _Job, view: DigestView, report: PassReport) -> None:
         try:

@@ -1,41 +1,26 @@
 """Digest subscriptions as users read them: labels, the one-line summary.  Stored and changed
-through ``store.state.subscriptions``."""
+through ``store.state.subscriptions`` (the digest asks through ``store.state.scope``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
-
 from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
 from bot.render.mrkdwn import esc
-from store.app_state import DigestSubscription
-from store.state.subscriptions import (  # the state API, named here for the digest's callers
-    Changes,
-    Defaults,
-    active_subscriptions,
-    get,
-    subscribe,
-    team_subscriptions,
-    unsubscribe,
-)
+from store.state.scope import StateReads
+from store.state.subscriptions import Changes, Defaults, Subscription  # named for the digest's callers
 from store.views import FRAMEWORK_LABELS as VIEW_LABELS
 
 __all__ = [
     "Changes",
     "Defaults",
-    "active_subscriptions",
     "describe_subscription",
     "framework_label",
     "frameworks_text",
-    "get",
-    "subscribe",
     "summary",
-    "team_subscriptions",
-    "unsubscribe",
 ]
 
 # The views' labels, with the short name digests have room for.
@@ -55,7 +40,7 @@ def frameworks_text(frameworks: Sequence[str]) -> str:
     return ", ".join(framework_label(f) for f in frameworks) or "none"
 
 
-def summary(sub: DigestSubscription, now: dt.datetime) -> str:
+def summary(sub: Subscription, now: dt.datetime) -> str:
     """One mrkdwn line: when, which frameworks, the watch list, quiet days, the next post."""
     when = next_due(sub.time_local, sub.timezone, now).astimezone(zone(sub.timezone))
     parts = [
@@ -74,9 +59,9 @@ def summary(sub: DigestSubscription, now: dt.datetime) -> str:
     return " · ".join(parts)
 
 
-def describe_subscription(session: Session, team_id: str, channel_id: str) -> str | None:
+def describe_subscription(data: StateReads, team_id: str, channel_id: str) -> str | None:
     """The channel's digest settings as one mrkdwn line (App Home), or None if unsubscribed."""
-    sub = get(session, team_id, channel_id)
+    sub = data.subscription(team_id, channel_id)
     if sub is None or not sub.active:
         return None
     return "Daily digest " + summary(sub, as_utc(dt.datetime.now(dt.UTC))).removeprefix("daily ")

@@ -12,14 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Engine
-
 from bot.inventory.checker import ControlChecker, Problem, Wanted, split_ids
 from bot.inventory.files import InventoryFileError, export_csv, export_yaml, parse_inventory_file
 from bot.resolve.aliases import AliasSet
-from store.db import session_scope
-from store.reads.controls import known_controls
-from store.reads.data_version import data_version
+from store.db import Engine
+from store.reads.scope import reads
 from store.state import inventory as store_inventory
 from store.state.inventory import WORKSPACE, ChangeResult, Control, Inventory, Status
 
@@ -65,11 +62,11 @@ class InventoryService:
             version = self._version_of() if self._version_of else None
             if self._checker is not None and version is not None and version == self._checker_version:
                 return self._checker
-            with session_scope(self.engine) as session:
+            with reads(self.engine) as data:
                 if version is None:
-                    version = data_version(session)
+                    version = data.data_version()
                 if self._checker is None or version != self._checker_version:
-                    self._checker = ControlChecker(known_controls(session), self.aliases)
+                    self._checker = ControlChecker(data.known_controls(), self.aliases)
                     self._checker_version = version
             return self._checker
 

@@ -17,8 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine
-
+from store.db import Engine
 from store.state.heartbeats import beat, forget
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,7 @@ from bot.render.mrkdwn import (
     one_line,
 )
 from bot.render.multi_blocks import render_multi
+from bot.render.notes import note_text
 from bot.render.pages import (
     FALLBACK_LIMIT,
     USER_ID,
@@ -216,7 +217,7 @@ def _technique_doc(view: TechniqueView, state: State, msg: _Message) -> _Doc:
         also = " · ".join(f"{esc(framework_label(fw))} ({n})" for fw, n in view.also_mapped_in)
         doc.items.append([_context(clip(f"Also mapped in: {also}", 1900))])
     for note in view.notes:
-        doc.items.append([_context(esc(note))])
+        doc.items.append([_context(esc(note_text(note)))])
     doc.provenance = _provenance(view.provenance)
     base = state.with_(page=1, expanded=None)
     req = state.request
@@ -292,7 +293,7 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
         older = " · ".join(f"{esc(_release_short(r))} ({n})" for r, n in view.other_releases[:8])
         doc.items.append([_context(clip(f"Other releases: {older}", 1900))])
     for note in view.notes:
-        doc.items.append([_context(esc(note))])
+        doc.items.append([_context(esc(note_text(note)))])
     doc.provenance = _provenance(view.provenance)
     doc.tools = _export_tools(state, msg, view)
     doc.text = f"{cap.id} {cap.name} ({framework_label(cap.framework)}) — {view.total} techniques"
@@ -352,7 +353,7 @@ def _pair_doc(view: PairView, state: State, msg: _Message) -> _Doc:
         ]
         doc.items.append([ActionsBlock(elements=[b for b in buttons if b is not None])])
     for note in view.notes:
-        doc.items.append([_context(esc(note))])
+        doc.items.append([_context(esc(note_text(note)))])
     doc.provenance = _provenance(view.provenance[:1])
     doc.tools = _export_tools(state, msg, view)
     doc.text = (

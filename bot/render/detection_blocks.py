@@ -24,6 +24,7 @@ from bot.render.detection import (
     title,
 )
 from bot.render.mrkdwn import clip, code, esc, excerpt, link, name_text, one_line
+from bot.render.notes import note_text
 from bot.render.pages import (
     Doc,
     Item,
@@ -179,7 +180,7 @@ def detection_doc(view: DetectionView, state: State, msg: Message) -> Doc:
     if not view.sections:
         doc.items.append([section(esc(no_capability_text(view)))])
     for note in view.notes:
-        doc.items.append([context(esc(note))])
+        doc.items.append([context(esc(note_text(note)))])
     refs = list(view.provenance)
     doc.provenance = provenance(refs)
     if view.attack_release:

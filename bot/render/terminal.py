@@ -30,6 +30,7 @@ from bot.render.mrkdwn import plain_links
 from bot.render.multi import line_parts
 from bot.render.multi import plain as multi_plain
 from bot.render.multi import title as multi_title
+from bot.render.notes import note_text
 from bot.render.threat_terminal import threat_renderables
 from bot.render.urls import attack_technique_url, explorer_technique_url
 from bot.render.users import KIND_HEADINGS, used_by_phrase
@@ -167,7 +168,7 @@ def _technique(view: TechniqueView) -> list[RenderableType]:
     if view.also_mapped_in:
         also = ", ".join(f"{framework_label(fw)} ({n})" for fw, n in view.also_mapped_in)
         out.append(Text(f"Also mapped in: {also}", style="dim"))
-    out.extend(Text(n, style="dim italic") for n in view.notes)
+    out.extend(Text(note_text(n), style="dim italic") for n in view.notes)
     return out
 
 
@@ -239,7 +240,7 @@ def _detection(view: DetectionView) -> list[RenderableType]:
     if not view.sections:
         out.append(Text(""))
         out.append(Text(no_capability_text(view), style="dim"))
-    out.extend(Text(n, style="dim italic") for n in view.notes)
+    out.extend(Text(note_text(n), style="dim italic") for n in view.notes)
     if view.attack_release:
         out.append(Text(f"Detection strategies: ATT&CK {view.attack_release} {h.domain}", style="dim"))
     return out
@@ -287,7 +288,7 @@ def _capability(view: CapabilityView) -> list[RenderableType]:
                         (with_feature(line.feature), "yellow"),
                     )
                 )
-    out.extend(Text(n, style="dim italic") for n in view.notes)
+    out.extend(Text(note_text(n), style="dim italic") for n in view.notes)
     return out
 
 

@@ -25,3 +25,8 @@ def explorer_technique_url(header: TechniqueHeader) -> str:
     """The technique's Mappings Explorer page at the ATT&CK version of the releases shown."""
     version = header.attack_version or EXPLORER_DEFAULT_ATTACK_VERSION
     return EXPLORER_TECHNIQUE_URL.format(version=version, domain=header.domain, id=header.id)
+
+
+def attack_tactic_url(attack_id: str) -> str:
+    """attack.mitre.org's page for a tactic (the data has no link for one)."""
+    return f"https://attack.mitre.org/tactics/{attack_id}/"

@@ -1,9 +1,9 @@
 """Free text → ``Resolution``: which techniques, capabilities, frameworks and filters a
 question names, and what it asks for.
 
-Build a ``ResolverIndex`` once from the store (``ResolverIndex.build(session, aliases=...)``),
-call ``resolve(index, text)`` per question, and rebuild when
-``store.reads.data_version.data_version(session)`` changes.
+Build a ``ResolverIndex`` once from the store (``ResolverIndex.build(data, aliases=...)``, with
+``data`` a ``store.reads.scope.Reads``), call ``resolve(index, text)`` per question, and rebuild
+when ``data.data_version()`` changes.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import logging
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
-from sqlalchemy.orm import Session
 
 from bot.resolve.aliases import AliasSet
 from bot.resolve.build import Builder
@@ -28,7 +27,8 @@ from bot.resolve.entries import (
     name_tokens,
 )
 from bot.resolve.text import stem
-from store.reads.resolver_source import IndexSource, source_from_session
+from store.reads.resolver_source import IndexSource
+from store.reads.scope import Reads
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class ResolverIndex(IndexData):
     # ------------------------------------------------------------------ building
 
     @classmethod
-    def build(cls, session: Session, *, aliases: AliasSet | None = None) -> ResolverIndex:
-        return cls.from_source(source_from_session(session), aliases=aliases)
+    def build(cls, data: Reads, *, aliases: AliasSet | None = None) -> ResolverIndex:
+        return cls.from_source(data.resolver_source(), aliases=aliases)
 
     @classmethod
     def from_source(cls, src: IndexSource, *, aliases: AliasSet | None = None) -> ResolverIndex:

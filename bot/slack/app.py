@@ -19,7 +19,6 @@ from typing import Any
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
-from sqlalchemy import Engine
 
 from bot.answer import Answerer, AnswerService
 from bot.config import Settings
@@ -35,6 +34,7 @@ from bot.slack.oauth import app_auth_kwargs, web_client
 from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
+from store.db import Engine
 from store.state.processed_events import Deduplicator, GuardUnavailable, request_key
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ import time
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import Engine
 
 from bot.config import Settings
+from store.db import Engine
 from store.state.cards import Claim, claim_card, record_card_posted, release_card
 from store.state.channels import (
     ChannelWatch,

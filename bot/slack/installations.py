@@ -16,7 +16,6 @@ from collections.abc import Callable
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.oauth.token_rotation.rotator import SlackTokenRotationError
-from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.slack.oauth import (
@@ -27,6 +26,7 @@ from bot.slack.oauth import (
     uses_oauth,
     web_client,
 )
+from store.db import Engine
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,11 @@ import queue
 import threading
 import time
 
-from sqlalchemy import Engine
-
 from bot.answer import Answer
 from bot.config import Settings
 from bot.slack.observe import observe_answer
 from bot.unanswered import unanswered_row
+from store.db import Engine
 from store.state.lookups import append_lookups
 from store.state.processed_events import process_write_lock
 from store.state.unanswered import UnansweredRow, prune_unanswered, record_unanswered

@@ -10,7 +10,6 @@ to ``settings.slack_api_url`` when it is set.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 from urllib.parse import urljoin
 
@@ -18,12 +17,12 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine, inspect
-from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
 from bot.slack import constants
 from bot.slack.delivery import retry_handlers
+from store.db import Engine
+from store.state.oauth_tables import ensure_tables
 
 log = logging.getLogger(__name__)
 
@@ -94,21 +93,8 @@ def state_store(engine: Engine) -> SQLAlchemyOAuthStateStore:
 def ensure_oauth_tables(
     stores: list[SQLAlchemyInstallationStore | SQLAlchemyOAuthStateStore], engine: Engine, attempts: int = 5
 ) -> None:
-    """Create the stores' tables if missing.  Several workers or processes start at once and may
-    race between "does it exist" and CREATE; the loser sees an error, waits and finds the tables."""
-    wanted = {t.name for s in stores for t in s.metadata.sorted_tables}
-    for attempt in range(attempts):
-        try:
-            for store in stores:
-                store.metadata.create_all(engine, checkfirst=True)
-            return
-        except DBAPIError as exc:
-            if wanted <= set(inspect(engine).get_table_names()):
-                return
-            if attempt == attempts - 1:
-                raise
-            log.info("OAuth tables are being created by another process (%s); retrying", type(exc).__name__)
-            time.sleep(0.2 * (attempt + 1))
+    """Create the stores' tables if missing (``store.state.oauth_tables``: safe when processes race)."""
+    ensure_tables(engine, [s.metadata for s in stores], attempts)
 
 
 def app_auth_kwargs(settings: Settings, engine: Engine) -> dict[str, Any]:

@@ -16,8 +16,7 @@ import threading
 import time
 from typing import Any
 
-from store.db import session_scope
-from store.reads.data_version import data_version
+from store.reads.scope import reads
 from store.state.health import database_problem, has_mapping_data
 
 log = logging.getLogger(__name__)
@@ -83,8 +82,8 @@ class Readiness:
             self.rebuilding = False
 
     def _changed(self) -> bool:
-        with session_scope(self.answerer.engine) as session:
-            return bool(data_version(session) != self.answerer.data_version)
+        with reads(self.answerer.engine) as data:
+            return bool(data.data_version() != self.answerer.data_version)
 
 
 def ready_checks(engine: Any, answerer: Any) -> dict[str, str]:

@@ -11,14 +11,12 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
 
 from bot.answer import Answerer
 from bot.config import Settings
@@ -35,7 +33,7 @@ from bot.slack.oauth import (
     state_store,
     uses_oauth,
 )
-from store.db import make_engine
+from store.db import Engine, make_engine, open_pooled_connections
 from store.migrate import upgrade
 from store.state.health import has_mapping_data
 
@@ -102,17 +100,10 @@ class Running:
         and authentication, on SQLite the file's open and its pragmas (WAL mode: 20-50 ms for
         the first in a process)."""
 
-        def one() -> Any:
-            return self.engine.connect()
-
         try:
-            with ThreadPoolExecutor(max_workers=count) as pool:
-                connections = list(pool.map(lambda _: one(), range(count)))
+            open_pooled_connections(self.engine, count)
         except Exception:  # the first requests will try again, and readiness says why
             log.warning("could not open database connections at the worker's start", exc_info=True)
-            return
-        for conn in connections:
-            conn.close()  # back to the pool, open
 
     def close(self) -> None:
         """Stop the app's background workers (flushing queued look-ups) and release the pool."""

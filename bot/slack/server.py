@@ -23,7 +23,6 @@ from gunicorn.app.base import BaseApplication
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
-from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.ops.logs import gunicorn_logger_class, stop_background_writer, write_in_background
@@ -32,6 +31,7 @@ from bot.slack import constants, gate
 from bot.slack.listen_late import LateListeningArbiter, listen_now
 from bot.slack.readiness import ready_checks
 from bot.slack.runtime import start_app
+from store.db import Engine
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment

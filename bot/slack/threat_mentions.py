@@ -28,10 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from english_words import get_english_words_set
-from sqlalchemy import Engine
 
-from store.reads.card_names import CardName, card_names
-from store.reads.fast import reading
+from store.db import Engine
+from store.reads.card_names import CardName
+from store.reads.scope import view_reads
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,8 @@ class ThreatMentions:
 
     def _build(self) -> ThreatSpotter:
         version = self.version()
-        with reading(self.engine) as source:
-            spotter = ThreatSpotter(card_names(source), english_words())
+        with view_reads(self.engine) as data:
+            spotter = ThreatSpotter(data.card_names(), english_words())
         with self._lock:
             self._spotter, self._built_for, self._building = spotter, version, False
         return spotter

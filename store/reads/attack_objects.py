@@ -76,8 +76,8 @@ def _tactic(source: Source, attack_id: str, domain: str | None) -> tuple[AttackO
         for r in static(source).catalogue.techniques.values()
         if r.domain == t.domain and not r.revoked and not r.deprecated and t.shortname in (r.tactics or ())
     )
-    url = f"https://attack.mitre.org/tactics/{t.attack_id}/"
-    return AttackObjectRef("tactic", t.attack_id, t.name, t.domain, url, t.shortname), members
+    # The data has no link for a tactic: bot.render.urls gives its attack.mitre.org page.
+    return AttackObjectRef("tactic", t.attack_id, t.name, t.domain, None, t.shortname), members
 
 
 def _mitigation(

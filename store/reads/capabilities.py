@@ -29,8 +29,8 @@ from store.views import (
     CapabilityView,
     Filters,
     MappingLine,
+    Note,
     TacticGroup,
-    framework_label,
     score_rank,
 )
 
@@ -144,11 +144,11 @@ def capability_view(
             count_by_label[label] = count_by_label.get(label, 0) + per_value[value]
     notes = [unfiltered_note(framework, len(shown), skipped)] if skipped else []
     if len(mapped) != len(shown):
-        notes.append(f"{len(mapped) - len(shown)} mappings hidden by the category or score filter.")
+        notes.append(Note("capability_hidden", count=len(mapped) - len(shown)))
     if info is None:
-        notes.append(f"No release of {framework_label(framework)} matches the filters.")
+        notes.append(Note("no_release", frameworks=(framework,)))
     elif info.pk not in present:
-        notes.append(f"{ref.id} is not in {info.ref.label}.")
+        notes.append(Note("not_in_release", subject=ref.id, release=info.ref))
     return CapabilityView(
         capability=ref,
         description=_capability_description(

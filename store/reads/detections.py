@@ -27,7 +27,7 @@ from store.threat_views import (
     StrategyView,
     TunableElement,
 )
-from store.views import Filters, MappingLine, TechniqueRef, score_rank
+from store.views import Filters, MappingLine, Note, TechniqueRef, score_rank
 
 __all__ = ["detections_for_technique"]
 
@@ -94,11 +94,7 @@ def detections_for_technique(
     header = technique_header(source, tid, attack_version=attack_version, domain=domain, loaded=loaded)
     subs = tuple(TechniqueRef(i, n, domain) for i, n in static(source).catalogue.children.get(tid, ()))
     bundle = _q(source, _BUNDLE_VERSION, {"domain": domain})
-    notes = []
-    if hidden:
-        notes.append(
-            f"{hidden} detect mapping{'s' if hidden != 1 else ''} below the minimum score not shown."
-        )
+    notes = [Note("detect_hidden", count=hidden)] if hidden else []
     return DetectionView(
         header=header,
         strategies=strategies,

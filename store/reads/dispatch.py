@@ -15,11 +15,11 @@ from store.reads.techniques import technique_view
 from store.reads.threats import threat_by_id
 from store.reads.used_by import technique_users
 from store.threat_views import AnyView
-from store.views import MessageView, ViewRequest
+from store.views import NotLoaded, ViewRequest
 
 
-def build_view(session: Source, request: ViewRequest) -> AnyView:
-    """The view a request names; unknown subjects give a MessageView, never an exception."""
+def build_view(session: Source, request: ViewRequest) -> AnyView | NotLoaded:
+    """The view a request names; what is not loaded gives a NotLoaded, never an exception."""
     session = reader(session)
     f = request.filters
     fws = request.frameworks
@@ -45,26 +45,19 @@ def build_view(session: Source, request: ViewRequest) -> AnyView:
         found = threat_by_id(session, request.threat, frameworks=fws, filters=f, also=request.techniques)
         if found is not None:
             return found
-        missing = f"{request.threat} is not in the loaded ATT&CK."
-        return MessageView("Nothing to show", missing, kind="unknown")
+        return NotLoaded("threat", request.threat)
     if request.kind == "users" and request.techniques:
         return technique_users(session, request.techniques[0])
     if request.kind == "detection" and request.techniques:
         detection = detections_for_technique(session, request.techniques[0], frameworks=fws, filters=f)
         if detection is None:
-            return MessageView(
-                "No such technique",
-                f"The loaded ATT&CK has no technique {request.techniques[0]}.",
-                kind="unknown",
-            )
+            return NotLoaded("technique", request.techniques[0])
         return detection
     if request.kind in ("tactic", "mitigation") and request.attack_object:
         obj = attack_object_view(session, request.attack_object, frameworks=fws, filters=f)
         if obj is not None:
             return obj
-        return MessageView(
-            "Nothing to show", f"{request.attack_object} is not in the loaded ATT&CK.", kind="unknown"
-        )
+        return NotLoaded("attack_object", request.attack_object)
     if request.kind == "framework" and fws:
         return framework_view(session, fws[0], filters=f)
-    return MessageView("Nothing to show", "That request names nothing I can look up.", kind="unknown")
+    return NotLoaded("nothing")

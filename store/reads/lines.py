@@ -14,7 +14,7 @@ from store.models import (
 from store.reads.fast import JSON_SUFFIX, _json
 from store.reads.releases import NON_MAPPABLE, ReleaseInfo
 from store.text import html_to_text
-from store.views import Filters, MappingGroup, MappingLine, category_rank, framework_label, score_rank
+from store.views import Filters, MappingGroup, MappingLine, Note, category_rank, score_rank
 
 _CITATION = re.compile(r"\s*\(Citation:[^)]*\)")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -236,11 +236,9 @@ def filter_mapped(rows: Sequence[Any], filters: Filters) -> tuple[list[Any], tup
     return [r for r in rows if _passes(r, applied)], skipped
 
 
-def unfiltered_note(framework: str, shown: int, skipped: Sequence[str]) -> str:
+def unfiltered_note(framework: str, shown: int, skipped: Sequence[str]) -> Note:
     """What an analyst needs when a filter could not apply: said, never shown as zero."""
-    what = " or ".join({"category": "protect/detect/respond category", "score": "score"}[k] for k in skipped)
-    label = framework_label(framework)
-    return f"{label} mappings carry no {what}: {'all ' if shown != 1 else ''}{shown} shown."
+    return Note("unfiltered", count=shown, frameworks=(framework,), others=tuple(skipped))
 
 
 def _line(row: Any, info: ReleaseInfo) -> MappingLine:

@@ -15,10 +15,10 @@ from store.views import (
     ControlLine,
     Filters,
     MappingLine,
+    Note,
     PairRelease,
     PairView,
     TechniqueRef,
-    framework_label,
 )
 
 
@@ -75,9 +75,7 @@ def pair_view(
     header = technique_header(
         session, technique_id, attack_version=attack_version, domain=domain, loaded=loaded
     )
-    notes = (
-        [] if candidates else [f"No {domain} release of {framework_label(framework)} matches the filters."]
-    )
+    notes = [] if candidates else [Note("no_release", frameworks=(framework,), domain=domain)]
     return PairView(
         technique=header,
         capability=ref,

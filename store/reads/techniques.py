@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from store.reads.catalogue import _family, _mitigations, _other_releases, technique_header
@@ -21,7 +21,7 @@ from store.reads.lines import (
 from store.reads.releases import NO_FILTERS, pick_releases
 from store.reads.static import static
 from store.reads.used_by import used_by
-from store.views import Filters, FrameworkSection, SubTechniqueCount, TechniqueView, framework_label
+from store.views import Filters, FrameworkSection, Note, SubTechniqueCount, TechniqueView
 
 
 def technique_view(
@@ -62,7 +62,7 @@ def technique_view(
         by_release[r.release_id].append(r)
 
     hidden = 0
-    unfiltered: list[str] = []
+    unfiltered: list[Note] = []
     sections = []
     file_name = ""
     for fw, info in chosen.items():
@@ -109,20 +109,12 @@ def technique_view(
     )
     notes = list(unfiltered)
     if hidden:
-        notes.append(f"{hidden} mapping{'s' if hidden != 1 else ''} hidden by the category or score filter.")
+        notes.append(Note("hidden", count=hidden))
     missing = [fw for fw in frameworks if fw not in chosen]
     if fell_back:
-        labels = _and(framework_label(fw) for fw in missing)
-        have = "has" if len(missing) == 1 else "have"
-        dom = _DOMAIN_LABEL.get(domain, domain)
-        notes.insert(
-            0,
-            f"{labels} {have} no {dom} release; answering with the frameworks that do: "
-            f"{_and(framework_label(fw) for fw in fell_back)}.",
-        )
+        notes.insert(0, Note("fell_back", frameworks=tuple(missing), others=tuple(fell_back), domain=domain))
     elif missing:
-        labels = ", ".join(framework_label(fw) for fw in missing)
-        notes.append(f"No {domain} release of {labels} matches the filters.")
+        notes.append(Note("no_release", frameworks=tuple(missing), domain=domain))
     return TechniqueView(
         header=header,
         mitigations=_mitigations(session, technique_id),
@@ -134,14 +126,6 @@ def technique_view(
         notes=tuple(notes),
         used_by=used_by(session, technique_id),
     )
-
-
-_DOMAIN_LABEL = {"ics": "ICS"}
-
-
-def _and(labels: Iterable[str]) -> str:
-    items = list(labels)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # --------------------------------------------------------------------------- capability view

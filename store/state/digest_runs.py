@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, update
@@ -121,8 +122,19 @@ def update_claimed_run(engine: Engine, run_id: int, *, instance: str, fence: int
     return bool(done == 1)
 
 
-def newest_runs(engine: Engine, subscription_ids: Sequence[int]) -> dict[int, Any]:
-    """Each subscription's newest run (local_date, status, sent_at, error), in one query."""
+@dataclass(frozen=True, slots=True)
+class NewestRun:
+    """A subscription's newest digest run: its day, where it got to, and why it failed."""
+
+    subscription_id: int
+    local_date: dt.date
+    status: str
+    sent_at: dt.datetime | None
+    error: str | None
+
+
+def newest_runs(engine: Engine, subscription_ids: Sequence[int]) -> dict[int, NewestRun]:
+    """Each subscription's newest run, in one query."""
     if not subscription_ids:
         return {}
     newest = (
@@ -145,4 +157,4 @@ def newest_runs(engine: Engine, subscription_ids: Sequence[int]) -> dict[int, An
                 & (DigestRun.local_date == newest.c.day),
             )
         ).all()
-    return {r.subscription_id: r for r in rows}
+    return {r.subscription_id: NewestRun(*r) for r in rows}

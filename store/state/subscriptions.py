@@ -35,6 +35,41 @@ class Defaults:
     frameworks: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A channel's digest subscription as read: plain values, detached from the database."""
+
+    id: int
+    team_id: str
+    channel_id: str
+    enterprise_id: str | None
+    time_local: str  # HH:MM
+    timezone: str  # IANA name
+    frameworks: tuple[str, ...]
+    watch: tuple[str, ...]  # technique IDs and the G/S/C IDs of watched threats
+    post_when_quiet: bool
+    coverage: bool
+    active: bool
+    active_since: dt.datetime
+
+    @classmethod
+    def of(cls, row: DigestSubscription) -> Subscription:
+        return cls(
+            id=row.id,
+            team_id=row.team_id,
+            channel_id=row.channel_id,
+            enterprise_id=row.enterprise_id,
+            time_local=row.time_local,
+            timezone=row.timezone,
+            frameworks=tuple(row.frameworks or ()),
+            watch=tuple(row.watch or ()),
+            post_when_quiet=bool(row.post_when_quiet),
+            coverage=bool(row.coverage),
+            active=bool(row.active),
+            active_since=row.active_since,
+        )
+
+
 def get(session: Session, team_id: str, channel_id: str) -> DigestSubscription | None:
     return session.scalars(
         select(DigestSubscription).where(

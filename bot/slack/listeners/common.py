@@ -19,8 +19,6 @@ from typing import Any, Protocol, TypeVar
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
-from sqlalchemy import Engine
-from sqlalchemy.orm import configure_mappers
 
 from bot import actions
 from bot.answer import AnswerService, Payload
@@ -34,6 +32,7 @@ from bot.slack.delivery import Responder, may_have_landed
 from bot.slack.lookups import LookupLog
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
+from store.db import Engine, configure_models
 from store.state.inventory import Inventory
 from store.state.processed_events import Deduplicator
 
@@ -105,7 +104,7 @@ class Deps:
         and import what the first answer would (the metrics client), before the first user's
         request rather than during it (0.3 s).  Reads only: nothing is recorded or counted."""
 
-        configure_mappers()
+        configure_models()
         try:
             self.cards.channel_frameworks("T0WARMUP0", "C0WARMUP0")
             self.yours("T0WARMUP0", "C0WARMUP0")
