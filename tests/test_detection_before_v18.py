@@ -105,6 +105,7 @@ def test_how_do_i_detect_answers_with_the_components_in_slack_and_the_terminal(
     assert main(["--db", database_url, "ask", "how do I detect T1048"]) == 0
     text = capsys.readouterr().out
     assert "ATT&CK 17.1 detects it through 2 data components" in text
+    assert "Data components: ATT&CK 17.1 enterprise" in text
     assert "Network Traffic: Network Traffic Content" in text and "packet inspection" in text
 
 

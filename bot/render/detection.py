@@ -125,3 +125,9 @@ def summary_text(view: DetectionView) -> str:
         f"{n_cap} detect capabilit{'y' if n_cap == 1 else 'ies'}",
     ]
     return f"{title(view)} — " + ", ".join(parts)
+
+
+def source_text(view: DetectionView) -> str:
+    """The footer naming where the detection advice comes from."""
+    what = "Data components" if view.components else "Detection strategies"
+    return f"{what}: ATT&CK {view.attack_release} {view.header.domain}"

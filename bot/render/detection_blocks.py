@@ -20,6 +20,7 @@ from bot.render.detection import (
     no_capability_text,
     no_strategy_text,
     platforms,
+    source_text,
     summary_text,
     title,
 )
@@ -184,7 +185,7 @@ def detection_doc(view: DetectionView, state: State, msg: Message) -> Doc:
     refs = list(view.provenance)
     doc.provenance = provenance(refs)
     if view.attack_release:
-        atk = context(esc(f"Detection strategies: ATT&CK {view.attack_release} {h.domain}"))
+        atk = context(esc(source_text(view)))
         doc.items.append([atk])
     req = state.request
     back = ViewRequest(

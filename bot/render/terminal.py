@@ -23,6 +23,7 @@ from bot.render.detection import (
     data_components,
     no_capability_text,
     no_strategy_text,
+    source_text,
 )
 from bot.render.detection import title as detection_title
 from bot.render.markers import CATEGORY_LABEL, CATEGORY_STYLE, cve_ranking_note, score_bar, with_feature
@@ -242,7 +243,7 @@ def _detection(view: DetectionView) -> list[RenderableType]:
         out.append(Text(no_capability_text(view), style="dim"))
     out.extend(Text(note_text(n), style="dim italic") for n in view.notes)
     if view.attack_release:
-        out.append(Text(f"Detection strategies: ATT&CK {view.attack_release} {h.domain}", style="dim"))
+        out.append(Text(source_text(view), style="dim"))
     return out
 
 
