@@ -125,6 +125,9 @@ class IndexData:
     # long question names a threat among words that match nothing (bot.resolve.threats).
     threat_spans: dict[str, int] = field(default_factory=dict)
     max_idf: float = 1.0
+    # The words of each product framework's capability names, sorted: a vendor named in the
+    # question lets a word stand for a longer product word ("amazon guard" → GuardDuty).
+    framework_words: dict[str, list[str]] = field(default_factory=dict)
     _sorted_words: list[str] = field(default_factory=list)
     _by_length: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
     # Words of names as written whose stem differs ("scheduled" → "schedul"): a typo is one edit

@@ -21,6 +21,7 @@ SHORTLIST = 50  # name variants scored exactly per question
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 SECOND_SHARE = 0.34  # a further entity's words are at least this share of the question, or rare
+PRODUCT_PREFIX = 0.85  # a word that begins a product word of a vendor the question names
 OBJECT_QUESTION = 0.75  # a tactic or mitigation is the answer only when it is most of the question
 
 _KIND_ORDER = {
@@ -94,12 +95,26 @@ class NameStage(ResolverState):
                 if cands and cands[0][1] >= 1.0
                 else max(cands, key=lambda c: ix.idf[c[0]] * c[1], default=None)
             )
+            if self.st.frameworks:
+                cands = self._product_words(t, cands)
             if best is None:
                 slots.append(Slot(t, cands, ix.default_weight))
             else:
                 soft = SOFT_WEIGHT if t in SOFT_STEMS else 1.0
                 slots.append(Slot(t, cands, ix.idf[best[0]] * best[1] * soft, ix.idf[best[0]] / ix.max_idf))
         return slots, raw
+
+    def _product_words(
+        self, token: str, cands: tuple[tuple[int, float], ...]
+    ) -> tuple[tuple[int, float], ...]:
+        """Next to a vendor's name a word may begin one of its product words ("amazon guard" is
+        GuardDuty), as a partial match: it stays below the word itself."""
+        longer = self.ix.product_words(self.st.frameworks, token)
+        if not longer:
+            return cands
+        have = {tid for tid, _ in cands}
+        extra = tuple((self.ix.vocab[w], PRODUCT_PREFIX) for w in longer if self.ix.vocab[w] not in have)
+        return cands + extra
 
     def _score(self, slots: list[Slot], active: set[int], whole: float | None = None) -> dict[int, Match]:
         """Name matches over the ``active`` slots; ``whole`` is the weight of the whole question
@@ -281,6 +296,7 @@ class NameStage(ResolverState):
                     for m in again
                     if all(m.entry != a.entry for a in accepted)
                     and any(slots[u].token not in nouns for u in m.used)
+                    and self._may_follow(m)
                 ]
                 if (
                     not again
@@ -324,6 +340,12 @@ class NameStage(ResolverState):
         if moved:
             ranked.sort(key=self._order)
 
+    def _may_follow(self, m: Match) -> bool:
+        """A VERIS leaf is a plain word ("email", "guard"): next to a first entity it is a
+        further one only when the question names VERIS ("phishing email" is T1566 alone)."""
+        e = self.ix.entries[m.entry]
+        return e.framework != "veris" or "veris" in self.st.frameworks
+
     @staticmethod
     def _explains_enough(slots: list[Slot], m: Match, whole: float) -> bool:
         """A further entity names a real part of the question: a rare word ("rubeus", "safe
@@ -354,6 +376,7 @@ class NameStage(ResolverState):
                 and m.name_cov >= 0.95
                 and any(u in remaining and slots[u].token not in nouns for u in m.used)
                 and self.ix.entries[m.entry].kind != self.ix.entries[accepted[0].entry].kind
+                and self._may_follow(m)
             ):
                 return m
         return None

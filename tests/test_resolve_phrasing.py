@@ -1,0 +1,110 @@
+"""Analysts' phrasing: a question asks how to detect something by its parts (a seeing verb with
+a person asking, evidence nouns, telemetry as the subject), not by a fixed sentence; and a
+vendor named in the question lets a word stand for the start of that vendor's product name."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.resolve import ResolverIndex, load_aliases, resolve
+from bot.resolve.detecting import detection_spans
+from store.db import session_scope
+
+
+@pytest.fixture(scope="module")
+def index(corpus_engine: Engine) -> ResolverIndex:
+    with session_scope(corpus_engine) as s:
+        return ResolverIndex.build(s, aliases=load_aliases())
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how would i spot pass the hash",
+        "can we catch golden ticket attacks",
+        "is there a way to notice password spraying",
+        "how can i tell if someone ran mimikatz",
+    ],
+)
+def test_a_seeing_verb_with_a_person_asking_is_a_detection_question(question: str) -> None:
+    assert detection_spans(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["signs of credential dumping", "early signs of ransomware", "indicators of compromise for dcsync"],
+)
+def test_evidence_of_something_is_a_detection_question(question: str) -> None:
+    assert detection_spans(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what logs show rclone exfiltration",
+        "which windows events reveal rdp lateral movement",
+        "what artifacts does timestomping leave",
+        "what would lsass dumping look like in the logs",
+    ],
+)
+def test_telemetry_as_the_subject_is_a_detection_question(question: str) -> None:
+    assert detection_spans(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how do i find controls for t1048",
+        "which aws services detect t1530",
+        "what controls do i need to catch kerberoasting",
+        "how can i see the coverage for t1003",
+        "tell me about kerberoasting",
+    ],
+)
+def test_asking_which_controls_detect_is_not_a_detection_question(question: str) -> None:
+    assert detection_spans(question) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "technique"),
+    [
+        ("how would I spot pass the hash", "T1550.002"),
+        ("what should I look for to catch kerberoasting", "T1558.003"),
+        ("signs of credential dumping", "T1003"),
+        ("what events show scheduled task persistence", "T1053.005"),
+    ],
+)
+def test_a_detection_question_in_other_words_has_the_detection_intent(
+    index: ResolverIndex, question: str, technique: str
+) -> None:
+    res = resolve(index, question)
+    assert (res.intent, res.techniques[0].id) == ("detection", technique)
+
+
+def test_controls_that_detect_a_technique_are_a_technique_question_filtered_to_detections(
+    index: ResolverIndex,
+) -> None:
+    res = resolve(index, "what controls do I need to catch kerberoasting")
+    assert (res.intent, res.techniques[0].id) == ("technique", "T1558.003")
+
+
+@pytest.mark.parametrize(
+    ("question", "capability"),
+    [("amazon guard", "amazon_guardduty"), ("aws inspect", "amazon_inspector"), ("gcp armor", "cloud_armor")],
+)
+def test_a_vendors_name_lets_a_word_begin_its_products_name(
+    index: ResolverIndex, question: str, capability: str
+) -> None:
+    res = resolve(index, question)
+    assert res.intent == "capability" and res.capabilities[0].id == capability
+
+
+def test_without_a_vendor_a_word_keeps_its_own_meaning(index: ResolverIndex) -> None:
+    res = resolve(index, "guard")
+    assert res.capabilities[0].framework != "aws"
+
+
+def test_a_veris_word_beside_a_technique_is_context_unless_veris_is_named(index: ResolverIndex) -> None:
+    res = resolve(index, "how do you recognise a phishing email")
+    assert (res.intent, [t.id for t in res.techniques], res.capabilities) == ("detection", ["T1566"], ())
