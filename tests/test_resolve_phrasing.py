@@ -108,3 +108,27 @@ def test_without_a_vendor_a_word_keeps_its_own_meaning(index: ResolverIndex) -> 
 def test_a_veris_word_beside_a_technique_is_context_unless_veris_is_named(index: ResolverIndex) -> None:
     res = resolve(index, "how do you recognise a phishing email")
     assert (res.intent, [t.id for t in res.techniques], res.capabilities) == ("detection", ["T1566"], ())
+
+
+@pytest.mark.parametrize(
+    ("question", "threat"),
+    [
+        ("is conti ransomware covered", "S0575"),
+        ("signs of emotet infection", "S0367"),
+        ("iranian actor muddywater", "G0069"),
+    ],
+)
+def test_a_word_saying_what_kind_of_threat_a_name_is_names_the_threat(
+    index: ResolverIndex, question: str, threat: str
+) -> None:
+    res = resolve(index, question)
+    assert res.threats[0].id == threat and res.intent in ("software", "actor")
+
+
+def test_a_kind_word_alone_is_still_the_technique(index: ResolverIndex) -> None:
+    assert resolve(index, "ransomware").techniques[0].id == "T1486"
+
+
+def test_defending_against_a_threat_asks_for_protection_not_a_defender_product(index: ResolverIndex) -> None:
+    res = resolve(index, "how do we defend against lazarus")
+    assert (res.threats[0].id, res.groups, res.filters.categories) == ("G0032", (), ("protect",))

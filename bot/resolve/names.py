@@ -134,6 +134,7 @@ class NameStage(ResolverState):
         platforms = {ix.platform_words[slots[s].token] for s in active if slots[s].token in ix.platform_words}
         best_pair = {tid: max(pairs, key=lambda p: p[1]) for tid, pairs in hits.items()}
         weights = [slots[s].weight for s in range(len(slots))]
+        descriptors = [s for s in active if slots[s].token in threatre.DESCRIPTORS]
         for vid in touched:
             v = ix.variants[vid]
             matched = 0.0
@@ -169,6 +170,12 @@ class NameStage(ResolverState):
                     eligible = False
                     name_cov = max(name_cov, 0.55 * rarity * q_cov)
             e = ix.entries[v.entry]
+            if descriptors and name_cov >= 0.95 and e.kind in threatre.THREAT_KINDS:
+                for s in descriptors:  # "conti ransomware": the word says what Conti is
+                    if s not in used:
+                        used[s] = 1.0
+                        got += weights[s]
+                q_cov = got / total_q
             if e.kind in ATTACK_OBJECT_KINDS:
                 if got < OBJECT_QUESTION * (whole_q - domain_w):
                     eligible = False  # "cron job persistence": the tactic is context, not the subject

@@ -35,6 +35,17 @@ KIND_OF = {"group": "actor", "software": "software", "campaign": "campaign"}
 THREAT_KINDS = frozenset(KIND_OF.values())
 KIND_ORDER = {"actor": 3, "software": 4, "campaign": 5}
 
+# Words that say what kind of threat a name is ("Conti ransomware", "Emotet infection", "APT29
+# actor"): next to a threat named in full they are part of naming it, not a technique's words.
+DESCRIPTORS = frozenset(
+    stem(w)
+    for w in (
+        "ransomware", "malware", "trojan", "rat", "backdoor", "loader", "stealer", "infostealer",
+        "botnet", "worm", "wiper", "implant", "beacon", "infection", "infected", "variant", "strain",
+        "payload", "dropper", "tool", "actor", "apt", "gang", "crew", "campaign", "operation",
+    )
+)  # fmt: skip
+
 THREAT_ID_RE = re.compile(r"(?<![\w.\-/&])([GSCgsc])[-_#]?(\d{4})(?![\w\-]|\.\d)")
 _THREAT_HINT_RE = re.compile(r"[GSCgsc][-_#]?\d{4}")
 
