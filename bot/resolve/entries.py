@@ -111,6 +111,7 @@ class IndexData:
     idf: list[float] = field(default_factory=list)
     postings: list[list[int]] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)
+    variant_bound: list[float] = field(default_factory=list)  # prior / total ** 0.6, per variant
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     revocation_depth: dict[str, int] = field(default_factory=dict)  # revoked ID → hops to a current one
     bigrams: set[tuple[str, str]] = field(default_factory=set)  # adjacent words in some name

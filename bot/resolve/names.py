@@ -4,8 +4,6 @@ convincing names are accepted."""
 
 from __future__ import annotations
 
-import heapq
-
 from bot.resolve import fusion, vocab
 from bot.resolve import threats as threatre
 from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry
@@ -135,9 +133,13 @@ class NameStage(ResolverState):
         best_pair = {tid: max(pairs, key=lambda p: p[1]) for tid, pairs in hits.items()}
         weights = [slots[s].weight for s in range(len(slots))]
         descriptors = [s for s in active if slots[s].token in threatre.DESCRIPTORS]
+        rarities = [slots[s].rarity for s in range(len(slots))]
+        variants = ix.variants
         for vid in touched:
-            v = ix.variants[vid]
+            v = variants[vid]
             matched = 0.0
+            got = 0.0  # the question's weight the name explains (each slot at its best similarity)
+            rarity = -1.0  # the rarest word matched closely (sim >= 0.9), -1 if none is
             used: dict[int, float] = {}
             for t, w in zip(v.tids, v.weights, strict=True):
                 pair = best_pair.get(t)
@@ -145,23 +147,22 @@ class NameStage(ResolverState):
                     continue
                 s, sim = pair
                 matched += w * sim
-                if used.get(s, 0.0) < sim:
+                old = used.get(s, 0.0)
+                if old < sim:
                     used[s] = sim
+                    got += weights[s] * (sim - old)
+                    if sim >= 0.9 and rarities[s] > rarity:
+                        rarity = rarities[s]
             name_cov = matched / v.total if v.total else 0.0
             if v.alias and name_cov < 0.95:
                 continue
-            got = sum(weights[s] * sim for s, sim in used.items())
             q_cov = got / total_q
             eligible = True
             if not v.alias and got:
                 # A rare word that the whole question consists of ("moveit", "log4j") names its
                 # entity even when the full name is much longer.  A commoner one ("fortinet",
                 # "kerberos") only makes it a candidate worth offering, unless it covers half the name.
-                rarity = (
-                    max(slots[s].rarity for s, sim in used.items() if sim >= 0.9)
-                    if max(used.values()) >= 0.9
-                    else 0.0
-                )
+                rarity = max(rarity, 0.0)
                 if rarity >= RARE:
                     # ... the whole question, not what a first entity left of it ("hey bot, what
                     # covers mimikatz?" is not "bot": Saint Bot)
@@ -201,28 +202,34 @@ class NameStage(ResolverState):
         rare: set[int] = set()
         for tid, pairs in hits.items():
             w = ix.idf[tid] * max(p[1] for p in pairs)
-            is_rare = ix.idf[tid] / ix.max_idf >= RARE
-            for vid in ix.postings[tid]:
-                acc[vid] = acc.get(vid, 0.0) + w
-                if is_rare:
-                    rare.add(vid)
+            posting = ix.postings[tid]
+            if not acc:
+                acc = dict.fromkeys(posting, w)  # a variant holds a word once
+            else:
+                get = acc.get
+                for vid in posting:
+                    acc[vid] = get(vid, 0.0) + w
+            if ix.idf[tid] / ix.max_idf >= RARE:
+                rare.update(posting)
         if len(acc) <= SHORTLIST:
             return list(acc)
-        variants = ix.variants
-        bound = {
-            vid: (
-                max(a / variants[vid].total, 0.85 * a / total_q) if vid in rare else a / variants[vid].total
-            )
-            ** 0.6
-            * a
-            * variants[vid].prior
-            for vid, a in acc.items()
-        }
-        return heapq.nlargest(SHORTLIST, bound, key=bound.__getitem__)
+        # (matched / name total) ** 0.6 * matched * prior, the name total's part precomputed
+        factor = ix.variant_bound
+        bound = {vid: a**1.6 * factor[vid] for vid, a in acc.items()}
+        if rare:
+            variants = ix.variants
+            q_part = (0.85 / total_q) ** 0.6
+            for vid in rare:
+                bound[vid] = max(bound[vid], acc[vid] ** 1.6 * q_part * variants[vid].prior)
+        return sorted(bound, key=bound.__getitem__, reverse=True)[:SHORTLIST]
 
     def _tactics_named(self, slots: list[Slot], active: set[int]) -> set[str]:
         present = {slots[s].token for s in active}
-        return {short for toks, short in self.ix.tactic_names if all(t in present for t in toks)}
+        return {
+            short
+            for toks, short in self.ix.tactic_names
+            if toks[0] in present and all(t in present for t in toks)
+        }
 
     def _context(self, e: Entry, tactics: set[str], platforms: set[str]) -> float:
         st = self.st

@@ -13,7 +13,6 @@ impact, so a query reads only the best ``TOP_POSTINGS`` of each term.  Measured 
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 from array import array
@@ -204,11 +203,16 @@ class TextIndex:
             budget = TOP_POSTINGS if w >= COMMON_IDF * unknown else COMMON_POSTINGS
             end = min(self.offsets[tid + 1], start + budget)
             bit = 1 << k
+            docs, impacts = self.post_docs[start:end], self.post_impact[start:end]
+            if not acc:  # the rarest term: its postings as they are (a document once per term)
+                acc = dict(zip(docs, impacts if weight == 1.0 else map(weight.__mul__, impacts), strict=True))
+                masks = dict.fromkeys(docs, bit)
+                continue
             get, mget = acc.get, masks.get
-            for d, i in zip(self.post_docs[start:end], self.post_impact[start:end], strict=True):
+            for d, i in zip(docs, impacts, strict=True):
                 acc[d] = get(d, 0.0) + weight * i
                 masks[d] = mget(d, 0) | bit
-        best = heapq.nlargest(limit, acc.items(), key=lambda kv: kv[1])
+        best = sorted(acc.items(), key=_second, reverse=True)[:limit]
         return [(self.entries[d], s / total, masks[d]) for d, s in best]
 
     def _unknown_idf(self) -> float:
