@@ -46,6 +46,7 @@ def test_evidence_of_something_is_a_detection_question(question: str) -> None:
         "which windows events reveal rdp lateral movement",
         "what artifacts does timestomping leave",
         "what would lsass dumping look like in the logs",
+        "what logs would show a new service being installed",
     ],
 )
 def test_telemetry_as_the_subject_is_a_detection_question(question: str) -> None:
@@ -132,3 +133,18 @@ def test_a_kind_word_alone_is_still_the_technique(index: ResolverIndex) -> None:
 def test_defending_against_a_threat_asks_for_protection_not_a_defender_product(index: ResolverIndex) -> None:
     res = resolve(index, "how do we defend against lazarus")
     assert (res.threats[0].id, res.groups, res.filters.categories) == ("G0032", (), ("protect",))
+
+
+@pytest.mark.parametrize(
+    ("question", "technique"),
+    [
+        ("new admin account created at 3am", "T1136"),
+        ("someone forwarded all mail to an external address", "T1114.003"),
+        ("we saw certutil downloading files yesterday", "T1105"),
+    ],
+)
+def test_when_and_who_in_an_incident_story_do_not_drown_what_happened(
+    index: ResolverIndex, question: str, technique: str
+) -> None:
+    res = resolve(index, question)
+    assert res.intent == "technique" and res.techniques[0].id.startswith(technique)

@@ -92,9 +92,10 @@ _FORMS = [
     r"detection\s+(?:opportunit(?:y|ies)|ideas?|engineering)(?:\s+(?:for|on))?",
 ]
 _PHRASINGS = re.compile(_B + "(?:" + "|".join(_FORMS) + ")" + _E)
-# A question about controls: only the plain forms make it a detection question.
+# A question about controls: only the plain forms make it a detection question.  ("services":
+# a Windows service is a technique's word, "what logs would show a new service being installed".)
 _CONTROLS = re.compile(
-    _B + r"(?:controls?|mitigat\w*|services?|capabilit(?:y|ies)|products?|cover(?:s|ed|age)?"
+    _B + r"(?:controls?|mitigat\w*|services|capabilit(?:y|ies)|products?|cover(?:s|ed|age)?"
     r"|mapp(?:ing|ings|ed|s)|maps|protect\w*|prevent\w*|block\w*)" + _E
 )
 

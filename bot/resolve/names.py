@@ -43,7 +43,10 @@ class NameStage(ResolverState):
         plain = [
             w
             for w in raw
-            if w not in STOP_WORDS and w not in vocab.FAMILY_WORDS and w not in vocab.FRAMEWORK_WORDS
+            if w not in STOP_WORDS
+            and w not in vocab.FAMILY_WORDS
+            and w not in vocab.FRAMEWORK_WORDS
+            and not vocab.narrative(w)
         ]
         expanded: list[str] = []
         written: dict[str, str] = {}  # stem → the word as typed, for typos the stemmer mangled

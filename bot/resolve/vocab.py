@@ -171,6 +171,24 @@ def address_spans(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _ADDRESS_RE.finditer(text)]
 
 
+# When it happened and who was seen doing it ("new admin account created at 3am", "someone
+# forwarded all mail"): the story around an incident, never part of a name (checked against the
+# corpus's names), so not matched as a name's word in a question.
+NARRATIVE_WORDS = frozenset(
+    """
+    yesterday today tonight overnight morning afternoon evening weekend monday tuesday wednesday
+    thursday friday saturday sunday ago earlier recently hours minutes seconds
+    attacker attackers someone somebody saw seen noticed observed
+    """.split()  # noqa: SIM905
+)
+_CLOCK_TIME = re.compile(r"\d{1,2}(?:am|pm)|\d{3,4}h")
+
+
+def narrative(word: str) -> bool:
+    """A word telling when or who, not what: ``NARRATIVE_WORDS`` or a clock time ("3am")."""
+    return word in NARRATIVE_WORDS or (word[:1].isdigit() and _CLOCK_TIME.fullmatch(word) is not None)
+
+
 FAMILY_WORDS = frozenset({"family", "families"})  # never part of a name, unlike "Domain Groups"
 
 
