@@ -9,6 +9,7 @@ import itertools
 import logging
 import math
 import re
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -398,7 +399,7 @@ class Builder:
             ix.variants.append(Variant(entry, vtids, weights, sum(weights), prior, alias))
             for tid in vtids:
                 ix.postings[tid].append(vid)
-        ix.variant_bound = [v.prior / v.total**0.6 if v.total else 0.0 for v in ix.variants]
+        ix.variant_bound = array("d", (v.prior / v.total**0.6 if v.total else 0.0 for v in ix.variants))
         ix._sorted_words = sorted(ix.words)
         product: dict[str, set[str]] = defaultdict(set)
         for entry, vtids, _, alias in raw:

@@ -16,6 +16,7 @@ count when the question names controls, coverage or mitigations.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 _B = r"(?<![\w-])"
 _E = r"(?![\w-])"
@@ -49,14 +50,14 @@ _SHOWS = (
     r"|surface|surfaces|expose|exposes|flag|flags|tell|tells|contain|contains|point\s+to)"
 )
 
-_LEAD = re.compile(
+_LEAD = (
     r"^\s*(?:/?attack\s+)?(?:(?:"
     + rf"how\s+{_MODAL}\s+(?:{_PERSON}\s+)?{_ADVERB}|ways?\s+to\s+)?"
     + r"(?:detect|detecting|detection|detections|hunt|hunting|spot|spotting|catch|catching|notice"
     + r"|(?:look|watch|monitor)(?:ing)?\s+(?:out\s+)?for)(?:\s+(?:for|of|on))?)"
     + _E
 )
-_PLAIN = re.compile(
+_PLAIN = (
     _B + r"(?:how\s+(?:do|can|could|would|should)\s+(?:i|we|you|one)\s+(?:best\s+)?detect"
     r"|how\s+to\s+detect|ways?\s+to\s+detect|detection\s+strateg(?:y|ies)|detection\s+analytics?"
     r"|detection\s+rules?|detection\s+logic|detections?\s+(?:for|of|on)|analytics?"
@@ -91,24 +92,43 @@ _FORMS = [
     r"(?:\s+(?:for|to\s+(?:find|catch|detect|spot)|that\s+(?:finds?|catches|detects)))?",
     r"detection\s+(?:opportunit(?:y|ies)|ideas?|engineering)(?:\s+(?:for|on))?",
 ]
-_PHRASINGS = re.compile(_B + "(?:" + "|".join(_FORMS) + ")" + _E)
+_PHRASINGS = _B + "(?:" + "|".join(_FORMS) + ")" + _E
 # A question about controls: only the plain forms make it a detection question.  ("services":
 # a Windows service is a technique's word, "what logs would show a new service being installed".)
-_CONTROLS = re.compile(
+_CONTROLS = (
     _B + r"(?:controls?|mitigat\w*|services|capabilit(?:y|ies)|products?|cover(?:s|ed|age)?"
     r"|mapp(?:ing|ings|ed|s)|maps|protect\w*|prevent\w*|block\w*)" + _E
 )
 
 
+# Every form above holds one of these (a seeing verb, an evidence or telemetry noun, a query
+# language): a question without any is no detection question, and the forms, about 15 ms to
+# compile, are compiled only for one that has one ("countermap ask T1048" never does).
+_TRIGGER = re.compile(
+    r"detect|hunt|spot|catch|notic|look|watch|monitor|analytic|log|data|telemetry|sniff|pick|alert"
+    r"|search|flag|find|identif|recogni|uncover|discover|investigat|track|trace|tell|know|see|confirm"
+    r"|verif|collect|check|sign|indicator|ioc|evidence|symptom|footprint|fingerprint|artifact|artefact"
+    r"|event|traffic|behind|siem|edr|xdr|sigma|splunk|kql|eql|yara|suricata|snort|elastic"
+)
+
+
+@cache
+def _compiled() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    return re.compile(_LEAD), re.compile(_PLAIN), re.compile(_PHRASINGS), re.compile(_CONTROLS)
+
+
 def detection_spans(low: str) -> list[tuple[int, int]]:
     """Where lower-case ``low`` asks how to detect something (empty: it does not)."""
+    if not _TRIGGER.search(low):
+        return []
+    lead, plain, phrasings, controls = _compiled()
     spans = []
-    m = _LEAD.match(low)
+    m = lead.match(low)
     if m:
         spans.append((m.start(), m.end()))
-    spans.extend((m.start(), m.end()) for m in _PLAIN.finditer(low))
-    if not _CONTROLS.search(low):
-        spans.extend((m.start(), m.end()) for m in _PHRASINGS.finditer(low))
+    spans.extend((m.start(), m.end()) for m in plain.finditer(low))
+    if not controls.search(low):
+        spans.extend((m.start(), m.end()) for m in phrasings.finditer(low))
     return _merged(spans)
 
 

@@ -8,6 +8,7 @@ fields.  Kept apart so that neither of those two imports the other.
 from __future__ import annotations
 
 import threading
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,7 @@ class IndexData:
     idf: list[float] = field(default_factory=list)
     postings: list[list[int]] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)
-    variant_bound: list[float] = field(default_factory=list)  # prior / total ** 0.6, per variant
+    variant_bound: array[float] = field(default_factory=lambda: array("d"))  # prior / total ** 0.6
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     revocation_depth: dict[str, int] = field(default_factory=dict)  # revoked ID → hops to a current one
     bigrams: set[tuple[str, str]] = field(default_factory=set)  # adjacent words in some name
