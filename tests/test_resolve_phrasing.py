@@ -148,3 +148,18 @@ def test_when_and_who_in_an_incident_story_do_not_drown_what_happened(
 ) -> None:
     res = resolve(index, question)
     assert res.intent == "technique" and res.techniques[0].id.startswith(technique)
+
+
+@pytest.mark.parametrize(
+    ("question", "tactic"),
+    [
+        ("how well does azure cover lateral movement", "TA0008"),
+        ("what are the gaps in m365 for credential access", "TA0006"),
+        ("which gcp services help with exfiltration", "TA0010"),
+    ],
+)
+def test_how_a_coverage_question_is_put_leaves_its_subject_the_whole_question(
+    index: ResolverIndex, question: str, tactic: str
+) -> None:
+    res = resolve(index, question)
+    assert (res.intent, res.attack_objects[0].id) == ("tactic", tactic) and res.frameworks

@@ -178,7 +178,10 @@ class IdStages(ResolverState):
             self._blank(start, end)
         for start, end, key in vocab.framework_spans(self._low()):
             self._framework(key)
-            self._blank(start, end)
+            # "gcp services", "m365 products": the framework's own offerings, not a name's word
+            # ("which gcp services help with exfiltration" is no Exfiltration Over Web Service)
+            after = vocab.OFFERINGS_RE.match(self._low(), end)
+            self._blank(start, after.end() if after else end)
         for start, end, domain in vocab.domain_spans(self._low()):
             st.domain = st.domain or domain
             if domain != "mobile":

@@ -181,14 +181,27 @@ NARRATIVE_WORDS = frozenset(
     attacker attackers someone somebody saw seen noticed observed
     """.split()  # noqa: SIM905
 )
+# How a question about coverage is put ("how well does azure cover lateral movement", "what are
+# the gaps in m365 for credential access"): no name of the corpus has them either.
+ASKING_WORDS = frozenset(
+    """
+    well much many good gap gaps exposed matter matters overview summary posture doing ready
+    """.split()  # noqa: SIM905
+)
 _CLOCK_TIME = re.compile(r"\d{1,2}(?:am|pm)|\d{3,4}h")
 
 
 def narrative(word: str) -> bool:
-    """A word telling when or who, not what: ``NARRATIVE_WORDS`` or a clock time ("3am")."""
-    return word in NARRATIVE_WORDS or (word[:1].isdigit() and _CLOCK_TIME.fullmatch(word) is not None)
+    """A word telling when, who or how the question is put, not what it is about: ``NARRATIVE_WORDS``,
+    ``ASKING_WORDS`` or a clock time ("3am")."""
+    return (
+        word in NARRATIVE_WORDS
+        or word in ASKING_WORDS
+        or (word[:1].isdigit() and _CLOCK_TIME.fullmatch(word) is not None)
+    )
 
 
+OFFERINGS_RE = re.compile(r"\s+(?:services|products|offerings|features|solutions)(?![\w-])")
 FAMILY_WORDS = frozenset({"family", "families"})  # never part of a name, unlike "Domain Groups"
 
 
