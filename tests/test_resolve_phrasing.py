@@ -163,3 +163,22 @@ def test_how_a_coverage_question_is_put_leaves_its_subject_the_whole_question(
 ) -> None:
     res = resolve(index, question)
     assert (res.intent, res.attack_objects[0].id) == ("tactic", tactic) and res.frameworks
+
+
+@pytest.mark.parametrize(
+    ("question", "tactic"),
+    [
+        ("linux persistence", "TA0003"),
+        ("lateral movement on windows", "TA0008"),
+        ("list of persistence techniques", "TA0003"),
+    ],
+)
+def test_a_platform_or_a_request_for_a_list_beside_a_tactic_leaves_the_tactic_the_subject(
+    index: ResolverIndex, question: str, tactic: str
+) -> None:
+    res = resolve(index, question)
+    assert (res.intent, res.attack_objects[0].id) == ("tactic", tactic)
+
+
+def test_a_platform_beside_a_technique_name_keeps_the_technique(index: ResolverIndex) -> None:
+    assert resolve(index, "windows service persistence").techniques[0].id == "T1543.003"

@@ -129,6 +129,8 @@ class NameStage(ResolverState):
         whole_q = whole or total_q
         # "mobile" is left in the text (names use it) but, for a tactic, only says which domain
         domain_w = sum(slots[s].weight for s in active if slots[s].token == self.st.domain)
+        # ... and a platform ("persistence on linux") only narrows the tactic down
+        platform_w = sum(slots[s].weight for s in active if slots[s].token in ix.platform_words)
         touched = self._shortlist(hits, total_q)
         best: dict[int, Match] = {}
         tactics = self._tactics_named(slots, active)
@@ -181,10 +183,11 @@ class NameStage(ResolverState):
                         got += weights[s]
                 q_cov = got / total_q
             if e.kind in ATTACK_OBJECT_KINDS:
-                if got < OBJECT_QUESTION * (whole_q - domain_w):
+                if got < OBJECT_QUESTION * (whole_q - domain_w - platform_w):
                     eligible = False  # "cron job persistence": the tactic is context, not the subject
-                elif domain_w and e.domain == self.st.domain:
-                    q_cov = min(1.0, (got + domain_w) / total_q)  # "mobile exfiltration": both words used
+                elif platform_w or (domain_w and e.domain == self.st.domain):
+                    # "mobile exfiltration", "linux persistence": both words used
+                    q_cov = min(1.0, (got + domain_w + platform_w) / total_q)
             score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)

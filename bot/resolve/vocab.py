@@ -166,9 +166,15 @@ _ADDRESS_RE = re.compile(
 )
 
 
+# "list of persistence techniques", "list all ...": a request, not the "list" of "Contact List"
+# ("list cloud accounts" keeps it: listing accounts is Account Discovery)
+_REQUEST_RE = re.compile(r"(?<![\w-])list\s+(?:of|all)(?![\w-])")
+
+
 def address_spans(text: str) -> list[tuple[int, int]]:
-    """Where lower-case ``text`` speaks to the bot ("hey bot,"): blanked, never matched as names."""
-    return [(m.start(), m.end()) for m in _ADDRESS_RE.finditer(text)]
+    """Where lower-case ``text`` speaks to the bot ("hey bot,") or asks for a list: blanked,
+    never matched as names."""
+    return [(m.start(), m.end()) for rx in (_ADDRESS_RE, _REQUEST_RE) for m in rx.finditer(text)]
 
 
 # When it happened and who was seen doing it ("new admin account created at 3am", "someone
