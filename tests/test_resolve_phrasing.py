@@ -182,3 +182,17 @@ def test_a_platform_or_a_request_for_a_list_beside_a_tactic_leaves_the_tactic_th
 
 def test_a_platform_beside_a_technique_name_keeps_the_technique(index: ResolverIndex) -> None:
     assert resolve(index, "windows service persistence").techniques[0].id == "T1543.003"
+
+
+def test_a_group_word_beside_a_software_name_asks_about_the_software(index: ResolverIndex) -> None:
+    res = resolve(index, "which groups use mimikatz")
+    assert (res.intent, res.threats[0].id) == ("software", "S0002")
+
+
+def test_a_control_named_like_a_tactic_is_no_second_subject_unless_its_framework_is_named(
+    index: ResolverIndex,
+) -> None:
+    alone = resolve(index, "what would catch an attacker using wmi for lateral movement")
+    named = resolve(index, "m365 lateral movements for T1021")
+    assert (alone.intent, alone.capabilities) == ("detection", ())
+    assert named.intent == "pair" and named.capabilities[0].id == "DEF-LM-E5"

@@ -70,6 +70,11 @@ _FORMS = [
     r"(?:\s+(?:if|when|whether|that|for|of|on))?",
     # can we catch ..., I want to spot ..., what should I look for to catch ...
     rf"(?:{_PERSON}|to|and|or)\s+{_ADVERB}{_STRONG}",
+    # what would catch ..., ways to find ..., is mimikatz detectable
+    rf"(?:what|which|that)\s+(?:would|will|could|can|might|should)\s+{_ADVERB}{_STRONG}",
+    rf"ways?\s+to\s+{_ADVERB}(?:{_STRONG}|{_WEAK}{_NOT_A_CONTROL})",
+    r"detectable|undetected",
+    r"alerts?\s+(?:on|when)",  # not "alerts for": Azure's "Alerts for Windows Machines"
     rf"what\s+(?:should|do|can|would|must|could)\s+{_PERSON}\s+(?:be\s+)?"
     r"(?:look(?:ing)?\s+for|monitor(?:ing)?(?:\s+for)?|watch(?:ing)?\s+(?:for|out\s+for)|collect(?:ing)?"
     r"|search(?:ing)?\s+for|hunt(?:ing)?\s+for|alert(?:ing)?\s+on|check(?:ing)?(?:\s+for)?|log(?:ging)?)",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.resolve import fusion, vocab
 from bot.resolve import threats as threatre
-from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry
+from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry, name_tokens
 from bot.resolve.state import Match, ResolverState, Slot
 from bot.resolve.text import MAX_NAME_CHARS, SOFT_WEIGHT, STOP_WORDS, fold, stem, words
 
@@ -362,9 +362,16 @@ class NameStage(ResolverState):
 
     def _may_follow(self, m: Match) -> bool:
         """A VERIS leaf is a plain word ("email", "guard"): next to a first entity it is a
-        further one only when the question names VERIS ("phishing email" is T1566 alone)."""
+        further one only when the question names VERIS ("phishing email" is T1566 alone) ..."""
         e = self.ix.entries[m.entry]
-        return e.framework != "veris" or "veris" in self.st.frameworks
+        if e.framework in self.st.frameworks:
+            return True
+        # ... nor is a control named like a tactic (M365's "Lateral Movements") unless its
+        # framework is named: a tactic's words beside a technique are context
+        return e.framework != "veris" and tuple(name_tokens(e.name)) not in self._tactic_tokens()
+
+    def _tactic_tokens(self) -> set[tuple[str, ...]]:
+        return {toks for toks, _ in self.ix.tactic_names}
 
     @staticmethod
     def _explains_enough(slots: list[Slot], m: Match, whole: float) -> bool:

@@ -43,6 +43,7 @@ DESCRIPTORS = frozenset(
         "ransomware", "malware", "trojan", "rat", "backdoor", "loader", "stealer", "infostealer",
         "botnet", "worm", "wiper", "implant", "beacon", "infection", "infected", "variant", "strain",
         "payload", "dropper", "tool", "actor", "apt", "gang", "crew", "campaign", "operation",
+        "group", "groups",
     )
 )  # fmt: skip
 

@@ -168,7 +168,10 @@ _ADDRESS_RE = re.compile(
 
 # "list of persistence techniques", "list all ...": a request, not the "list" of "Contact List"
 # ("list cloud accounts" keeps it: listing accounts is Account Discovery)
-_REQUEST_RE = re.compile(r"(?<![\w-])list\s+(?:of|all)(?![\w-])")
+_REQUEST_RE = re.compile(
+    r"(?<![\w-])(?:list\s+(?:of|all)|(?:the\s+)?(?:best|easiest|quickest|right)\s+ways?\s+(?:to|of)"
+    r"|ways?\s+to)(?![\w-])"
+)
 
 
 def address_spans(text: str) -> list[tuple[int, int]]:
@@ -192,6 +195,7 @@ NARRATIVE_WORDS = frozenset(
 ASKING_WORDS = frozenset(
     """
     well much many good gap gaps exposed matter matters overview summary posture doing ready
+    linked tied attributed
     """.split()  # noqa: SIM905
 )
 _CLOCK_TIME = re.compile(r"\d{1,2}(?:am|pm)|\d{3,4}h")
