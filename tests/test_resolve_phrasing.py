@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from bot.resolve import ResolverIndex, load_aliases, resolve
+from bot.resolve import ResolverIndex, load_aliases, resolve, vocab
 from bot.resolve.detecting import detection_spans
+from bot.resolve.text import words
 from store.db import session_scope
 
 
@@ -196,3 +197,9 @@ def test_a_control_named_like_a_tactic_is_no_second_subject_unless_its_framework
     named = resolve(index, "m365 lateral movements for T1021")
     assert (alone.intent, alone.capabilities) == ("detection", ())
     assert named.intent == "pair" and named.capabilities[0].id == "DEF-LM-E5"
+
+
+def test_no_name_in_the_data_uses_a_word_dropped_as_narrative_or_asking(index: ResolverIndex) -> None:
+    name_words = {w for e in index.entries for w in words(e.name)}
+    name_words |= {w for term in index.threat_spans for w in words(term)}  # threats' aliases too
+    assert name_words & (vocab.NARRATIVE_WORDS | vocab.ASKING_WORDS) == set()

@@ -167,10 +167,11 @@ _ADDRESS_RE = re.compile(
 
 
 # "list of persistence techniques", "list all ...": a request, not the "list" of "Contact List"
-# ("list cloud accounts" keeps it: listing accounts is Account Discovery)
+# ("list cloud accounts" keeps it: listing accounts is Account Discovery); "best way to",
+# "linked to emotet" (not T1676 Linked Devices)
 _REQUEST_RE = re.compile(
     r"(?<![\w-])(?:list\s+(?:of|all)|(?:the\s+)?(?:best|easiest|quickest|right)\s+ways?\s+(?:to|of)"
-    r"|ways?\s+to)(?![\w-])"
+    r"|ways?\s+to|(?:linked|tied)\s+to)(?![\w-])"
 )
 
 
@@ -195,20 +196,19 @@ NARRATIVE_WORDS = frozenset(
 ASKING_WORDS = frozenset(
     """
     well much many good gap gaps exposed matter matters overview summary posture doing ready
-    linked tied attributed
+    tied attributed
     """.split()  # noqa: SIM905
 )
+_NOT_SUBJECT = NARRATIVE_WORDS | ASKING_WORDS
 _CLOCK_TIME = re.compile(r"\d{1,2}(?:am|pm)|\d{3,4}h")
 
 
 def narrative(word: str) -> bool:
     """A word telling when, who or how the question is put, not what it is about: ``NARRATIVE_WORDS``,
     ``ASKING_WORDS`` or a clock time ("3am")."""
-    return (
-        word in NARRATIVE_WORDS
-        or word in ASKING_WORDS
-        or (word[:1].isdigit() and _CLOCK_TIME.fullmatch(word) is not None)
-    )
+    if word[:1].isdigit():
+        return _CLOCK_TIME.fullmatch(word) is not None
+    return word in _NOT_SUBJECT
 
 
 OFFERINGS_RE = re.compile(r"\s+(?:services|products|offerings|features|solutions)(?![\w-])")
