@@ -9,6 +9,7 @@ import itertools
 import logging
 import math
 import re
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -398,7 +399,14 @@ class Builder:
             ix.variants.append(Variant(entry, vtids, weights, sum(weights), prior, alias))
             for tid in vtids:
                 ix.postings[tid].append(vid)
+        ix.variant_bound = array("d", (v.prior / v.total**0.6 if v.total else 0.0 for v in ix.variants))
         ix._sorted_words = sorted(ix.words)
+        product: dict[str, set[str]] = defaultdict(set)
+        for entry, vtids, _, alias in raw:
+            fw = ix.entries[entry].framework
+            if fw in PRODUCT_FRAMEWORKS and not alias:
+                product[fw].update(ix.words[t] for t in vtids if not ix.words[t].isdigit())
+        ix.framework_words = {fw: sorted(ws) for fw, ws in product.items()}
         ix._surface = {w: st for w, st in surface.items() if st != w and st in ix.vocab}
         by_len: dict[tuple[Any, ...], list[str]] = defaultdict(list)
         for w in itertools.chain(ix.words, (w for w in ix._surface if w not in ix.vocab)):

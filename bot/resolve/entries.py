@@ -8,6 +8,7 @@ fields.  Kept apart so that neither of those two imports the other.
 from __future__ import annotations
 
 import threading
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +112,7 @@ class IndexData:
     idf: list[float] = field(default_factory=list)
     postings: list[list[int]] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)
+    variant_bound: array[float] = field(default_factory=lambda: array("d"))  # prior / total ** 0.6
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     revocation_depth: dict[str, int] = field(default_factory=dict)  # revoked ID → hops to a current one
     bigrams: set[tuple[str, str]] = field(default_factory=set)  # adjacent words in some name
@@ -125,6 +127,9 @@ class IndexData:
     # long question names a threat among words that match nothing (bot.resolve.threats).
     threat_spans: dict[str, int] = field(default_factory=dict)
     max_idf: float = 1.0
+    # The words of each product framework's capability names, sorted: a vendor named in the
+    # question lets a word stand for a longer product word ("amazon guard" → GuardDuty).
+    framework_words: dict[str, list[str]] = field(default_factory=dict)
     _sorted_words: list[str] = field(default_factory=list)
     _by_length: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
     # Words of names as written whose stem differs ("scheduled" → "schedul"): a typo is one edit

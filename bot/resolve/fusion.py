@@ -12,8 +12,7 @@ procedure split (bench/resolve.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bot.resolve.index import ResolverIndex, name_tokens
 from bot.resolve.textindex import term
@@ -40,8 +39,7 @@ class NameEvidence(Protocol):
     used: frozenset[int]  # the question's slots it matched
 
 
-@dataclass(frozen=True, slots=True)
-class Fused:
+class Fused(NamedTuple):
     entry: int
     score: float
     used: frozenset[int]
@@ -122,6 +120,7 @@ def fuse(
         if n.eligible and n.name_cov >= 0.95 and ix.entries[i].kind not in _NOT_THREATS
     ]
     out: list[Fused] = []
+    masked: dict[int, frozenset[int]] = {}  # the question's slots a bit mask of terms stands for
     for entry, x, mask in hits:
         n = names.get(entry)
         x *= context(entry)
@@ -135,7 +134,9 @@ def fuse(
             score = min(score, ceiling - 0.5)
         if n is not None and n.eligible:
             score = max(score, n.score)  # text never lowers a name match
-        matched = frozenset(terms[k][0] for k in range(len(terms)) if mask >> k & 1)
+        matched = masked.get(mask)
+        if matched is None:
+            matched = masked[mask] = frozenset(terms[k][0] for k in range(len(terms)) if mask >> k & 1)
         eligible = (n is not None and n.eligible) or (
             x >= TEXT_MIN and (len({t for s, t, _ in terms if s in matched}) >= 2 or single_rare)
         )

@@ -104,6 +104,25 @@ class ResolverIndex(IndexData):
             self._token_cache[token] = result
         return result
 
+    def product_words(self, frameworks: list[str], token: str) -> list[str]:
+        """Longer words of the named frameworks' product names that ``token`` begins ("guard" →
+        "guardduty" for AWS); none when the token is itself one of their words, or is short."""
+        if len(token) < 4 or token.isdigit():
+            return []
+        out: list[str] = []
+        for fw in frameworks:
+            ws = self.framework_words.get(fw)
+            if not ws:
+                continue
+            lo = bisect.bisect_left(ws, token)
+            if lo < len(ws) and ws[lo] == token:
+                return []
+            for w in ws[lo : lo + 4]:
+                if not w.startswith(token):
+                    break
+                out.append(w)
+        return out if len(out) <= 3 else []
+
     def is_cached(self, token: str) -> bool:
         return token in self._token_cache
 

@@ -4,11 +4,9 @@ convincing names are accepted."""
 
 from __future__ import annotations
 
-import heapq
-
 from bot.resolve import fusion, vocab
 from bot.resolve import threats as threatre
-from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry
+from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry, name_tokens
 from bot.resolve.state import Match, ResolverState, Slot
 from bot.resolve.text import MAX_NAME_CHARS, SOFT_WEIGHT, STOP_WORDS, fold, stem, words
 
@@ -21,6 +19,7 @@ SHORTLIST = 50  # name variants scored exactly per question
 HALF = 0.55  # a common word must cover more than half of a name (by weight) to name it
 RARE = 0.88  # IDF relative to the rarest word: a word in at most two or three names
 SECOND_SHARE = 0.34  # a further entity's words are at least this share of the question, or rare
+PRODUCT_PREFIX = 0.85  # a word that begins a product word of a vendor the question names
 OBJECT_QUESTION = 0.75  # a tactic or mitigation is the answer only when it is most of the question
 
 _KIND_ORDER = {
@@ -44,7 +43,10 @@ class NameStage(ResolverState):
         plain = [
             w
             for w in raw
-            if w not in STOP_WORDS and w not in vocab.FAMILY_WORDS and w not in vocab.FRAMEWORK_WORDS
+            if w not in STOP_WORDS
+            and w not in vocab.FAMILY_WORDS
+            and w not in vocab.FRAMEWORK_WORDS
+            and not vocab.narrative(w)
         ]
         expanded: list[str] = []
         written: dict[str, str] = {}  # stem → the word as typed, for typos the stemmer mangled
@@ -94,12 +96,26 @@ class NameStage(ResolverState):
                 if cands and cands[0][1] >= 1.0
                 else max(cands, key=lambda c: ix.idf[c[0]] * c[1], default=None)
             )
+            if self.st.frameworks:
+                cands = self._product_words(t, cands)
             if best is None:
                 slots.append(Slot(t, cands, ix.default_weight))
             else:
                 soft = SOFT_WEIGHT if t in SOFT_STEMS else 1.0
                 slots.append(Slot(t, cands, ix.idf[best[0]] * best[1] * soft, ix.idf[best[0]] / ix.max_idf))
         return slots, raw
+
+    def _product_words(
+        self, token: str, cands: tuple[tuple[int, float], ...]
+    ) -> tuple[tuple[int, float], ...]:
+        """Next to a vendor's name a word may begin one of its product words ("amazon guard" is
+        GuardDuty), as a partial match: it stays below the word itself."""
+        longer = self.ix.product_words(self.st.frameworks, token)
+        if not longer:
+            return cands
+        have = {tid for tid, _ in cands}
+        extra = tuple((self.ix.vocab[w], PRODUCT_PREFIX) for w in longer if self.ix.vocab[w] not in have)
+        return cands + extra
 
     def _score(self, slots: list[Slot], active: set[int], whole: float | None = None) -> dict[int, Match]:
         """Name matches over the ``active`` slots; ``whole`` is the weight of the whole question
@@ -113,15 +129,22 @@ class NameStage(ResolverState):
         whole_q = whole or total_q
         # "mobile" is left in the text (names use it) but, for a tactic, only says which domain
         domain_w = sum(slots[s].weight for s in active if slots[s].token == self.st.domain)
+        # ... and a platform ("persistence on linux") only narrows the tactic down
+        platform_w = sum(slots[s].weight for s in active if slots[s].token in ix.platform_words)
         touched = self._shortlist(hits, total_q)
         best: dict[int, Match] = {}
         tactics = self._tactics_named(slots, active)
         platforms = {ix.platform_words[slots[s].token] for s in active if slots[s].token in ix.platform_words}
         best_pair = {tid: max(pairs, key=lambda p: p[1]) for tid, pairs in hits.items()}
         weights = [slots[s].weight for s in range(len(slots))]
+        descriptors = [s for s in active if slots[s].token in threatre.DESCRIPTORS]
+        rarities = [slots[s].rarity for s in range(len(slots))]
+        variants = ix.variants
         for vid in touched:
-            v = ix.variants[vid]
+            v = variants[vid]
             matched = 0.0
+            got = 0.0  # the question's weight the name explains (each slot at its best similarity)
+            rarity = -1.0  # the rarest word matched closely (sim >= 0.9), -1 if none is
             used: dict[int, float] = {}
             for t, w in zip(v.tids, v.weights, strict=True):
                 pair = best_pair.get(t)
@@ -129,23 +152,22 @@ class NameStage(ResolverState):
                     continue
                 s, sim = pair
                 matched += w * sim
-                if used.get(s, 0.0) < sim:
+                old = used.get(s, 0.0)
+                if old < sim:
                     used[s] = sim
+                    got += weights[s] * (sim - old)
+                    if sim >= 0.9 and rarities[s] > rarity:
+                        rarity = rarities[s]
             name_cov = matched / v.total if v.total else 0.0
             if v.alias and name_cov < 0.95:
                 continue
-            got = sum(weights[s] * sim for s, sim in used.items())
             q_cov = got / total_q
             eligible = True
             if not v.alias and got:
                 # A rare word that the whole question consists of ("moveit", "log4j") names its
                 # entity even when the full name is much longer.  A commoner one ("fortinet",
                 # "kerberos") only makes it a candidate worth offering, unless it covers half the name.
-                rarity = (
-                    max(slots[s].rarity for s, sim in used.items() if sim >= 0.9)
-                    if max(used.values()) >= 0.9
-                    else 0.0
-                )
+                rarity = max(rarity, 0.0)
                 if rarity >= RARE:
                     # ... the whole question, not what a first entity left of it ("hey bot, what
                     # covers mimikatz?" is not "bot": Saint Bot)
@@ -154,11 +176,18 @@ class NameStage(ResolverState):
                     eligible = False
                     name_cov = max(name_cov, 0.55 * rarity * q_cov)
             e = ix.entries[v.entry]
+            if descriptors and name_cov >= 0.95 and e.kind in threatre.THREAT_KINDS:
+                for s in descriptors:  # "conti ransomware": the word says what Conti is
+                    if s not in used:
+                        used[s] = 1.0
+                        got += weights[s]
+                q_cov = got / total_q
             if e.kind in ATTACK_OBJECT_KINDS:
-                if got < OBJECT_QUESTION * (whole_q - domain_w):
+                if got < OBJECT_QUESTION * (whole_q - domain_w - platform_w):
                     eligible = False  # "cron job persistence": the tactic is context, not the subject
-                elif domain_w and e.domain == self.st.domain:
-                    q_cov = min(1.0, (got + domain_w) / total_q)  # "mobile exfiltration": both words used
+                elif platform_w or (domain_w and e.domain == self.st.domain):
+                    # "mobile exfiltration", "linux persistence": both words used
+                    q_cov = min(1.0, (got + domain_w + platform_w) / total_q)
             score = 100.0 * (name_cov**0.6) * (min(q_cov, 1.0) ** 0.4) * v.prior * e.prior
             score *= self._context(e, tactics, platforms)
             prev = best.get(v.entry)
@@ -179,28 +208,34 @@ class NameStage(ResolverState):
         rare: set[int] = set()
         for tid, pairs in hits.items():
             w = ix.idf[tid] * max(p[1] for p in pairs)
-            is_rare = ix.idf[tid] / ix.max_idf >= RARE
-            for vid in ix.postings[tid]:
-                acc[vid] = acc.get(vid, 0.0) + w
-                if is_rare:
-                    rare.add(vid)
+            posting = ix.postings[tid]
+            if not acc:
+                acc = dict.fromkeys(posting, w)  # a variant holds a word once
+            else:
+                get = acc.get
+                for vid in posting:
+                    acc[vid] = get(vid, 0.0) + w
+            if ix.idf[tid] / ix.max_idf >= RARE:
+                rare.update(posting)
         if len(acc) <= SHORTLIST:
             return list(acc)
-        variants = ix.variants
-        bound = {
-            vid: (
-                max(a / variants[vid].total, 0.85 * a / total_q) if vid in rare else a / variants[vid].total
-            )
-            ** 0.6
-            * a
-            * variants[vid].prior
-            for vid, a in acc.items()
-        }
-        return heapq.nlargest(SHORTLIST, bound, key=bound.__getitem__)
+        # (matched / name total) ** 0.6 * matched * prior, the name total's part precomputed
+        factor = ix.variant_bound
+        bound = {vid: a**1.6 * factor[vid] for vid, a in acc.items()}
+        if rare:
+            variants = ix.variants
+            q_part = (0.85 / total_q) ** 0.6
+            for vid in rare:
+                bound[vid] = max(bound[vid], acc[vid] ** 1.6 * q_part * variants[vid].prior)
+        return sorted(bound, key=bound.__getitem__, reverse=True)[:SHORTLIST]
 
     def _tactics_named(self, slots: list[Slot], active: set[int]) -> set[str]:
         present = {slots[s].token for s in active}
-        return {short for toks, short in self.ix.tactic_names if all(t in present for t in toks)}
+        return {
+            short
+            for toks, short in self.ix.tactic_names
+            if toks[0] in present and all(t in present for t in toks)
+        }
 
     def _context(self, e: Entry, tactics: set[str], platforms: set[str]) -> float:
         st = self.st
@@ -281,6 +316,7 @@ class NameStage(ResolverState):
                     for m in again
                     if all(m.entry != a.entry for a in accepted)
                     and any(slots[u].token not in nouns for u in m.used)
+                    and self._may_follow(m)
                 ]
                 if (
                     not again
@@ -324,6 +360,19 @@ class NameStage(ResolverState):
         if moved:
             ranked.sort(key=self._order)
 
+    def _may_follow(self, m: Match) -> bool:
+        """A VERIS leaf is a plain word ("email", "guard"): next to a first entity it is a
+        further one only when the question names VERIS ("phishing email" is T1566 alone) ..."""
+        e = self.ix.entries[m.entry]
+        if e.framework in self.st.frameworks:
+            return True
+        # ... nor is a control named like a tactic (M365's "Lateral Movements") unless its
+        # framework is named: a tactic's words beside a technique are context
+        return e.framework != "veris" and tuple(name_tokens(e.name)) not in self._tactic_tokens()
+
+    def _tactic_tokens(self) -> set[tuple[str, ...]]:
+        return {toks for toks, _ in self.ix.tactic_names}
+
     @staticmethod
     def _explains_enough(slots: list[Slot], m: Match, whole: float) -> bool:
         """A further entity names a real part of the question: a rare word ("rubeus", "safe
@@ -354,6 +403,7 @@ class NameStage(ResolverState):
                 and m.name_cov >= 0.95
                 and any(u in remaining and slots[u].token not in nouns for u in m.used)
                 and self.ix.entries[m.entry].kind != self.ix.entries[accepted[0].entry].kind
+                and self._may_follow(m)
             ):
                 return m
         return None

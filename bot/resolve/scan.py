@@ -4,8 +4,8 @@ versions, domains, categories, scores, "compare", families), blanking what they 
 from __future__ import annotations
 
 from bot.resolve import ids as idre
-from bot.resolve import threats as threatre
 from bot.resolve import vocab
+from bot.resolve.detecting import detection_spans
 from bot.resolve.state import ResolverState
 from bot.resolve.text import STOP_WORDS, fold, stem, words
 from store.ids import canonical_capability_id
@@ -178,14 +178,17 @@ class IdStages(ResolverState):
             self._blank(start, end)
         for start, end, key in vocab.framework_spans(self._low()):
             self._framework(key)
-            self._blank(start, end)
+            # "gcp services", "m365 products": the framework's own offerings, not a name's word
+            # ("which gcp services help with exfiltration" is no Exfiltration Over Web Service)
+            after = vocab.OFFERINGS_RE.match(self._low(), end)
+            self._blank(start, after.end() if after else end)
         for start, end, domain in vocab.domain_spans(self._low()):
             st.domain = st.domain or domain
             if domain != "mobile":
                 self._blank(start, end)
         # On the text as typed: "detect T1048" asks how to detect it, "T1048 detect" filters.
         typed = self.text.lower() if len(self.text.lower()) == len(self.text) else self._low()
-        for start, end in threatre.detection_spans(typed):
+        for start, end in detection_spans(typed[:SCAN_CHARS]):
             st.detection = True
             if "detect" not in st.categories:  # a technique answer asked this way shows detections
                 st.categories.append("detect")

@@ -162,9 +162,12 @@ class ResolverState:
     def _attack_object_ids(self) -> None:
         """TA0010 and M1037 (typed in any of the usual ways): the tactic or mitigation, if loaded."""
         cur = self._cur()
-        hint = idre.TACTIC_HINT_RE.search(cur) is not None
+        hints = {
+            "TA": idre.TACTIC_HINT_RE.search(cur) is not None,
+            "M": idre.MITIGATION_HINT_RE.search(cur) is not None,
+        }
         for rx, prefix in ((idre.TACTIC_ID_RE, "TA"), (idre.MITIGATION_ID_RE, "M")):
-            if prefix == "TA" and not hint:
+            if not hints[prefix]:
                 continue
             for m in rx.finditer(cur):
                 i = self.ix.attack_objects.get(f"{prefix}{m.group(1)}")

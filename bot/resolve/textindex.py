@@ -13,7 +13,6 @@ impact, so a query reads only the best ``TOP_POSTINGS`` of each term.  Measured 
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 from array import array
@@ -46,7 +45,6 @@ _THREAT_LINK = re.compile(
 _MD_LINK = re.compile(r"\[([^\[\]]{1,300})\]\([^)\s]{1,500}\)")
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}(?:\s[^<>]{0,300})?/?>")
 _URL = re.compile(r"https?://\S{1,500}")
-_WORD = re.compile(r"[a-z0-9]+")
 
 # Prose words that are everywhere in ATT&CK's text and never what a question is about.
 TEXT_STOP = STOP_WORDS | frozenset(
@@ -65,6 +63,23 @@ def _stem_or_none(word: str) -> str | None:
     if word in TEXT_STOP or len(word) < 2 or (word.isdigit() and len(word) < 3):
         return None
     return term(stem(word))
+
+
+# ASCII letters and digits lower-cased, everything else a space: ``tokens`` splits on it (three
+# times quicker than ``re.findall`` over the ~6 million characters of ATT&CK's text).
+_ALNUM = bytes(
+    (c + 32 if 65 <= c <= 90 else c) if (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122) else 32
+    for c in range(256)
+)
+
+
+def tokens(text: str) -> list[str]:
+    """The runs of ASCII letters and digits of ``text``, lower-cased."""
+    return text.encode("ascii", "replace").translate(_ALNUM).decode("ascii").split()
+
+
+def _second(kv: tuple[int, float]) -> float:
+    return kv[1]
 
 
 def plain(text: str) -> str:
@@ -93,23 +108,21 @@ class TextIndex:
         # Pass 1: raw word counts per (document, field); the words' stems once per distinct word.
         counted: list[tuple[int, list[tuple[str, int, Counter[str]]]]] = []
         totals = dict.fromkeys(FIELDS, 0)
-        findall = _WORD.findall
+        vocabulary: set[str] = set()
         for entry, fields in documents:
             parts = []
             for name, texts in fields.items():
                 if name in FIELDS and texts:
-                    ws = findall(plain("\n".join(texts)).lower())
+                    ws = tokens(plain("\n".join(texts)))
                     if ws:
-                        parts.append((name, len(ws), Counter(ws)))
+                        c = Counter(ws)
+                        parts.append((name, len(ws), c))
                         totals[name] += len(ws)
+                        vocabulary.update(c)
             if parts:
                 counted.append((entry, parts))
         n_docs = len(counted)
         avg = {f: (totals[f] / n_docs if n_docs else 1.0) or 1.0 for f in FIELDS}
-        vocabulary: set[str] = set()
-        for _, parts in counted:
-            for _, _, c in parts:
-                vocabulary.update(c)
         stems = {w: _stem_or_none(w) for w in vocabulary}
         # Pass 2: BM25F term frequency per (stem, document): each field's count, weighted and
         # normalised by that field's length.
@@ -137,10 +150,9 @@ class TextIndex:
             ix.vocab[s] = len(idf)
             idf.append(weight)
             # best first where a query may read only the head of the list
-            items = sorted(pd.items(), key=lambda kv: -kv[1]) if df > COMMON_POSTINGS else pd.items()
-            for doc, v in items:
-                post_docs.append(doc)
-                post_impact.append(weight * v / (v + K1))
+            items = sorted(pd.items(), key=_second, reverse=True) if df > COMMON_POSTINGS else pd.items()
+            post_docs.extend([doc for doc, _ in items])
+            post_impact.extend([weight * v / (v + K1) for _, v in items])
             offsets.append(len(post_docs))
         ix.idf = idf
         return ix
@@ -191,11 +203,16 @@ class TextIndex:
             budget = TOP_POSTINGS if w >= COMMON_IDF * unknown else COMMON_POSTINGS
             end = min(self.offsets[tid + 1], start + budget)
             bit = 1 << k
+            docs, impacts = self.post_docs[start:end], self.post_impact[start:end]
+            if not acc:  # the rarest term: its postings as they are (a document once per term)
+                acc = dict(zip(docs, impacts if weight == 1.0 else map(weight.__mul__, impacts), strict=True))
+                masks = dict.fromkeys(docs, bit)
+                continue
             get, mget = acc.get, masks.get
-            for d, i in zip(self.post_docs[start:end], self.post_impact[start:end], strict=True):
+            for d, i in zip(docs, impacts, strict=True):
                 acc[d] = get(d, 0.0) + weight * i
                 masks[d] = mget(d, 0) | bit
-        best = heapq.nlargest(limit, acc.items(), key=lambda kv: kv[1])
+        best = sorted(acc.items(), key=_second, reverse=True)[:limit]
         return [(self.entries[d], s / total, masks[d]) for d, s in best]
 
     def _unknown_idf(self) -> float:

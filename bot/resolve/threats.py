@@ -1,5 +1,5 @@
 """Threats in the resolver: ATT&CK groups ("actors"), software and campaigns by ID, name and
-alias, and the phrases that ask how to detect a technique.
+alias.
 
 Kept apart from ``resolver.py`` so the name matcher stays one algorithm for every kind of
 entry: threats are entries like techniques and controls, scored by the same IDF matching
@@ -35,33 +35,20 @@ KIND_OF = {"group": "actor", "software": "software", "campaign": "campaign"}
 THREAT_KINDS = frozenset(KIND_OF.values())
 KIND_ORDER = {"actor": 3, "software": 4, "campaign": 5}
 
+# Words that say what kind of threat a name is ("Conti ransomware", "Emotet infection", "APT29
+# actor"): next to a threat named in full they are part of naming it, not a technique's words.
+DESCRIPTORS = frozenset(
+    stem(w)
+    for w in (
+        "ransomware", "malware", "trojan", "rat", "backdoor", "loader", "stealer", "infostealer",
+        "botnet", "worm", "wiper", "implant", "beacon", "infection", "infected", "variant", "strain",
+        "payload", "dropper", "tool", "actor", "apt", "gang", "crew", "campaign", "operation",
+        "group", "groups",
+    )
+)  # fmt: skip
+
 THREAT_ID_RE = re.compile(r"(?<![\w.\-/&])([GSCgsc])[-_#]?(\d{4})(?![\w\-]|\.\d)")
 _THREAT_HINT_RE = re.compile(r"[GSCgsc][-_#]?\d{4}")
-
-# "how do I detect T1048", "detections for kerberoasting", "analytics for T1003.001",
-# "/attack detect T1048", "log sources for T1059.001", "what should we log for ...".
-_DETECT_LEAD_RE = re.compile(
-    r"^\s*(?:/?attack\s+)?(?:(?:how\s+(?:do|can|could|would|should|to)\s+(?:i|we|you|one|they)?\s*"
-    r"(?:best\s+)?|ways?\s+to\s+|how\s+to\s+)?(?:detect|detecting|detection|detections|hunt|hunting)"
-    r"(?:\s+(?:for|of|on))?)(?![\w-])"
-)
-_DETECT_ANYWHERE_RE = re.compile(
-    r"(?<![\w-])(?:how\s+(?:do|can|could|would|should)\s+(?:i|we|you|one)\s+(?:best\s+)?detect"
-    r"|how\s+to\s+detect|ways?\s+to\s+detect|detection\s+strateg(?:y|ies)|detection\s+analytics?"
-    r"|detection\s+rules?|detection\s+logic|detections?\s+(?:for|of|on)|analytics?"
-    r"|log\s+sources?|data\s+components?|data\s+sources?|what\s+(?:should|do)\s+(?:i|we)\s+log"
-    r"|what\s+to\s+log|what\s+to\s+look\s+for|hunt(?:ing)?\s+for|telemetry)(?![\w-])"
-)
-
-
-def detection_spans(low: str) -> list[tuple[int, int]]:
-    """Where lower-case ``low`` asks how to detect something (empty: it does not)."""
-    spans = []
-    m = _DETECT_LEAD_RE.match(low)
-    if m:
-        spans.append((m.start(), m.end()))
-    spans.extend((m.start(), m.end()) for m in _DETECT_ANYWHERE_RE.finditer(low))
-    return spans
 
 
 def threat_id_matches(text: str) -> list[tuple[int, int, str]]:

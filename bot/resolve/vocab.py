@@ -109,6 +109,9 @@ CATEGORY_VERBS = {
     "prevents": "protect",
     "preventing": "protect",
     "block": "protect",
+    "defend": "protect",
+    "defends": "protect",
+    "defending": "protect",
     "detect": "detect",
     "detects": "detect",
     "detecting": "detect",
@@ -163,11 +166,52 @@ _ADDRESS_RE = re.compile(
 )
 
 
+# "list of persistence techniques", "list all ...": a request, not the "list" of "Contact List"
+# ("list cloud accounts" keeps it: listing accounts is Account Discovery); "best way to",
+# "linked to emotet" (not T1676 Linked Devices)
+_REQUEST_RE = re.compile(
+    r"(?<![\w-])(?:list\s+(?:of|all)|(?:the\s+)?(?:best|easiest|quickest|right)\s+ways?\s+(?:to|of)"
+    r"|ways?\s+to|(?:linked|tied)\s+to)(?![\w-])"
+)
+
+
 def address_spans(text: str) -> list[tuple[int, int]]:
-    """Where lower-case ``text`` speaks to the bot ("hey bot,"): blanked, never matched as names."""
-    return [(m.start(), m.end()) for m in _ADDRESS_RE.finditer(text)]
+    """Where lower-case ``text`` speaks to the bot ("hey bot,") or asks for a list: blanked,
+    never matched as names."""
+    return [(m.start(), m.end()) for rx in (_ADDRESS_RE, _REQUEST_RE) for m in rx.finditer(text)]
 
 
+# When it happened and who was seen doing it ("new admin account created at 3am", "someone
+# forwarded all mail"): the story around an incident, never part of a name (checked against the
+# corpus's names), so not matched as a name's word in a question.
+NARRATIVE_WORDS = frozenset(
+    """
+    yesterday today tonight overnight morning afternoon evening weekend monday tuesday wednesday
+    thursday friday saturday sunday ago earlier recently hours minutes seconds
+    attacker attackers someone somebody saw seen noticed observed
+    """.split()  # noqa: SIM905
+)
+# How a question about coverage is put ("how well does azure cover lateral movement", "what are
+# the gaps in m365 for credential access"): no name of the corpus has them either.
+ASKING_WORDS = frozenset(
+    """
+    well much many good gap gaps exposed matter matters overview summary posture doing ready
+    tied attributed
+    """.split()  # noqa: SIM905
+)
+_NOT_SUBJECT = NARRATIVE_WORDS | ASKING_WORDS
+_CLOCK_TIME = re.compile(r"\d{1,2}(?:am|pm)|\d{3,4}h")
+
+
+def narrative(word: str) -> bool:
+    """A word telling when, who or how the question is put, not what it is about: ``NARRATIVE_WORDS``,
+    ``ASKING_WORDS`` or a clock time ("3am")."""
+    if word[:1].isdigit():
+        return _CLOCK_TIME.fullmatch(word) is not None
+    return word in _NOT_SUBJECT
+
+
+OFFERINGS_RE = re.compile(r"\s+(?:services|products|offerings|features|solutions)(?![\w-])")
 FAMILY_WORDS = frozenset({"family", "families"})  # never part of a name, unlike "Domain Groups"
 
 
