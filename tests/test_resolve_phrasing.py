@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 from bot.resolve import ResolverIndex, load_aliases, resolve, vocab
 from bot.resolve.detecting import detection_spans
 from bot.resolve.text import words
-from store.db import session_scope
+from store.reads.scope import reads
 
 
 @pytest.fixture(scope="module")
 def index(corpus_engine: Engine) -> ResolverIndex:
-    with session_scope(corpus_engine) as s:
-        return ResolverIndex.build(s, aliases=load_aliases())
+    with reads(corpus_engine) as data:
+        return ResolverIndex.build(data, aliases=load_aliases())
 
 
 @pytest.mark.parametrize(
