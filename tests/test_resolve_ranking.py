@@ -77,3 +77,19 @@ def test_no_revoked_name_outranks_its_matching_replacement(index: ResolverIndex)
         if res.techniques and res.techniques[0].id == attack_id and repl in ids:
             bad.append(f"{e.name!r}: {attack_id} before {repl}")
     assert not bad, bad[:20]
+
+
+def test_a_revoked_name_never_answers_for_itself_when_a_replacement_exists(index: ResolverIndex) -> None:
+    """Asked by name, a revoked technique answers through the technique that replaced it even
+    when the question has none of the replacement's words ("new service" was T1050, now
+    T1543.003 Windows Service), as a revoked group does; only its ID still shows it."""
+    first = []
+    for attack_id in index.replaced_by:
+        e = index.technique(attack_id)
+        if e is None or not e.name:
+            continue
+        res = resolve(index, e.name)
+        if res.techniques and res.techniques[0].id == attack_id:
+            first.append(f"{e.name!r}: {attack_id}")
+    assert not first, first[:20]
+    assert resolve(index, "how do I monitor for new services").techniques[0].id == index.replaced_by["T1050"]

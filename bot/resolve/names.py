@@ -4,6 +4,8 @@ convincing names are accepted."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.resolve import fusion, vocab
 from bot.resolve import threats as threatre
 from bot.resolve.index import ATTACK_OBJECT_KINDS, SOFT_STEMS, Entry, name_tokens
@@ -349,13 +351,24 @@ class NameStage(ResolverState):
         ix = self.ix
         pos = {m.entry: k for k, m in enumerate(ranked)}
         moved = False
-        for k, m in enumerate(ranked):
+        for k, m in list(enumerate(ranked)):
             e = ix.entries[m.entry]
             if e.kind != "technique" or e.current:
                 continue
-            j = pos.get(ix.techniques.get(ix.replaced_by.get(e.id, ""), -1))
+            repl = ix.techniques.get(ix.replaced_by.get(e.id, ""), -1)
+            j = pos.get(repl)
             if j is not None and j > k and ranked[j].eligible:
                 ranked[j].score = max(ranked[j].score, m.score)
+                moved = True
+            elif repl >= 0 and m.eligible and (j is None or j > k):
+                # Its words are the revoked name's ("new service" was T1050): the answer is still
+                # the technique that replaced it, as for a revoked group.
+                stand_in = dataclasses.replace(m, entry=repl)
+                if j is None:
+                    pos[repl] = len(ranked)
+                    ranked.append(stand_in)
+                else:
+                    ranked[j] = stand_in
                 moved = True
         if moved:
             ranked.sort(key=self._order)
