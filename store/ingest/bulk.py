@@ -65,7 +65,7 @@ def _with_defaults(table: Table, columns: Sequence[str], row: Mapping[str, Any])
 
 
 def _json(value: Any) -> str:
-    return "null" if value is None else orjson.dumps(value).decode()
+    return orjson.dumps(value).decode()  # None becomes JSON null, as the JSON type stores it
 
 
 def _picker(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
