@@ -152,7 +152,7 @@ def read_candidate(candidate: Candidate, known: Container[str] = ()) -> RawFile 
     non-data file inside a folder.
 
     Junk is refused from the first 64 KiB, so a large junk file costs no memory; a known file
-    is read and hashed once, and its bytes dropped.
+    is only streamed through the hash, never held whole.
     """
     path = candidate.path
     try:
@@ -176,17 +176,20 @@ def read_candidate(candidate: Candidate, known: Container[str] = ()) -> RawFile 
                 raise FileProblem(
                     "", f"{size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit for one file"
                 )
+            digest = hashlib.sha256(head)
             if len(head) < _SNIFF_BYTES:
                 data = head
             else:
                 fh.seek(0)
+                sha = hashlib.file_digest(fh, "sha256").hexdigest()
+                if sha in known:
+                    return RawFile(path, b"", sha, fmt, known=True)
+                fh.seek(0)
                 data = fh.read()
+                return RawFile(path, data, hashlib.sha256(data).hexdigest(), fmt)
     except OSError as exc:
         raise FileProblem("", f"cannot read: {exc.strerror or exc}") from None
-    sha = hashlib.sha256(data).hexdigest()  # once: the hash is of exactly the bytes parsed
-    if sha in known:
-        return RawFile(path, b"", sha, fmt, known=True)
-    return RawFile(path, data, sha, fmt)
+    return RawFile(path, data, digest.hexdigest(), fmt, known=digest.hexdigest() in known)
 
 
 # YAML is far slower to load than JSON (the C loader reads the largest real mapping file, 1.3 MB
