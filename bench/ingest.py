@@ -4,7 +4,10 @@ peak memory, and a bare ``sqlite3.executemany`` of the same mapping rows as the 
 Each measurement runs in its own process (peak RSS is per process).  The machine is shared,
 so the reference is measured in the same run and the ratio is what to compare.
 
-    .venv/bin/python bench/ingest.py [CORPUS] [--repeat N]
+    .venv/bin/python bench/ingest.py [CORPUS] [--repeat N] [--postgresql ADMIN_URL]
+
+``--postgresql postgresql://postgres@127.0.0.1:5432/test`` also times full ingest and re-ingest
+on PostgreSQL, each run into a database of its own, created and dropped through that URL.
 
 Targets (issues 2 and 13): full ingest <= 5 s, re-ingest <= 0.5 s, peak RSS <= 400 MB, full
 ingest <= 2x the bare executemany reference (mapping rows and ATT&CK objects and links).
@@ -40,7 +43,7 @@ def child_ingest(db: str, corpus: str) -> dict[str, float]:
     from store.db import make_engine
     from store.ingest import ingest_paths
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(db if "://" in db else f"sqlite:///{db}")
     started = time.perf_counter()
     report = ingest_paths(engine, [corpus])
     wall = time.perf_counter() - started
@@ -234,12 +237,34 @@ def _run(kind: str, db: str, corpus: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _postgresql_runs(admin_url: str, corpus: str, repeat: int) -> tuple[list[float], list[float]]:
+    """Full and no-change ingest into a fresh database per run, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    base = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    full, again = [], []
+    with psycopg.connect(base, autocommit=True) as admin:
+        for _ in range(repeat):
+            name = f"bench_ingest_{uuid.uuid4().hex[:10]}"
+            admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = "postgresql+psycopg://" + base.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
+                full.append(_run("ingest", url, corpus)["wall"])
+                again.append(_run("ingest", url, corpus)["wall"])
+            finally:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    return full, again
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "corpus", nargs="?", default=os.environ.get("COUNTERMAP_CORPUS", str(ROOT.parent.parent / "shared"))
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median reported)")
+    parser.add_argument("--postgresql", metavar="ADMIN_URL", help="also time ingest on PostgreSQL")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "DB", "CORPUS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -276,6 +301,12 @@ def main() -> int:
         f"  all runs: full {[round(x, 2) for x in full]}, re-ingest {[round(x, 2) for x in again]}, "
         f"reference {[round(x, 2) for x in ref]}"
     )
+    if args.postgresql:
+        pg_full, pg_again = _postgresql_runs(args.postgresql, args.corpus, args.repeat)
+        print(f"  PostgreSQL full ingest               {med(pg_full):6.2f} s   (the ratio is SQLite's)")
+        print(f"  PostgreSQL no-change re-ingest       {med(pg_again):6.2f} s")
+        runs = f"full {[round(x, 2) for x in pg_full]}, re-ingest {[round(x, 2) for x in pg_again]}"
+        print(f"  PostgreSQL runs: {runs}")
     try:
         load = os.getloadavg()[0]
         print(f"  load average at the end: {load:.1f} on {os.cpu_count()} CPUs")

@@ -3,6 +3,7 @@ replacement, and all-or-nothing failure with the database left exactly as it was
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 import time
@@ -371,6 +372,25 @@ def test_a_failure_while_writing_rolls_back_the_whole_run(
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_paths(loaded, [tmp_path / "new"])
     assert snapshot(loaded) == before
+
+
+def test_ingest_leaves_the_garbage_collector_as_it_found_it(engine: Engine, tmp_path: Path) -> None:
+    """The collector is paused while a run parses and writes, never beyond it: not after a
+    good run, not after a failed one, and not switched on where the caller had it off."""
+    good = write_json(tmp_path / "good" / "veris.json", mapping_document(framework="veris", version="1.4.0"))
+    caller_had = gc.isenabled()  # other in-process CLI runs (ask) may have switched it off
+    try:
+        gc.enable()
+        ingest_paths(engine, [good])
+        assert gc.isenabled()
+        with pytest.raises(IngestError):
+            ingest_paths(engine, [_truncated(tmp_path)])
+        assert gc.isenabled()
+        gc.disable()
+        ingest_paths(engine, [good])
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if caller_had else gc.disable)()
 
 
 def test_two_different_files_for_one_release_are_refused(engine: Engine, tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
+from store.ingest.bulk import insert_dicts, insert_tuples
 from store.ingest.descriptions import DescriptionData
 from store.ingest.mapping_files import (
     CAPABILITY_GROUP,
@@ -31,6 +32,7 @@ from store.ingest.stix import AttackData
 from store.models import (
     Analytic,
     AttackBundle,
+    Base,
     Capability,
     CapabilityDescription,
     ComponentDetection,
@@ -142,12 +144,9 @@ def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: s
     conn.execute(delete(Technique).where(Technique.domain == domain))
     conn.execute(delete(Tactic).where(Tactic.domain == domain))
     conn.execute(delete(AttackBundle).where(AttackBundle.domain == domain))
-    if data.tactics:
-        conn.execute(insert(Tactic), data.tactics)
-    if data.techniques:
-        conn.execute(insert(Technique), data.techniques)
-    if data.mitigations:
-        conn.execute(insert(Mitigation), data.mitigations)
+    insert_dicts(conn, _table(Tactic), data.tactics)
+    insert_dicts(conn, _table(Technique), data.techniques)
+    insert_dicts(conn, _table(Mitigation), data.mitigations)
     technique_pk = dict(
         conn.execute(select(Technique.stix_id, Technique.id).where(Technique.domain == domain)).all()
     )
@@ -166,8 +165,7 @@ def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: s
         }
         for link in data.links
     ]
-    if links:
-        conn.execute(insert(MitigationLink), links)
+    insert_dicts(conn, _table(MitigationLink), links)
     _write_threats(conn, data, technique_pk)
     conn.execute(
         insert(AttackBundle),
@@ -186,8 +184,7 @@ def write_attack(conn: Connection, data: AttackData, sha256: str, source_file: s
 def _write_threats(conn: Connection, data: AttackData, technique_pk: dict[str, int]) -> None:
     """Groups, software, campaigns, their links, and the detection objects of one domain."""
     th, domain = data.threats, data.domain
-    if th.threats:
-        conn.execute(insert(Threat), th.threats)
+    insert_dicts(conn, _table(Threat), th.threats)
     threat_pk = dict(conn.execute(select(Threat.stix_id, Threat.id).where(Threat.domain == domain)).all())
     links = [
         {
@@ -205,15 +202,13 @@ def _write_threats(conn: Connection, data: AttackData, technique_pk: dict[str, i
         }
         for link in th.links
     ]
-    if links:
-        conn.execute(insert(ThreatLink), links)
+    insert_dicts(conn, _table(ThreatLink), links)
     for table, rows in (
         (DataComponent, th.data_components),
         (Analytic, th.analytics),
         (DetectionStrategy, th.strategies),
     ):
-        if rows:
-            conn.execute(insert(table), rows)
+        insert_dicts(conn, _table(table), rows)
     strategy_pk = dict(
         conn.execute(
             select(DetectionStrategy.stix_id, DetectionStrategy.id).where(DetectionStrategy.domain == domain)
@@ -230,8 +225,7 @@ def _write_threats(conn: Connection, data: AttackData, technique_pk: dict[str, i
         }
         for d in th.detects
     ]
-    if detects:
-        conn.execute(insert(DetectionLink), detects)
+    insert_dicts(conn, _table(DetectionLink), detects)
     by_component = [
         {
             **{k: v for k, v in d.items() if k != "technique_stix_id"},
@@ -239,8 +233,13 @@ def _write_threats(conn: Connection, data: AttackData, technique_pk: dict[str, i
         }
         for d in th.component_detects
     ]
-    if by_component:
-        conn.execute(insert(ComponentDetection), by_component)
+    insert_dicts(conn, _table(ComponentDetection), by_component)
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 # --------------------------------------------------------------------------- descriptions
@@ -298,22 +297,8 @@ def write_mappings(
     for SQLAlchemy to do per row."""
     get_pk = capability_pk.get
     rows = [(release_pk, get_pk(r[CAPABILITY_ID]) if r[CAPABILITY_ID] else None, *r) for r in data.rows]
-    if not rows:
-        return 0
-    columns = ", ".join(f'"{c}"' for c in _INSERT_COLUMNS)
-    dbapi: Any = conn.connection.dbapi_connection
-    assert dbapi is not None
-    if conn.dialect.name == "postgresql":
-        with dbapi.cursor() as cur, cur.copy(f"COPY mappings ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        marks = ", ".join("?" for _ in _INSERT_COLUMNS)
-        cur = dbapi.cursor()
-        try:
-            cur.executemany(f"INSERT INTO mappings ({columns}) VALUES ({marks})", rows)
-        finally:
-            cur.close()
+    if rows:
+        insert_tuples(conn, "mappings", _INSERT_COLUMNS, rows)
     return len(rows)
 
 

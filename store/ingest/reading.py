@@ -1,7 +1,7 @@
 """Reading and parsing the candidate files, on two cores when that pays.
 
 Parsing is pure CPU (JSON decoding, schema validation, row building) and the files are
-independent, so a large run is spread over worker processes forked from this one; the
+independent, so a large run is shared with a worker process forked from this one; the
 database is not touched here.  Forking is only used when this process runs a single thread
 (forking a threaded process can deadlock), and small runs stay in-process.
 """
@@ -26,7 +26,6 @@ from store.ingest.stix import parse_stix_bundle
 __all__ = ["Outcome", "Parsed", "read_all", "read_one"]
 
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, starting workers costs more than it saves
-_WORKERS = 2
 
 
 @dataclass
@@ -97,26 +96,47 @@ def _can_fork() -> bool:
 def read_all(
     work: Sequence[tuple[Candidate, str]], known: frozenset[str], advance: Callable[[str], None]
 ) -> list[Outcome]:
-    """Outcomes in the order of ``work`` (so reports do not depend on scheduling)."""
+    """Outcomes in the order of ``work`` (so reports do not depend on scheduling).
+
+    A large run is split in two halves by bytes: the largest files go to one forked worker,
+    the rest is read here meanwhile (two cores busy, and only the worker's half is pickled
+    back)."""
     sizes = [_size(c) for c, _ in work]
     if len(work) < 2 or sum(sizes) < PARALLEL_MIN_BYTES or not _can_fork() or (os.cpu_count() or 1) < 2:
         return _sequential(work, known, advance)
     outcomes: list[Outcome | None] = [None] * len(work)
-    order = sorted(range(len(work)), key=lambda i: -sizes[i])  # largest first: shortest makespan
+    away, here = _split(sizes)
     try:
-        with ProcessPoolExecutor(_WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(read_one, work[i][0], work[i][1], known): i for i in order}
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(read_one, work[i][0], work[i][1], known): i for i in away}
+            for i, outcome in zip(here, _sequential([work[i] for i in here], known, advance), strict=True):
+                outcomes[i] = outcome
             for future in as_completed(futures):
                 i = futures[future]
                 outcomes[i] = future.result()
                 advance(work[i][0].path.name)
     except (BrokenProcessPool, OSError):
-        # A worker died (out of memory, killed): redo the rest here rather than fail the run.
+        # The worker died (out of memory, killed): redo the rest here rather than fail the run.
         missing = [i for i, o in enumerate(outcomes) if o is None]
         redone = _sequential([work[i] for i in missing], known, advance)
         for i, outcome in zip(missing, redone, strict=True):
             outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
+
+
+def _split(sizes: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Indexes for the worker (largest first, up to half the bytes; at least one) and for
+    this process (the rest, in their order)."""
+    half = sum(sizes) / 2
+    away: list[int] = []
+    taken = 0
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        if away and taken + sizes[i] > half:
+            continue
+        away.append(i)
+        taken += sizes[i]
+    chosen = set(away)
+    return away, [i for i in range(len(sizes)) if i not in chosen]
 
 
 def _sequential(
