@@ -18,6 +18,7 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
+from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
@@ -28,6 +29,7 @@ from bot.ops.context import ContextExecutor
 from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
+from bot.slack.gate import VERIFIED
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
@@ -66,6 +68,11 @@ def build_app(
     app_kwargs.setdefault("signing_secret", settings.slack_signing_secret or "")
     app_kwargs.setdefault("process_before_response", True)
     app_kwargs.setdefault("name", "countermap")
+    if not {"before_authorize", "request_verification_enabled"} & app_kwargs.keys():
+        # Bolt's own signature check, in its place, but not a second time for a request the served
+        # app's door already verified over its raw bytes.
+        app_kwargs["request_verification_enabled"] = False
+        app_kwargs["before_authorize"] = VerifiedOnce(app_kwargs["signing_secret"])
     # Lazy listeners run on this pool: in a copy of the request's context, so their log lines and
     # the answer's metrics keep the request ID and surface.
     app_kwargs.setdefault("listener_executor", ContextExecutor(max_workers=10, thread_name_prefix="cm-lazy"))
@@ -122,6 +129,20 @@ def _warm_up(answerer: AnswerService) -> None:
         refresh()
     except Exception:
         log.exception("could not build the resolver index at start; the first question will try again")
+
+
+class VerifiedOnce(RequestVerification):
+    """Bolt's ``RequestVerification``, except for a request ``bot.slack.gate`` verified already
+    (``gate.VERIFIED`` in its context: the served ``/slack/events`` checks every signature before
+    anything parses the body).  Any other request, from another adapter or a test's ``dispatch``,
+    is checked here as Bolt checks it."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        if req.context.get(VERIFIED) is True:
+            return next()
+        return super().process(req=req, resp=resp, next=next)
 
 
 class DeliveryGuard(Middleware):

@@ -24,10 +24,10 @@ from bot.config import Settings
 from store.state.cards import Claim, claim_card, record_card_posted, release_card
 from store.state.channels import (
     ChannelWatch,
+    SettingsVersionReader,
     channel_watch_and_frameworks,
     channels_with_settings,
     save_channel_settings,
-    settings_version,
 )
 from store.state.processed_events import process_write_lock
 
@@ -83,6 +83,7 @@ class CardPolicy:
         # Channel settings as read at ``_version`` of the settings (see ``_settings``).
         self._read: dict[tuple[str, str], tuple[bool | None, tuple[str, ...]]] = {}
         self._version = -1
+        self.versions = SettingsVersionReader(engine)
 
     # -- which channels ------------------------------------------------------------------------
 
@@ -100,7 +101,7 @@ class CardPolicy:
         is used only while that version has not moved: a change made on any worker or instance
         (``watch off``) holds on the very next message, and the row itself is read once per
         change rather than per message (``bench/http.py --settings``)."""
-        version = settings_version(self.engine)
+        version = self.versions.read()
         key = (team_id, channel_id)
         with self._lock:
             if version != self._version:

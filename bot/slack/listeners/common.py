@@ -27,6 +27,7 @@ from bot.answer import AnswerService, Payload
 from bot.config import Settings
 from bot.errors import UserFacingError, failure
 from bot.inventory.service import InventoryService
+from bot.ops.context import ContextExecutor
 from bot.render.errors import error_payload
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
@@ -107,6 +108,7 @@ class Deps:
 
         configure_mappers()
         try:
+            self.cards.versions.open()
             self.cards.channel_frameworks("T0WARMUP0", "C0WARMUP0")
             self.yours("T0WARMUP0", "C0WARMUP0")
         except Exception:
@@ -118,11 +120,12 @@ class Deps:
         """The gunicorn master built this app to fork workers from: it runs no thread of its own."""
         self.readiness.stop(wait=True)
         self.lookups.close()
+        self.cards.versions.close()
 
     def after_fork(self) -> None:
         """In a forked worker: fresh threads (and a fresh pool, whose bookkeeping may count
         threads of the master that the fork did not copy)."""
-        self.pool = ThreadPoolExecutor(max_workers=self.pool._max_workers, thread_name_prefix="cm-answer")
+        self.pool = ContextExecutor(max_workers=self.pool._max_workers, thread_name_prefix="cm-answer")
         self.lookups.restart()
         self.readiness.restart()
         self.dedup.connect_now()
