@@ -79,7 +79,7 @@ class SettingsVersionReader:
         self._idle: list[Any] = []  # connections detached from the pool
         self._kept = 0
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._forks = _forks[0]
 
     def read(self) -> int:
         conn = self._take()
@@ -91,7 +91,7 @@ class SettingsVersionReader:
             self._drop(conn)
             return settings_version(self.engine)
         with self._lock:
-            if self._pid == os.getpid():
+            if self._forks == _forks[0]:
                 self._idle.append(conn)
                 conn = None
         if conn is not None:  # forked meanwhile: not ours to keep
@@ -150,8 +150,19 @@ class SettingsVersionReader:
             conn.close()
 
     def _forget_after_fork(self) -> None:
-        if self._pid != os.getpid():  # the parent's connections: never close them from here
-            self._pid, self._idle, self._kept = os.getpid(), [], 0
+        if self._forks != _forks[0]:  # the parent's connections: never close them from here
+            self._forks, self._idle, self._kept = _forks[0], [], 0
+
+
+_forks = [0]  # forks this process has been through (a pid check per read is a system call)
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forked)
 
 
 def save_channel_settings(
