@@ -91,11 +91,8 @@ class SettingsVersionReader:
             self._drop(conn)
             return settings_version(self.engine)
         with self._lock:
-            if self._forks == _forks[0]:
+            if self._forks == _forks[0]:  # else a copy of the parent's, left alone
                 self._idle.append(conn)
-                conn = None
-        if conn is not None:  # forked meanwhile: not ours to keep
-            self._drop(conn)
         return version
 
     def open(self, count: int = KEEP) -> None:

@@ -108,7 +108,6 @@ class Deps:
 
         configure_mappers()
         try:
-            self.cards.versions.open()
             self.cards.channel_frameworks("T0WARMUP0", "C0WARMUP0")
             self.yours("T0WARMUP0", "C0WARMUP0")
         except Exception:
@@ -129,6 +128,7 @@ class Deps:
         self.lookups.restart()
         self.readiness.restart()
         self.dedup.connect_now()
+        self.cards.versions.open()  # fresh ones, before the pool's are opened (Running.after_fork)
         _start_threads(self.pool, min(4, self.pool._max_workers))
 
     def within_budget(self, work: Callable[[], T], *, quick: bool = False) -> T | Future[T]:
