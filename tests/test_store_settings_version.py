@@ -40,3 +40,21 @@ def test_a_kept_connection_that_broke_is_dropped_and_the_read_still_answers(engi
         assert len(reader._idle) == 1 and reader._idle[0] is not kept
     finally:
         reader.close()
+
+
+def test_each_claim_reads_the_version_as_it_is_once_its_rows_are_in(engine: Engine) -> None:
+    """The replay guard's claim, which every request makes, reads the version in the same
+    statement (PostgreSQL) or batch (SQLite): a change made before a request shows in its claim."""
+    from store.state.channels import SETTINGS_VERSION_SQL
+    from store.state.processed_events import Deduplicator
+
+    guard = Deduplicator(engine, read_after=SETTINGS_VERSION_SQL)
+    try:
+        assert guard.claim_and_read([("rq:first", "T1")]) == ([True], 0)
+        _change(engine, ["aws"])
+        _change(engine, ["gcp"])
+        assert guard.claim_and_read([("rq:second", "T1"), ("Ev1", "T1")]) == ([True, True], 2)
+        assert guard.claim_and_read([("rq:second", "T1")]) == ([False], None)  # refused from memory
+        assert Deduplicator(engine).claim_and_read([("rq:third", "T1")]) == ([True], None)
+    finally:
+        guard.close()

@@ -26,6 +26,9 @@ class RequestContext:
     intent: str | None = None  # set once the question is resolved
     answered: bool | None = None  # True: an answer about something; False: nothing recognised
     acked: bool = False  # the ack has gone: anything logged now is the answer arriving later
+    # The channel settings' version as the replay guard read it once this request was in (None:
+    # not read, or this request changed the settings): store.state.channels.settings_version
+    settings_version: int | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

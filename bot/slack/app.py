@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from bot.answer import Answerer, AnswerService
 from bot.config import Settings
 from bot.inventory.service import InventoryService
+from bot.ops import context
 from bot.ops.context import ContextExecutor
 from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
@@ -37,6 +38,7 @@ from bot.slack.oauth import app_auth_kwargs, web_client
 from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
+from store.state.channels import SETTINGS_VERSION_SQL
 from store.state.processed_events import Deduplicator, GuardUnavailable, request_key
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,8 @@ def build_app(
         admin=AdminPolicy(settings),
         pool=ContextExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
         readiness=Readiness(answerer),
-        dedup=Deduplicator(engine),
+        # The claim every request makes reads the channel settings' version too (CardPolicy).
+        dedup=Deduplicator(engine, read_after=SETTINGS_VERSION_SQL),
         digest_command=digest_command,
         inventory=InventoryService(
             engine, load_aliases(settings), version=lambda: getattr(answerer, "data_version", None)
@@ -188,9 +191,12 @@ class DeliveryGuard(Middleware):
             return next()
         retry = req.headers.get("x-slack-retry-num", [None])[0]
         try:
-            first_seen = self.dedup.claim(keys)
+            first_seen, settings = self.dedup.claim_and_read(keys)
         except GuardUnavailable as exc:
             return self._unchecked(req, keys, bool(signature), bool(event_id), retry, exc, next)
+        ctx = context.current()
+        if ctx is not None and settings is not None:
+            ctx.settings_version = settings
         if event_id and not first_seen[-1] and (retry or first_seen[0]):
             # Slack re-sending an event we already have: say "got it" so it stops, run nothing.
             log.info("duplicate event %s (retry %s): already handled", event_id, retry)

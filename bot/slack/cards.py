@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 
 from bot.config import Settings
+from bot.ops import context
 from store.state.cards import Claim, claim_card, record_card_posted, release_card
 from store.state.channels import (
     ChannelWatch,
@@ -96,12 +97,16 @@ class CardPolicy:
         )
 
     def _settings(self, team_id: str, channel_id: str) -> tuple[bool | None, tuple[str, ...]]:
-        """(watch, frameworks) of a channel.  Every call reads the settings' version (one
-        constant single-row select on the driver) and the process's copy of the channel's row
-        is used only while that version has not moved: a change made on any worker or instance
-        (``watch off``) holds on the very next message, and the row itself is read once per
-        change rather than per message (``bench/http.py --settings``)."""
-        version = self.versions.read()
+        """(watch, frameworks) of a channel.  Every call has the settings' version as read once
+        the request was in (by its replay-guard claim, else here: one constant single-row
+        select on the driver) and the process's copy of the channel's row is used only while
+        that version has not moved: a change made on any worker or instance (``watch off``)
+        holds on the very next message, and the row itself is read once per change rather than
+        per message (``bench/http.py --settings``)."""
+        ctx = context.current()
+        version = ctx.settings_version if ctx is not None else None
+        if version is None:
+            version = self.versions.read()
         key = (team_id, channel_id)
         with self._lock:
             if version != self._version:
@@ -161,6 +166,9 @@ class CardPolicy:
     def _save(self, team_id: str, channel_id: str, user_id: str, changes: dict[str, object]) -> None:
         lock = process_write_lock(self.engine)
         save_channel_settings(self.engine, team_id, channel_id, user_id, changes, lock)
+        ctx = context.current()
+        if ctx is not None:
+            ctx.settings_version = None  # read again: this request's own change must show
 
     def team_channels(self, team_id: str) -> list[ChannelWatch]:
         """Channels of the team with a setting of their own (cards on/off, frameworks)."""

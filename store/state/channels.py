@@ -41,7 +41,7 @@ def channel_watch_and_frameworks(
 
 # A constant statement run on the driver directly: no SQLAlchemy compilation or result
 # processing on the per-message path (bench/http.py --settings prints what it costs).
-_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
+SETTINGS_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
 
 
 def settings_version(engine: Engine) -> int:
@@ -58,7 +58,7 @@ def settings_version(engine: Engine) -> int:
 def _read_version(conn: Any) -> int:
     cur = conn.cursor()
     try:
-        cur.execute(_VERSION_SQL)
+        cur.execute(SETTINGS_VERSION_SQL)
         row = cur.fetchone()
     finally:
         cur.close()
