@@ -214,6 +214,14 @@ def test_no_cards_in_unwatched_channels_or_for_bots(slack: SlackUnderTest) -> No
     assert slack.fake.calls_to("chat.postMessage") == []
 
 
+def test_a_settings_change_shows_in_the_reply_of_the_request_that_made_it(slack: SlackUnderTest) -> None:
+    """The version a request's replay-guard claim read is from before its own change: the reply
+    to ``watch on`` must not come from the copy read for the ``watch status`` before it."""
+    assert "*on*" not in slack.command("watch status").json()["text"]
+    assert "*on*" in slack.command("watch on").json()["text"]
+    assert "*off*" in slack.command("watch off").json()["text"]
+
+
 def test_watch_on_enables_cards_in_any_channel(slack: SlackUnderTest) -> None:
     assert "*on*" in slack.command("watch on").json()["text"]
     slack.event(message_event("T1059.001 spotted", channel=CHANNEL))

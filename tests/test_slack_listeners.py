@@ -371,3 +371,17 @@ def test_watch_with_a_threat_name_changes_nothing_and_names_the_digest_watch_com
     hint = json.loads(bot.command("watch APT29").body)["text"]
     assert "`/attack digest subscribe watch APT29`" in hint
     assert bot.deps.cards.watch_setting(TEAM, CHANNEL) is None
+
+
+def test_a_request_that_did_not_pass_the_served_door_is_still_verified_by_bolt(bot: InProcess) -> None:
+    """The served ``/slack/events`` checks each signature before parsing and marks the request
+    (``gate.VERIFIED``), so Bolt does not check it twice; any other way in is still checked."""
+    from bot.slack.gate import VERIFIED
+
+    body = command_body("/attack", "T1048", response_url=bot.fake.response_url("v"))
+    headers = {"content-type": "application/x-www-form-urlencoded", **signed_headers("not-the-secret", body)}
+    forged = BoltRequest(body=body, headers={k.lower(): v for k, v in headers.items()})
+    assert bot.app.dispatch(forged).status == 401
+    marked = BoltRequest(body=body, headers={k.lower(): v for k, v in headers.items()})
+    marked.context[VERIFIED] = True  # what only the door sets, once it has checked the signature
+    assert bot.app.dispatch(marked).status == 200

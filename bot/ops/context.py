@@ -6,8 +6,8 @@ request is handled carries its ID, and copied into the threads that finish the w
 from __future__ import annotations
 
 import contextvars
+import random
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,11 +19,16 @@ T = TypeVar("T")
 @dataclass
 class RequestContext:
     surface: str  # command, mention, dm, message, action, shortcut, view, home, unfurl, ...
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # 48 random bits, as 12 hex digits: an ID to find a request's lines by, not a secret (no
+    # system call for entropy per request, as uuid4 makes)
+    request_id: str = field(default_factory=lambda: f"{random.getrandbits(48):012x}")
     started: float = field(default_factory=time.perf_counter)
     intent: str | None = None  # set once the question is resolved
     answered: bool | None = None  # True: an answer about something; False: nothing recognised
     acked: bool = False  # the ack has gone: anything logged now is the answer arriving later
+    # The channel settings' version as the replay guard read it once this request was in (None:
+    # not read, or this request changed the settings): store.state.channels.settings_version
+    settings_version: int | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

@@ -30,6 +30,7 @@ from bot.ops.context import current
 
 _SECRET = re.compile(r"\b(xox[abposre]|xapp|xoxe\.xox[bp])-[0-9A-Za-z.\-]+")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s]+@")
+_QUOTE = re.compile(r'[\s"\[\]=]')  # a text field value with one of these is written quoted
 CONTEXT_FIELDS = ("request_id", "surface", "intent", "status", "latency_ms")
 # Everything a LogRecord carries by itself; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -38,7 +39,8 @@ _HANDLER_NAME = "countermap"
 
 def redact(text: str) -> str:
     """Slack tokens and URL passwords masked."""
-    text = _SECRET.sub(lambda m: m.group(1) + "-…redacted", text)
+    if "xox" in text or "xapp" in text:  # every token pattern holds one (most lines hold none)
+        text = _SECRET.sub(lambda m: m.group(1) + "-…redacted", text)
     return _URL_PASSWORD.sub(r"\1***@", text) if "://" in text else text
 
 
@@ -105,8 +107,10 @@ class TextFormatter(logging.Formatter):
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, int | float):
+        return str(value)  # no secret, space or quote in a number
     text = redact(str(value))
-    return json.dumps(text) if (not text or any(c.isspace() or c in '"[]=' for c in text)) else text
+    return json.dumps(text) if (not text or _QUOTE.search(text)) else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -159,6 +163,7 @@ def _our_handler(root: logging.Logger) -> logging.Handler | None:
 # --------------------------------------------------------------------------- background writing
 
 QUEUE_LINES = 20_000  # a log destination that stops reading costs at most this many records
+BATCH_PAUSE_SECONDS = 0.01  # after a write, the writer waits this long for more lines to gather
 
 
 class _QueueFront(logging.Handler):
@@ -189,6 +194,7 @@ class _Writer:
 
     def __init__(self, front: _QueueFront) -> None:
         self.front = front
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="cm-log-writer", daemon=True)
         self.thread.start()
 
@@ -211,6 +217,10 @@ class _Writer:
             self._write(sink, records)
             if done:
                 return
+            # Let the next lines gather: a line after a quiet spell is written at once, but under
+            # load this thread wakes (and takes the GIL from the request threads) once per pause,
+            # not once per line.
+            self.stopping.wait(BATCH_PAUSE_SECONDS)
 
     @staticmethod
     def _write(sink: logging.Handler, records: list[logging.LogRecord]) -> None:
@@ -232,6 +242,7 @@ class _Writer:
             pass
 
     def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
         self.front.lines.put(None)
         self.thread.join(timeout)
 
@@ -292,6 +303,9 @@ def configure_logging(level: str | int | None = "INFO", fmt: str | None = None) 
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     if level is not None:
         root.setLevel(level.upper() if isinstance(level, str) else level)
+        # Bolt gives the logger named as its app ("countermap", parent of countermap.access) the
+        # root's level of the moment it builds an app: make it follow the root's level again.
+        logging.getLogger("countermap").setLevel(logging.NOTSET)
     # Migration chatter on every start is noise at INFO; its warnings and errors still show.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     return handler

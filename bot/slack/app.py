@@ -18,15 +18,18 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
+from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 
 from bot.answer import Answerer, AnswerService
 from bot.config import Settings
 from bot.inventory.service import InventoryService
+from bot.ops import context
 from bot.ops.context import ContextExecutor
 from bot.resolve.aliases import load_aliases
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
+from bot.slack.gate import VERIFIED
 from bot.slack.listeners import register_all
 from bot.slack.listeners.common import Deps, DigestCommand, just_ack, message_args, report
 from bot.slack.lookups import LookupLog
@@ -35,6 +38,7 @@ from bot.slack.observe import observe_dispatch
 from bot.slack.readiness import Readiness
 from bot.slack.threat_mentions import ThreatMentions
 from store.db import Engine
+from store.state.channels import SETTINGS_VERSION_SQL
 from store.state.processed_events import Deduplicator, GuardUnavailable, request_key
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,11 @@ def build_app(
     # assignment; under the name "countermap" that pinned "countermap.access" to whatever level
     # the root had when the last request came in.  Its own name keeps that to Bolt's loggers.
     app_kwargs.setdefault("name", "countermap.bolt")
+    if not {"before_authorize", "request_verification_enabled"} & app_kwargs.keys():
+        # Bolt's own signature check, in its place, but not a second time for a request the served
+        # app's door already verified over its raw bytes.
+        app_kwargs["request_verification_enabled"] = False
+        app_kwargs["before_authorize"] = VerifiedOnce(app_kwargs["signing_secret"])
     # Lazy listeners run on this pool: in a copy of the request's context, so their log lines and
     # the answer's metrics keep the request ID and surface.
     app_kwargs.setdefault("listener_executor", ContextExecutor(max_workers=10, thread_name_prefix="cm-lazy"))
@@ -84,7 +93,8 @@ def build_app(
         admin=AdminPolicy(settings),
         pool=ContextExecutor(max_workers=ANSWER_THREADS, thread_name_prefix="cm-answer"),
         readiness=Readiness(answerer),
-        dedup=Deduplicator(engine),
+        # The claim every request makes reads the channel settings' version too (CardPolicy).
+        dedup=Deduplicator(engine, read_after=SETTINGS_VERSION_SQL),
         digest_command=digest_command,
         inventory=InventoryService(
             engine, load_aliases(settings), version=lambda: getattr(answerer, "data_version", None)
@@ -125,6 +135,20 @@ def _warm_up(answerer: AnswerService) -> None:
         refresh()
     except Exception:
         log.exception("could not build the resolver index at start; the first question will try again")
+
+
+class VerifiedOnce(RequestVerification):
+    """Bolt's ``RequestVerification``, except for a request ``bot.slack.gate`` verified already
+    (``gate.VERIFIED`` in its context: the served ``/slack/events`` checks every signature before
+    anything parses the body).  Any other request, from another adapter or a test's ``dispatch``,
+    is checked here as Bolt checks it."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        if req.context.get(VERIFIED) is True:
+            return next()
+        return super().process(req=req, resp=resp, next=next)
 
 
 class DeliveryGuard(Middleware):
@@ -170,9 +194,12 @@ class DeliveryGuard(Middleware):
             return next()
         retry = req.headers.get("x-slack-retry-num", [None])[0]
         try:
-            first_seen = self.dedup.claim(keys)
+            first_seen, settings = self.dedup.claim_and_read(keys)
         except GuardUnavailable as exc:
             return self._unchecked(req, keys, bool(signature), bool(event_id), retry, exc, next)
+        ctx = context.current()
+        if ctx is not None and settings is not None:
+            ctx.settings_version = settings
         if event_id and not first_seen[-1] and (retry or first_seen[0]):
             # Slack re-sending an event we already have: say "got it" so it stops, run nothing.
             log.info("duplicate event %s (retry %s): already handled", event_id, retry)

@@ -20,14 +20,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
+from bot.ops import context
 from store.db import Engine
 from store.state.cards import Claim, claim_card, record_card_posted, release_card
 from store.state.channels import (
     ChannelWatch,
+    SettingsVersionReader,
     channel_watch_and_frameworks,
     channels_with_settings,
     save_channel_settings,
-    settings_version,
 )
 from store.state.processed_events import process_write_lock
 
@@ -83,6 +84,7 @@ class CardPolicy:
         # Channel settings as read at ``_version`` of the settings (see ``_settings``).
         self._read: dict[tuple[str, str], tuple[bool | None, tuple[str, ...]]] = {}
         self._version = -1
+        self.versions = SettingsVersionReader(engine)
 
     # -- which channels ------------------------------------------------------------------------
 
@@ -95,12 +97,16 @@ class CardPolicy:
         )
 
     def _settings(self, team_id: str, channel_id: str) -> tuple[bool | None, tuple[str, ...]]:
-        """(watch, frameworks) of a channel.  Every call reads the settings' version (one
-        constant single-row select on the driver) and the process's copy of the channel's row
-        is used only while that version has not moved: a change made on any worker or instance
-        (``watch off``) holds on the very next message, and the row itself is read once per
-        change rather than per message (``bench/http.py --settings``)."""
-        version = settings_version(self.engine)
+        """(watch, frameworks) of a channel.  Every call has the settings' version as read once
+        the request was in (by its replay-guard claim, else here: one constant single-row
+        select on the driver) and the process's copy of the channel's row is used only while
+        that version has not moved: a change made on any worker or instance (``watch off``)
+        holds on the very next message, and the row itself is read once per change rather than
+        per message (``bench/http.py --settings``)."""
+        ctx = context.current()
+        version = ctx.settings_version if ctx is not None else None
+        if version is None:
+            version = self.versions.read()
         key = (team_id, channel_id)
         with self._lock:
             if version != self._version:
@@ -160,6 +166,9 @@ class CardPolicy:
     def _save(self, team_id: str, channel_id: str, user_id: str, changes: dict[str, object]) -> None:
         lock = process_write_lock(self.engine)
         save_channel_settings(self.engine, team_id, channel_id, user_id, changes, lock)
+        ctx = context.current()
+        if ctx is not None:
+            ctx.settings_version = None  # read again: this request's own change must show
 
     def team_channels(self, team_id: str) -> list[ChannelWatch]:
         """Channels of the team with a setting of their own (cards on/off, frameworks)."""

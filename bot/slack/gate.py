@@ -33,6 +33,7 @@ MAX_SKEW_SECONDS = 300  # Slack's own rule: older (or newer) timestamps are repl
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 _SSL_CHECK_MAX_BYTES = 1024
+VERIFIED = "countermap_signature_verified"  # in a request's context: its signature was checked here
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,11 @@ def signature_refusal(
 def is_ssl_check(body: bytes, content_type: str) -> bool:
     """Slack's certificate check (``ssl_check=1``), which it sends unsigned: a small form body,
     read with ``parse_qsl`` alone (no JSON), so it is safe to look at before any signature."""
-    if len(body) > _SSL_CHECK_MAX_BYTES or content_type.startswith("application/json"):
+    if (
+        len(body) > _SSL_CHECK_MAX_BYTES
+        or b"ssl_check" not in body  # every other request: no parse of a body not yet verified
+        or content_type.startswith("application/json")
+    ):
         return False
     try:
         fields = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True))

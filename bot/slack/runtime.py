@@ -84,10 +84,11 @@ class Running:
     def after_fork(self) -> None:
         """In each forked worker: a pool of its own, and its own background threads again."""
         self.engine.dispose(close=False)
-        self._open_connections()
         deps = getattr(self.app, "_countermap_deps", None)
         if deps is not None and hasattr(deps, "after_fork"):
-            deps.after_fork()
+            deps.after_fork()  # first: the connections it keeps for itself are not the pool's
+        self._open_connections()
+        if deps is not None and hasattr(deps, "warm_up"):
             deps.warm_up()
         if self.answerer is not None:
             rehearse(self.answerer)

@@ -135,6 +135,8 @@ class SlackWSGI:
             parsed = gate.parse(body, environ.get("QUERY_STRING", ""), headers)  # type: ignore[arg-type]
             if isinstance(parsed, gate.Refusal):
                 refusal = parsed
+            else:
+                parsed.context[gate.VERIFIED] = True  # Bolt does not check the signature again
         if refusal is not None:
             gate.log_refusal(refusal, environ, length)
             error = "invalid request" if refusal.status == 401 else "bad request"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,23 +41,125 @@ def channel_watch_and_frameworks(
 
 # A constant statement run on the driver directly: no SQLAlchemy compilation or result
 # processing on the per-message path (bench/http.py --settings prints what it costs).
-_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
+SETTINGS_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
 
 
 def settings_version(engine: Engine) -> int:
     """The channel settings' version: moves with every change (0 before the first)."""
     conn = engine.raw_connection()
     try:
-        cur = conn.cursor()
-        try:
-            cur.execute(_VERSION_SQL)
-            row = cur.fetchone()
-        finally:
-            cur.close()
+        version = _read_version(conn)
         conn.commit()  # end the read transaction the driver may have begun (psycopg does)
     finally:
         conn.close()
+    return version
+
+
+def _read_version(conn: Any) -> int:
+    cur = conn.cursor()
+    try:
+        cur.execute(SETTINGS_VERSION_SQL)
+        row = cur.fetchone()
+    finally:
+        cur.close()
     return int(row[0]) if row else 0
+
+
+class SettingsVersionReader:
+    """``settings_version`` for every message, on a few driver connections kept for it in
+    autocommit: no pool checkout, pre-ping or reset per read, and on PostgreSQL one round trip
+    instead of three (ping, select, commit).  More readers at once than it keeps take the pool's
+    path, as does a read whose kept connection failed (it is dropped: the database restarted).
+    Connections are never shared across a fork (``close`` before it; a forked copy forgets them)."""
+
+    KEEP = 4
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._idle: list[Any] = []  # connections detached from the pool
+        self._kept = 0
+        self._lock = threading.Lock()
+        self._forks = _forks[0]
+
+    def read(self) -> int:
+        conn = self._take()
+        if conn is None:
+            return settings_version(self.engine)
+        try:
+            version = _read_version(conn)
+        except Exception:
+            self._drop(conn)
+            return settings_version(self.engine)
+        with self._lock:
+            if self._forks == _forks[0]:  # else a copy of the parent's, left alone
+                self._idle.append(conn)
+        return version
+
+    def open(self, count: int = KEEP) -> None:
+        """Open the kept connections now (a worker before it serves), not in its first requests."""
+        opened = []
+        with self._lock:
+            self._forget_after_fork()
+            want, self._kept = max(0, count - self._kept), max(self._kept, count)
+        try:
+            for _ in range(want):
+                opened.append(self._connect())
+        finally:
+            with self._lock:
+                self._kept -= want - len(opened)
+                self._idle.extend(opened)
+
+    def close(self) -> None:
+        """Close the kept connections (the gunicorn master, before it forks)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._kept -= len(idle)
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _take(self) -> Any:
+        with self._lock:
+            self._forget_after_fork()
+            if self._idle:
+                return self._idle.pop()
+            if self._kept >= self.KEEP:
+                return None
+            self._kept += 1
+        try:
+            return self._connect()
+        except Exception:
+            with self._lock:
+                self._kept -= 1
+            return None  # the pool's path says what is wrong
+
+    def _connect(self) -> Any:
+        conn = self.engine.raw_connection()
+        conn.detach()  # ours until closed: the pool opens another in its place when it needs one
+        if self.engine.dialect.name == "postgresql":
+            conn.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        return conn
+
+    def _drop(self, conn: Any) -> None:
+        with self._lock:
+            self._kept -= 1
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _forget_after_fork(self) -> None:
+        if self._forks != _forks[0]:  # the parent's connections: never close them from here
+            self._forks, self._idle, self._kept = _forks[0], [], 0
+
+
+_forks = [0]  # forks this process has been through (a pid check per read is a system call)
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_forked)
 
 
 def save_channel_settings(

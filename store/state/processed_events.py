@@ -149,6 +149,7 @@ class _Claim:
     results: list[bool] = field(default_factory=list)
     error: Exception | None = None
     done: bool = False
+    value: int | None = None  # ``read_after``'s value, read once this claim's rows were in
 
 
 class _Recent:
@@ -201,9 +202,13 @@ class Deduplicator:
     into SQLite (see ``_insert``); it is not under ``process_write_lock``.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_after: str | None = None) -> None:
+        """``read_after``: a constant select of one integer (one row, one column; none is 0) that
+        each claim also reads, after its rows are in, on the same connection: in the same
+        statement on PostgreSQL, once per batch on SQLite (``claim_and_read``)."""
         self.engine = engine
         self._pg = engine.dialect.name == "postgresql"
+        self._read_after = read_after
         # PostgreSQL: the guard's own small pool, whose connections bound every wait themselves
         # (connect, locks, statements, a server gone silent); the app's pool keeps its defaults.
         self._claims_engine = _guard_engine(engine) if self._pg else engine
@@ -220,6 +225,11 @@ class Deduplicator:
             into + "SELECT u.k, u.t, %s FROM unnest(%s::text[], %s::text[]) AS u(k, t) "
             "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS s" + done
         )
+        if read_after:  # the inserted keys, then one row (NULL, value) in the same statement
+            self._pg_sql = (
+                f"WITH ins AS ({self._pg_sql}) SELECT event_id, NULL::bigint FROM ins "
+                f"UNION ALL SELECT NULL, COALESCE(({read_after}), 0)"
+            )
         self._sqlite_sql = into + "VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
         self._recent = _Recent()
         self._conn: Any = None  # the pooled DBAPI connection only the committing thread uses
@@ -234,7 +244,12 @@ class Deduplicator:
         self._committing = False
 
     def claim(self, keys: Sequence[tuple[str, str | None]]) -> list[bool]:
-        """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen).
+        return self.claim_and_read(keys)[0]
+
+    def claim_and_read(self, keys: Sequence[tuple[str, str | None]]) -> tuple[list[bool], int | None]:
+        """Insert each ``(key, team_id)``; for each, whether this call inserted it (first seen);
+        and ``read_after``'s value, read after the rows went in (None: not read, when every key
+        was refused from memory or there is no ``read_after``).
 
         A key this process has seen lately is refused at once.  The rest go to the database by
         group commit: the thread that finds no write running writes every claim queued so far;
@@ -242,12 +257,12 @@ class Deduplicator:
         claim on its own thread; under load, one batch (one statement on PostgreSQL) serves many.
         """
         if not keys:
-            return []
+            return [], None
         now = time.monotonic()
         deadline = now + GUARD_WAIT_SECONDS
         fresh = [self._recent.first(key[:KEY_CHARS], now) for key, _team in keys]
         if not any(fresh):
-            return fresh
+            return fresh, None
         mine = _Claim([(key[:KEY_CHARS], team) for (key, team), f in zip(keys, fresh, strict=True) if f])
         try:
             self._claim_in_database(mine, deadline)
@@ -257,7 +272,7 @@ class Deduplicator:
         finally:
             self._maybe_prune()
         won = iter(mine.results)
-        return [f and next(won) for f in fresh]
+        return [f and next(won) for f in fresh], mine.value
 
     def _claim_in_database(self, mine: _Claim, deadline: float) -> None:
         """Group commit: the thread that finds no write running writes every claim queued so far."""
@@ -326,18 +341,22 @@ class Deduplicator:
         rows = list({key: team for claim in batch for key, team in claim.keys}.items())
         try:
             inserted: set[str] = set()
+            value = None
             for i in range(0, len(rows), MAX_BATCH_ROWS):
-                inserted |= self._insert(rows[i : i + MAX_BATCH_ROWS], deadline)
+                more, value = self._insert(rows[i : i + MAX_BATCH_ROWS], deadline)
+                inserted |= more
             for claim in batch:
                 claim.results = [key in inserted for key, _team in claim.keys]
+                claim.value = value
         except Exception as exc:
             for claim in batch:
                 claim.error = exc
         for claim in batch:
             claim.done = True
 
-    def _insert(self, rows: list[tuple[str, str | None]], deadline: float) -> set[str]:
-        """The keys of ``rows`` that this call inserted (the others were there already)."""
+    def _insert(self, rows: list[tuple[str, str | None]], deadline: float) -> tuple[set[str], int | None]:
+        """The keys of ``rows`` that this call inserted (the others were there already), and
+        ``read_after``'s value once they are in."""
         stamp = self._stamp(dt.datetime.now(dt.UTC))
         conn = self._connection(deadline)
         try:
@@ -345,7 +364,11 @@ class Deduplicator:
             try:
                 if self._pg:
                     cur.execute(self._pg_sql, (stamp, [k for k, _ in rows], [t for _, t in rows]))
-                    return {str(r[0]) for r in cur.fetchall()}
+                    found = cur.fetchall()
+                    if not self._read_after:
+                        return {str(r[0]) for r in found}, None
+                    value = next(int(r[1]) for r in found if r[0] is None)
+                    return {str(r[0]) for r in found if r[0] is not None}, value
                 # SQLite: one autocommit statement per row, without RETURNING, so that taking the
                 # database's write lock, inserting and committing all happen inside one call into
                 # SQLite, which runs without the GIL.  A statement with rows to fetch keeps its
@@ -360,7 +383,11 @@ class Deduplicator:
                     if cur.rowcount == 1:
                         inserted.add(key)
                 self._written += len(inserted)
-                return inserted
+                read: int | None = None
+                if self._read_after:
+                    row = cur.execute(self._read_after).fetchone()
+                    read = int(row[0]) if row and row[0] is not None else 0
+                return inserted, read
             finally:
                 cur.close()
         except Exception:

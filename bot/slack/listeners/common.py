@@ -25,6 +25,7 @@ from bot.answer import AnswerService, Payload
 from bot.config import Settings
 from bot.errors import UserFacingError, failure
 from bot.inventory.service import InventoryService
+from bot.ops.context import ContextExecutor
 from bot.render.errors import error_payload
 from bot.slack.admin import AdminPolicy
 from bot.slack.cards import CardPolicy
@@ -117,14 +118,16 @@ class Deps:
         """The gunicorn master built this app to fork workers from: it runs no thread of its own."""
         self.readiness.stop(wait=True)
         self.lookups.close()
+        self.cards.versions.close()
 
     def after_fork(self) -> None:
         """In a forked worker: fresh threads (and a fresh pool, whose bookkeeping may count
         threads of the master that the fork did not copy)."""
-        self.pool = ThreadPoolExecutor(max_workers=self.pool._max_workers, thread_name_prefix="cm-answer")
+        self.pool = ContextExecutor(max_workers=self.pool._max_workers, thread_name_prefix="cm-answer")
         self.lookups.restart()
         self.readiness.restart()
         self.dedup.connect_now()
+        self.cards.versions.open()  # fresh ones, before the pool's are opened (Running.after_fork)
         _start_threads(self.pool, min(4, self.pool._max_workers))
 
     def within_budget(self, work: Callable[[], T], *, quick: bool = False) -> T | Future[T]:
