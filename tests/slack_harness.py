@@ -71,9 +71,25 @@ class TrackingExecutor(ContextExecutor):
         super().__init__(max_workers=max_workers, thread_name_prefix=name)
         self._futures: list[Future[Any]] = []
         self._futures_lock = threading.Lock()
+        self._open = threading.Event()
+        self._open.set()
+
+    def hold(self) -> None:
+        """Work submitted from now on waits (on its worker thread) until ``release``: a test can
+        let a request's ack go out first, whatever the machine's timing."""
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
+        opened = self._open
+
+        def when_released(*a: Any, **k: Any) -> Any:
+            opened.wait(timeout=60)
+            return fn(*a, **k)
+
+        future = super().submit(when_released, *args, **kwargs)
         with self._futures_lock:
             self._futures = [f for f in self._futures if not f.done()]
             self._futures.append(future)
