@@ -18,11 +18,11 @@ from bot.coverage.questions import (
     coverage_question,
 )
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, SubjectKind, TogetherAnswer
+from bot.labels import framework_label
 from bot.resolution import Resolution, ThreatHit
 from store.db import Engine
 from store.reads.scope import Reads, reads
 from store.state.inventory import Inventory
-from store.views import framework_label
 
 
 @dataclass(frozen=True, slots=True)

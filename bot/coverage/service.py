@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from bot.coverage import compute
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
 from bot.inventory.checker import NOT_CONTROLS
+from bot.labels import framework_label
 from store.coverage_views import ControlTechniques, ReleaseFacts, TacticFacts
 from store.reads.coverage import newest_releases
 from store.reads.scope import Reads
 from store.state.inventory import Inventory
-from store.views import framework_label
 
 NOT_CONTROL_FRAMEWORKS = frozenset(NOT_CONTROLS)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from bot.coverage.compute import Change, label
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
+from bot.labels import framework_label
 from bot.render.mrkdwn import esc
 from store.coverage_views import ReleaseFacts
-from store.views import framework_label
 
 MAX_ITEMS = 25  # techniques or controls listed in one line before "… and N more"
 

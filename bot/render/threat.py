@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, Option, StaticSelectElement
 
 from bot import actions
+from bot.labels import FRAMEWORK_LABELS, framework_label
 from bot.render.markers import score_bar
 from bot.render.mrkdwn import clip, code, esc, link, name_text
 from bot.render.pages import (
@@ -49,7 +50,7 @@ from bot.render.threat_facts import (
     threat_url,
 )
 from store.threat_views import FrameworkCoverage, Procedure, ThreatRef, ThreatView
-from store.views import FRAMEWORK_LABELS, ViewRequest, framework_label
+from store.views import ViewRequest
 
 PROCEDURE = "p:"  # expanded: one technique's procedure
 ALL_CONTROLS = "fw:"  # expanded: every control of one framework

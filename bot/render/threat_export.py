@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
+from bot.labels import framework_label
 from bot.render.export import LAYER_VERSIONS, NAVIGATOR_DOMAINS, _cell
 from store.threat_views import ThreatView
-from store.views import framework_label
 
 CSV_COLUMNS = (
     "threat_id",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.labels import framework_label
 from store.threat_views import ControlCoverage, FrameworkCoverage, Procedure, ThreatRef, ThreatView
-from store.views import framework_label
 
 TOP_CONTROLS = 8  # controls per framework on the answer; "Show all" lists the rest
 KIND_LABEL = {

@@ -7,6 +7,7 @@ from rich.console import RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
+from bot.labels import framework_label
 from bot.render.markers import score_bar
 from bot.render.threat_facts import (
     KIND_LABEL,
@@ -18,7 +19,6 @@ from bot.render.threat_facts import (
     threat_url,
 )
 from store.threat_views import ThreatView
-from store.views import framework_label
 
 TERMINAL_CONTROLS = 15
 

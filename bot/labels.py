@@ -1,0 +1,46 @@
+"""The names users read for the keys reads return: a framework ("NIST 800-53"), a release
+("NIST 800-53 rev5 · ATT&CK 14.1"), a mapping group ("Protect", or the release's label for an
+unscored mapping type) and what a capability's counts count ("Protect · significant")."""
+
+from __future__ import annotations
+
+from store.views import FRAMEWORKS, MappingGroup, ReleaseRef, Tally
+
+FRAMEWORK_LABELS: dict[str, str] = {
+    "nist_800_53": "NIST 800-53",
+    "m365": "Microsoft 365",
+    "aws": "AWS",
+    "azure": "Azure",
+    "gcp": "GCP",
+    "veris": "VERIS",
+    "kev": "CISA KEV",
+    "cri_profile": "CRI Profile",
+    "csa_ccm": "CSA CCM",
+    "intel-vpro": "Intel vPro",
+}
+assert tuple(FRAMEWORK_LABELS) == FRAMEWORKS
+
+
+def framework_label(framework: str) -> str:
+    return FRAMEWORK_LABELS.get(framework, framework)
+
+
+def release_label(ref: ReleaseRef) -> str:
+    """``NIST 800-53 rev5 · ATT&CK 14.1`` (domain added when not enterprise)."""
+    dom = "" if ref.domain == "enterprise" else f" {ref.domain}"
+    return f"{framework_label(ref.framework)} {ref.framework_version} · ATT&CK {ref.attack_version}{dom}"
+
+
+def group_label(group: MappingGroup) -> str:
+    """ "Protect" for a score category; else the release's label for the mapping type."""
+    if group.score_category:
+        return group.score_category.capitalize()
+    return group.lines[0].mapping_type_label if group.lines else ""
+
+
+def count_label(tally: Tally | str) -> str:
+    """ "Protect · significant", "Mitigates" (a key already worded is returned as it is)."""
+    if isinstance(tally, str):
+        return tally
+    name = tally.score_category.capitalize() if tally.score_category else tally.type_label
+    return name + (f" · {tally.score_value}" if tally.score_value else "")
