@@ -1,9 +1,11 @@
 """The names users read for the keys reads return: a framework ("NIST 800-53"), a release
 ("NIST 800-53 rev5 · ATT&CK 14.1"), a mapping group ("Protect", or the release's label for an
-unscored mapping type) and what a capability's counts count ("Protect · significant")."""
+unscored mapping type), what a capability's counts count ("Protect · significant") and a
+sub-technique in a threat's list ("Compromise Accounts: Email Accounts")."""
 
 from __future__ import annotations
 
+from store.threat_views import SubTechniqueName
 from store.views import FRAMEWORKS, MappingGroup, ReleaseRef, Tally
 
 FRAMEWORK_LABELS: dict[str, str] = {
@@ -44,3 +46,9 @@ def count_label(tally: Tally | str) -> str:
         return tally
     name = tally.score_category.capitalize() if tally.score_category else tally.type_label
     return name + (f" · {tally.score_value}" if tally.score_value else "")
+
+
+def technique_name(name: str | SubTechniqueName) -> str:
+    """A sub-technique as ATT&CK's group and software pages name it: "Compromise Accounts:
+    Email Accounts" (a name already worded is returned as it is)."""
+    return name if isinstance(name, str) else f"{name.parent}: {name.name}"

@@ -1,5 +1,6 @@
-"""Reads return keys, bot names them (issue 11): a mapping group and a capability's counts are
-read as facts (score category and value, the release's mapping type), and the answer layer
+"""Reads return keys, bot names them (issue 11): a mapping group, a capability's counts and a
+threat's sub-techniques are read as facts (score category and value, the release's mapping type,
+a sub-technique's and its parent's names), and the answer layer
 (``bot.render.notes.worded``) words them once, for Block Kit, terminal and ``ask --json``."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bot.answer import Answerer
 from bot.config import Settings
 from bot.labels import count_label, framework_label, release_label
 from store.reads.scope import view_reads
+from store.threat_views import SubTechniqueName, ThreatView
 from store.views import FRAMEWORKS, CapabilityView, ReleaseRef, Tally, TechniqueView, ViewRequest
 
 
@@ -73,3 +75,20 @@ def test_a_release_is_named_with_its_framework_and_attack_version() -> None:
 
 def test_every_framework_the_product_knows_has_a_name() -> None:
     assert all(framework_label(fw) != fw for fw in FRAMEWORKS)
+
+
+def test_a_threats_sub_technique_is_read_with_its_parents_name_and_answered_as_attack_names_it(
+    corpus_engine: Engine, answerer: Answerer
+) -> None:
+    with view_reads(corpus_engine) as data:
+        read = data.view(ViewRequest("threat", threat="G0016"))
+        assert isinstance(read, ThreatView)
+        sub = next(p for p in read.procedures if "." in p.technique_id)
+        parent = data.view(ViewRequest("technique", (sub.technique_id.split(".")[0],)))
+    assert isinstance(sub.technique_name, SubTechniqueName) and isinstance(parent, TechniqueView)
+    assert sub.technique_name.parent == parent.header.name
+    answered = answerer.read("APT29").view
+    assert isinstance(answered, ThreatView)
+    names = {p.technique_id: p.technique_name for p in answered.procedures}
+    assert names[sub.technique_id] == f"{parent.header.name}: {sub.technique_name.name}"
+    assert all(isinstance(n, str) for n in names.values())

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bot.labels import count_label, framework_label, group_label, release_label
+from bot.labels import count_label, framework_label, group_label, release_label, technique_name
 from bot.render.urls import attack_tactic_url
 from store.attack_views import AttackObjectView
-from store.threat_views import AnyView, DetectionView
+from store.threat_views import AnyView, DetectionView, Procedure, ThreatView
 from store.views import (
     CapabilityView,
     MappingGroup,
@@ -79,6 +79,12 @@ def _named(groups: tuple[MappingGroup, ...]) -> tuple[MappingGroup, ...]:
     return tuple(g if g.label else replace(g, label=group_label(g)) for g in groups)
 
 
+def _named_procedure(p: Procedure) -> Procedure:
+    if isinstance(p.technique_name, str):
+        return p
+    return replace(p, technique_name=technique_name(p.technique_name))
+
+
 def _notes(view: TechniqueView | CapabilityView | PairView | DetectionView) -> Notes:
     if all(isinstance(n, str) for n in view.notes):
         return view.notes
@@ -86,8 +92,8 @@ def _notes(view: TechniqueView | CapabilityView | PairView | DetectionView) -> N
 
 
 def worded(view: AnyView | NotLoaded) -> AnyView:
-    """The view as answered: its notes, mapping groups and counts in words, a NotLoaded as its
-    message, a tactic with its ATT&CK link."""
+    """The view as answered: its notes, mapping groups, counts and a threat's sub-technique
+    names in words, a NotLoaded as its message, a tactic with its ATT&CK link."""
     if isinstance(view, NotLoaded):
         return not_loaded_view(view)
     if isinstance(view, TechniqueView):
@@ -103,6 +109,10 @@ def worded(view: AnyView | NotLoaded) -> AnyView:
     if isinstance(view, PairView | DetectionView):
         notes = _notes(view)
         return view if notes is view.notes else replace(view, notes=notes)
+    if isinstance(view, ThreatView):
+        if all(isinstance(p.technique_name, str) for p in view.procedures):
+            return view
+        return replace(view, procedures=tuple(_named_procedure(p) for p in view.procedures))
     if isinstance(view, AttackObjectView) and view.subject.kind == "tactic" and view.subject.url is None:
         return replace(view, subject=replace(view.subject, url=attack_tactic_url(view.subject.attack_id)))
     return view
