@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, Unpack
 
 from bot.answer import Payload
 from bot.config import Settings
@@ -45,6 +45,7 @@ from bot.ops.heartbeat import Heartbeat
 from store.db import Engine
 from store.state.digest_runs import (
     RunState,
+    RunUpdate,
     SkippedRun,
     claim_run,
     record_skipped_runs,
@@ -363,7 +364,7 @@ class DigestRunner:
             thread_parts_posted=row.thread_parts_posted or 0,
         )
 
-    def _fenced(self, job: _Job, **values: Any) -> bool:
+    def _fenced(self, job: _Job, **values: Unpack[RunUpdate]) -> bool:
         """Write to the job's row only if this process still holds the claim."""
         done = update_claimed_run(self.engine, job.run_id, instance=self.instance, fence=job.fence, **values)
         if not done:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -135,7 +135,20 @@ def take_over_run(
     return bool(done == 1)
 
 
-def update_claimed_run(engine: Engine, run_id: int, *, instance: str, fence: int, **values: Any) -> bool:
+class RunUpdate(TypedDict, total=False):
+    """What a claimer writes to its run as it goes (each key optional)."""
+
+    status: str
+    error: str | None
+    claimed_at: dt.datetime
+    sent_at: dt.datetime | None
+    message_ts: str | None
+    thread_parts_posted: int
+
+
+def update_claimed_run(
+    engine: Engine, run_id: int, *, instance: str, fence: int, **values: Unpack[RunUpdate]
+) -> bool:
     """Write to the run only if ``instance`` still holds the claim with ``attempts == fence``."""
     with write_connection(engine) as conn:
         done = conn.execute(
