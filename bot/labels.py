@@ -23,6 +23,9 @@ FRAMEWORK_LABELS: dict[str, str] = {
 assert tuple(FRAMEWORK_LABELS) == FRAMEWORKS
 
 
+OTHER_TACTIC = "Other"  # where a capability lists techniques outside the loaded ATT&CK
+
+
 def framework_label(framework: str) -> str:
     return FRAMEWORK_LABELS.get(framework, framework)
 

@@ -169,7 +169,7 @@ class MappingGroup:
     """Mappings of one mapping type, or of one score category for scored frameworks."""
 
     # The group's name in words ("Protect", "Primary impact"): empty as read, filled in by the
-    # answer layer (bot.labels), which names it from the facts below.
+    # answer layer (bot.render.notes.worded, through bot.labels), from the facts below.
     label: str = ""
     _: KW_ONLY
     mapping_type: str
@@ -296,7 +296,7 @@ class CapabilityRef:
 
 @dataclass(frozen=True, slots=True)
 class TacticGroup:
-    tactic: str  # display name, "Other" for techniques outside the loaded ATT&CK
+    tactic: str  # ATT&CK's name; as read, "" for techniques outside the loaded ATT&CK (bot names it)
     groups: tuple[MappingGroup, ...]
     count: int
 

@@ -13,9 +13,20 @@ from sqlalchemy import Engine
 from bot.answer import Answerer
 from bot.config import Settings
 from bot.labels import count_label, framework_label, release_label
+from bot.render.notes import worded
 from store.reads.scope import view_reads
 from store.threat_views import SubTechniqueName, ThreatView
-from store.views import FRAMEWORKS, CapabilityView, ReleaseRef, Tally, TechniqueView, ViewRequest
+from store.views import (
+    FRAMEWORKS,
+    CapabilityRef,
+    CapabilityView,
+    Filters,
+    ReleaseRef,
+    TacticGroup,
+    Tally,
+    TechniqueView,
+    ViewRequest,
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +103,13 @@ def test_a_threats_sub_technique_is_read_with_its_parents_name_and_answered_as_a
     names = {p.technique_id: p.technique_name for p in answered.procedures}
     assert names[sub.technique_id] == f"{parent.header.name}: {sub.technique_name.name}"
     assert all(isinstance(n, str) for n in names.values())
+
+
+def test_techniques_outside_the_loaded_attack_are_read_unnamed_and_answered_under_other() -> None:
+    outside = TacticGroup("", (), 0)
+    view = CapabilityView(
+        CapabilityRef("nist_800_53", "SC-07", "Boundary Protection"), None, None, (outside,), 0, (), Filters()
+    )
+    answered = worded(view)
+    assert isinstance(answered, CapabilityView)
+    assert [t.tactic for t in answered.tactics] == ["Other"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bot.labels import count_label, framework_label, group_label, release_label, technique_name
+from bot.labels import OTHER_TACTIC, count_label, framework_label, group_label, release_label, technique_name
 from bot.render.urls import attack_tactic_url
 from store.attack_views import AttackObjectView
 from store.threat_views import AnyView, DetectionView, Procedure, ThreatView
@@ -103,7 +103,9 @@ def worded(view: AnyView | NotLoaded) -> AnyView:
         return replace(
             view,
             notes=_notes(view),
-            tactics=tuple(replace(t, groups=_named(t.groups)) for t in view.tactics),
+            tactics=tuple(
+                replace(t, tactic=t.tactic or OTHER_TACTIC, groups=_named(t.groups)) for t in view.tactics
+            ),
             counts=tuple((count_label(k), n) for k, n in view.counts),
         )
     if isinstance(view, PairView | DetectionView):

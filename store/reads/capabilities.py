@@ -22,7 +22,7 @@ from store.reads.lines import (
     group_lines,
     unfiltered_note,
 )
-from store.reads.releases import NO_FILTERS, OTHER_TACTIC, _matches, version_key
+from store.reads.releases import NO_FILTERS, _matches, version_key
 from store.reads.static import static
 from store.views import (
     CapabilityRef,
@@ -127,7 +127,7 @@ def capability_view(
             else []
         )
         if not names:
-            names = [(999, OTHER_TACTIC)]
+            names = [(999, "")]  # outside the loaded ATT&CK: last, unnamed
         for pos, name in names:
             by_tactic[name].append(line)
             order[name] = pos
