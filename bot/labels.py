@@ -5,8 +5,10 @@ sub-technique in a threat's list ("Compromise Accounts: Email Accounts")."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from store.threat_views import SubTechniqueName
-from store.views import FRAMEWORKS, MappingGroup, ReleaseRef, Tally
+from store.views import FRAMEWORKS, MappingGroup, Tally
 
 FRAMEWORK_LABELS: dict[str, str] = {
     "nist_800_53": "NIST 800-53",
@@ -30,7 +32,20 @@ def framework_label(framework: str) -> str:
     return FRAMEWORK_LABELS.get(framework, framework)
 
 
-def release_label(ref: ReleaseRef) -> str:
+class Release(Protocol):
+    """A mapping release as views and coverage answers carry it (``ReleaseRef``, ``ReleaseFacts``)."""
+
+    @property
+    def framework(self) -> str: ...
+    @property
+    def framework_version(self) -> str: ...
+    @property
+    def attack_version(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+
+
+def release_label(ref: Release) -> str:
     """``NIST 800-53 rev5 · ATT&CK 14.1`` (domain added when not enterprise)."""
     dom = "" if ref.domain == "enterprise" else f" {ref.domain}"
     return f"{framework_label(ref.framework)} {ref.framework_version} · ATT&CK {ref.attack_version}{dom}"
