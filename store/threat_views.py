@@ -30,6 +30,15 @@ class ThreatRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SubTechniqueName:
+    """A sub-technique's name beside its parent's ("Compromise Accounts", "Email Accounts"):
+    the answer layer writes them as one name (bot.labels.technique_name)."""
+
+    parent: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Procedure:
     """One technique a threat uses, with the procedure text of the ``uses`` link.
 
@@ -37,7 +46,7 @@ class Procedure:
     in which case ``revoked_id`` names the ID the bundle links to."""
 
     technique_id: str
-    technique_name: str
+    technique_name: str | SubTechniqueName  # as read; once answered, in words
     tactics: tuple[str, ...]
     text: str | None
     citations: tuple[Citation, ...] = ()

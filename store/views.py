@@ -6,7 +6,7 @@ ATT&CK Navigator exports alike, and tests can assert on facts rather than markup
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal
 
 SCORE_CATEGORIES = ("protect", "detect", "respond")
@@ -58,22 +58,19 @@ ViewKind = Literal[
     "unknown",
 ]
 
-FRAMEWORK_LABELS: dict[str, str] = {
-    "nist_800_53": "NIST 800-53",
-    "m365": "Microsoft 365",
-    "aws": "AWS",
-    "azure": "Azure",
-    "gcp": "GCP",
-    "veris": "VERIS",
-    "kev": "CISA KEV",
-    "cri_profile": "CRI Profile",
-    "csa_ccm": "CSA CCM",
-    "intel-vpro": "Intel vPro",
-}
-
-
-def framework_label(framework: str) -> str:
-    return FRAMEWORK_LABELS.get(framework, framework)
+# The frameworks this product knows, loaded or not (their names for users: bot.labels).
+FRAMEWORKS: tuple[str, ...] = (
+    "nist_800_53",
+    "m365",
+    "aws",
+    "azure",
+    "gcp",
+    "veris",
+    "kev",
+    "cri_profile",
+    "csa_ccm",
+    "intel-vpro",
+)
 
 
 _SCORE_RANK = {v: i + 1 for i, v in enumerate(SCORE_VALUES)}
@@ -103,14 +100,6 @@ class ReleaseRef:
     domain: str
     last_update: str | None = None  # ISO date
     mapping_version: str | None = None
-
-    @property
-    def label(self) -> str:
-        """``NIST 800-53 rev5 · ATT&CK 14.1`` (domain added when not enterprise)."""
-        dom = "" if self.domain == "enterprise" else f" {self.domain}"
-        return (
-            f"{framework_label(self.framework)} {self.framework_version} · ATT&CK {self.attack_version}{dom}"
-        )
 
 
 NoteKind = Literal[
@@ -179,7 +168,10 @@ class MappingLine:
 class MappingGroup:
     """Mappings of one mapping type, or of one score category for scored frameworks."""
 
-    label: str  # "Protects", "Protect", "Primary impact"
+    # The group's name in words ("Protect", "Primary impact"): empty as read, filled in by the
+    # answer layer (bot.render.notes.worded, through bot.labels), from the facts below.
+    label: str = ""
+    _: KW_ONLY
     mapping_type: str
     score_category: str | None
     lines: tuple[MappingLine, ...]
@@ -304,9 +296,24 @@ class CapabilityRef:
 
 @dataclass(frozen=True, slots=True)
 class TacticGroup:
-    tactic: str  # display name, "Other" for techniques outside the loaded ATT&CK
+    tactic: str  # ATT&CK's name; as read, "" for techniques outside the loaded ATT&CK (bot names it)
     groups: tuple[MappingGroup, ...]
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What one of a capability's counts counts: mappings of a score category and value, or of
+    an unscored mapping type (``type_label``, the release's label for it)."""
+
+    score_category: str | None
+    score_value: str | None
+    type_label: str = ""
+
+
+# A capability's counts as read are keyed by Tally facts; the answer layer words the keys
+# (bot.labels: "Protect · significant", "Mitigates").
+Counts = tuple[tuple[Tally | str, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +323,7 @@ class CapabilityView:
     release: ReleaseRef | None  # None: the capability is in no release matching the filters
     tactics: tuple[TacticGroup, ...]
     total: int
-    counts: tuple[tuple[str, int], ...]  # per group label ("Protect · significant", "Mitigates")
+    counts: Counts  # mappings per score category and value, or per unscored mapping type
     filters: Filters
     non_mappable: bool = False
     other_releases: tuple[tuple[ReleaseRef, int], ...] = ()

@@ -18,11 +18,11 @@ from bot.coverage.questions import (
     coverage_question,
 )
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, SubjectKind, TogetherAnswer
+from bot.labels import release_label
 from bot.resolution import Resolution, ThreatHit
 from store.db import Engine
 from store.reads.scope import Reads, reads
 from store.state.inventory import Inventory
-from store.views import framework_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +95,7 @@ def _last_sync(data: Reads) -> DiffAnswer | list[DiffAnswer] | Refusal:
     new = list(dict.fromkeys(c.release for c in found.changes if c.previous is None))
     notes = [f"Loaded by {run}."]
     if new:
-        names = "; ".join(
-            f"{framework_label(r.framework)} {r.framework_version} · ATT&CK {r.attack_version}"
-            + ("" if r.domain == "enterprise" else f" {r.domain}")
-            for r in new[:8]
-        )
+        names = "; ".join(release_label(r) for r in new[:8])
         more = f" and {len(new) - 8} more" if len(new) > 8 else ""
         notes.append(f"{len(new)} new, with no earlier release to compare: {names}{more}.")
     pairs = [(c.previous, c.release) for c in found.changes if c.previous is not None]

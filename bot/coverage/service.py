@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from bot.coverage import compute
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, Subject, TogetherAnswer
 from bot.inventory.checker import NOT_CONTROLS
+from bot.labels import release_label
 from store.coverage_views import ControlTechniques, ReleaseFacts, TacticFacts
 from store.reads.coverage import newest_releases
 from store.reads.scope import Reads
 from store.state.inventory import Inventory
-from store.views import framework_label
 
 NOT_CONTROL_FRAMEWORKS = frozenset(NOT_CONTROLS)
 
@@ -184,11 +184,9 @@ def release_diff(
 ) -> DiffAnswer:
     """Every mapping of a release against the release before it."""
     facts = compute.diff(data.mapping_facts(before.pk), data.mapping_facts(after.pk))
-    dom = "" if after.domain == "enterprise" else f" {after.domain}"
-    subject = (
-        f"{framework_label(after.framework)} {after.framework_version} · ATT&CK {after.attack_version}{dom}"
+    return DiffAnswer(
+        "release", release_label(after), "", after.framework, before, after, facts, tuple(notes)
     )
-    return DiffAnswer("release", subject, "", after.framework, before, after, facts, tuple(notes))
 
 
 def control_diff(

@@ -16,7 +16,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
 from bot.coverage.service import gap_report
 from bot.coverage.views import GapReport, Subject
@@ -29,6 +29,7 @@ from store.views import ControlLine, Coverage
 RECENT_WINDOW = dt.timedelta(hours=24)
 MAX_CHANGES_WINDOW = dt.timedelta(days=7)  # a channel silent for a month gets a week of news
 TOP_CONTROLS = 3
+_R = TypeVar("_R")  # what a cached per-technique query returns
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,11 @@ class Composer:
 
     @staticmethod
     def _cached(
-        cache: dict[str, tuple[frozenset[str], Any]],
+        cache: dict[str, tuple[frozenset[str], _R]],
         ids: Sequence[str],
         frameworks: Sequence[str],
-        query: Callable[[list[str], list[str]], dict[str, Any]],
-    ) -> dict[str, Any]:
+        query: Callable[[list[str], list[str]], dict[str, _R]],
+    ) -> dict[str, _R]:
         """``query`` (a per-framework batch query) for the techniques not yet asked about with
         these frameworks; one call per batch, the rest from earlier batches of the pass."""
         if not ids or not frameworks:

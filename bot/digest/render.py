@@ -28,11 +28,12 @@ from bot.answer import Payload
 from bot.coverage.views import GapReport
 from bot.digest.content import DigestView, KevChange, TechniqueLine, WatchLine
 from bot.digest.schedule import zone
+from bot.labels import framework_label, release_label
 from bot.render.coverage import MRKDWN
 from bot.render.markers import CATEGORY_EMOJI, score_bar
 from bot.render.mrkdwn import code, esc
 from bot.render.yours import yours_lines
-from store.views import ControlLine, Coverage, framework_label
+from store.views import ControlLine, Coverage
 
 MAIN_RECENT = 5
 MAIN_WATCH = 6
@@ -283,7 +284,7 @@ def _render(view: DigestView, full: bool, main_recent: int, main_watch: int) -> 
     if not ch.empty:
         summary: list[str] = []
         if ch.releases:
-            names = ", ".join(esc(c.release.label) for c in ch.releases[:MAIN_CHANGES])
+            names = ", ".join(esc(release_label(c.release)) for c in ch.releases[:MAIN_CHANGES])
             more = f" and {len(ch.releases) - MAIN_CHANGES} more" if len(ch.releases) > MAIN_CHANGES else ""
             via = f" ({_plural(ch.syncs, 'sync')})" if ch.syncs else ""
             summary.append(f"• {_plural(len(ch.releases), 'mapping release')} loaded{via}: {names}{more}")
@@ -295,7 +296,7 @@ def _render(view: DigestView, full: bool, main_recent: int, main_watch: int) -> 
             thread += _pack(
                 f"Mapping releases loaded ({len(ch.releases)})",
                 [
-                    f"• {esc(c.release.label)} — {c.mapping_count} mappings"
+                    f"• {esc(release_label(c.release))} — {c.mapping_count} mappings"
                     for c in ch.releases[:THREAD_CHANGES]
                 ]
                 + _more(len(ch.releases) - THREAD_CHANGES, "release"),

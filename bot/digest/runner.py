@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, Unpack
 
 from bot.answer import Payload
 from bot.config import Settings
@@ -44,6 +44,9 @@ from bot.ops import metrics
 from bot.ops.heartbeat import Heartbeat
 from store.db import Engine
 from store.state.digest_runs import (
+    RunState,
+    RunUpdate,
+    SkippedRun,
     claim_run,
     record_skipped_runs,
     runs_from,
@@ -222,7 +225,7 @@ class DigestRunner:
         report.skipped_missed += self._record_missed(missed, specs, now)
 
         fresh: list[tuple[int, Due]] = []
-        takeovers: list[tuple[int, Due, dict[str, Any]]] = []
+        takeovers: list[tuple[int, Due, RunState]] = []
         for sid, p in plans.items():
             owed = ([p.send] if p.send else []) + list(p.skip)
             for d in owed:
@@ -231,7 +234,7 @@ class DigestRunner:
                     if d is p.send:
                         fresh.append((sid, d))
                     continue
-                if row["status"] in ("sent", "skipped", "failed"):
+                if row.status in ("sent", "skipped", "failed"):
                     continue
                 if self._claimable(row, now):
                     takeovers.append((sid, d, row))
@@ -241,7 +244,7 @@ class DigestRunner:
 
         # Compose a batch (read-only), then claim each digest only as it is about to be posted:
         # a process that dies holds at most the one claim it was posting.
-        work: list[tuple[int, Due, dict[str, Any] | None]] = [(sid, d, None) for sid, d in fresh]
+        work: list[tuple[int, Due, RunState | None]] = [(sid, d, None) for sid, d in fresh]
         work += takeovers
         composer: Composer | None = None
         for i in range(0, len(work), COMPOSE_BATCH):
@@ -268,18 +271,18 @@ class DigestRunner:
 
     def _existing_runs(
         self, sub_ids: Sequence[int], plans: dict[int, Plan]
-    ) -> dict[tuple[int, dt.date], dict[str, Any]]:
+    ) -> dict[tuple[int, dt.date], RunState]:
         dates = [d.local_date for p in plans.values() for d in ([p.send] if p.send else []) + list(p.skip)]
         if not sub_ids or not dates:
             return {}
         return runs_from(self.engine, sub_ids, min(dates))
 
-    def _claimable(self, row: dict[str, Any], now: dt.datetime) -> bool:
-        claimed_at = as_utc(row["claimed_at"])
-        if row["status"] in UNFINISHED:
+    def _claimable(self, row: RunState, now: dt.datetime) -> bool:
+        claimed_at = as_utc(row.claimed_at)
+        if row.status in UNFINISHED:
             return now - claimed_at >= self.claim_timeout
-        if row["status"] == "retry":
-            return now - claimed_at >= retry_delay(row["attempts"])
+        if row.status == "retry":
+            return now - claimed_at >= retry_delay(row.attempts)
         return False
 
     def _record_missed(
@@ -290,20 +293,18 @@ class DigestRunner:
     ) -> int:
         if not missed:
             return 0
-        rows = [
-            {
-                "subscription_id": sid,
-                "local_date": d.local_date,
-                "due_at": d.due_at,
-                "status": "skipped",
-                "claimed_by": self.instance,
-                "claimed_at": now,
-                "attempts": 0,
-                "error": f"missed: due {d.due_at:%Y-%m-%d %H:%M} UTC, {_minutes(d.lateness(now))} min late",
-            }
+        runs = [
+            SkippedRun(
+                subscription_id=sid,
+                local_date=d.local_date,
+                due_at=d.due_at,
+                claimed_by=self.instance,
+                claimed_at=now,
+                error=f"missed: due {d.due_at:%Y-%m-%d %H:%M} UTC, {_minutes(d.lateness(now))} min late",
+            )
             for sid, d in missed
         ]
-        done = record_skipped_runs(self.engine, rows)
+        done = record_skipped_runs(self.engine, runs)
         by_key = {(sid, d.local_date): d for sid, d in missed}
         for sid, local_date in done:
             spec = specs[sid][0]
@@ -332,17 +333,15 @@ class DigestRunner:
         )
         return None if run_id is None else _Job(spec, due, run_id, 1, verify=False)
 
-    def _take_over(
-        self, spec: SubscriptionSpec, due: Due, row: dict[str, Any], now: dt.datetime
-    ) -> _Job | None:
+    def _take_over(self, spec: SubscriptionSpec, due: Due, row: RunState, now: dt.datetime) -> _Job | None:
         """Compare-and-set on (status, attempts): exactly one contender wins a stale claim."""
-        fence = row["attempts"] + 1
+        fence = row.attempts + 1
         won = take_over_run(
             self.engine,
-            row["id"],
-            seen_status=row["status"],
-            seen_attempts=row["attempts"],
-            status="claimed" if row["status"] == "retry" else row["status"],
+            row.id,
+            seen_status=row.status,
+            seen_attempts=row.attempts,
+            status="claimed" if row.status == "retry" else row.status,
             instance=self.instance,
             now=now,
         )
@@ -352,20 +351,20 @@ class DigestRunner:
             "took over the digest of %s for %s (was %s, attempt %s)",
             due.local_date,
             spec.channel_id,
-            row["status"],
+            row.status,
             fence,
         )
         return _Job(
             spec,
             due,
-            row["id"],
+            row.id,
             fence,
             verify=True,
-            message_ts=row["message_ts"],
-            thread_parts_posted=row["thread_parts_posted"] or 0,
+            message_ts=row.message_ts,
+            thread_parts_posted=row.thread_parts_posted or 0,
         )
 
-    def _fenced(self, job: _Job, **values: Any) -> bool:
+    def _fenced(self, job: _Job, **values: Unpack[RunUpdate]) -> bool:
         """Write to the job's row only if this process still holds the claim."""
         done = update_claimed_run(self.engine, job.run_id, instance=self.instance, fence=job.fence, **values)
         if not done:

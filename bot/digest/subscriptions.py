@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from bot.config import ALL_FRAMEWORKS
 from bot.digest.clock import as_utc
 from bot.digest.schedule import next_due, zone
+from bot.labels import FRAMEWORK_LABELS as VIEW_LABELS
 from bot.render.mrkdwn import esc
 from store.state.scope import StateReads
 from store.state.subscriptions import Changes, Defaults, Subscription  # named for the digest's callers
-from store.views import FRAMEWORK_LABELS as VIEW_LABELS
 
 __all__ = [
     "Changes",

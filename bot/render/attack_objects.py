@@ -8,9 +8,9 @@ so the terminal's cold ``ask`` does not import it (``attack_blocks`` lays the li
 
 from __future__ import annotations
 
+from bot.labels import framework_label
 from bot.render.coverage import Style
 from store.attack_views import AttackObjectView, FrameworkSpread, TechniqueControls
-from store.views import framework_label
 
 MAX_GAPS = 8  # technique IDs listed as a framework's gaps before "and N more"
 MAX_BEST = 3  # controls named on a framework's line

@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
 
 from bot import actions
+from bot.labels import count_label, framework_label, group_label, release_label
 from bot.render.attack_blocks import render_attack_object
 from bot.render.details import detail_doc, find_line
 from bot.render.detection_blocks import detection_doc, detection_request
@@ -80,7 +81,6 @@ from store.views import (
     View,
     ViewKind,
     ViewRequest,
-    framework_label,
     score_rank,
 )
 
@@ -112,7 +112,7 @@ def _group_items(
     group: MappingGroup, state: State, msg: _Message, *, subject: str = "capability"
 ) -> list[_Item]:
     n = len(group.lines)
-    mark = category_mark(group.score_category) if group.score_category else f"*{esc(group.label)}*"
+    mark = category_mark(group.score_category) if group.score_category else f"*{esc(group_label(group))}*"
     heading = f"{mark}{esc(with_feature(group.feature))} ({n})"
     if not any(_has_detail(line) for line in group.lines):
         plain = [
@@ -271,8 +271,8 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
         intro += f"\n{described(view.description, 900)}"
     doc.intro.append(_section(intro))
     if view.release:
-        counts = " · ".join(f"{esc(label)} {n}" for label, n in view.counts)
-        where = esc(view.release.label)
+        counts = " · ".join(f"{esc(count_label(k))} {n}" for k, n in view.counts)
+        where = esc(release_label(view.release))
         summary = f"*{view.total}* technique mapping{'s' if view.total != 1 else ''} in {where}"
         doc.intro.append(_context(clip(f"{summary}{' — ' + counts if counts else ''}", 1900)))
     if view.non_mappable:
@@ -281,7 +281,7 @@ def _capability_doc(view: CapabilityView, state: State, msg: _Message) -> _Doc:
     for tg in view.tactics:
         lines = []
         for g in tg.groups:
-            mark = category_mark(g.score_category) if g.score_category else esc(g.label)
+            mark = category_mark(g.score_category) if g.score_category else esc(group_label(g))
             mark += esc(with_feature(g.feature))
             for ln in g.lines:
                 text = texts.get(id(ln))
@@ -366,7 +366,7 @@ def _pair_doc(view: PairView, state: State, msg: _Message) -> _Doc:
 
 def _group_doc(view: GroupView, state: State, msg: _Message) -> _Doc:
     doc = _Doc(title=f"{view.id} {view.name} ({framework_label(view.framework)})")
-    where = esc(view.release.label) if view.release else "no matching release"
+    where = esc(release_label(view.release)) if view.release else "no matching release"
     doc.intro.append(_context(f"{len(view.members)} capabilities, {view.total} mappings in {where}"))
     lines = [f"{code(m.id)} {esc(m.name)} — {m.count}" for m in view.members]
     doc.items.extend(_packed("*Capabilities* (mappings)", lines))
@@ -567,7 +567,7 @@ def render_card(
             continue
         parts = []
         for g in sec.groups:
-            mark = category_mark(g.score_category) if g.score_category else esc(g.label)
+            mark = category_mark(g.score_category) if g.score_category else esc(group_label(g))
             mark += esc(with_feature(g.feature))
             best = max((ln.score_value for ln in g.lines if ln.score_value), key=score_rank, default=None)
             parts.append(

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from bot.coverage.compute import Change, label
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
+from bot.labels import framework_label, release_label
 from bot.render.mrkdwn import esc
-from store.coverage_views import ReleaseFacts
-from store.views import framework_label
 
 MAX_ITEMS = 25  # techniques or controls listed in one line before "… and N more"
 
@@ -28,11 +27,6 @@ class Style:
 
 MRKDWN = Style(esc, lambda s: f"`{esc(s)}`", lambda s: f"*{s}*")
 PLAIN = Style(str, str, str)
-
-
-def release_label(r: ReleaseFacts) -> str:
-    dom = "" if r.domain == "enterprise" else f" {r.domain}"
-    return f"{framework_label(r.framework)} {r.framework_version} · ATT&CK {r.attack_version}{dom}"
 
 
 def _few(items: Sequence[str], limit: int = MAX_ITEMS) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.labels import framework_label
 from store.threat_views import AnalyticView, ComponentDetectionView, DetectionView, LogSource
-from store.views import framework_label
 
 DATA_COMPONENT_URL = "https://attack.mitre.org/datacomponents/{id}/"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block
 
 from bot import actions
+from bot.labels import framework_label
 from bot.render.detection import (
     collect,
     component_label,
@@ -42,7 +43,7 @@ from bot.render.pages import (
 from bot.render.state import State
 from bot.render.urls import attack_technique_url
 from store.threat_views import AnalyticView, DetectionView, DetectSection, StrategyView
-from store.views import Filters, MappingLine, ViewRequest, framework_label
+from store.views import Filters, MappingLine, ViewRequest
 
 DESCRIPTION = 700  # characters of what an analytic looks for (the ATT&CK page has it whole)
 CHANNEL = 80  # characters of a log source's channel (event IDs, a syscall, a log's name)

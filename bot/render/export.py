@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from bot.labels import framework_label
 from store.threat_views import AnyView, DetectionView
 from store.views import (
     CapabilityView,
@@ -24,7 +25,6 @@ from store.views import (
     MappingLine,
     PairView,
     TechniqueView,
-    framework_label,
     score_rank,
 )
 

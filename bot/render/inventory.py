@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from bot.inventory.service import Outcome
+from bot.labels import framework_label
 from bot.render.mrkdwn import esc
 from store.state.inventory import WORKSPACE, Control
-from store.views import framework_label
 
 MAX_LISTED = 60
 MAX_PROBLEMS = 10

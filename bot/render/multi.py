@@ -7,7 +7,8 @@ terminal does not import it.
 
 from __future__ import annotations
 
-from store.views import ControlLine, MultiEntry, MultiView, framework_label
+from bot.labels import framework_label, release_label
+from store.views import ControlLine, MultiEntry, MultiView
 
 # A line is a list of parts: ("id", "T1048"), ("text", "Exfiltration ..."), ("bold", ...).
 Part = tuple[str, str]
@@ -39,7 +40,7 @@ def line_parts(e: MultiEntry, view: MultiView) -> list[Part]:
     head: list[Part] = [("id", e.id), ("text", f" {e.name}" if e.name and e.name != e.id else "")]
     if e.kind == "pair" and view.technique is not None:
         tid = view.technique.id
-        where = f" ({e.release.label})" if e.release else ""
+        where = f" ({release_label(e.release)})" if e.release else ""
         if e.mapped:
             how = f" ({', '.join(e.how)})" if e.how else ""
             return [*head, ("text", f" — maps {tid}{how}{where}")]
@@ -61,7 +62,7 @@ def line_parts(e: MultiEntry, view: MultiView) -> list[Part]:
         if e.controls:
             parts += [("text", "; best controls: "), *_controls(e.controls)]
         return parts
-    where = f" ({e.release.label})" if e.release else ""
+    where = f" ({release_label(e.release)})" if e.release else ""
     if not e.total:
         return [*head, ("text", f" — maps no technique{where}")]
     names: list[Part] = []

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import actions
+from bot.labels import release_label
 from bot.render.mrkdwn import clip, code, esc
 from bot.render.multi import Part, line_parts, plain, title
 from bot.render.serialize import as_dict
@@ -71,7 +72,7 @@ def render_multi(
         blocks.append(ContextBlock(elements=[more]))
     provenance = view.provenance
     if provenance:
-        src = " | ".join(esc(r.label) for r in provenance[:6])
+        src = " | ".join(esc(release_label(r)) for r in provenance[:6])
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f"Source: {src}", 1900))]))
     if shared_by:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Shared by <@{shared_by}>")]))

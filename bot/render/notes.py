@@ -7,17 +7,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+from bot.labels import OTHER_TACTIC, count_label, framework_label, group_label, release_label, technique_name
 from bot.render.urls import attack_tactic_url
 from store.attack_views import AttackObjectView
-from store.threat_views import AnyView, DetectionView
+from store.threat_views import AnyView, DetectionView, Procedure, ThreatView
 from store.views import (
     CapabilityView,
+    MappingGroup,
     MessageView,
     Note,
+    Notes,
     NotLoaded,
     PairView,
     TechniqueView,
-    framework_label,
 )
 
 _DOMAIN_LABEL = {"ics": "ICS"}
@@ -58,7 +60,7 @@ def note_text(note: Note | str) -> str:
         where = f"{note.domain} release" if note.domain else "release"
         return f"No {where} of {', '.join(framework_label(fw) for fw in fws)} matches the filters."
     # not_in_release
-    release = note.release.label if note.release is not None else "the release shown"
+    release = release_label(note.release) if note.release is not None else "the release shown"
     return f"{note.subject} is not in {release}."
 
 
@@ -73,15 +75,46 @@ def not_loaded_view(missing: NotLoaded) -> MessageView:
     return MessageView("Nothing to show", f"{missing.subject} is not in the loaded ATT&CK.", kind="unknown")
 
 
+def _named(groups: tuple[MappingGroup, ...]) -> tuple[MappingGroup, ...]:
+    return tuple(g if g.label else replace(g, label=group_label(g)) for g in groups)
+
+
+def _named_procedure(p: Procedure) -> Procedure:
+    if isinstance(p.technique_name, str):
+        return p
+    return replace(p, technique_name=technique_name(p.technique_name))
+
+
+def _notes(view: TechniqueView | CapabilityView | PairView | DetectionView) -> Notes:
+    if all(isinstance(n, str) for n in view.notes):
+        return view.notes
+    return tuple(note_text(n) for n in view.notes)
+
+
 def worded(view: AnyView | NotLoaded) -> AnyView:
-    """The view as answered: its notes in words, a NotLoaded as its message, a tactic with its
-    ATT&CK link."""
+    """The view as answered: its notes, mapping groups, counts and a threat's sub-technique
+    names in words, a NotLoaded as its message, a tactic with its ATT&CK link."""
     if isinstance(view, NotLoaded):
         return not_loaded_view(view)
-    if isinstance(view, TechniqueView | CapabilityView | PairView | DetectionView):
-        if any(not isinstance(n, str) for n in view.notes):
-            return replace(view, notes=tuple(note_text(n) for n in view.notes))
-        return view
+    if isinstance(view, TechniqueView):
+        sections = tuple(replace(s, groups=_named(s.groups)) for s in view.sections)
+        return replace(view, notes=_notes(view), sections=sections)
+    if isinstance(view, CapabilityView):
+        return replace(
+            view,
+            notes=_notes(view),
+            tactics=tuple(
+                replace(t, tactic=t.tactic or OTHER_TACTIC, groups=_named(t.groups)) for t in view.tactics
+            ),
+            counts=tuple((count_label(k), n) for k, n in view.counts),
+        )
+    if isinstance(view, PairView | DetectionView):
+        notes = _notes(view)
+        return view if notes is view.notes else replace(view, notes=notes)
+    if isinstance(view, ThreatView):
+        if all(isinstance(p.technique_name, str) for p in view.procedures):
+            return view
+        return replace(view, procedures=tuple(_named_procedure(p) for p in view.procedures))
     if isinstance(view, AttackObjectView) and view.subject.kind == "tactic" and view.subject.url is None:
         return replace(view, subject=replace(view.subject, url=attack_tactic_url(view.subject.attack_id)))
     return view

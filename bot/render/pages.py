@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot import actions
+from bot.labels import release_label
 from bot.render.limits import MAX_BLOCKS, total_text
 from bot.render.markers import score_bar
 from bot.render.mrkdwn import clip, esc, one_line
@@ -153,7 +154,7 @@ def provenance(refs: Iterable[ReleaseRef]) -> ContextBlock | None:
     parts = []
     for ref in dict.fromkeys(refs):
         updated = f", updated {ref.last_update}" if ref.last_update else ""
-        parts.append(esc(f"{ref.label}{updated}"))
+        parts.append(esc(f"{release_label(ref)}{updated}"))
     if not parts:
         return None
     text = "Source: " + " | ".join(parts)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.coverage.views import DiffAnswer, GapReport, PivotAnswer, TogetherAnswer
+from bot.labels import count_label, framework_label, group_label, release_label
 from bot.render.attack_objects import plain_text as attack_text
 from bot.render.coverage import PLAIN, CoverageViews, coverage_text
 from bot.render.detection import (
@@ -51,7 +52,6 @@ from store.views import (
     PairView,
     ReleaseRef,
     TechniqueView,
-    framework_label,
 )
 
 
@@ -70,7 +70,8 @@ def _heading(text: str) -> Text:
 
 def _provenance(refs: Iterable[ReleaseRef]) -> Text:
     parts = [
-        f"{r.label}" + (f", updated {r.last_update}" if r.last_update else "") for r in dict.fromkeys(refs)
+        release_label(r) + (f", updated {r.last_update}" if r.last_update else "")
+        for r in dict.fromkeys(refs)
     ]
     return Text("Source: " + " | ".join(parts), style="dim") if parts else Text("")
 
@@ -78,9 +79,9 @@ def _provenance(refs: Iterable[ReleaseRef]) -> Text:
 def _group_label(g: MappingGroup) -> Text:
     if g.score_category:
         style = CATEGORY_STYLE.get(g.score_category, "bold")
-        label = CATEGORY_LABEL.get(g.score_category, g.label) + with_feature(g.feature)
+        label = CATEGORY_LABEL.get(g.score_category, group_label(g)) + with_feature(g.feature)
         return Text(f"{label} ({len(g.lines)})", style=f"bold {style}")
-    return Text(f"{g.label} ({len(g.lines)})", style="bold")
+    return Text(f"{group_label(g)} ({len(g.lines)})", style="bold")
 
 
 def _line(line: MappingLine, *, subject: str = "capability", comments: bool = True) -> list[RenderableType]:
@@ -274,7 +275,7 @@ def _capability(view: CapabilityView) -> list[RenderableType]:
     )
     if view.description:
         out.append(Text(plain_links(view.description)))
-    counts = ", ".join(f"{label} {n}" for label, n in view.counts)
+    counts = ", ".join(f"{count_label(k)} {n}" for k, n in view.counts)
     out.append(Text(f"{view.total} technique mappings" + (f" ({counts})" if counts else ""), style="dim"))
     for tg in view.tactics:
         out.append(_heading(f"{tg.tactic} ({tg.count})"))

@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, Option, StaticSelectElement
 
 from bot import actions
+from bot.labels import FRAMEWORK_LABELS, framework_label, technique_name
 from bot.render.markers import score_bar
 from bot.render.mrkdwn import clip, code, esc, link, name_text
 from bot.render.pages import (
@@ -49,7 +50,7 @@ from bot.render.threat_facts import (
     threat_url,
 )
 from store.threat_views import FrameworkCoverage, Procedure, ThreatRef, ThreatView
-from store.views import FRAMEWORK_LABELS, ViewRequest, framework_label
+from store.views import ViewRequest
 
 PROCEDURE = "p:"  # expanded: one technique's procedure
 ALL_CONTROLS = "fw:"  # expanded: every control of one framework
@@ -135,7 +136,7 @@ def _framework_items(view: ThreatView, fc: FrameworkCoverage, state: State) -> l
 
 
 def _technique_line(p: Procedure) -> str:
-    line = f"{code(p.technique_id)} {esc(name_text(p.technique_name))}"
+    line = f"{code(p.technique_id)} {esc(name_text(technique_name(p.technique_name)))}"
     if p.revoked_id:
         line += f" _(the bundle links {esc(p.revoked_id)}, revoked)_"
     return line
@@ -193,7 +194,7 @@ def _technique_items(view: ThreatView, state: State) -> list[Item]:
         chunks = packed(f"*{esc(tactic)}* ({len(procs)})", lines)
         # The procedure menu on the tactic's first section: up to 100 of its techniques.
         choices = tuple(
-            (p.technique_id, f"{p.technique_id} {name_text(p.technique_name)}")
+            (p.technique_id, f"{p.technique_id} {name_text(technique_name(p.technique_name))}")
             for p in procs[:100]
             if p.text or p.citations
         )
@@ -268,8 +269,9 @@ def _procedure_doc(view: ThreatView, tid: str, state: State, msg: Message) -> Do
     if proc is None:
         return None
     t = view.threat
-    doc = Doc(title=f"{t.name} · {proc.technique_id} {name_text(proc.technique_name)}")
-    head = f"*{esc(t.name)}* uses {code(proc.technique_id)} *{esc(name_text(proc.technique_name))}*"
+    name = name_text(technique_name(proc.technique_name))
+    doc = Doc(title=f"{t.name} · {proc.technique_id} {name}")
+    head = f"*{esc(t.name)}* uses {code(proc.technique_id)} *{esc(name)}*"
     if proc.tactics:
         head += f" · {esc(', '.join(proc.tactics))}"
     if proc.revoked_id:
@@ -303,7 +305,7 @@ def _procedure_doc(view: ThreatView, tid: str, state: State, msg: Message) -> Do
         button(msg, actions.COLLAPSE, "◀ Back", back),
         button(msg, actions.DID_YOU_MEAN, f"Open {proc.technique_id}", State(req)),
     ]
-    doc.text = f"{t.name} uses {proc.technique_id} {proc.technique_name}"
+    doc.text = f"{t.name} uses {proc.technique_id} {technique_name(proc.technique_name)}"
     return doc
 
 

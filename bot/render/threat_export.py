@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
+from bot.labels import framework_label, technique_name
 from bot.render.export import LAYER_VERSIONS, NAVIGATOR_DOMAINS, _cell
 from store.threat_views import ThreatView
-from store.views import framework_label
 
 CSV_COLUMNS = (
     "threat_id",
@@ -62,7 +62,7 @@ def threat_csv(view: ThreatView) -> tuple[str, bytes]:
             t.attack_id,
             t.name,
             p.technique_id,
-            p.technique_name,
+            technique_name(p.technique_name),
             "; ".join(p.tactics),
             p.revoked_id,
             p.text,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.labels import OTHER_TACTIC, framework_label
 from store.threat_views import ControlCoverage, FrameworkCoverage, Procedure, ThreatRef, ThreatView
-from store.views import framework_label
 
 TOP_CONTROLS = 8  # controls per framework on the answer; "Show all" lists the rest
 KIND_LABEL = {
@@ -60,7 +60,7 @@ def by_tactic(view: ThreatView) -> list[tuple[str, list[Procedure]]]:
     kill-chain order; techniques outside the loaded ATT&CK under "Other", last."""
     groups: dict[str, list[Procedure]] = {}
     for p in view.procedures:
-        for tactic in p.tactics or ("Other",):
+        for tactic in p.tactics or (OTHER_TACTIC,):
             groups.setdefault(tactic, []).append(p)
     rank = {name: i for i, name in enumerate(view.tactic_order)}
-    return sorted(groups.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0] == "Other", kv[0]))
+    return sorted(groups.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0] == OTHER_TACTIC, kv[0]))

@@ -7,6 +7,7 @@ from rich.console import RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
+from bot.labels import framework_label, technique_name
 from bot.render.markers import score_bar
 from bot.render.threat_facts import (
     KIND_LABEL,
@@ -18,7 +19,6 @@ from bot.render.threat_facts import (
     threat_url,
 )
 from store.threat_views import ThreatView
-from store.views import framework_label
 
 TERMINAL_CONTROLS = 15
 
@@ -89,7 +89,7 @@ def threat_renderables(view: ThreatView) -> list[RenderableType]:
         for tactic, procs in by_tactic(view):
             out.append(Text(f"{tactic} ({len(procs)})", style="bold"))
             for p in procs:
-                head = Text.assemble((f"  {p.technique_id}", "cyan"), f"  {p.technique_name}")
+                head = Text.assemble((f"  {p.technique_id}", "cyan"), f"  {technique_name(p.technique_name)}")
                 if p.revoked_id:
                     head.append(f"  (the bundle links {p.revoked_id}, revoked)", style="yellow")
                 out.append(head)

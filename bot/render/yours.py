@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.coverage.compute import label
 from bot.coverage.views import GapReport
+from bot.labels import framework_label
 from bot.render.coverage import PLAIN, Style, _few
-from store.views import framework_label
 
 MAX_FRAMEWORKS = 4  # frameworks with suggestions shown on an answer (the gap report has them all)
 MAX_STEPS = 3  # suggestions per framework on an answer

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.labels import framework_label
 from bot.resolve import ids as idre
 from bot.resolve import threats as threatre
 from bot.resolve.index import ATTACK_OBJECT_KINDS, Entry, ResolverIndex, name_tokens
 from bot.resolve.text import clean
-from store.views import framework_label
 
 
 @dataclass

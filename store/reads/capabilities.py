@@ -22,7 +22,7 @@ from store.reads.lines import (
     group_lines,
     unfiltered_note,
 )
-from store.reads.releases import NO_FILTERS, OTHER_TACTIC, _matches, version_key
+from store.reads.releases import NO_FILTERS, _matches, version_key
 from store.reads.static import static
 from store.views import (
     CapabilityRef,
@@ -31,6 +31,7 @@ from store.views import (
     MappingLine,
     Note,
     TacticGroup,
+    Tally,
     score_rank,
 )
 
@@ -126,7 +127,7 @@ def capability_view(
             else []
         )
         if not names:
-            names = [(999, OTHER_TACTIC)]
+            names = [(999, "")]  # outside the loaded ATT&CK: last, unnamed
         for pos, name in names:
             by_tactic[name].append(line)
             order[name] = pos
@@ -134,14 +135,15 @@ def capability_view(
         TacticGroup(name, group_lines(members), len(members))
         for name, members in sorted(by_tactic.items(), key=lambda kv: (order[kv[0]], kv[0]))
     )
-    count_by_label: dict[str, int] = {}
+    tallies: dict[Tally, int] = {}
     for g in group_lines(lines, sort=False):  # per group, strongest score first
         per_value: dict[str | None, int] = {}
         for line in g.lines:
             per_value[line.score_value] = per_value.get(line.score_value, 0) + 1
+        type_label = "" if g.score_category else g.lines[0].mapping_type_label
         for value in sorted(per_value, key=lambda v: -score_rank(v)):
-            label = g.label + (f" · {value}" if value else "")
-            count_by_label[label] = count_by_label.get(label, 0) + per_value[value]
+            tally = Tally(g.score_category, value, type_label)
+            tallies[tally] = tallies.get(tally, 0) + per_value[value]
     notes = [unfiltered_note(framework, len(shown), skipped)] if skipped else []
     if len(mapped) != len(shown):
         notes.append(Note("capability_hidden", count=len(mapped) - len(shown)))
@@ -157,7 +159,7 @@ def capability_view(
         release=info.ref if info else None,
         tactics=tactics,
         total=len(lines),
-        counts=tuple(count_by_label.items()),
+        counts=tuple(tallies.items()),
         filters=filters,
         non_mappable=any(_is_non_mappable(r) for r in rows),
         other_releases=_other_releases(releases, counts, framework, info),

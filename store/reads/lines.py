@@ -300,9 +300,8 @@ def group_lines(lines: Iterable[MappingLine], *, sort: bool = True) -> tuple[Map
     ordered = sorted(buckets.items(), key=lambda kv: (category_rank(kv[0][1]),))
     groups = []
     for (mt, cat), members in ordered:
-        label = cat.capitalize() if cat else members[0].mapping_type_label
         kept = sorted(members, key=_line_order) if sort else members
-        groups.append(MappingGroup(label, mt, cat, tuple(kept)))
+        groups.append(MappingGroup(mapping_type=mt, score_category=cat, lines=tuple(kept)))
     return tuple(groups)
 
 

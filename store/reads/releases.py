@@ -18,7 +18,6 @@ from store.views import Filters, ReleaseRef
 NON_MAPPABLE = "non_mappable"
 NO_FILTERS = Filters()
 MAX_CLOSEST = 8
-OTHER_TACTIC = "Other"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select
 
 from store.models import Capability, Mitigation, Tactic, Technique, Threat
 from store.reads.fast import Source, _scalars, reader
-from store.views import FRAMEWORK_LABELS, ViewRequest
+from store.views import FRAMEWORKS, ViewRequest
 
 _TECHNIQUES_HELD = select(Technique.attack_id).where(
     Technique.attack_id.in_(bindparam("ids", expanding=True))
@@ -40,16 +40,16 @@ def unknown_subjects(session: Source, request: ViewRequest) -> list[str]:
         *(fw for fw, _cid in request.capabilities),
         *((request.group[0],) if request.group else ()),
     ]
-    missing += [f"framework {fw}" for fw in dict.fromkeys(frameworks) if fw not in FRAMEWORK_LABELS]
+    missing += [f"framework {fw}" for fw in dict.fromkeys(frameworks) if fw not in FRAMEWORKS]
     if request.techniques:
         held = set(_scalars(session, _TECHNIQUES_HELD, {"ids": list(request.techniques)}))
         missing += [tid for tid in request.techniques if tid not in held]
     for fw, cid in request.capabilities:
-        if fw in FRAMEWORK_LABELS and not _scalars(session, _CAPABILITY_HELD, {"fw": fw, "cid": cid}):
+        if fw in FRAMEWORKS and not _scalars(session, _CAPABILITY_HELD, {"fw": fw, "cid": cid}):
             missing.append(f"{fw} {cid}")
     if request.group:
         fw, group = request.group
-        if fw in FRAMEWORK_LABELS and not _scalars(session, _GROUP_HELD, {"fw": fw, "group": group}):
+        if fw in FRAMEWORKS and not _scalars(session, _GROUP_HELD, {"fw": fw, "group": group}):
             missing.append(f"{fw} family {group}")
     if request.threat and not _scalars(session, _THREAT_HELD, {"aid": request.threat}):
         missing.append(request.threat)

@@ -28,6 +28,7 @@ from store.threat_views import (
     Citation,
     FrameworkCoverage,
     Procedure,
+    SubTechniqueName,
     TechniqueTexts,
     ThreatRef,
     ThreatView,
@@ -190,7 +191,7 @@ def _procedures(info: StaticInfo, links: Sequence[Any]) -> tuple[Procedure, ...]
             continue
         out[tid] = Procedure(
             technique_id=tid,
-            technique_name=_full_name(tech, techniques) if tech is not None else tid,
+            technique_name=_name(tech, techniques) if tech is not None else tid,
             tactics=_ordered_tactics(tech, tactics) if tech is not None else (),
             text=clean_text(lnk.description),
             citations=tuple(Citation(c.get("name") or "", c.get("url")) for c in lnk.citations or ()),
@@ -199,11 +200,11 @@ def _procedures(info: StaticInfo, links: Sequence[Any]) -> tuple[Procedure, ...]
     return tuple(sorted(out.values(), key=lambda p: p.technique_id))
 
 
-def _full_name(tech: Any, techniques: dict[str, Any]) -> str:
-    """A sub-technique as ATT&CK's group and software pages name it: "Compromise Accounts:
-    Email Accounts" (alone, "Email Accounts" says little in a list of sixty)."""
+def _name(tech: Any, techniques: dict[str, Any]) -> str | SubTechniqueName:
+    """A technique's name; a sub-technique's with its parent's (alone, "Email Accounts" says
+    little in a list of sixty)."""
     parent = techniques.get(tech.parent_attack_id) if tech.parent_attack_id else None
-    return f"{parent.name}: {tech.name}" if parent is not None else str(tech.name)
+    return SubTechniqueName(str(parent.name), str(tech.name)) if parent is not None else str(tech.name)
 
 
 def coverage_of_techniques(

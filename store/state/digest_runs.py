@@ -7,9 +7,9 @@ fence every later write of the claimer checks, so a claimer that was taken over 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,11 +22,36 @@ def _insert(engine: Engine) -> Any:
     return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(DigestRun)
 
 
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """Where a digest run got to: what the clock needs to skip it, take it over or resume it."""
+
+    id: int
+    subscription_id: int
+    local_date: dt.date
+    status: str  # claimed | posting | retry | sent | skipped | failed
+    claimed_at: dt.datetime
+    attempts: int
+    message_ts: str | None
+    thread_parts_posted: int
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRun:
+    """A run recorded as ``skipped`` without a claim (a digest missed beyond catch-up)."""
+
+    subscription_id: int
+    local_date: dt.date
+    due_at: dt.datetime
+    claimed_by: str
+    claimed_at: dt.datetime
+    error: str
+
+
 def runs_from(
     engine: Engine, subscription_ids: Sequence[int], first_date: dt.date
-) -> dict[tuple[int, dt.date], dict[str, Any]]:
-    """The runs of these subscriptions on or after ``first_date``, by (subscription, local date):
-    id, status, claimed_at, attempts, message_ts, thread_parts_posted."""
+) -> dict[tuple[int, dt.date], RunState]:
+    """The runs of these subscriptions on or after ``first_date``, by (subscription, local date)."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -40,15 +65,16 @@ def runs_from(
                 DigestRun.thread_parts_posted,
             ).where(DigestRun.subscription_id.in_(list(subscription_ids)), DigestRun.local_date >= first_date)
         ).all()
-    return {(r.subscription_id, r.local_date): r._asdict() for r in rows}
+    return {(r.subscription_id, r.local_date): RunState(*r) for r in rows}
 
 
-def record_skipped_runs(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> list[tuple[int, dt.date]]:
+def record_skipped_runs(engine: Engine, runs: Sequence[SkippedRun]) -> list[tuple[int, dt.date]]:
     """Insert ``skipped`` rows where none exists yet; the (subscription, local date) of those
     that landed, in one statement."""
+    values = [{**asdict(r), "status": "skipped", "attempts": 0} for r in runs]
     stmt = (
         _insert(engine)
-        .values(list(rows))
+        .values(values)
         .on_conflict_do_nothing(index_elements=["subscription_id", "local_date"])
         .returning(DigestRun.subscription_id, DigestRun.local_date)
     )
@@ -109,7 +135,20 @@ def take_over_run(
     return bool(done == 1)
 
 
-def update_claimed_run(engine: Engine, run_id: int, *, instance: str, fence: int, **values: Any) -> bool:
+class RunUpdate(TypedDict, total=False):
+    """What a claimer writes to its run as it goes (each key optional)."""
+
+    status: str
+    error: str | None
+    claimed_at: dt.datetime
+    sent_at: dt.datetime | None
+    message_ts: str | None
+    thread_parts_posted: int
+
+
+def update_claimed_run(
+    engine: Engine, run_id: int, *, instance: str, fence: int, **values: Unpack[RunUpdate]
+) -> bool:
     """Write to the run only if ``instance`` still holds the claim with ``attempts == fence``."""
     with write_connection(engine) as conn:
         done = conn.execute(

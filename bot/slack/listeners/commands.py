@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from bot.answer import Answer, Payload
 from bot.config import ALL_FRAMEWORKS
 from bot.errors import UserFacingError
+from bot.labels import framework_label
 from bot.render.errors import error_payload
 from bot.slack import constants
 from bot.slack.delivery import Responder
@@ -33,7 +34,6 @@ from bot.slack.messages.common import (
     working_payload,
 )
 from store.state.watch import channel_watch_list
-from store.views import framework_label
 
 JOINED = "I joined this channel to post here (it is public)."
 HELP_WORDS = frozenset({"help", "?", "examples", "usage"})

@@ -12,6 +12,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
 
+from bot.labels import framework_label
 from bot.slack import constants
 from bot.slack.listeners.common import Deps, modal_form, report
 from bot.slack.messages.modal import (
@@ -25,7 +26,6 @@ from bot.slack.messages.modal import (
     search_view,
 )
 from store.state.home import loaded_attack_versions, loaded_framework_versions
-from store.views import framework_label
 
 
 @dataclass(frozen=True)

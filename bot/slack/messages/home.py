@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import Settings
+from bot.labels import framework_label
 from bot.render.unanswered import unanswered_blocks
 from bot.slack import constants
 from bot.slack.messages import esc
@@ -24,7 +25,6 @@ from bot.slack.messages.home_inventory import inventory_section
 from store.state.channels import ChannelWatch
 from store.state.lookups import RecentLookup
 from store.state.unanswered import UnansweredSummary
-from store.views import framework_label
 
 MAX_LINES = 12
 
