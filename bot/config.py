@@ -26,18 +26,9 @@ from typing import Any
 
 from countermap_data import shipped
 
-ALL_FRAMEWORKS = (
-    "nist_800_53",
-    "m365",
-    "aws",
-    "azure",
-    "gcp",
-    "veris",
-    "kev",
-    "cri_profile",
-    "csa_ccm",
-    "intel-vpro",
-)
+from store.views import FRAMEWORKS
+
+ALL_FRAMEWORKS = FRAMEWORKS  # the keys store knows; their names for users are in bot.labels
 
 
 class ConfigError(ValueError):
