@@ -80,6 +80,16 @@ class FrameworkCoverage:
 
 
 @dataclass(frozen=True, slots=True)
+class CollectCount:
+    """A data component to collect, and how many of a threat's techniques ATT&CK reads it for."""
+
+    data_component: str | None  # DC0032; no ID before ATT&CK v18
+    name: str  # Process Creation
+    techniques: int
+    of: int
+
+
+@dataclass(frozen=True, slots=True)
 class ThreatView:
     threat: ThreatRef
     domain: str
@@ -101,6 +111,8 @@ class ThreatView:
     summary: str = ""  # the description's first paragraph, citations and markup stripped
     missing_frameworks: tuple[str, ...] = ()  # asked for, but no release in the threat's domain
     tactic_order: tuple[str, ...] = ()  # the domain's tactic names in kill-chain order
+    # Asked how to detect it (the detect category): the data components to collect, most first.
+    collect: tuple[CollectCount, ...] = ()
 
     @property
     def kind(self) -> ViewKind:

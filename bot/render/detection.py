@@ -7,7 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.labels import framework_label
-from store.threat_views import AnalyticView, ComponentDetectionView, DetectionView, LogSource
+from store.threat_views import (
+    AnalyticView,
+    CollectCount,
+    ComponentDetectionView,
+    DetectionView,
+    LogSource,
+    ThreatView,
+)
 
 DATA_COMPONENT_URL = "https://attack.mitre.org/datacomponents/{id}/"
 
@@ -131,3 +138,16 @@ def source_text(view: DetectionView) -> str:
     """The footer naming where the detection advice comes from."""
     what = "Data components" if view.components else "Detection strategies"
     return f"{what}: ATT&CK {view.attack_release} {view.header.domain}"
+
+
+COLLECT_SHOWN = 10  # data components named on a threat's "Data to collect" line
+
+
+def collect_heading(view: ThreatView) -> str:
+    n = len(view.technique_ids)
+    return f"Data to collect: of its {n} technique{'s' if n != 1 else ''}, how many ATT&CK detects from each"
+
+
+def collect_line(c: CollectCount) -> str:
+    ident = f" ({c.data_component})" if c.data_component else ""
+    return f"{c.name}{ident} — {c.techniques} of {c.of}"

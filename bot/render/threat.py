@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import Block, Option, StaticSelectElement
 
 from bot import actions
 from bot.labels import FRAMEWORK_LABELS, framework_label, technique_name
+from bot.render.detection import COLLECT_SHOWN, collect_heading, data_component_url
 from bot.render.markers import score_bar
 from bot.render.mrkdwn import clip, code, esc, link, name_text
 from bot.render.pages import (
@@ -208,6 +209,15 @@ def _doc(view: ThreatView, state: State, msg: Message) -> Doc:
     t = view.threat
     n = len(view.technique_ids)
     doc = Doc(title=f"{t.attack_id} {t.name}", intro=_intro(view, state, msg))
+    if view.collect:
+        shown = [
+            f"• {link(data_component_url(c.data_component), c.name)} — {c.techniques} of {c.of}"
+            for c in view.collect[:COLLECT_SHOWN]
+        ]
+        more = len(view.collect) - COLLECT_SHOWN
+        if more > 0:
+            shown.append(f"… and {more} more")
+        doc.items.extend(packed(f":mag: *{esc(collect_heading(view))}*", shown))
     note = missing_note(view)
     if note:
         doc.items.append([context(esc(note))])

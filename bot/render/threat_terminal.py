@@ -8,6 +8,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from bot.labels import framework_label, technique_name
+from bot.render.detection import COLLECT_SHOWN, collect_heading, collect_line
 from bot.render.markers import score_bar
 from bot.render.threat_facts import (
     KIND_LABEL,
@@ -41,6 +42,14 @@ def threat_renderables(view: ThreatView) -> list[RenderableType]:
     out.append(Text(threat_url(t), style="blue"))
     for tech in view.also_techniques:
         out.append(Text(f"Did you mean the technique? {tech.id} {tech.name}  (countermap ask {tech.id})"))
+    if view.collect:
+        out.append(Text(""))
+        out.append(Text(collect_heading(view), style="bold"))
+        out.extend(Text(f"  {collect_line(c)}") for c in view.collect[:COLLECT_SHOWN])
+        if len(view.collect) > COLLECT_SHOWN:
+            out.append(
+                Text(f"  … and {len(view.collect) - COLLECT_SHOWN} more (--json has all)", style="dim")
+            )
     note = missing_note(view)
     if note:
         out.append(Text(note, style="dim"))

@@ -23,6 +23,7 @@ from store.reads.releases import NO_FILTERS
 from store.reads.static import StaticInfo, static
 from store.reads.threat_catalogue import threat_row
 from store.reads.threat_coverage import coverage_by_framework
+from store.reads.threat_detection import data_to_collect
 from store.text import html_to_text
 from store.threat_views import (
     Citation,
@@ -173,6 +174,7 @@ def threat_by_id(
             for (dom, _), (_, name) in sorted(info.tactics.items(), key=lambda kv: kv[1][0])
             if dom == domain
         ),
+        collect=data_to_collect(src, technique_ids, domain) if "detect" in filters.categories else (),
     )
 
 
