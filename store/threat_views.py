@@ -87,6 +87,7 @@ class CollectCount:
     name: str  # Process Creation
     techniques: int
     of: int
+    data_source: str | None = None  # before v18 a component is named with its source ("Process")
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,3 +116,36 @@ def test_a_bundle_loaded_again_keeps_one_row_per_link(engine: Engine, tmp_path: 
     with session_scope(engine) as session:
         view = detections_for_technique(session, "T1048")
     assert view is not None and len(view.components) == 2
+
+
+def test_a_threat_asked_how_to_detect_counts_the_components_of_its_techniques(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from store.reads.threats import threat_by_id
+    from store.views import Filters
+
+    doc = _v17_bundle()
+    doc["objects"] += [
+        {
+            "type": "intrusion-set",
+            "id": "intrusion-set--g1",
+            "name": "Example Group",
+            "external_references": [{"source_name": "mitre-attack", "external_id": "G9999"}],
+        },
+        {
+            "type": "relationship",
+            "id": "relationship--uses-1",
+            "relationship_type": "uses",
+            "source_ref": "intrusion-set--g1",
+            "target_ref": "attack-pattern--t1048",
+        },
+    ]
+    write_json(tmp_path / "enterprise-attack-17.1.json", doc)
+    ingest_paths(engine, [tmp_path])
+    with session_scope(engine) as session:
+        view = threat_by_id(session, "G9999", frameworks=(), filters=Filters(categories=("detect",)))
+    assert view is not None
+    assert sorted((c.data_source, c.name, c.techniques, c.of) for c in view.collect) == [
+        ("Network Traffic", "Network Traffic Content", 1, 1),
+        ("Network Traffic", "Network Traffic Flow", 1, 1),
+    ]

@@ -303,9 +303,6 @@ def configure_logging(level: str | int | None = "INFO", fmt: str | None = None) 
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     if level is not None:
         root.setLevel(level.upper() if isinstance(level, str) else level)
-        # Bolt gives the logger named as its app ("countermap", parent of countermap.access) the
-        # root's level of the moment it builds an app: make it follow the root's level again.
-        logging.getLogger("countermap").setLevel(logging.NOTSET)
     # Migration chatter on every start is noise at INFO; its warnings and errors still show.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
     return handler

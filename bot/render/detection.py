@@ -10,7 +10,6 @@ from bot.labels import framework_label
 from store.threat_views import (
     AnalyticView,
     CollectCount,
-    ComponentDetectionView,
     DetectionView,
     LogSource,
     ThreatView,
@@ -62,13 +61,14 @@ def data_components(view: DetectionView) -> list[tuple[str | None, str]]:
                 if label and (ls.data_component or label) not in seen:
                     seen[ls.data_component or label] = (ls.data_component, label)
     for c in view.components:
-        seen.setdefault(c.component_id or component_label(c), (c.component_id, component_label(c)))
+        label = component_label(c.data_source_name, c.component_name)
+        seen.setdefault(c.component_id or label, (c.component_id, label))
     return list(seen.values())
 
 
-def component_label(c: ComponentDetectionView) -> str:
+def component_label(data_source: str | None, component: str) -> str:
     """``Command: Command Execution``, as ATT&CK's pages named a data source's component."""
-    return f"{c.data_source_name}: {c.component_name}" if c.data_source_name else c.component_name
+    return f"{data_source}: {component}" if data_source else component
 
 
 def components_heading(view: DetectionView) -> str:
@@ -121,16 +121,15 @@ def no_capability_text(view: DetectionView) -> str:
 def summary_text(view: DetectionView) -> str:
     """One line for notifications and the fallback text."""
     n_an, n_cap = analytic_count(view), capability_count(view)
-    n_dc = len(view.components)
-    parts = [
-        f"{len(view.strategies)} detection strateg{'y' if len(view.strategies) == 1 else 'ies'}",
-        f"{n_an} analytic{'s' if n_an != 1 else ''}",
-    ]
+    n_dc, n_st = len(view.components), len(view.strategies)
     if n_dc:  # ATT&CK before v18: components, no strategies
         parts = [f"{n_dc} data component{'s' if n_dc != 1 else ''}"]
-    parts += [
-        f"{n_cap} detect capabilit{'y' if n_cap == 1 else 'ies'}",
-    ]
+    else:
+        parts = [
+            f"{n_st} detection strateg{'y' if n_st == 1 else 'ies'}",
+            f"{n_an} analytic{'s' if n_an != 1 else ''}",
+        ]
+    parts.append(f"{n_cap} detect capabilit{'y' if n_cap == 1 else 'ies'}")
     return f"{title(view)} — " + ", ".join(parts)
 
 
@@ -148,6 +147,10 @@ def collect_heading(view: ThreatView) -> str:
     return f"Data to collect: of its {n} technique{'s' if n != 1 else ''}, how many ATT&CK detects from each"
 
 
+def collect_label(c: CollectCount) -> str:
+    return component_label(c.data_source, c.name)
+
+
 def collect_line(c: CollectCount) -> str:
     ident = f" ({c.data_component})" if c.data_component else ""
-    return f"{c.name}{ident} — {c.techniques} of {c.of}"
+    return f"{collect_label(c)}{ident} — {c.techniques} of {c.of}"

@@ -172,7 +172,9 @@ def detection_doc(view: DetectionView, state: State, msg: Message) -> Doc:
         doc.items.extend(_strategy_items(s))
     if view.components:
         lines = [
-            f"*{esc(component_label(c))}*" + (f"\n{esc(c.text)}" if c.text else "") for c in view.components
+            f"*{esc(component_label(c.data_source_name, c.component_name))}*"
+            + (f"\n{esc(c.text)}" if c.text else "")
+            for c in view.components
         ]
         doc.items.extend(packed(f":mag: *{esc(components_heading(view))}*", lines))
     elif not view.strategies:

@@ -224,7 +224,7 @@ def _detection(view: DetectionView) -> list[RenderableType]:
         out.append(Text(""))
         out.append(_heading(components_heading(view)))
         for dc in view.components:
-            out.append(Text(f"  {component_label(dc)}", style="bold"))
+            out.append(Text(f"  {component_label(dc.data_source_name, dc.component_name)}", style="bold"))
             if dc.text:
                 out.append(Padding(Text(dc.text), (0, 0, 0, 4)))
     elif not view.strategies:

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import Block, Option, StaticSelectElement
 
 from bot import actions
 from bot.labels import FRAMEWORK_LABELS, framework_label, technique_name
-from bot.render.detection import COLLECT_SHOWN, collect_heading, data_component_url
+from bot.render.detection import COLLECT_SHOWN, collect_heading, collect_label, data_component_url
 from bot.render.markers import score_bar
 from bot.render.mrkdwn import clip, code, esc, link, name_text
 from bot.render.pages import (
@@ -211,7 +211,7 @@ def _doc(view: ThreatView, state: State, msg: Message) -> Doc:
     doc = Doc(title=f"{t.attack_id} {t.name}", intro=_intro(view, state, msg))
     if view.collect:
         shown = [
-            f"• {link(data_component_url(c.data_component), c.name)} — {c.techniques} of {c.of}"
+            f"• {link(data_component_url(c.data_component), collect_label(c))} — {c.techniques} of {c.of}"
             for c in view.collect[:COLLECT_SHOWN]
         ]
         more = len(view.collect) - COLLECT_SHOWN

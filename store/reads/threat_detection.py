@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from store.models import Analytic, ComponentDetection, DetectionLink, DetectionStrategy
 from store.reads.fast import Source, _json, _q
@@ -33,7 +33,9 @@ _COMPONENTS = select(
     ComponentDetection.component_attack_id,
     ComponentDetection.component_name,
     ComponentDetection.data_source_name,
-).where(ComponentDetection.technique_attack_id.in_(_ids("tids")))
+).where(
+    ComponentDetection.technique_attack_id.in_(_ids("tids")), ComponentDetection.domain == bindparam("domain")
+)
 
 
 def data_to_collect(source: Source, technique_ids: Sequence[str], domain: str) -> tuple[CollectCount, ...]:
@@ -41,7 +43,7 @@ def data_to_collect(source: Source, technique_ids: Sequence[str], domain: str) -
     tids = sorted(set(technique_ids))
     if not tids:
         return ()
-    seen: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+    seen: dict[tuple[str | None, str, str | None], set[str]] = defaultdict(set)
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)  # (domain, analytic) → techniques
     for row in _q(source, _STRATEGIES, {"tids": tids}):
         if row.domain == domain:
@@ -57,10 +59,9 @@ def data_to_collect(source: Source, technique_ids: Sequence[str], domain: str) -
                     continue
                 dc, name = src.get("data_component"), src.get("data_component_name")
                 if dc or name:
-                    seen[(str(dc) if dc else None, str(name or dc))].update(techniques)
-    for c in _q(source, _COMPONENTS, {"tids": tids}):
-        label = f"{c.data_source_name}: {c.component_name}" if c.data_source_name else c.component_name
-        seen[(c.component_attack_id, label)].add(c.technique_attack_id)
+                    seen[(str(dc) if dc else None, str(name or dc), None)].update(techniques)
+    for c in _q(source, _COMPONENTS, {"tids": tids, "domain": domain}):
+        seen[(c.component_attack_id, c.component_name, c.data_source_name)].add(c.technique_attack_id)
     of = len(tids)
-    counts = [CollectCount(dc, name, len(found), of) for (dc, name), found in seen.items()]
+    counts = [CollectCount(dc, name, len(found), of, ds) for (dc, name, ds), found in seen.items()]
     return tuple(sorted(counts, key=lambda c: (-c.techniques, c.name)))
